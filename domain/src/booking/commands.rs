@@ -1,0 +1,97 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::flight::Fare;
+use crate::values::{
+    BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passengers, Pnr, SeatNumber, UserId,
+};
+
+/// A payment as recorded (the provider charged it; we only keep the receipt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Amount charged.
+    pub amount: Money,
+    /// The provider's reference for the charge.
+    pub reference: Label,
+}
+
+/// Who cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelledBy {
+    /// The customer (refund per fare rules).
+    Customer,
+    /// The airline (full refund).
+    Airline,
+}
+
+/// Everything needed to place a booking, after its seats are held on the flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceBooking {
+    /// Id; also the aggregate id.
+    pub id: BookingId,
+    /// Reference shown to people.
+    pub pnr: Pnr,
+    /// The customer who owns it.
+    pub customer_id: UserId,
+    /// The flight.
+    pub flight_id: FlightId,
+    /// The cabin.
+    pub cabin: Cabin,
+    /// The travellers and their seats.
+    pub passengers: Passengers,
+    /// Where notifications go.
+    pub contact_email: EmailAddress,
+    /// The cabin's fare at booking time.
+    pub fare: Fare,
+    /// The flight's departure at booking time.
+    pub departure_at: DateTime<Utc>,
+    /// When the hold lapses unless paid.
+    pub hold_until: DateTime<Utc>,
+    /// Request time.
+    pub now: DateTime<Utc>,
+}
+
+/// What can be done to a booking. `now` is the time of the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BookingCommand {
+    /// Create the booking, held.
+    Place(Box<PlaceBooking>),
+    /// Record payment; the booking is confirmed.
+    Confirm {
+        /// The payment.
+        payment: Payment,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Cancel, with a refund per the fare rules (or in full when the airline cancels).
+    Cancel {
+        /// Who cancels.
+        by: CancelledBy,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Lapse an unpaid hold past its deadline.
+    Expire {
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Move a passenger to another seat (already moved on the flight).
+    ChangeSeat {
+        /// Index of the passenger in the booking.
+        passenger: usize,
+        /// The new seat.
+        to: SeatNumber,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Record that the flight was delayed.
+    NoteFlightDelay {
+        /// New departure.
+        departure_at: DateTime<Utc>,
+        /// New arrival.
+        arrival_at: DateTime<Utc>,
+        /// Why.
+        reason: Label,
+    },
+}

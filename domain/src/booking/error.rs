@@ -1,0 +1,67 @@
+use thiserror::Error;
+
+use crate::values::{Money, ValueError};
+
+/// Booking rules that a command broke.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BookingError {
+    /// A command other than `Place` on a booking that does not exist.
+    #[error("booking not found")]
+    NotPlaced,
+    /// `Place` on an id that exists.
+    #[error("booking already placed")]
+    AlreadyPlaced,
+    /// The fare is for another cabin than the booking.
+    #[error("the fare does not belong to the booked cabin")]
+    FareCabinMismatch,
+    /// The hold deadline is not in the future.
+    #[error("the hold deadline must be in the future")]
+    HoldDeadlineInPast,
+    /// The flight has departed.
+    #[error("the flight has departed")]
+    Departed,
+    /// The price could not be computed.
+    #[error("price: {0}")]
+    Price(ValueError),
+    /// Pay or cancel a booking that is already confirmed, where that is not allowed.
+    #[error("the booking is already paid")]
+    AlreadyConfirmed,
+    /// Anything but reading on a cancelled booking.
+    #[error("the booking is cancelled")]
+    Cancelled,
+    /// Anything but reading on an expired booking.
+    #[error("the booking's hold expired")]
+    Expired,
+    /// Pay after the hold's deadline.
+    #[error("the hold expired before payment")]
+    HoldExpired,
+    /// Expire before the hold's deadline.
+    #[error("the hold has not expired yet")]
+    HoldNotExpired,
+    /// Payment of another amount or currency than the total.
+    #[error("payment must be exactly {expected_minor} minor units of {currency}")]
+    PaymentMismatch {
+        /// Total due, minor units.
+        expected_minor: i64,
+        /// Currency due.
+        currency: String,
+    },
+    /// No seated passenger at that index.
+    #[error("no seated passenger number {0} on this booking")]
+    NoSuchPassenger(usize),
+    /// The passenger already sits there.
+    #[error("the passenger already sits in that seat")]
+    SameSeat,
+    /// Another passenger of the booking sits there.
+    #[error("another passenger of this booking sits there")]
+    SeatTakenInBooking,
+}
+
+impl BookingError {
+    pub(super) fn payment_mismatch(expected: Money) -> Self {
+        Self::PaymentMismatch {
+            expected_minor: expected.amount_minor(),
+            currency: expected.currency().to_string(),
+        }
+    }
+}

@@ -1,0 +1,327 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use serde::{Deserialize, Serialize};
+
+use super::{Fare, FlightCommand, FlightError, FlightEvent, inventory, schedule};
+use crate::aircraft::{SeatLayout, SeatSpec};
+use crate::values::{
+    AircraftId, AirportCode, BookingId, Cabin, FlightId, FlightNumber, SeatNumber,
+};
+
+/// A flight, or nothing before it is scheduled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Flight {
+    state: Option<FlightState>,
+}
+
+/// Whether the flight operates as planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlightStatus {
+    /// On time, as far as we know.
+    Scheduled,
+    /// Departure moved later at least once.
+    Delayed,
+    /// Will not operate.
+    Cancelled,
+}
+
+/// A seat's place in the inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatStatus {
+    /// On sale.
+    Free,
+    /// Held for an unpaid booking.
+    Held,
+    /// Paid for.
+    Sold,
+}
+
+/// A booking's seats on this flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The seats.
+    pub seats: BTreeSet<SeatNumber>,
+    /// Their cabin.
+    pub cabin: Cabin,
+    /// When an unpaid hold lapses.
+    pub until: DateTime<Utc>,
+    /// Paid: the seats are sold.
+    pub confirmed: bool,
+}
+
+/// Sold + held + free = capacity, always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SeatCounts {
+    /// Seats on the aircraft.
+    pub capacity: usize,
+    /// Paid seats.
+    pub sold: usize,
+    /// Seats held unpaid.
+    pub held: usize,
+    /// Seats on sale.
+    pub free: usize,
+}
+
+/// A scheduled flight's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlightState {
+    /// Id.
+    pub id: FlightId,
+    /// Flight number.
+    pub number: FlightNumber,
+    /// Departure airport.
+    pub origin: AirportCode,
+    /// Arrival airport.
+    pub destination: AirportCode,
+    /// Departure instant.
+    pub departure_at: DateTime<Utc>,
+    /// Arrival instant.
+    pub arrival_at: DateTime<Utc>,
+    /// Aircraft type.
+    pub aircraft_id: AircraftId,
+    /// Status.
+    pub status: FlightStatus,
+    /// The layout the seats come from.
+    pub layout: SeatLayout,
+    /// Every seat, by number.
+    pub seats: BTreeMap<SeatNumber, SeatSpec>,
+    /// Current fare per cabin.
+    pub fares: BTreeMap<Cabin, Fare>,
+    /// Seats per booking.
+    pub holds: BTreeMap<BookingId, Hold>,
+    /// Which booking has each taken seat.
+    pub taken: BTreeMap<SeatNumber, BookingId>,
+}
+
+impl FlightState {
+    /// A seat's status.
+    pub fn seat_status(&self, seat: SeatNumber) -> SeatStatus {
+        match self.taken.get(&seat).and_then(|b| self.holds.get(b)) {
+            None => SeatStatus::Free,
+            Some(hold) if hold.confirmed => SeatStatus::Sold,
+            Some(_) => SeatStatus::Held,
+        }
+    }
+
+    /// Seat counts for the whole flight, or for one cabin.
+    pub fn counts(&self, cabin: Option<Cabin>) -> SeatCounts {
+        let in_cabin = |c: Cabin| cabin.is_none_or(|want| want == c);
+        let capacity = self.seats.values().filter(|s| in_cabin(s.cabin)).count();
+        let (mut sold, mut held) = (0, 0);
+        for hold in self.holds.values().filter(|h| in_cabin(h.cabin)) {
+            if hold.confirmed {
+                sold += hold.seats.len();
+            } else {
+                held += hold.seats.len();
+            }
+        }
+        SeatCounts {
+            capacity,
+            sold,
+            held,
+            free: capacity.saturating_sub(sold + held),
+        }
+    }
+
+    /// Bookings with seats on this flight.
+    pub fn booking_ids(&self) -> Vec<BookingId> {
+        self.holds.keys().copied().collect()
+    }
+}
+
+impl Flight {
+    /// The state, once scheduled.
+    pub fn state(&self) -> Option<&FlightState> {
+        self.state.as_ref()
+    }
+
+    /// Decides what a command does, without changing state.
+    ///
+    /// # Errors
+    /// Any [`FlightError`] whose rule the command breaks; see each variant.
+    pub fn decide(&self, command: FlightCommand) -> Result<Vec<FlightEvent>, FlightError> {
+        let state = match (command, &self.state) {
+            (FlightCommand::Schedule(cmd), None) => return schedule::schedule(*cmd),
+            (FlightCommand::Schedule(_), Some(_)) => return Err(FlightError::AlreadyScheduled),
+            (_, None) => return Err(FlightError::NotScheduled),
+            (command, Some(state)) => (command, state),
+        };
+        match state {
+            (FlightCommand::Schedule(_), _) => Err(FlightError::AlreadyScheduled),
+            (
+                FlightCommand::Reschedule {
+                    departure_at,
+                    arrival_at,
+                    now,
+                },
+                s,
+            ) => schedule::reschedule(s, departure_at, arrival_at, now),
+            (FlightCommand::ChangeFares { fares, now }, s) => schedule::change_fares(s, fares, now),
+            (
+                FlightCommand::Delay {
+                    departure_at,
+                    arrival_at,
+                    reason,
+                    now,
+                },
+                s,
+            ) => schedule::delay(s, departure_at, arrival_at, reason, now),
+            (FlightCommand::Cancel { reason, now }, s) => schedule::cancel(s, reason, now),
+            (
+                FlightCommand::HoldSeats {
+                    booking_id,
+                    seats,
+                    hold_until,
+                    now,
+                },
+                s,
+            ) => inventory::hold(s, booking_id, &seats, hold_until, now),
+            (FlightCommand::ConfirmSeats { booking_id, now }, s) => {
+                inventory::confirm(s, booking_id, now)
+            }
+            (FlightCommand::ReleaseSeats { booking_id }, s) => {
+                Ok(inventory::release(s, booking_id))
+            }
+            (FlightCommand::ExpireHold { booking_id, now }, s) => {
+                inventory::expire(s, booking_id, now)
+            }
+            (
+                FlightCommand::MoveSeat {
+                    booking_id,
+                    from,
+                    to,
+                    occupant,
+                    now,
+                },
+                s,
+            ) => inventory::move_seat(s, booking_id, (from, to), occupant, now),
+        }
+    }
+}
+
+impl Aggregate for Flight {
+    const TYPE: &'static str = "flight";
+    type Command = FlightCommand;
+    type Event = FlightEvent;
+    type Error = FlightError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        if let FlightEvent::FlightScheduled {
+            id,
+            number,
+            origin,
+            destination,
+            departure_at,
+            arrival_at,
+            aircraft_id,
+            layout,
+            fares,
+        } = event
+        {
+            let seats = layout.seats().into_iter().map(|s| (s.seat, s)).collect();
+            self.state = Some(FlightState {
+                id,
+                number,
+                origin,
+                destination,
+                departure_at,
+                arrival_at,
+                aircraft_id,
+                status: FlightStatus::Scheduled,
+                layout,
+                seats,
+                fares: fares.into_iter().map(|f| (f.cabin, f)).collect(),
+                holds: BTreeMap::new(),
+                taken: BTreeMap::new(),
+            });
+        } else if let Some(state) = self.state.as_mut() {
+            apply_to_state(state, event);
+        }
+    }
+}
+
+fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
+    match event {
+        FlightEvent::FlightScheduled { .. } => {}
+        FlightEvent::FlightRescheduled {
+            departure_at,
+            arrival_at,
+        } => {
+            s.departure_at = departure_at;
+            s.arrival_at = arrival_at;
+        }
+        FlightEvent::FaresChanged { fares } => {
+            s.fares = fares.into_iter().map(|f| (f.cabin, f)).collect();
+        }
+        FlightEvent::FlightDelayed {
+            departure_at,
+            arrival_at,
+            ..
+        } => {
+            s.departure_at = departure_at;
+            s.arrival_at = arrival_at;
+            s.status = FlightStatus::Delayed;
+        }
+        FlightEvent::FlightCancelled { .. } => s.status = FlightStatus::Cancelled,
+        FlightEvent::SeatsHeld {
+            booking_id,
+            cabin,
+            seats,
+            hold_until,
+        } => {
+            for seat in &seats {
+                s.taken.insert(*seat, booking_id);
+            }
+            let hold = Hold {
+                seats: seats.into_iter().collect(),
+                cabin,
+                until: hold_until,
+                confirmed: false,
+            };
+            s.holds.insert(booking_id, hold);
+        }
+        FlightEvent::SeatsConfirmed { booking_id, .. } => {
+            if let Some(hold) = s.holds.get_mut(&booking_id) {
+                hold.confirmed = true;
+            }
+        }
+        FlightEvent::SeatsReleased { booking_id, .. }
+        | FlightEvent::HoldExpired { booking_id, .. } => {
+            if let Some(hold) = s.holds.remove(&booking_id) {
+                for seat in hold.seats {
+                    s.taken.remove(&seat);
+                }
+            }
+        }
+        FlightEvent::SeatChanged {
+            booking_id,
+            from,
+            to,
+        } => {
+            if let Some(hold) = s.holds.get_mut(&booking_id) {
+                hold.seats.remove(&from);
+                hold.seats.insert(to);
+                s.taken.remove(&from);
+                s.taken.insert(to, booking_id);
+            }
+        }
+    }
+}

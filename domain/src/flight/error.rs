@@ -1,0 +1,97 @@
+use thiserror::Error;
+
+use crate::values::{Cabin, SeatNumber};
+
+/// Flight rules that a command broke.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FlightError {
+    /// A command other than `Schedule` on a flight that does not exist.
+    #[error("flight not found")]
+    NotScheduled,
+    /// `Schedule` on an id that exists.
+    #[error("flight already scheduled")]
+    AlreadyScheduled,
+    /// Origin equals destination.
+    #[error("origin and destination must differ")]
+    SameOriginAndDestination,
+    /// Arrival is not after departure.
+    #[error("arrival must be after departure")]
+    ArrivalNotAfterDeparture,
+    /// Departure is not in the future.
+    #[error("departure must be in the future")]
+    DepartureInPast,
+    /// Fares do not cover exactly the cabins of the seat map.
+    #[error("fares must name each cabin of the seat map once (problem with {cabin})")]
+    FaresDoNotMatchCabins {
+        /// A cabin missing a fare, priced twice, or priced without seats.
+        cabin: Cabin,
+    },
+    /// Fares or fees in several currencies.
+    #[error("all fares and fees must be in one currency")]
+    MixedCurrencies,
+    /// The flight is cancelled.
+    #[error("the flight is cancelled")]
+    FlightCancelled,
+    /// The flight has departed.
+    #[error("the flight has departed")]
+    Departed,
+    /// A delay that does not move departure later.
+    #[error("a delay must move departure later")]
+    DelayMustBeLater,
+    /// Reschedule while seats are held or sold; use a delay.
+    #[error("seats are held or sold; announce a delay instead of rescheduling")]
+    HasBookings,
+    /// A hold with no seats.
+    #[error("no seats requested")]
+    NoSeatsRequested,
+    /// The same seat twice in one request.
+    #[error("seat {0} requested twice")]
+    DuplicateSeat(SeatNumber),
+    /// A seat not on this aircraft.
+    #[error("seat {0} does not exist on this flight")]
+    UnknownSeat(SeatNumber),
+    /// Seats from several cabins in one booking.
+    #[error("all seats of a booking must be in one cabin")]
+    MixedCabins,
+    /// Seats held or sold to someone else.
+    #[error("seats not available: {}", list(.0))]
+    SeatsUnavailable(Vec<SeatNumber>),
+    /// An exit row for a child or an adult holding an infant.
+    #[error("seat {0} is in an exit row, which children and adults with infants may not take")]
+    ExitRowRestricted(SeatNumber),
+    /// The deadline of a new hold is not in the future.
+    #[error("the hold deadline must be in the future")]
+    HoldDeadlineInPast,
+    /// The booking already holds different seats.
+    #[error("this booking already holds other seats")]
+    BookingAlreadyHolds,
+    /// The booking holds no seats here.
+    #[error("this booking holds no seats on this flight")]
+    NoHold,
+    /// Confirm or move after the hold's deadline.
+    #[error("the hold has expired")]
+    HoldExpired,
+    /// Expire before the hold's deadline.
+    #[error("the hold has not expired yet")]
+    HoldNotExpired,
+    /// Expire a hold that was paid.
+    #[error("the seats are already sold")]
+    AlreadyConfirmed,
+    /// Move from a seat the booking does not have.
+    #[error("seat {0} is not part of this booking")]
+    SeatNotInBooking(SeatNumber),
+    /// Move to the seat already occupied.
+    #[error("the passenger already sits in that seat")]
+    SameSeat,
+    /// Move into another cabin.
+    #[error("a seat change must stay in the booked cabin")]
+    CabinChange,
+}
+
+fn list(seats: &[SeatNumber]) -> String {
+    seats
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

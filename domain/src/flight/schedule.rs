@@ -1,0 +1,145 @@
+//! Decisions about the flight itself: scheduling, times, fares, disruption.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{Fare, FlightError, FlightEvent, FlightState, FlightStatus, ScheduleFlight};
+use crate::aircraft::SeatLayout;
+use crate::values::{Cabin, Label};
+
+pub(super) fn schedule(cmd: ScheduleFlight) -> Result<Vec<FlightEvent>, FlightError> {
+    if cmd.origin == cmd.destination {
+        return Err(FlightError::SameOriginAndDestination);
+    }
+    check_times(cmd.departure_at, cmd.arrival_at, cmd.now)?;
+    check_fares(&cmd.layout, &cmd.fares)?;
+    Ok(vec![FlightEvent::FlightScheduled {
+        id: cmd.id,
+        number: cmd.number,
+        origin: cmd.origin,
+        destination: cmd.destination,
+        departure_at: cmd.departure_at,
+        arrival_at: cmd.arrival_at,
+        aircraft_id: cmd.aircraft_id,
+        layout: cmd.layout,
+        fares: cmd.fares,
+    }])
+}
+
+pub(super) fn reschedule(
+    s: &FlightState,
+    departure_at: DateTime<Utc>,
+    arrival_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<FlightEvent>, FlightError> {
+    check_operating(s, now)?;
+    check_times(departure_at, arrival_at, now)?;
+    if !s.holds.is_empty() {
+        return Err(FlightError::HasBookings);
+    }
+    if (departure_at, arrival_at) == (s.departure_at, s.arrival_at) {
+        return Ok(vec![]);
+    }
+    Ok(vec![FlightEvent::FlightRescheduled {
+        departure_at,
+        arrival_at,
+    }])
+}
+
+pub(super) fn change_fares(
+    s: &FlightState,
+    fares: Vec<Fare>,
+    now: DateTime<Utc>,
+) -> Result<Vec<FlightEvent>, FlightError> {
+    check_operating(s, now)?;
+    check_fares(&s.layout, &fares)?;
+    let unchanged =
+        fares.len() == s.fares.len() && fares.iter().all(|f| s.fares.get(&f.cabin) == Some(f));
+    if unchanged {
+        return Ok(vec![]);
+    }
+    Ok(vec![FlightEvent::FaresChanged { fares }])
+}
+
+pub(super) fn delay(
+    s: &FlightState,
+    departure_at: DateTime<Utc>,
+    arrival_at: DateTime<Utc>,
+    reason: Label,
+    now: DateTime<Utc>,
+) -> Result<Vec<FlightEvent>, FlightError> {
+    check_operating(s, now)?;
+    if departure_at <= s.departure_at {
+        return Err(FlightError::DelayMustBeLater);
+    }
+    if arrival_at <= departure_at {
+        return Err(FlightError::ArrivalNotAfterDeparture);
+    }
+    Ok(vec![FlightEvent::FlightDelayed {
+        previous_departure_at: s.departure_at,
+        departure_at,
+        arrival_at,
+        reason,
+        affected_bookings: s.booking_ids(),
+    }])
+}
+
+pub(super) fn cancel(
+    s: &FlightState,
+    reason: Label,
+    now: DateTime<Utc>,
+) -> Result<Vec<FlightEvent>, FlightError> {
+    check_operating(s, now)?;
+    Ok(vec![FlightEvent::FlightCancelled {
+        reason,
+        affected_bookings: s.booking_ids(),
+    }])
+}
+
+/// The flight still operates and has not left.
+pub(super) fn check_operating(s: &FlightState, now: DateTime<Utc>) -> Result<(), FlightError> {
+    if s.status == FlightStatus::Cancelled {
+        return Err(FlightError::FlightCancelled);
+    }
+    if now >= s.departure_at {
+        return Err(FlightError::Departed);
+    }
+    Ok(())
+}
+
+fn check_times(
+    departure_at: DateTime<Utc>,
+    arrival_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), FlightError> {
+    if departure_at <= now {
+        return Err(FlightError::DepartureInPast);
+    }
+    if arrival_at <= departure_at {
+        return Err(FlightError::ArrivalNotAfterDeparture);
+    }
+    Ok(())
+}
+
+fn check_fares(layout: &SeatLayout, fares: &[Fare]) -> Result<(), FlightError> {
+    let cabins: BTreeSet<Cabin> = layout.cabins().iter().map(|c| c.cabin).collect();
+    let mut priced = BTreeSet::new();
+    for fare in fares {
+        if !cabins.contains(&fare.cabin) || !priced.insert(fare.cabin) {
+            return Err(FlightError::FaresDoNotMatchCabins { cabin: fare.cabin });
+        }
+    }
+    if let Some(cabin) = cabins.difference(&priced).next() {
+        return Err(FlightError::FaresDoNotMatchCabins { cabin: *cabin });
+    }
+    let mut currencies = fares
+        .iter()
+        .flat_map(|f| [f.price.currency(), f.rules.cancellation_fee.currency()]);
+    if let Some(first) = currencies.next()
+        && currencies.any(|c| c != first)
+    {
+        return Err(FlightError::MixedCurrencies);
+    }
+    Ok(())
+}
