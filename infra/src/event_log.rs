@@ -1,0 +1,277 @@
+//! Reading the event log in commit-safe order, and the per-subscription checkpoints.
+//!
+//! Events are ordered by `(tx_id, global_position)` and only rows of transactions older than every
+//! transaction still running (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`) are returned. A plain
+//! `global_position` cursor skips an event whose transaction took a lower position but committed after a
+//! higher one had been read; this order never does, at the price of waiting for the oldest open
+//! transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::PgListener;
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// The channel the `events` insert trigger notifies.
+pub const EVENTS_CHANNEL: &str = "airline_events";
+
+/// A point in the commit order. Zero is before every event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, FromRow)]
+pub struct Position {
+    /// The appending transaction's id (xid8, which fits in an i64 for 2^63 transactions).
+    pub tx_id: i64,
+    /// The event's position in insertion order.
+    pub global_position: i64,
+}
+
+/// One event as stored.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct StoredEvent {
+    /// Unique id (the AMQP message id).
+    pub event_id: Uuid,
+    /// Appending transaction.
+    pub tx_id: i64,
+    /// Insertion order.
+    pub global_position: i64,
+    /// `flight`, `booking`, ...
+    pub aggregate_type: String,
+    /// The aggregate's id.
+    pub aggregate_id: String,
+    /// 1-based version of the aggregate after this event.
+    pub sequence: i64,
+    /// Variant name.
+    pub event_type: String,
+    /// Schema version of the payload.
+    pub event_version: String,
+    /// The event.
+    pub payload: Value,
+    /// Who and why: user, role, correlation id, command.
+    pub metadata: Value,
+    /// When it was appended.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    /// Where this event stands in the commit order.
+    pub const fn position(&self) -> Position {
+        Position {
+            tx_id: self.tx_id,
+            global_position: self.global_position,
+        }
+    }
+}
+
+const SELECT_COLUMNS: &str = "event_id, tx_id::text::bigint AS tx_id, global_position, aggregate_type, \
+     aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
+
+/// Up to `limit` committed events after `after`, in commit order.
+///
+/// # Errors
+/// Database errors.
+pub async fn read_after<'e>(
+    executor: impl PgExecutor<'e>,
+    after: Position,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SELECT_COLUMNS} FROM events \
+         WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx_id, global_position LIMIT $3"
+    );
+    sqlx::query_as(&sql)
+        .bind(after.tx_id)
+        .bind(after.global_position)
+        .bind(limit)
+        .fetch_all(executor)
+        .await
+}
+
+/// One aggregate's events, oldest first (for history and time travel).
+///
+/// # Errors
+/// Database errors.
+pub async fn aggregate_events<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SELECT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         ORDER BY sequence"
+    );
+    sqlx::query_as(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(executor)
+        .await
+}
+
+/// How far a subscription is behind the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lag {
+    /// Events appended after the checkpoint.
+    pub events_behind: i64,
+    /// Age of the oldest of them.
+    pub oldest_age: Option<Duration>,
+}
+
+/// A named, checkpointed reader of the log.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    name: String,
+}
+
+impl Subscription {
+    /// A subscription called `name`; its row is created on first use.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The last position processed, creating the row at zero if needed.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn checkpoint(&self, conn: &mut PgConnection) -> Result<Position, sqlx::Error> {
+        sqlx::query("INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(&self.name)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query_as(
+            "SELECT tx_id::text::bigint AS tx_id, global_position FROM subscriptions WHERE name = $1",
+        )
+        .bind(&self.name)
+        .fetch_one(&mut *conn)
+        .await
+    }
+
+    /// Moves the checkpoint; call it in the transaction that applied the events, so both commit together.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn save_checkpoint(
+        &self,
+        conn: &mut PgConnection,
+        to: Position,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO subscriptions (name, tx_id, global_position, updated_at) \
+             VALUES ($1, $2::bigint::text::xid8, $3, now()) \
+             ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, \
+               global_position = EXCLUDED.global_position, updated_at = now()",
+        )
+        .bind(&self.name)
+        .bind(to.tx_id)
+        .bind(to.global_position)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Events after the checkpoint, and how old the oldest is.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn lag(&self, pool: &PgPool) -> Result<Lag, sqlx::Error> {
+        let row: (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(e.recorded_at))::float8 \
+             FROM events e LEFT JOIN subscriptions s ON s.name = $1 \
+             WHERE (e.tx_id, e.global_position) > (COALESCE(s.tx_id, '0'::xid8), COALESCE(s.global_position, 0))",
+        )
+        .bind(&self.name)
+        .fetch_one(pool)
+        .await?;
+        Ok(Lag {
+            events_behind: row.0,
+            oldest_age: row.1.map(|secs| Duration::from_secs_f64(secs.max(0.0))),
+        })
+    }
+
+    /// Tries to become the one active instance of this subscription. The lock lives as long as the
+    /// returned connection; a standby that calls this again takes over when the holder dies.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn try_lock(&self, pool: &PgPool) -> Result<Option<SubscriptionLock>, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(&self.name)
+                .fetch_one(&mut *conn)
+                .await?;
+        // Detached from the pool: dropping the lock closes the session, which releases the lock. A pooled
+        // connection would go back to the pool still holding it.
+        Ok(locked.then(|| SubscriptionLock {
+            conn: conn.detach(),
+        }))
+    }
+}
+
+/// Holds a subscription's advisory lock for as long as it lives (its own connection, outside the pool).
+#[derive(Debug)]
+pub struct SubscriptionLock {
+    conn: PgConnection,
+}
+
+impl SubscriptionLock {
+    /// The Postgres backend holding the lock.
+    ///
+    /// # Errors
+    /// Database errors (the session is gone: the lock is lost).
+    pub async fn backend_pid(&mut self) -> Result<i32, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut self.conn)
+            .await
+    }
+}
+
+/// Wakes a subscriber when events are appended (LISTEN/NOTIFY), or after `poll` at the latest.
+#[derive(Debug)]
+pub struct Wakeup {
+    listener: Option<PgListener>,
+    pool: PgPool,
+    poll: Duration,
+}
+
+impl Wakeup {
+    /// Listens on [`EVENTS_CHANNEL`]; when listening fails it still wakes every `poll`.
+    pub async fn new(pool: &PgPool, poll: Duration) -> Self {
+        let listener = Self::listen(pool).await;
+        Self {
+            listener,
+            pool: pool.clone(),
+            poll,
+        }
+    }
+
+    async fn listen(pool: &PgPool) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(pool).await.ok()?;
+        listener.listen(EVENTS_CHANNEL).await.ok()?;
+        Some(listener)
+    }
+
+    /// Waits for a notification or the poll interval, whichever comes first.
+    pub async fn wait(&mut self) {
+        if self.listener.is_none() {
+            self.listener = Self::listen(&self.pool).await;
+        }
+        let Some(listener) = self.listener.as_mut() else {
+            tokio::time::sleep(self.poll).await;
+            return;
+        };
+        match tokio::time::timeout(self.poll, listener.recv()).await {
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error.message = %e, "event notification listener failed; polling");
+                self.listener = None;
+            }
+        }
+    }
+}

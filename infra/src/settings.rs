@@ -1,0 +1,98 @@
+//! Settings shared by the services, loaded with the `config` crate: built-in defaults, then
+//! `APP_<SECTION>__<KEY>` environment variables, then the conventional `DATABASE_URL`, `REDIS_URL`,
+//! `AMQP_URL` and `SMTP_URL`. This is the only module that reads the environment.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sqlx::postgres::PgConnectOptions;
+
+/// Conventional variables and the setting each one fills.
+const WELL_KNOWN: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "redis.url"),
+    ("AMQP_URL", "amqp.url"),
+    ("SMTP_URL", "smtp.url"),
+];
+
+/// Loads a service's settings: `defaults` (key, value) first, then the environment.
+///
+/// # Errors
+/// When a value is missing or does not parse into its field's type.
+pub fn load<T: DeserializeOwned>(defaults: &[(&str, &str)]) -> Result<T, config::ConfigError> {
+    let mut builder = config::Config::builder()
+        .set_default(
+            "database.url",
+            "postgres://postgres:postgres@127.0.0.1:5432/airline",
+        )?
+        .set_default("database.max_connections", 10)?
+        .set_default("database.acquire_timeout_ms", 5_000)?;
+    for (key, value) in defaults {
+        builder = builder.set_default(*key, *value)?;
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("APP")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true),
+    );
+    for (var, key) in WELL_KNOWN {
+        if let Ok(value) = std::env::var(var) {
+            builder = builder.set_override(*key, value)?;
+        }
+    }
+    builder.build()?.try_deserialize()
+}
+
+/// Reads one environment variable, for the few settings that are not per service (log format).
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Where Postgres is and how to pool connections to it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://user[:password]@host:port/database`.
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection.
+    pub acquire_timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    /// Connection options parsed from the URL; tests swap the database name.
+    ///
+    /// # Errors
+    /// When the URL is not a Postgres URL.
+    pub fn connect_options(&self) -> Result<PgConnectOptions, sqlx::Error> {
+        self.url.expose_secret().parse()
+    }
+
+    /// The acquire timeout.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+/// Where an HTTP service listens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Interface to bind.
+    pub host: String,
+    /// Port; 0 picks a free one (tests).
+    pub port: u16,
+    /// Longest a request may take before 408/503.
+    pub request_timeout_ms: u64,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+}
+
+impl HttpSettings {
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
