@@ -1,8 +1,13 @@
 //! Plumbing that two or more airline services use: settings loading, telemetry, shutdown, the Postgres
-//! pool and migrator, and the event-log reader with subscription checkpoints. No business rules.
+//! pool and migrator, the event-log reader with subscription checkpoints, the HTTP stack (request ids,
+//! problem+json, JSON bodies, health, metrics) and bearer-token verification. No business rules.
 
+pub mod auth;
 pub mod db;
 pub mod event_log;
+pub mod http;
+pub mod metrics;
+pub mod problem;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

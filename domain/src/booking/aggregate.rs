@@ -100,6 +100,8 @@ impl Booking {
                 arrival_at,
                 reason,
             } => Ok(match s.status {
+                // Noting the same delay twice (a redelivered disruption) records it once.
+                _ if s.departure_at == departure_at && s.arrival_at == Some(arrival_at) => vec![],
                 BookingStatus::Held | BookingStatus::Confirmed => {
                     vec![BookingEvent::FlightDelayNoted {
                         departure_at,

@@ -429,6 +429,18 @@ mod delays {
     }
 
     #[test]
+    fn noting_the_same_delay_twice_records_it_once() {
+        given_paid()
+            .and(vec![BookingEvent::FlightDelayNoted {
+                departure_at: departure() + Duration::hours(2),
+                arrival_at: departure() + Duration::hours(10),
+                reason: Label::parse("weather").unwrap(),
+            }])
+            .when(note())
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
     fn an_ended_booking_ignores_the_delay() {
         given_placed()
             .and(vec![cancelled(CancelledBy::Customer, 0, now())])

@@ -122,6 +122,10 @@ pub(super) fn move_seat(
     if !hold.confirmed && now > hold.until {
         return Err(FlightError::HoldExpired);
     }
+    // A retried move that already happened is a no-op, so the booking process can repeat the step.
+    if !hold.seats.contains(&from) && hold.seats.contains(&to) {
+        return Ok(vec![]);
+    }
     if !hold.seats.contains(&from) {
         return Err(FlightError::SeatNotInBooking(from));
     }

@@ -516,6 +516,21 @@ mod seats {
     }
 
     #[test]
+    fn repeating_a_move_that_already_happened_is_a_no_op() {
+        given_scheduled()
+            .and(vec![
+                held(1, &["10A"], Cabin::Economy),
+                FlightEvent::SeatChanged {
+                    booking_id: booking(1),
+                    from: seat("10A"),
+                    to: seat("12F"),
+                },
+            ])
+            .when(move_seat("10A", "12F", SeatOccupant::Adult))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
     fn moves_that_break_a_rule_are_rejected() {
         let base = || {
             given_scheduled().and(vec![

@@ -1,0 +1,248 @@
+//! The command API's one error type and the one place domain errors become HTTP statuses and stable
+//! codes. Every match over a domain error is exhaustive, so a new rule cannot slip through as a 500.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cqrs_es::AggregateError;
+use domain::aircraft::AircraftError;
+use domain::airport::AirportError;
+use domain::booking::BookingError;
+use domain::flight::FlightError;
+use domain::values::ValueError;
+use infra::http::ErrorChain;
+use infra::problem::Problem;
+
+use crate::executor::CommandError;
+
+/// Handlers' result.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Everything a command request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A ready-made 4xx (extractors, input validation, authorization).
+    #[error("{}", .0.detail)]
+    Problem(Problem),
+    /// Input that did not parse into a value type.
+    #[error(transparent)]
+    Invalid(#[from] ValueError),
+    /// A flight rule.
+    #[error(transparent)]
+    Flight(#[from] FlightError),
+    /// A booking rule.
+    #[error(transparent)]
+    Booking(#[from] BookingError),
+    /// An airport rule.
+    #[error(transparent)]
+    Airport(#[from] AirportError),
+    /// An aircraft rule.
+    #[error(transparent)]
+    Aircraft(#[from] AircraftError),
+    /// `If-Match` named another version.
+    #[error("the resource changed: it is at version {current}")]
+    PreconditionFailed {
+        /// Its version now.
+        current: u64,
+    },
+    /// Concurrent writers won every attempt.
+    #[error("too many concurrent changes; retry")]
+    Contended,
+    /// Postgres cannot be reached.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected failure.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self::Problem(p)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(e.into())
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl<E> From<CommandError<E>> for ApiError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    ApiError: From<E>,
+{
+    fn from(e: CommandError<E>) -> Self {
+        match e {
+            CommandError::Rejected(rule) => rule.into(),
+            CommandError::PreconditionFailed { current } => Self::PreconditionFailed { current },
+            CommandError::Contended => Self::Contended,
+            CommandError::Store(store) => store_error(store),
+        }
+    }
+}
+
+/// Maps the store's failures; `UserError` cannot reach here (the executor unwraps it as `Rejected`).
+pub fn store_error<E>(e: AggregateError<E>) -> ApiError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    ApiError: From<E>,
+{
+    match e {
+        AggregateError::UserError(rule) => rule.into(),
+        AggregateError::AggregateConflict => ApiError::Contended,
+        AggregateError::DatabaseConnectionError(err) => ApiError::Unavailable(anyhow::anyhow!(err)),
+        AggregateError::DeserializationError(err) | AggregateError::UnexpectedError(err) => {
+            ApiError::Internal(anyhow::anyhow!(err))
+        }
+    }
+}
+
+fn flight_status(e: &FlightError) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        FlightError::NotScheduled => (S::NOT_FOUND, "flight_not_found"),
+        FlightError::AlreadyScheduled => (S::CONFLICT, "flight_exists"),
+        FlightError::SameOriginAndDestination => {
+            (S::UNPROCESSABLE_ENTITY, "same_origin_and_destination")
+        }
+        FlightError::ArrivalNotAfterDeparture => {
+            (S::UNPROCESSABLE_ENTITY, "arrival_not_after_departure")
+        }
+        FlightError::DepartureInPast => (S::UNPROCESSABLE_ENTITY, "departure_in_past"),
+        FlightError::FaresDoNotMatchCabins { .. } => {
+            (S::UNPROCESSABLE_ENTITY, "fares_do_not_match_cabins")
+        }
+        FlightError::MixedCurrencies => (S::UNPROCESSABLE_ENTITY, "mixed_currencies"),
+        FlightError::FlightCancelled => (S::CONFLICT, "flight_cancelled"),
+        FlightError::Departed => (S::CONFLICT, "flight_departed"),
+        FlightError::DelayMustBeLater => (S::UNPROCESSABLE_ENTITY, "delay_must_be_later"),
+        FlightError::HasBookings => (S::CONFLICT, "flight_has_bookings"),
+        FlightError::NoSeatsRequested => (S::UNPROCESSABLE_ENTITY, "no_seats_requested"),
+        FlightError::DuplicateSeat(_) => (S::UNPROCESSABLE_ENTITY, "duplicate_seat"),
+        FlightError::UnknownSeat(_) => (S::UNPROCESSABLE_ENTITY, "unknown_seat"),
+        FlightError::MixedCabins => (S::UNPROCESSABLE_ENTITY, "mixed_cabins"),
+        FlightError::SeatsUnavailable(_) => (S::CONFLICT, "seats_unavailable"),
+        FlightError::ExitRowRestricted(_) => (S::UNPROCESSABLE_ENTITY, "exit_row_restricted"),
+        FlightError::HoldDeadlineInPast => (S::UNPROCESSABLE_ENTITY, "hold_deadline_in_past"),
+        FlightError::BookingAlreadyHolds => (S::CONFLICT, "booking_already_holds"),
+        FlightError::NoHold => (S::CONFLICT, "no_hold"),
+        FlightError::HoldExpired => (S::CONFLICT, "hold_expired"),
+        FlightError::HoldNotExpired => (S::CONFLICT, "hold_not_expired"),
+        FlightError::AlreadyConfirmed => (S::CONFLICT, "already_confirmed"),
+        FlightError::SeatNotInBooking(_) => (S::UNPROCESSABLE_ENTITY, "seat_not_in_booking"),
+        FlightError::SameSeat => (S::UNPROCESSABLE_ENTITY, "same_seat"),
+        FlightError::CabinChange => (S::UNPROCESSABLE_ENTITY, "cabin_change"),
+    }
+}
+
+fn booking_status(e: &BookingError) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        BookingError::NotPlaced => (S::NOT_FOUND, "booking_not_found"),
+        BookingError::AlreadyPlaced => (S::CONFLICT, "booking_exists"),
+        BookingError::FareCabinMismatch => (S::UNPROCESSABLE_ENTITY, "fare_cabin_mismatch"),
+        BookingError::HoldDeadlineInPast => (S::UNPROCESSABLE_ENTITY, "hold_deadline_in_past"),
+        BookingError::Departed => (S::CONFLICT, "flight_departed"),
+        BookingError::Price(_) => (S::UNPROCESSABLE_ENTITY, "invalid_price"),
+        BookingError::AlreadyConfirmed => (S::CONFLICT, "already_paid"),
+        BookingError::Cancelled => (S::CONFLICT, "booking_cancelled"),
+        BookingError::Expired => (S::CONFLICT, "booking_expired"),
+        BookingError::HoldExpired => (S::CONFLICT, "hold_expired"),
+        BookingError::HoldNotExpired => (S::CONFLICT, "hold_not_expired"),
+        BookingError::PaymentMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "payment_mismatch"),
+        BookingError::NoSuchPassenger(_) => (S::UNPROCESSABLE_ENTITY, "no_such_passenger"),
+        BookingError::SameSeat => (S::UNPROCESSABLE_ENTITY, "same_seat"),
+        BookingError::SeatTakenInBooking => (S::UNPROCESSABLE_ENTITY, "seat_taken_in_booking"),
+    }
+}
+
+fn airport_status(e: &AirportError) -> (StatusCode, &'static str) {
+    match e {
+        AirportError::AlreadyRegistered(_) => (StatusCode::CONFLICT, "airport_exists"),
+        AirportError::NotRegistered => (StatusCode::NOT_FOUND, "airport_not_found"),
+    }
+}
+
+fn aircraft_status(e: &AircraftError) -> (StatusCode, &'static str) {
+    match e {
+        AircraftError::AlreadyRegistered => (StatusCode::CONFLICT, "aircraft_exists"),
+    }
+}
+
+fn value_status(e: &ValueError) -> &'static str {
+    match e {
+        ValueError::AirportCode(_) => "invalid_airport_code",
+        ValueError::FlightNumber(_) => "invalid_flight_number",
+        ValueError::SeatNumber(_) => "invalid_seat",
+        ValueError::Cabin(_) => "invalid_cabin",
+        ValueError::Pnr { .. } => "invalid_reference",
+        ValueError::Currency(_) => "invalid_currency",
+        ValueError::Amount => "invalid_amount",
+        ValueError::PersonName(_) => "invalid_name",
+        ValueError::PassengerType(_) => "invalid_passenger_type",
+        ValueError::Label { .. } => "invalid_text",
+        ValueError::CountryCode(_) => "invalid_country",
+        ValueError::TimeZone(_) => "invalid_time_zone",
+        ValueError::Email(_) => "invalid_email",
+        ValueError::Layout(_) => "invalid_seat_layout",
+        ValueError::Id(_) => "invalid_id",
+        ValueError::Party(_) => "invalid_passengers",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let problem = match &self {
+            Self::Problem(p) => p.clone(),
+            Self::Invalid(e) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, value_status(e), detail)
+            }
+            Self::Flight(e) => {
+                let (status, code) = flight_status(e);
+                Problem::new(status, code, detail)
+            }
+            Self::Booking(e) => {
+                let (status, code) = booking_status(e);
+                Problem::new(status, code, detail)
+            }
+            Self::Airport(e) => {
+                let (status, code) = airport_status(e);
+                Problem::new(status, code, detail)
+            }
+            Self::Aircraft(e) => {
+                let (status, code) = aircraft_status(e);
+                Problem::new(status, code, detail)
+            }
+            Self::PreconditionFailed { .. } => {
+                Problem::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", detail)
+            }
+            Self::Contended => {
+                Problem::new(StatusCode::CONFLICT, "concurrent_modification", detail)
+            }
+            Self::Unavailable(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; retry later",
+            ),
+            Self::Internal(_) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "something went wrong on our side",
+            ),
+        };
+        let mut response = problem.into_response();
+        if let Self::Unavailable(cause) | Self::Internal(cause) = &self {
+            response
+                .extensions_mut()
+                .insert(ErrorChain(format!("{cause:#}")));
+        }
+        response
+    }
+}

@@ -1,0 +1,168 @@
+//! `POST /airports`, `PATCH /airports/{code}` (admin).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use domain::airport::{AirportCommand, AirportDetails};
+use domain::values::{AirportCode, CountryCode, Label, TimeZone};
+use infra::auth::Principal;
+use infra::http::{AppJson, if_match};
+use infra::problem::Problem;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{RequestMeta, not_found, require_admin, versioned};
+use crate::error::Result;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register_airport))
+        .routes(routes!(update_airport))
+}
+
+/// A new airport.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAirportRequest {
+    /// IATA code.
+    #[schema(value_type = String, example = "CDG")]
+    pub code: AirportCode,
+    /// Name.
+    #[schema(value_type = String, example = "Paris Charles de Gaulle")]
+    pub name: Label,
+    /// City.
+    #[schema(value_type = String, example = "Paris")]
+    pub city: Label,
+    /// ISO 3166 country.
+    #[schema(value_type = String, example = "FR")]
+    pub country: CountryCode,
+    /// IANA time zone.
+    #[schema(value_type = String, example = "Europe/Paris")]
+    pub time_zone: TimeZone,
+}
+
+/// Changes; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAirportRequest {
+    /// Name.
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Label>,
+    /// City.
+    #[schema(value_type = Option<String>)]
+    pub city: Option<Label>,
+    /// Country.
+    #[schema(value_type = Option<String>)]
+    pub country: Option<CountryCode>,
+    /// Time zone.
+    #[schema(value_type = Option<String>)]
+    pub time_zone: Option<TimeZone>,
+}
+
+/// An airport.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AirportResponse {
+    /// IATA code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// City.
+    pub city: String,
+    /// Country.
+    pub country: String,
+    /// Time zone.
+    pub time_zone: String,
+}
+
+impl From<&AirportDetails> for AirportResponse {
+    fn from(d: &AirportDetails) -> Self {
+        Self {
+            code: d.code.to_string(),
+            name: d.name.to_string(),
+            city: d.city.to_string(),
+            country: d.country.to_string(),
+            time_zone: d.time_zone.to_string(),
+        }
+    }
+}
+
+fn respond(status: StatusCode, version: u64, details: Option<&AirportDetails>) -> Result<Response> {
+    let details = details.ok_or_else(|| not_found("airport_not_found", "airport"))?;
+    let location = Some(format!("/api/v1/airports/{}", details.code));
+    Ok(versioned(
+        status,
+        version,
+        location,
+        AirportResponse::from(details),
+    ))
+}
+
+/// Register an airport.
+#[utoipa::path(post, path = "/api/v1/airports", tag = "airports", security(("bearer" = [])),
+    request_body = RegisterAirportRequest,
+    responses((status = 201, body = AirportResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn register_airport(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    AppJson(req): AppJson<RegisterAirportRequest>,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    let id = req.code.to_string();
+    let command = AirportCommand::Register {
+        code: req.code,
+        name: req.name,
+        city: req.city,
+        country: req.country,
+        time_zone: req.time_zone,
+    };
+    let done = state
+        .airports
+        .execute(
+            &id,
+            None,
+            "RegisterAirport",
+            command,
+            &meta.for_principal(principal),
+        )
+        .await?;
+    respond(StatusCode::CREATED, done.version, done.aggregate.details())
+}
+
+/// Update an airport.
+#[utoipa::path(patch, path = "/api/v1/airports/{code}", tag = "airports", security(("bearer" = [])),
+    params(("code" = String, Path, description = "IATA code")),
+    request_body = UpdateAirportRequest,
+    responses((status = 200, body = AirportResponse), (status = 404, body = Problem), (status = 412, body = Problem)))]
+async fn update_airport(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<UpdateAirportRequest>,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    let code = AirportCode::parse(&code)?;
+    let expected = if_match(&headers)?;
+    let command = AirportCommand::Update {
+        name: req.name,
+        city: req.city,
+        country: req.country,
+        time_zone: req.time_zone,
+    };
+    let done = state
+        .airports
+        .execute(
+            code.as_str(),
+            expected,
+            "UpdateAirport",
+            command,
+            &meta.for_principal(principal),
+        )
+        .await?;
+    respond(StatusCode::OK, done.version, done.aggregate.details())
+}

@@ -1,0 +1,225 @@
+//! Bookings: hold (`POST /bookings`), pay, cancel, change seat. Owners act on their own bookings; a
+//! booking of someone else's is 404.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use domain::booking::{Booking, BookingStatus, CancelledBy};
+use domain::values::{BookingId, Cabin, EmailAddress, FlightId, Money, Passenger, SeatNumber};
+use infra::auth::Principal;
+use infra::http::{AppJson, if_match};
+use infra::problem::Problem;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{RequestMeta, not_found, versioned};
+use crate::error::Result;
+use crate::executor::Versioned;
+use crate::process::booking::{self, BookRequest};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place_booking))
+        .routes(routes!(pay_booking))
+        .routes(routes!(cancel_booking))
+        .routes(routes!(change_seat))
+}
+
+/// Seats to hold for a party.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceBookingRequest {
+    /// The flight.
+    pub flight_id: Uuid,
+    /// Where notifications go.
+    #[schema(value_type = String, example = "ada@example.com")]
+    pub contact_email: EmailAddress,
+    /// 1–9 seated passengers, at least one adult, infants (no seat) no more than adults:
+    /// `{"first_name": "Ada", "last_name": "Lovelace", "type": "adult", "seat": "12A"}`.
+    #[schema(value_type = Vec<Object>)]
+    pub passengers: Vec<Passenger>,
+}
+
+/// Payment for a held booking: the amount must equal the total.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    /// A card token from the payment provider (`tok_visa` in test mode; others are declined).
+    #[schema(example = "tok_visa")]
+    pub card_token: String,
+    /// `{"amount_minor": 25800, "currency": "EUR"}`.
+    #[schema(value_type = Object)]
+    pub amount: Money,
+}
+
+/// Move one passenger.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeatChangeRequest {
+    /// Index of the passenger in the booking's `passengers`.
+    pub passenger: usize,
+    /// The seat wanted.
+    #[schema(value_type = String, example = "14C")]
+    pub seat: SeatNumber,
+}
+
+/// A booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingResponse {
+    /// Id.
+    pub id: Uuid,
+    /// PNR.
+    pub reference: String,
+    /// `held`, `confirmed`, `cancelled`, `expired`.
+    #[schema(value_type = String)]
+    pub status: BookingStatus,
+    /// Flight.
+    pub flight_id: Uuid,
+    /// Cabin.
+    #[schema(value_type = String)]
+    pub cabin: Cabin,
+    /// Travellers and seats.
+    #[schema(value_type = Vec<Object>)]
+    pub passengers: Vec<Passenger>,
+    /// Notification address.
+    pub contact_email: String,
+    /// Price.
+    #[schema(value_type = Object)]
+    pub total: Money,
+    /// When an unpaid hold lapses.
+    pub hold_expires_at: DateTime<Utc>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The payment provider's reference, once paid.
+    pub payment_reference: Option<String>,
+    /// What was refunded, once cancelled.
+    #[schema(value_type = Option<Object>)]
+    pub refund: Option<Money>,
+    /// Who cancelled, once cancelled.
+    #[schema(value_type = Option<String>)]
+    pub cancelled_by: Option<CancelledBy>,
+}
+
+fn respond(status: StatusCode, done: &Versioned<Booking>) -> Result<Response> {
+    let s = done
+        .aggregate
+        .state()
+        .ok_or_else(|| not_found("booking_not_found", "booking"))?;
+    let body = BookingResponse {
+        id: *s.id.as_uuid(),
+        reference: s.pnr.to_string(),
+        status: s.status,
+        flight_id: *s.flight_id.as_uuid(),
+        cabin: s.cabin,
+        passengers: s.passengers.as_slice().to_vec(),
+        contact_email: s.contact_email.to_string(),
+        total: s.total,
+        hold_expires_at: s.hold_until,
+        created_at: s.placed_at,
+        payment_reference: s.payment.as_ref().map(|p| p.reference.to_string()),
+        refund: s.refund,
+        cancelled_by: s.cancelled_by,
+    };
+    let location = Some(format!("/api/v1/bookings/{}", s.id));
+    Ok(versioned(status, done.version, location, body))
+}
+
+/// Hold seats: the booking starts `held` until `hold_expires_at`.
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])),
+    request_body = PlaceBookingRequest,
+    responses((status = 201, body = BookingResponse), (status = 404, body = Problem),
+        (status = 409, description = "a seat is taken", body = Problem), (status = 422, body = Problem)))]
+async fn place_booking(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    AppJson(req): AppJson<PlaceBookingRequest>,
+) -> Result<Response> {
+    let request = BookRequest {
+        flight_id: FlightId::from_uuid(req.flight_id),
+        contact_email: req.contact_email,
+        passengers: req.passengers,
+    };
+    let done = booking::book(&state, principal, &meta.for_principal(principal), request).await?;
+    respond(StatusCode::CREATED, &done)
+}
+
+/// Pay a held booking: it becomes `confirmed`.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/payment", tag = "bookings", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PaymentRequest,
+    responses((status = 200, body = BookingResponse), (status = 402, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+async fn pay_booking(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<PaymentRequest>,
+) -> Result<Response> {
+    let expected = if_match(&headers)?;
+    let meta = meta.for_principal(principal);
+    let payment = (req.card_token.as_str(), req.amount);
+    let done = booking::pay(
+        &state,
+        principal,
+        &meta,
+        BookingId::from_uuid(id),
+        expected,
+        payment,
+    )
+    .await?;
+    respond(StatusCode::OK, &done)
+}
+
+/// Cancel: a customer gets the fare rules' refund; an admin cancels for the airline (full refund).
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", tag = "bookings", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = BookingResponse), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
+async fn cancel_booking(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let expected = if_match(&headers)?;
+    let meta = meta.for_principal(principal);
+    let done =
+        booking::cancel(&state, principal, &meta, BookingId::from_uuid(id), expected).await?;
+    respond(StatusCode::OK, &done)
+}
+
+/// Move a passenger to another free seat in the same cabin.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/seat-changes", tag = "bookings", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = SeatChangeRequest,
+    responses((status = 200, body = BookingResponse), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem), (status = 422, body = Problem)))]
+async fn change_seat(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<SeatChangeRequest>,
+) -> Result<Response> {
+    let expected = if_match(&headers)?;
+    let meta = meta.for_principal(principal);
+    let change = (req.passenger, req.seat);
+    let done = booking::change_seat(
+        &state,
+        principal,
+        &meta,
+        BookingId::from_uuid(id),
+        expected,
+        change,
+    )
+    .await?;
+    respond(StatusCode::OK, &done)
+}

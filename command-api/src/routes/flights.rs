@@ -1,0 +1,348 @@
+//! Flights (admin): schedule, reschedule and fares, delay, cancel. Delays and cancellations reach the
+//! bookings through the disruption worker, from the event log.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use domain::flight::{
+    Fare, Flight, FlightCommand, FlightState, FlightStatus, ScheduleFlight, SeatCounts,
+};
+use domain::values::{AircraftId, AirportCode, FlightId, FlightNumber, Label};
+use infra::auth::Principal;
+use infra::http::{AppJson, if_match};
+use infra::problem::Problem;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{RequestMeta, not_found, require_admin, versioned};
+use crate::error::{ApiError, Result};
+use crate::executor::Versioned;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(schedule_flight))
+        .routes(routes!(update_flight))
+        .routes(routes!(delay_flight))
+        .routes(routes!(cancel_flight))
+}
+
+/// A flight to put on sale.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFlightRequest {
+    /// Flight number.
+    #[schema(value_type = String, example = "AF1234")]
+    pub number: FlightNumber,
+    /// Departure airport (registered).
+    #[schema(value_type = String, example = "CDG")]
+    pub origin: AirportCode,
+    /// Arrival airport (registered).
+    #[schema(value_type = String, example = "JFK")]
+    pub destination: AirportCode,
+    /// Departure, RFC 3339.
+    pub departure_at: DateTime<Utc>,
+    /// Arrival, RFC 3339.
+    pub arrival_at: DateTime<Utc>,
+    /// Aircraft type (registered); its seat layout is copied.
+    pub aircraft_id: Uuid,
+    /// One fare per cabin of the aircraft: `{"cabin": "economy", "price": {"amount_minor": 12900,
+    /// "currency": "EUR"}, "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 2500,
+    /// "currency": "EUR"}}}`.
+    #[schema(value_type = Vec<Object>)]
+    pub fares: Vec<Fare>,
+}
+
+/// New times (both or neither; only while nothing is sold) and/or new fares.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFlightRequest {
+    /// New departure.
+    pub departure_at: Option<DateTime<Utc>>,
+    /// New arrival.
+    pub arrival_at: Option<DateTime<Utc>>,
+    /// New fares.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub fares: Option<Vec<Fare>>,
+}
+
+/// A later departure.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayFlightRequest {
+    /// New departure.
+    pub departure_at: DateTime<Utc>,
+    /// New arrival.
+    pub arrival_at: DateTime<Utc>,
+    /// For passengers.
+    #[schema(value_type = String, example = "late inbound aircraft")]
+    pub reason: Label,
+}
+
+/// A cancellation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelFlightRequest {
+    /// For passengers.
+    #[schema(value_type = String, example = "technical fault")]
+    pub reason: Label,
+}
+
+/// A flight as the write side sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlightResponse {
+    /// Id.
+    pub id: Uuid,
+    /// Flight number.
+    pub number: String,
+    /// Departure airport.
+    pub origin: String,
+    /// Arrival airport.
+    pub destination: String,
+    /// Departure.
+    pub departure_at: DateTime<Utc>,
+    /// Arrival.
+    pub arrival_at: DateTime<Utc>,
+    /// Aircraft type.
+    pub aircraft_id: Uuid,
+    /// `scheduled`, `delayed`, `cancelled`.
+    #[schema(value_type = String)]
+    pub status: FlightStatus,
+    /// Fares per cabin.
+    #[schema(value_type = Vec<Object>)]
+    pub fares: Vec<Fare>,
+    /// Seat counts.
+    #[schema(value_type = Object)]
+    pub seats: SeatCounts,
+}
+
+impl From<&FlightState> for FlightResponse {
+    fn from(s: &FlightState) -> Self {
+        Self {
+            id: *s.id.as_uuid(),
+            number: s.number.to_string(),
+            origin: s.origin.to_string(),
+            destination: s.destination.to_string(),
+            departure_at: s.departure_at,
+            arrival_at: s.arrival_at,
+            aircraft_id: *s.aircraft_id.as_uuid(),
+            status: s.status,
+            fares: s.fares.values().copied().collect(),
+            seats: s.counts(None),
+        }
+    }
+}
+
+fn respond(status: StatusCode, done: &Versioned<Flight>) -> Result<Response> {
+    let s = done
+        .aggregate
+        .state()
+        .ok_or_else(|| not_found("flight_not_found", "flight"))?;
+    let location = Some(format!("/api/v1/flights/{}", s.id));
+    Ok(versioned(
+        status,
+        done.version,
+        location,
+        FlightResponse::from(s),
+    ))
+}
+
+fn unknown(code: &str, detail: String) -> ApiError {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).into()
+}
+
+/// Schedule a flight.
+#[utoipa::path(post, path = "/api/v1/flights", tag = "flights", security(("bearer" = [])),
+    request_body = ScheduleFlightRequest,
+    responses((status = 201, body = FlightResponse), (status = 422, body = Problem)))]
+async fn schedule_flight(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    AppJson(req): AppJson<ScheduleFlightRequest>,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    for code in [req.origin, req.destination] {
+        let airport = state
+            .airports
+            .load(code.as_str())
+            .await
+            .map_err(crate::error::store_error)?;
+        if airport.aggregate.details().is_none() {
+            return Err(unknown(
+                "unknown_airport",
+                format!("airport {code} is not registered"),
+            ));
+        }
+    }
+    let aircraft_id = AircraftId::from_uuid(req.aircraft_id);
+    let aircraft = state
+        .aircraft
+        .load(&aircraft_id.to_string())
+        .await
+        .map_err(crate::error::store_error)?;
+    let layout = aircraft
+        .aggregate
+        .details()
+        .map(|d| d.layout.clone())
+        .ok_or_else(|| {
+            unknown(
+                "unknown_aircraft",
+                format!("aircraft {aircraft_id} is not registered"),
+            )
+        })?;
+    let id = FlightId::from_uuid(Uuid::now_v7());
+    let command = FlightCommand::Schedule(Box::new(ScheduleFlight {
+        id,
+        number: req.number,
+        origin: req.origin,
+        destination: req.destination,
+        departure_at: req.departure_at,
+        arrival_at: req.arrival_at,
+        aircraft_id,
+        layout,
+        fares: req.fares,
+        now: state.clock.now(),
+    }));
+    let done = state
+        .flights
+        .execute(
+            &id.to_string(),
+            None,
+            "ScheduleFlight",
+            command,
+            &meta.for_principal(principal),
+        )
+        .await?;
+    respond(StatusCode::CREATED, &done)
+}
+
+/// Reschedule an unsold flight and/or change its fares.
+#[utoipa::path(patch, path = "/api/v1/flights/{id}", tag = "flights", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = UpdateFlightRequest,
+    responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
+async fn update_flight(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<UpdateFlightRequest>,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    let mut expected = if_match(&headers)?;
+    let id = FlightId::from_uuid(id).to_string();
+    let meta = meta.for_principal(principal);
+    let now = state.clock.now();
+    let mut done = None;
+    match (req.departure_at, req.arrival_at) {
+        (Some(departure_at), Some(arrival_at)) => {
+            let command = FlightCommand::Reschedule {
+                departure_at,
+                arrival_at,
+                now,
+            };
+            let d = state
+                .flights
+                .execute(&id, expected, "RescheduleFlight", command, &meta)
+                .await?;
+            // The fares change below applies to the version this request just made.
+            expected = expected.map(|_| d.version);
+            done = Some(d);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(unknown(
+                "incomplete_schedule",
+                "give both departure_at and arrival_at, or neither".to_owned(),
+            ));
+        }
+    }
+    if let Some(fares) = req.fares {
+        let command = FlightCommand::ChangeFares { fares, now };
+        done = Some(
+            state
+                .flights
+                .execute(&id, expected, "ChangeFares", command, &meta)
+                .await?,
+        );
+    }
+    let done = match done {
+        Some(d) => d,
+        None => state
+            .flights
+            .load(&id)
+            .await
+            .map_err(crate::error::store_error)?,
+    };
+    respond(StatusCode::OK, &done)
+}
+
+/// Delay a flight; its bookings are told.
+#[utoipa::path(post, path = "/api/v1/flights/{id}/delay", tag = "flights", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = DelayFlightRequest,
+    responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn delay_flight(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<DelayFlightRequest>,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    let command = FlightCommand::Delay {
+        departure_at: req.departure_at,
+        arrival_at: req.arrival_at,
+        reason: req.reason,
+        now: state.clock.now(),
+    };
+    let id = FlightId::from_uuid(id).to_string();
+    let done = state
+        .flights
+        .execute(
+            &id,
+            if_match(&headers)?,
+            "DelayFlight",
+            command,
+            &meta.for_principal(principal),
+        )
+        .await?;
+    respond(StatusCode::OK, &done)
+}
+
+/// Cancel a flight; its bookings are cancelled and refunded in full.
+#[utoipa::path(post, path = "/api/v1/flights/{id}/cancel", tag = "flights", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = CancelFlightRequest,
+    responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn cancel_flight(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<CancelFlightRequest>,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    let command = FlightCommand::Cancel {
+        reason: req.reason,
+        now: state.clock.now(),
+    };
+    let id = FlightId::from_uuid(id).to_string();
+    let done = state
+        .flights
+        .execute(
+            &id,
+            if_match(&headers)?,
+            "CancelFlight",
+            command,
+            &meta.for_principal(principal),
+        )
+        .await?;
+    respond(StatusCode::OK, &done)
+}

@@ -1,0 +1,223 @@
+//! Building and running the command API: pool, migrations, aggregates, router, and the two workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::middleware;
+use axum::routing::get;
+use infra::auth::JwtVerifier;
+use infra::event_log::{Subscription, Wakeup};
+use infra::settings::HttpSettings;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::executor::Aggregates;
+use crate::idempotency::idempotency;
+use crate::payments::{PaymentProvider, TestCardProvider};
+use crate::process::{Outcome, expiry, reactor};
+use crate::routes;
+use crate::state::AppState;
+
+/// A bound, ready-to-run command API.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    port: u16,
+}
+
+impl Application {
+    /// Connects with the settings' database, migrates, and binds.
+    ///
+    /// # Errors
+    /// Bad settings, unreachable database, failed migration, busy port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = infra::db::pool(&settings.database).context("database settings")?;
+        Self::build_with(
+            settings,
+            pool,
+            Arc::new(SystemClock),
+            Arc::new(TestCardProvider),
+        )
+        .await
+    }
+
+    /// Like [`Application::build`] with a given pool, clock and payment provider (tests, `airline all`).
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with(
+        settings: Settings,
+        pool: PgPool,
+        clock: Arc<dyn Clock>,
+        payments: Arc<dyn PaymentProvider>,
+    ) -> anyhow::Result<Self> {
+        infra::db::MIGRATOR
+            .run(&pool)
+            .await
+            .context("running migrations")?;
+        let auth = &settings.auth;
+        let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
+            .context("loading the token public key")?;
+        let attempts = settings.booking.max_attempts;
+        let state = AppState {
+            flights: Arc::new(Aggregates::new(pool.clone(), attempts)),
+            bookings: Arc::new(Aggregates::new(pool.clone(), attempts)),
+            airports: Arc::new(Aggregates::new(pool.clone(), attempts)),
+            aircraft: Arc::new(Aggregates::new(pool.clone(), attempts)),
+            pool,
+            verifier,
+            clock,
+            payments,
+            booking: settings.booking.clone(),
+        };
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .await
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            router: router(state.clone(), &settings.http),
+            listener,
+            state,
+            port,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests drive the workers' steps with it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, with the sweeper and the reactor running beside it.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(infra::shutdown::shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves, with the sweeper and the reactor.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (tx, rx) = watch::channel(false);
+        let workers = [
+            tokio::spawn(run_sweeper(self.state.clone(), rx.clone())),
+            tokio::spawn(run_reactor(self.state.clone(), rx)),
+        ];
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                let _ = tx.send(true);
+            })
+            .await
+            .context("serving HTTP")?;
+        for worker in workers {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+
+    /// Serves without the background workers.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_without_workers(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
+            .context("serving HTTP")
+    }
+}
+
+/// The whole HTTP surface: `/api/v1/...`, `/openapi.json`, health and metrics.
+pub fn router(state: AppState, http: &HttpSettings) -> Router {
+    let (api, openapi) = routes::api().split_for_parts();
+    let api = api.layer(middleware::from_fn_with_state(state.clone(), idempotency));
+    let app = Router::new()
+        .merge(api)
+        .route("/readyz", get(routes::health::readyz))
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(axum::Json(openapi.clone()))),
+        )
+        .with_state(state);
+    infra::http::serve_stack(app, http)
+}
+
+async fn run_sweeper(state: AppState, mut stop: watch::Receiver<bool>) {
+    let interval = state.booking.sweep_interval();
+    loop {
+        let pause = match expiry::sweep_once(&state, 100).await {
+            Ok(Outcome::Processed(_)) => Duration::ZERO,
+            Ok(Outcome::Idle) => interval,
+            Err(e) => {
+                tracing::error!(error.message = %e, error.cause_chain = ?e, "expiry sweep failed");
+                interval
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+async fn run_reactor(state: AppState, mut stop: watch::Receiver<bool>) {
+    let subscription = Subscription::new(reactor::SUBSCRIPTION);
+    let poll = state.booking.poll_interval();
+    loop {
+        // Standby until this instance holds the subscription's lock.
+        let lock = match subscription.try_lock(&state.pool).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) | Err(_) => {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = tokio::time::sleep(poll) => continue,
+                }
+            }
+        };
+        let mut wakeup = Wakeup::new(&state.pool, poll).await;
+        loop {
+            match reactor::process_next_batch(&state, &subscription, 100).await {
+                Ok(Outcome::Processed(_)) => {
+                    if *stop.borrow() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(Outcome::Idle) => {}
+                Err(e) => {
+                    // The lock's session may be gone with the database; re-acquire after a pause.
+                    tracing::error!(error.message = %e, error.cause_chain = ?e, "reactor step failed");
+                    drop(lock);
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(poll) => break,
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = wakeup.wait() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The HTTP stack every service shares: request ids, tracing, timeouts, body limits, problem+json for
+//! every error (with the request id, and the cause chain of 5xx logged once), JSON bodies whose
+//! rejections are problems too, health and Prometheus metrics.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::problem::{PROBLEM_JSON, Problem};
+use crate::settings::HttpSettings;
+
+/// The request id header, generated when the client sent none.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Put into a response's extensions by an error type: the full cause chain, logged once by the
+/// middleware inside the request's span and never sent to the client.
+#[derive(Debug, Clone)]
+pub struct ErrorChain(pub String);
+
+/// A JSON body whose rejections (syntax, wrong types, unknown fields, wrong media type, too large) are
+/// problem+json 4xx.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_problem(&rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: &JsonRejection) -> Problem {
+    let (status, code) = match rejection {
+        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+        JsonRejection::MissingJsonContentType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+        }
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        }
+        _ => (StatusCode::BAD_REQUEST, "invalid_body"),
+    };
+    Problem::new(status, code, rejection.body_text())
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Wraps `router` in the shared layers and adds `/healthz` and `/metrics`. `/readyz` is the service's.
+pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
+    let metrics_handle = crate::metrics::handle();
+    router
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/metrics", get(move || std::future::ready(metrics_handle.render())))
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(middleware::from_fn(problems))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let request_id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    let matched = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or(req.uri().path(), MatchedPath::as_str);
+                    tracing::info_span!("http_request", request_id, method = %req.method(), matched_path = matched)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    settings.request_timeout(),
+                ))
+                .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
+        )
+}
+
+/// Turns every error response into problem+json carrying the request id, and logs 5xx causes once.
+async fn problems(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    if let Some(ErrorChain(chain)) = response.extensions().get::<ErrorChain>() {
+        tracing::error!(error.cause_chain = %chain, status = status.as_u16(), "request failed");
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let (mut parts, body) = response.into_parts();
+    let mut problem = if is_problem {
+        match axum::body::to_bytes(body, 64 * 1024).await {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        }
+    } else {
+        serde_json::Value::Null
+    };
+    if !problem.is_object() {
+        problem = serde_json::to_value(generic_problem(status)).unwrap_or_default();
+    }
+    problem["request_id"] = serde_json::Value::String(request_id);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    Response::from_parts(parts, axum::body::Body::from(problem.to_string()))
+}
+
+fn generic_problem(status: StatusCode) -> Problem {
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "this route does not take that method")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "the service could not answer in time"),
+        s if s.is_server_error() => ("internal_error", "something went wrong on our side"),
+        _ => ("bad_request", "the request could not be processed"),
+    };
+    Problem::new(status, code, detail)
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let labels = [
+        ("method", method),
+        ("path", path),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The `ETag` value for an aggregate version: `"<version>"`.
+pub fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// The version an `If-Match` header asks for: `None` when absent or `*`.
+///
+/// # Errors
+/// A 400 problem when the header is not a quoted version (a weak tag is not a precondition on writes).
+pub fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u64>, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = value.to_str().unwrap_or_default().trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_if_match",
+                "If-Match must be an ETag from this API, like \"3\"",
+            )
+        })
+}
