@@ -90,7 +90,8 @@ fn principal_of(headers: &HeaderMap, verifier: &JwtVerifier) -> Option<String> {
         .map(|c| c.sub.to_string())
 }
 
-fn fingerprint(method: &Method, path: &str, body: &[u8]) -> Vec<u8> {
+/// The request fingerprint stored with a key: SHA-256 over method, path and body.
+pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> Vec<u8> {
     let mut hash = Sha256::new();
     hash.update(method.as_str());
     hash.update([0]);

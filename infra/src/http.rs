@@ -78,9 +78,9 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/metrics", get(move || std::future::ready(metrics_handle.render())))
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .layer(middleware::from_fn(problems))
-        .layer(middleware::from_fn(record_metrics))
         .layer(
+            // Outermost first. `problems` sits inside the request-id layers (it reads the id) and outside
+            // the timeout and body limit, whose plain-text errors it turns into problem+json.
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -96,6 +96,8 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
                     tracing::info_span!("http_request", request_id, method = %req.method(), matched_path = matched)
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(middleware::from_fn(problems))
+                .layer(middleware::from_fn(record_metrics))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     settings.request_timeout(),

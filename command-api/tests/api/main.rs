@@ -1,0 +1,11 @@
+//! Integration tests of the command API against a real Postgres: one database per test.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
+
+mod auth;
+mod bookings;
+mod flights;
+mod helpers;
+mod idempotency;
+mod process;
+mod race;
+mod reference_data;
