@@ -17,6 +17,15 @@ use uuid::Uuid;
 /// The channel the `events` insert trigger notifies.
 pub const EVENTS_CHANNEL: &str = "airline_events";
 
+/// What one step of a log-following worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled this many items.
+    Processed(usize),
+    /// Nothing to do.
+    Idle,
+}
+
 /// A point in the commit order. Zero is before every event.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, FromRow)]
 pub struct Position {
@@ -146,6 +155,27 @@ impl Subscription {
             .await?;
         sqlx::query_as(
             "SELECT tx_id::text::bigint AS tx_id, global_position FROM subscriptions WHERE name = $1",
+        )
+        .bind(&self.name)
+        .fetch_one(&mut *conn)
+        .await
+    }
+
+    /// The last position processed, holding the subscription's row lock until the transaction ends, so two
+    /// instances can never apply the same batch (the second waits and then reads the moved checkpoint).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn checkpoint_for_update(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Position, sqlx::Error> {
+        sqlx::query("INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(&self.name)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query_as(
+            "SELECT tx_id::text::bigint AS tx_id, global_position FROM subscriptions WHERE name = $1 FOR UPDATE",
         )
         .bind(&self.name)
         .fetch_one(&mut *conn)

@@ -3,6 +3,7 @@
 //! problem+json, JSON bodies, health, metrics) and bearer-token verification. No business rules.
 
 pub mod auth;
+pub mod cache;
 pub mod db;
 pub mod event_log;
 pub mod http;

@@ -96,3 +96,21 @@ impl HttpSettings {
         Duration::from_millis(self.request_timeout_ms)
     }
 }
+
+/// Redis, for the cache and rate limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// `redis://host:port`.
+    pub url: String,
+    /// Prefix of every key (tests use their own).
+    pub key_prefix: String,
+    /// Longest a Redis operation may take before it is skipped.
+    pub timeout_ms: u64,
+}
+
+impl RedisSettings {
+    /// The operation timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}

@@ -10,11 +10,4 @@ pub mod booking;
 pub mod expiry;
 pub mod reactor;
 
-/// What one worker step did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Handled this many items.
-    Processed(usize),
-    /// Nothing to do.
-    Idle,
-}
+pub use infra::event_log::Outcome;

@@ -1,0 +1,170 @@
+//! The Redis read-through cache shared by the projector (which moves generations and versions after each
+//! commit) and the query API (which reads through it). Redis is optional at every step: a failed or slow
+//! operation (past the configured timeout) is a miss, so reads fall back to Postgres and the service
+//! stays up while Redis is down. It reconnects on its own.
+//!
+//! Keys (all under the configured prefix):
+//! - `gen:<name>`: a counter the projector increments when anything behind `<name>` changes (search);
+//!   cached entries embed the generation they were read at, so a bump orphans them all at once.
+//! - `ver:<name>`: the highest version of one resource (a seat map) anyone has seen; it only grows, and
+//!   entries are cached per version, so a reader that follows it never goes back in time.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::settings::RedisSettings;
+
+/// After a failed connect, how long to serve without Redis before trying again.
+const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+
+const RAISE_SCRIPT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wanted = tonumber(ARGV[1])
+if wanted > current then redis.call('SET', KEYS[1], ARGV[1]) return wanted end
+return current";
+
+/// A best-effort Redis cache.
+pub struct Cache {
+    client: Option<redis::Client>,
+    prefix: String,
+    timeout: Duration,
+    conn: Mutex<Option<ConnectionManager>>,
+    failed_at: Mutex<Option<Instant>>,
+    raise: redis::Script,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A cache on `settings.url`; an unparsable URL disables caching (logged).
+    pub fn new(settings: &RedisSettings) -> Self {
+        let client = redis::Client::open(settings.url.as_str())
+            .inspect_err(|e| tracing::warn!(error.message = %e, "bad REDIS_URL; caching disabled"))
+            .ok();
+        Self {
+            client,
+            prefix: settings.key_prefix.clone(),
+            timeout: settings.timeout(),
+            conn: Mutex::new(None),
+            failed_at: Mutex::new(None),
+            raise: redis::Script::new(RAISE_SCRIPT),
+        }
+    }
+
+    /// The full key for `name`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        if let Some(conn) = self.conn.lock().ok()?.clone() {
+            return Some(conn);
+        }
+        if self
+            .failed_at
+            .lock()
+            .ok()?
+            .is_some_and(|at| at.elapsed() < RECONNECT_AFTER)
+        {
+            return None;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        let client = self.client.clone()?;
+        let connected = tokio::time::timeout(
+            self.timeout * 2,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await;
+        match connected {
+            Ok(Ok(conn)) => {
+                *self.conn.lock().ok()? = Some(conn.clone());
+                *self.failed_at.lock().ok()? = None;
+                Some(conn)
+            }
+            _ => {
+                tracing::debug!("redis unreachable; serving without the cache");
+                *self.failed_at.lock().ok()? = Some(Instant::now());
+                None
+            }
+        }
+    }
+
+    async fn run<T, F, Fut>(&self, op: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await?;
+        match tokio::time::timeout(self.timeout, op(conn)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                metrics::counter!("cache_errors_total").increment(1);
+                tracing::debug!(error.message = %e, "redis operation failed");
+                None
+            }
+            Err(_) => {
+                metrics::counter!("cache_errors_total").increment(1);
+                None
+            }
+        }
+    }
+
+    /// The cached bytes under `name`, if any and if Redis answers in time.
+    pub async fn get(&self, name: &str) -> Option<Vec<u8>> {
+        let key = self.key(name);
+        let value: Option<Vec<u8>> = self.run(|mut c| async move { c.get(key).await }).await?;
+        metrics::counter!("cache_requests_total", "result" => if value.is_some() { "hit" } else { "miss" })
+            .increment(1);
+        value
+    }
+
+    /// Caches `value` under `name` for `ttl`.
+    pub async fn put(&self, name: &str, value: Vec<u8>, ttl: Duration) {
+        let key = self.key(name);
+        let secs = ttl.as_secs().max(1);
+        let _: Option<()> = self
+            .run(|mut c| async move { c.set_ex(key, value, secs).await })
+            .await;
+    }
+
+    /// The current generation of `name` (0 before the first bump); `None` when Redis is unavailable.
+    pub async fn generation(&self, name: &str) -> Option<u64> {
+        let key = self.key(&format!("gen:{name}"));
+        let value: Option<u64> = self.run(|mut c| async move { c.get(key).await }).await?;
+        Some(value.unwrap_or(0))
+    }
+
+    /// Moves `name` to a new generation, orphaning everything cached under the old one.
+    pub async fn bump(&self, name: &str) {
+        let key = self.key(&format!("gen:{name}"));
+        let _: Option<u64> = self.run(|mut c| async move { c.incr(key, 1).await }).await;
+    }
+
+    /// The highest version of `name` seen so far; `None` when Redis is unavailable.
+    pub async fn version(&self, name: &str) -> Option<u64> {
+        let key = self.key(&format!("ver:{name}"));
+        let value: Option<u64> = self.run(|mut c| async move { c.get(key).await }).await?;
+        Some(value.unwrap_or(0))
+    }
+
+    /// Raises the version of `name` to `version` unless it is already higher.
+    pub async fn raise_version(&self, name: &str, version: u64) {
+        let key = self.key(&format!("ver:{name}"));
+        let script = &self.raise;
+        let _: Option<u64> = self
+            .run(|mut c| async move { script.key(key).arg(version).invoke_async(&mut c).await })
+            .await;
+    }
+}

@@ -1,0 +1,55 @@
+//! The projector's settings.
+
+use std::time::Duration;
+
+use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
+use serde::Deserialize;
+
+/// Everything the projector needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Postgres.
+    pub database: DatabaseSettings,
+    /// Health and metrics.
+    pub http: HttpSettings,
+    /// The cache it invalidates.
+    pub redis: RedisSettings,
+    /// Batching and polling.
+    pub projector: ProjectorSettings,
+}
+
+/// Batching and polling.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProjectorSettings {
+    /// Events per transaction.
+    pub batch_size: i64,
+    /// Polling when no notification arrives.
+    pub poll_interval_ms: u64,
+}
+
+impl ProjectorSettings {
+    /// The poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+impl Settings {
+    /// Loads the settings.
+    ///
+    /// # Errors
+    /// When a variable does not parse.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        infra::settings::load(&[
+            ("http.host", "127.0.0.1"),
+            ("http.port", "8083"),
+            ("http.request_timeout_ms", "5000"),
+            ("http.body_limit_bytes", "4096"),
+            ("redis.url", "redis://127.0.0.1:6379"),
+            ("redis.key_prefix", "airline:"),
+            ("redis.timeout_ms", "200"),
+            ("projector.batch_size", "500"),
+            ("projector.poll_interval_ms", "500"),
+        ])
+    }
+}

@@ -1,0 +1,362 @@
+//! Airports, aircraft, flights for search (with local times), fares and seats per cabin, seat maps.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use domain::aircraft::AircraftEvent;
+use domain::airport::AirportEvent;
+use domain::flight::{Fare, FlightEvent};
+use infra::event_log::StoredEvent;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Invalidation, ProjectionError, aggregate_uuid, decode};
+
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    event: &StoredEvent,
+) -> Result<Vec<Invalidation>, ProjectionError> {
+    match event.aggregate_type.as_str() {
+        "airport" => airport(conn, event).await.map(|()| vec![]),
+        "aircraft" => aircraft(conn, event).await.map(|()| vec![]),
+        "flight" => flight(conn, event).await,
+        _ => Ok(vec![]),
+    }
+}
+
+async fn airport(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+    match decode::<AirportEvent>(event)? {
+        AirportEvent::AirportRegistered {
+            code,
+            name,
+            city,
+            country,
+            time_zone,
+        } => {
+            sqlx::query(
+                "INSERT INTO rm_airports (code, name, city, country, time_zone, version) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (code) DO UPDATE SET name = $2, city = $3, country = $4, time_zone = $5, version = $6",
+            )
+            .bind(code.as_str())
+            .bind(name.as_str())
+            .bind(city.as_str())
+            .bind(country.as_str())
+            .bind(time_zone.as_str())
+            .bind(event.sequence)
+            .execute(conn)
+            .await?;
+        }
+        AirportEvent::AirportUpdated {
+            name,
+            city,
+            country,
+            time_zone,
+        } => {
+            sqlx::query(
+                "UPDATE rm_airports SET name = COALESCE($2, name), city = COALESCE($3, city), \
+                 country = COALESCE($4, country), time_zone = COALESCE($5, time_zone), version = $6 WHERE code = $1",
+            )
+            .bind(&event.aggregate_id)
+            .bind(name.as_ref().map(|v| v.as_str()))
+            .bind(city.as_ref().map(|v| v.as_str()))
+            .bind(country.as_ref().map(|v| v.as_str()))
+            .bind(time_zone.as_ref().map(|v| v.as_str()))
+            .bind(event.sequence)
+            .execute(conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn aircraft(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+    let AircraftEvent::AircraftRegistered { id, model, layout } = decode::<AircraftEvent>(event)?;
+    sqlx::query(
+        "INSERT INTO rm_aircraft (aircraft_id, model, cabins, seat_count, version) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (aircraft_id) DO NOTHING",
+    )
+    .bind(id.as_uuid())
+    .bind(model.as_str())
+    .bind(serde_json::to_value(&layout).unwrap_or_default())
+    .bind(layout.seats().len() as i32)
+    .bind(event.sequence)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn local(at: DateTime<Utc>, tz: &str) -> NaiveDateTime {
+    tz.parse::<chrono_tz::Tz>()
+        .map_or_else(|_| at.naive_utc(), |tz| at.with_timezone(&tz).naive_local())
+}
+
+async fn time_zone(conn: &mut PgConnection, code: &str) -> Result<String, sqlx::Error> {
+    let tz: Option<String> =
+        sqlx::query_scalar("SELECT time_zone FROM rm_airports WHERE code = $1")
+            .bind(code)
+            .fetch_optional(conn)
+            .await?;
+    Ok(tz.unwrap_or_else(|| "UTC".to_owned()))
+}
+
+async fn flight(
+    conn: &mut PgConnection,
+    event: &StoredEvent,
+) -> Result<Vec<Invalidation>, ProjectionError> {
+    let id = aggregate_uuid(event)?;
+    let version = event.sequence as u64;
+    let seat_map = Invalidation::SeatMap(id, version);
+    let changes = match decode::<FlightEvent>(event)? {
+        FlightEvent::FlightScheduled {
+            number,
+            origin,
+            destination,
+            departure_at,
+            arrival_at,
+            aircraft_id,
+            layout,
+            fares,
+            ..
+        } => {
+            let origin_tz = time_zone(conn, origin.as_str()).await?;
+            let destination_tz = time_zone(conn, destination.as_str()).await?;
+            sqlx::query(
+                "INSERT INTO rm_flights (flight_id, number, origin, destination, departure_at, arrival_at, origin_tz, \
+                 destination_tz, departure_local, arrival_local, duration_min, status, aircraft_id, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'scheduled', $12, $13) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(number.as_str())
+            .bind(origin.as_str())
+            .bind(destination.as_str())
+            .bind(departure_at)
+            .bind(arrival_at)
+            .bind(&origin_tz)
+            .bind(&destination_tz)
+            .bind(local(departure_at, &origin_tz))
+            .bind(local(arrival_at, &destination_tz))
+            .bind((arrival_at - departure_at).num_minutes() as i32)
+            .bind(aircraft_id.as_uuid())
+            .bind(event.sequence)
+            .execute(&mut *conn)
+            .await?;
+            let seats = layout.seats();
+            for fare in &fares {
+                let capacity = seats.iter().filter(|s| s.cabin == fare.cabin).count() as i32;
+                upsert_cabin(conn, id, fare, Some(capacity)).await?;
+            }
+            let (names, rows, letters, cabins, characteristics): (
+                Vec<_>,
+                Vec<_>,
+                Vec<_>,
+                Vec<_>,
+                Vec<_>,
+            ) = seats
+                .iter()
+                .map(|s| {
+                    let chars: Vec<String> = s
+                        .characteristics
+                        .iter()
+                        .map(|c| {
+                            serde_json::to_value(c)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    (
+                        s.seat.to_string(),
+                        i32::from(s.seat.row()),
+                        s.seat.letter().to_string(),
+                        s.cabin.to_string(),
+                        chars.join(","),
+                    )
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO rm_seats (flight_id, seat, row_number, letter, cabin, characteristics) \
+                 SELECT $1, s, r, l, c, string_to_array(ch, ',') FROM UNNEST($2::text[], $3::int[], $4::text[], $5::text[], $6::text[]) \
+                 AS t(s, r, l, c, ch) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(names)
+            .bind(rows)
+            .bind(letters)
+            .bind(cabins)
+            .bind(characteristics)
+            .execute(&mut *conn)
+            .await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::FlightRescheduled {
+            departure_at,
+            arrival_at,
+        } => {
+            retime(conn, id, departure_at, arrival_at, None).await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::FlightDelayed {
+            departure_at,
+            arrival_at,
+            ..
+        } => {
+            retime(conn, id, departure_at, arrival_at, Some("delayed")).await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::FaresChanged { fares } => {
+            for fare in &fares {
+                upsert_cabin(conn, id, fare, None).await?;
+            }
+            vec![Invalidation::Search]
+        }
+        FlightEvent::FlightCancelled { .. } => {
+            sqlx::query("UPDATE rm_flights SET status = 'cancelled' WHERE flight_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::SeatsHeld {
+            booking_id, seats, ..
+        } => {
+            let seats: Vec<String> = seats.iter().map(ToString::to_string).collect();
+            sqlx::query("UPDATE rm_seats SET status = 'held', booking_id = $2 WHERE flight_id = $1 AND seat = ANY($3)")
+                .bind(id)
+                .bind(booking_id.as_uuid())
+                .bind(seats)
+                .execute(&mut *conn)
+                .await?;
+            recount(conn, id).await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::SeatsConfirmed { booking_id, .. } => {
+            sqlx::query(
+                "UPDATE rm_seats SET status = 'sold' WHERE flight_id = $1 AND booking_id = $2",
+            )
+            .bind(id)
+            .bind(booking_id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+            recount(conn, id).await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::SeatsReleased { booking_id, .. }
+        | FlightEvent::HoldExpired { booking_id, .. } => {
+            sqlx::query("UPDATE rm_seats SET status = 'free', booking_id = NULL WHERE flight_id = $1 AND booking_id = $2")
+                .bind(id)
+                .bind(booking_id.as_uuid())
+                .execute(&mut *conn)
+                .await?;
+            recount(conn, id).await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::SeatChanged {
+            booking_id,
+            from,
+            to,
+        } => {
+            sqlx::query(
+                "UPDATE rm_seats SET booking_id = $2, status = (SELECT status FROM rm_seats WHERE flight_id = $1 AND seat = $3) \
+                 WHERE flight_id = $1 AND seat = $4",
+            )
+            .bind(id)
+            .bind(booking_id.as_uuid())
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE rm_seats SET status = 'free', booking_id = NULL WHERE flight_id = $1 AND seat = $2")
+                .bind(id)
+                .bind(from.to_string())
+                .execute(&mut *conn)
+                .await?;
+            vec![seat_map]
+        }
+    };
+    sqlx::query("UPDATE rm_flights SET version = $2, updated_at = now() WHERE flight_id = $1")
+        .bind(id)
+        .bind(event.sequence)
+        .execute(&mut *conn)
+        .await?;
+    if changes
+        .iter()
+        .any(|c| matches!(c, Invalidation::SeatMap(..)))
+    {
+        sqlx::query(
+            "INSERT INTO rm_seat_map_versions (flight_id, version) VALUES ($1, $2) \
+             ON CONFLICT (flight_id) DO UPDATE SET version = EXCLUDED.version",
+        )
+        .bind(id)
+        .bind(event.sequence)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(changes)
+}
+
+async fn upsert_cabin(
+    conn: &mut PgConnection,
+    id: Uuid,
+    fare: &Fare,
+    capacity: Option<i32>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO rm_flight_cabins (flight_id, cabin, price_minor, currency, refundable, fee_minor, capacity, seats_free) \
+         VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, 0), COALESCE($7, 0)) \
+         ON CONFLICT (flight_id, cabin) DO UPDATE SET price_minor = $3, currency = $4, refundable = $5, fee_minor = $6",
+    )
+    .bind(id)
+    .bind(fare.cabin.as_str())
+    .bind(fare.price.amount_minor())
+    .bind(fare.price.currency().as_str())
+    .bind(fare.rules.refundable)
+    .bind(fare.rules.cancellation_fee.amount_minor())
+    .bind(capacity)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn retime(
+    conn: &mut PgConnection,
+    id: Uuid,
+    departure_at: DateTime<Utc>,
+    arrival_at: DateTime<Utc>,
+    status: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let zones: Option<(String, String)> =
+        sqlx::query_as("SELECT origin_tz, destination_tz FROM rm_flights WHERE flight_id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (origin_tz, destination_tz) = zones.unwrap_or_else(|| ("UTC".to_owned(), "UTC".to_owned()));
+    sqlx::query(
+        "UPDATE rm_flights SET departure_at = $2, arrival_at = $3, departure_local = $4, arrival_local = $5, \
+         duration_min = $6, status = COALESCE($7, status) WHERE flight_id = $1",
+    )
+    .bind(id)
+    .bind(departure_at)
+    .bind(arrival_at)
+    .bind(local(departure_at, &origin_tz))
+    .bind(local(arrival_at, &destination_tz))
+    .bind((arrival_at - departure_at).num_minutes() as i32)
+    .bind(status)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Seats left per cabin, recounted from the seat map in the same transaction: sold + held + free is
+/// always the capacity.
+async fn recount(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE rm_flight_cabins c SET seats_free = s.free, seats_held = s.held, seats_sold = s.sold \
+         FROM (SELECT cabin, count(*) FILTER (WHERE status = 'free') AS free, \
+                      count(*) FILTER (WHERE status = 'held') AS held, \
+                      count(*) FILTER (WHERE status = 'sold') AS sold \
+               FROM rm_seats WHERE flight_id = $1 GROUP BY cabin) s \
+         WHERE c.flight_id = $1 AND c.cabin = s.cabin",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

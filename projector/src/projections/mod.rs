@@ -1,0 +1,119 @@
+//! The read models and how each event changes them. Each projection runs as its own subscription and
+//! applies events inside the transaction that also moves its checkpoint.
+
+mod analytics;
+mod bookings;
+mod flights;
+
+use infra::event_log::StoredEvent;
+use serde::de::DeserializeOwned;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Why applying an event failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The database failed; retry.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored event that does not decode: a bug or an unknown event version; the subscription stops.
+    #[error("event {event_id} ({event_type}) does not decode: {reason}")]
+    Decode {
+        /// Which event.
+        event_id: Uuid,
+        /// Its type.
+        event_type: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the cache must forget once the transaction commits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Invalidation {
+    /// Any search result may have changed.
+    Search,
+    /// This flight's seat map is now at this version.
+    SeatMap(Uuid, u64),
+}
+
+/// The read models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Airports, aircraft, flight search rows, fares and seats per cabin, seat maps.
+    Flights,
+    /// Bookings by id, PNR, customer and flight.
+    Bookings,
+    /// Facts behind the analytics reports.
+    Analytics,
+}
+
+impl Projection {
+    /// Every projection.
+    pub const ALL: [Self; 3] = [Self::Flights, Self::Bookings, Self::Analytics];
+
+    /// The subscription (and `airline replay`) name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Flights => "flights",
+            Self::Bookings => "bookings",
+            Self::Analytics => "analytics",
+        }
+    }
+
+    /// Looks one up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The tables it owns (rebuilt together by a replay).
+    pub const fn tables(&self) -> &'static [&'static str] {
+        match self {
+            Self::Flights => &[
+                "rm_airports",
+                "rm_aircraft",
+                "rm_flights",
+                "rm_flight_cabins",
+                "rm_seats",
+                "rm_seat_map_versions",
+            ],
+            Self::Bookings => &["rm_bookings"],
+            Self::Analytics => &["rm_analytics_flights", "rm_analytics_bookings"],
+        }
+    }
+
+    /// Applies one event.
+    ///
+    /// # Errors
+    /// [`ProjectionError`].
+    pub async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<Vec<Invalidation>, ProjectionError> {
+        match self {
+            Self::Flights => flights::apply(conn, event).await,
+            Self::Bookings => bookings::apply(conn, event).await.map(|()| vec![]),
+            Self::Analytics => analytics::apply(conn, event).await.map(|()| vec![]),
+        }
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(event: &StoredEvent) -> Result<T, ProjectionError> {
+    serde_json::from_value(event.payload.clone()).map_err(|e| ProjectionError::Decode {
+        event_id: event.event_id,
+        event_type: event.event_type.clone(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn aggregate_uuid(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
+    event
+        .aggregate_id
+        .parse()
+        .map_err(|e: uuid::Error| ProjectionError::Decode {
+            event_id: event.event_id,
+            event_type: event.event_type.clone(),
+            reason: e.to_string(),
+        })
+}

@@ -1,0 +1,156 @@
+//! One projection's subscription: a step that applies the next batch exactly once, and the loop that
+//! runs it while this instance holds the subscription (standby otherwise).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use infra::cache::Cache;
+use infra::event_log::{Outcome, Subscription, Wakeup, read_after};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::projections::{Invalidation, Projection, ProjectionError};
+
+/// Runs one projection.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pool: PgPool,
+    projection: Projection,
+    subscription: Subscription,
+    cache: Arc<Cache>,
+    batch_size: i64,
+}
+
+impl Worker {
+    /// A worker for `projection` under its own subscription name.
+    pub fn new(pool: PgPool, projection: Projection, cache: Arc<Cache>, batch_size: i64) -> Self {
+        Self::with_subscription(
+            pool,
+            projection,
+            Subscription::new(projection.name()),
+            cache,
+            batch_size,
+        )
+    }
+
+    /// A worker under another subscription name (a replay's shadow run).
+    pub fn with_subscription(
+        pool: PgPool,
+        projection: Projection,
+        subscription: Subscription,
+        cache: Arc<Cache>,
+        batch_size: i64,
+    ) -> Self {
+        Self {
+            pool,
+            projection,
+            subscription,
+            cache,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// Its subscription.
+    pub fn subscription(&self) -> &Subscription {
+        &self.subscription
+    }
+
+    /// Applies the next batch and moves the checkpoint in one transaction, then invalidates the cache.
+    ///
+    /// # Errors
+    /// [`ProjectionError`]; nothing of the batch is applied then.
+    pub async fn process_next_batch(&self) -> Result<Outcome, ProjectionError> {
+        let started = Instant::now();
+        let mut tx = self.pool.begin().await?;
+        let checkpoint = self.subscription.checkpoint_for_update(&mut tx).await?;
+        let events = read_after(&mut *tx, checkpoint, self.batch_size).await?;
+        let Some(last) = events.last().map(infra::event_log::StoredEvent::position) else {
+            tx.commit().await?;
+            return Ok(Outcome::Idle);
+        };
+        let mut invalidations = BTreeSet::new();
+        for event in &events {
+            invalidations.extend(self.projection.apply(&mut tx, event).await?);
+        }
+        self.subscription.save_checkpoint(&mut tx, last).await?;
+        tx.commit().await?;
+        self.invalidate(invalidations).await;
+        let name = self.subscription.name().to_owned();
+        metrics::counter!("projector_events_total", "subscription" => name.clone())
+            .increment(events.len() as u64);
+        metrics::histogram!("projector_batch_seconds", "subscription" => name)
+            .record(started.elapsed().as_secs_f64());
+        Ok(Outcome::Processed(events.len()))
+    }
+
+    async fn invalidate(&self, invalidations: BTreeSet<Invalidation>) {
+        for invalidation in invalidations {
+            match invalidation {
+                Invalidation::Search => self.cache.bump("search").await,
+                Invalidation::SeatMap(flight, version) => {
+                    self.cache
+                        .raise_version(&format!("seatmap:{flight}"), version)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Steps until there is nothing left (tests, replays).
+    ///
+    /// # Errors
+    /// As [`Worker::process_next_batch`].
+    pub async fn drain(&self) -> Result<usize, ProjectionError> {
+        let mut total = 0;
+        while let Outcome::Processed(n) = self.process_next_batch().await? {
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// Runs while this instance holds the subscription's lock; waits as a standby otherwise. Stops when
+    /// `stop` turns true.
+    pub async fn run(self, poll: Duration, mut stop: watch::Receiver<bool>) {
+        loop {
+            let lock = match self.subscription.try_lock(&self.pool).await {
+                Ok(Some(lock)) => lock,
+                Ok(None) | Err(_) => {
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(poll) => continue,
+                    }
+                }
+            };
+            tracing::info!(
+                subscription = self.subscription.name(),
+                "subscription active"
+            );
+            let mut wakeup = Wakeup::new(&self.pool, poll).await;
+            loop {
+                let pause = match self.process_next_batch().await {
+                    Ok(Outcome::Processed(_)) if !*stop.borrow() => continue,
+                    Ok(Outcome::Processed(_)) => return,
+                    Ok(Outcome::Idle) => false,
+                    Err(e) => {
+                        tracing::error!(subscription = self.subscription.name(), error.message = %e,
+                            error.cause_chain = ?e, "projection step failed");
+                        true
+                    }
+                };
+                if pause {
+                    // The lock's session may be gone with the database: let it go and re-acquire.
+                    drop(lock);
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(poll) => break,
+                    }
+                }
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = wakeup.wait() => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The query API's settings.
+
+use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
+use serde::Deserialize;
+
+/// Everything the query API needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Postgres (a read replica works).
+    pub database: DatabaseSettings,
+    /// Where to listen.
+    pub http: HttpSettings,
+    /// The cache.
+    pub redis: RedisSettings,
+    /// Token verification.
+    pub auth: AuthSettings,
+    /// Cache lifetimes.
+    pub cache: CacheSettings,
+}
+
+/// How bearer tokens are checked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The gateway's Ed25519 public key (SPKI PEM), inline.
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// Or a file holding it.
+    #[serde(default)]
+    pub public_key_file: Option<String>,
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+}
+
+impl AuthSettings {
+    /// The public key PEM, inline or from its file.
+    ///
+    /// # Errors
+    /// When neither is set or the file cannot be read.
+    pub fn public_key(&self) -> anyhow::Result<String> {
+        if let Some(pem) = &self.public_key_pem {
+            return Ok(pem.clone());
+        }
+        let path = self.public_key_file.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("set APP_AUTH__PUBLIC_KEY_PEM or APP_AUTH__PUBLIC_KEY_FILE")
+        })?;
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))
+    }
+}
+
+/// Cache lifetimes (entries are also invalidated by generation and version).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    /// Search results.
+    pub search_ttl_secs: u64,
+    /// Seat maps.
+    pub seat_map_ttl_secs: u64,
+}
+
+impl Settings {
+    /// Loads the settings.
+    ///
+    /// # Errors
+    /// When a variable does not parse.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        infra::settings::load(&[
+            ("http.host", "127.0.0.1"),
+            ("http.port", "8082"),
+            ("http.request_timeout_ms", "10000"),
+            ("http.body_limit_bytes", "4096"),
+            ("redis.url", "redis://127.0.0.1:6379"),
+            ("redis.key_prefix", "airline:"),
+            ("redis.timeout_ms", "100"),
+            ("auth.issuer", "airline-gateway"),
+            ("auth.audience", "airline-api"),
+            ("auth.public_key_file", ".local/jwt-public.pem"),
+            ("cache.search_ttl_secs", "60"),
+            ("cache.seat_map_ttl_secs", "300"),
+        ])
+    }
+}

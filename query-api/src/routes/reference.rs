@@ -1,0 +1,98 @@
+//! `GET /airports`, `GET /airports/{code}`, `GET /aircraft`, `GET /aircraft/{id}`.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_airports))
+        .routes(routes!(get_airport))
+        .routes(routes!(list_aircraft))
+        .routes(routes!(get_aircraft))
+}
+
+/// An airport.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AirportView {
+    /// IATA code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// City.
+    pub city: String,
+    /// Country.
+    pub country: String,
+    /// IANA time zone.
+    pub time_zone: String,
+}
+
+/// An aircraft type.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AircraftView {
+    /// Id.
+    pub aircraft_id: Uuid,
+    /// Model.
+    pub model: String,
+    /// Cabins and their rows and letters.
+    #[schema(value_type = Vec<Object>)]
+    pub cabins: serde_json::Value,
+    /// Seats in all.
+    pub seat_count: i32,
+}
+
+/// Every airport, by code.
+#[utoipa::path(get, path = "/api/v1/airports", tag = "reference", responses((status = 200, body = Vec<AirportView>)))]
+async fn list_airports(State(state): State<AppState>) -> Result<Response> {
+    let rows: Vec<AirportView> = sqlx::query_as(
+        "SELECT code, name, city, country, time_zone FROM rm_airports ORDER BY code",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+/// One airport.
+#[utoipa::path(get, path = "/api/v1/airports/{code}", tag = "reference", params(("code" = String, Path)),
+    responses((status = 200, body = AirportView), (status = 404, body = infra::problem::Problem)))]
+async fn get_airport(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response> {
+    let row: Option<AirportView> = sqlx::query_as(
+        "SELECT code, name, city, country, time_zone FROM rm_airports WHERE code = $1",
+    )
+    .bind(code.to_ascii_uppercase())
+    .fetch_optional(&state.pool)
+    .await?;
+    row.map(|r| axum::Json(r).into_response())
+        .ok_or_else(|| ApiError::not_found("airport_not_found", "airport"))
+}
+
+/// Every aircraft type.
+#[utoipa::path(get, path = "/api/v1/aircraft", tag = "reference", responses((status = 200, body = Vec<AircraftView>)))]
+async fn list_aircraft(State(state): State<AppState>) -> Result<Response> {
+    let rows: Vec<AircraftView> =
+        sqlx::query_as("SELECT aircraft_id, model, cabins, seat_count FROM rm_aircraft ORDER BY model, aircraft_id")
+            .fetch_all(&state.pool)
+            .await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+/// One aircraft type.
+#[utoipa::path(get, path = "/api/v1/aircraft/{id}", tag = "reference", params(("id" = Uuid, Path)),
+    responses((status = 200, body = AircraftView), (status = 404, body = infra::problem::Problem)))]
+async fn get_aircraft(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<Response> {
+    let row: Option<AircraftView> = sqlx::query_as(
+        "SELECT aircraft_id, model, cabins, seat_count FROM rm_aircraft WHERE aircraft_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    row.map(|r| axum::Json(r).into_response())
+        .ok_or_else(|| ApiError::not_found("aircraft_not_found", "aircraft"))
+}

@@ -1,0 +1,353 @@
+//! `GET /flights`: search with filters, multi-key sort and stable cursor pages, cached in Redis by the
+//! search generation the projector bumps on every change.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use domain::values::{AirportCode, Cabin};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{Postgres, QueryBuilder};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{AppQuery, decode_cursor, encode_cursor};
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search_flights))
+}
+
+/// Search filters. Every one is optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Departure airport (IATA).
+    pub origin: Option<String>,
+    /// Arrival airport (IATA).
+    pub destination: Option<String>,
+    /// Departure date, local to the origin airport (`YYYY-MM-DD`).
+    pub date: Option<NaiveDate>,
+    /// Seats needed in one cabin (1–9, default 1).
+    pub passengers: Option<u8>,
+    /// Cabin; without it each flight offers its cheapest cabin with enough seats.
+    pub cabin: Option<String>,
+    /// Lowest price per seat, minor units.
+    pub min_price: Option<i64>,
+    /// Highest price per seat, minor units.
+    pub max_price: Option<i64>,
+    /// Departing at or after this instant (RFC 3339).
+    pub departure_after: Option<DateTime<Utc>>,
+    /// Departing before this instant (RFC 3339).
+    pub departure_before: Option<DateTime<Utc>>,
+    /// Comma-separated keys among `price`, `departure_at`, `arrival_at`, `duration`; `-` for descending.
+    /// Default `departure_at`.
+    pub sort: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+}
+
+/// One flight offer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct FlightOffer {
+    /// Flight id.
+    pub flight_id: Uuid,
+    /// Flight number.
+    pub number: String,
+    /// Departure airport.
+    pub origin: String,
+    /// Arrival airport.
+    pub destination: String,
+    /// Departure (UTC).
+    pub departure_at: DateTime<Utc>,
+    /// Arrival (UTC).
+    pub arrival_at: DateTime<Utc>,
+    /// Departure, local time at the origin.
+    pub departure_local: NaiveDateTime,
+    /// Arrival, local time at the destination.
+    pub arrival_local: NaiveDateTime,
+    /// Minutes in the air.
+    pub duration_min: i32,
+    /// `scheduled` or `delayed`.
+    pub status: String,
+    /// Cabin offered.
+    pub cabin: String,
+    /// Price per seat, minor units.
+    pub price_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Seats left in that cabin.
+    pub seats_left: i32,
+}
+
+/// A page of offers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchPage {
+    /// Offers in order.
+    pub flights: Vec<FlightOffer>,
+    /// Cursor for the next page, if there is one.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Price,
+    Departure,
+    Arrival,
+    Duration,
+}
+
+impl Key {
+    fn parse(raw: &str) -> Result<(Self, bool)> {
+        let (name, descending) = raw.strip_prefix('-').map_or((raw, false), |n| (n, true));
+        let key = match name.trim() {
+            "price" => Self::Price,
+            "departure_at" => Self::Departure,
+            "arrival_at" => Self::Arrival,
+            "duration" => Self::Duration,
+            other => return Err(ApiError::bad_query(format!("cannot sort by {other:?}"))),
+        };
+        Ok((key, descending))
+    }
+
+    const fn column(self) -> &'static str {
+        match self {
+            Self::Price => "price_minor",
+            Self::Departure => "departure_at",
+            Self::Arrival => "arrival_at",
+            Self::Duration => "duration_min",
+        }
+    }
+
+    fn value(self, offer: &FlightOffer) -> serde_json::Value {
+        match self {
+            Self::Price => offer.price_minor.into(),
+            Self::Departure => offer.departure_at.to_rfc3339().into(),
+            Self::Arrival => offer.arrival_at.to_rfc3339().into(),
+            Self::Duration => offer.duration_min.into(),
+        }
+    }
+
+    fn push_value(self, q: &mut QueryBuilder<'_, Postgres>, v: &serde_json::Value) -> Result<()> {
+        let bad = || ApiError::bad_query("`after` does not match this sort");
+        match self {
+            Self::Price => q.push_bind(v.as_i64().ok_or_else(bad)?),
+            Self::Duration => q.push_bind(
+                v.as_i64()
+                    .and_then(|d| i32::try_from(d).ok())
+                    .ok_or_else(bad)?,
+            ),
+            Self::Departure | Self::Arrival => q.push_bind(
+                v.as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|d| d.with_timezone(&Utc))
+                    .ok_or_else(bad)?,
+            ),
+        };
+        Ok(())
+    }
+}
+
+struct Validated {
+    origin: Option<AirportCode>,
+    destination: Option<AirportCode>,
+    cabin: Option<Cabin>,
+    passengers: i32,
+    limit: i64,
+    sort: Vec<(Key, bool)>,
+    cursor: Option<serde_json::Value>,
+}
+
+fn validate(p: &SearchParams) -> Result<Validated> {
+    let code = |c: &Option<String>| {
+        c.as_deref()
+            .map(AirportCode::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_query(e.to_string()))
+    };
+    let passengers = i32::from(p.passengers.unwrap_or(1));
+    if !(1..=9).contains(&passengers) {
+        return Err(ApiError::bad_query("passengers must be 1 to 9"));
+    }
+    let limit = i64::from(p.limit.unwrap_or(20));
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_query("limit must be 1 to 100"));
+    }
+    if let (Some(lo), Some(hi)) = (p.min_price, p.max_price)
+        && lo > hi
+    {
+        return Err(ApiError::bad_query("min_price is above max_price"));
+    }
+    let mut sort = Vec::new();
+    for raw in p.sort.as_deref().unwrap_or("departure_at").split(',') {
+        let (key, desc) = Key::parse(raw.trim())?;
+        if sort.iter().any(|(k, _)| *k == key) {
+            return Err(ApiError::bad_query("a sort key may appear once"));
+        }
+        sort.push((key, desc));
+    }
+    Ok(Validated {
+        origin: code(&p.origin)?,
+        destination: code(&p.destination)?,
+        cabin: p
+            .cabin
+            .as_deref()
+            .map(Cabin::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_query(e.to_string()))?,
+        passengers,
+        limit,
+        sort,
+        cursor: p.after.as_deref().map(decode_cursor).transpose()?,
+    })
+}
+
+/// Search flights.
+#[utoipa::path(get, path = "/api/v1/flights", tag = "flights", params(SearchParams),
+    responses((status = 200, body = SearchPage), (status = 400, body = infra::problem::Problem)))]
+async fn search_flights(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<SearchParams>,
+) -> Result<Response> {
+    let v = validate(&params)?;
+    let generation = state.cache.generation("search").await;
+    let key = generation.map(|g| {
+        let digest = Sha256::digest(serde_json::to_vec(&params).unwrap_or_default());
+        format!("search:{g}:{}", hex::encode(digest))
+    });
+    if let Some(key) = &key
+        && let Some(bytes) = state.cache.get(key).await
+    {
+        return Ok(json_bytes(bytes));
+    }
+    let page = run_search(&state, &params, &v).await?;
+    let bytes = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(key) = key {
+        state
+            .cache
+            .put(
+                &key,
+                bytes.clone(),
+                Duration::from_secs(state.ttl.search_ttl_secs),
+            )
+            .await;
+    }
+    Ok(json_bytes(bytes))
+}
+
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+async fn run_search(state: &AppState, p: &SearchParams, v: &Validated) -> Result<SearchPage> {
+    let mut q = QueryBuilder::<Postgres>::new(
+        "SELECT * FROM (SELECT f.flight_id, f.number, f.origin, f.destination, f.departure_at, f.arrival_at, \
+         f.departure_local, f.arrival_local, f.duration_min, f.status, o.cabin, o.price_minor, o.currency, \
+         o.seats_free AS seats_left FROM rm_flights f JOIN LATERAL (SELECT c.cabin, c.price_minor, c.currency, \
+         c.seats_free FROM rm_flight_cabins c WHERE c.flight_id = f.flight_id AND c.seats_free >= ",
+    );
+    q.push_bind(v.passengers);
+    if let Some(cabin) = v.cabin {
+        q.push(" AND c.cabin = ").push_bind(cabin.as_str());
+    }
+    q.push(" ORDER BY c.price_minor, c.cabin LIMIT 1) o ON true WHERE f.status <> 'cancelled' AND f.departure_at > now()");
+    if let Some(origin) = v.origin {
+        q.push(" AND f.origin = ").push_bind(origin.to_string());
+    }
+    if let Some(destination) = v.destination {
+        q.push(" AND f.destination = ")
+            .push_bind(destination.to_string());
+    }
+    if let Some(date) = p.date {
+        let start = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+        q.push(" AND f.departure_local >= ").push_bind(start);
+        q.push(" AND f.departure_local < ")
+            .push_bind(start + chrono::Duration::days(1));
+    }
+    if let Some(after) = p.departure_after {
+        q.push(" AND f.departure_at >= ").push_bind(after);
+    }
+    if let Some(before) = p.departure_before {
+        q.push(" AND f.departure_at < ").push_bind(before);
+    }
+    q.push(") offers WHERE true");
+    if let Some(lo) = p.min_price {
+        q.push(" AND price_minor >= ").push_bind(lo);
+    }
+    if let Some(hi) = p.max_price {
+        q.push(" AND price_minor <= ").push_bind(hi);
+    }
+    if let Some(cursor) = &v.cursor {
+        push_after(&mut q, &v.sort, cursor)?;
+    }
+    q.push(" ORDER BY ");
+    for (key, desc) in &v.sort {
+        q.push(key.column())
+            .push(if *desc { " DESC, " } else { " ASC, " });
+    }
+    q.push("flight_id ASC LIMIT ").push_bind(v.limit + 1);
+    let mut rows: Vec<FlightOffer> = q.build_query_as().fetch_all(&state.pool).await?;
+    let next = if rows.len() as i64 > v.limit {
+        rows.truncate(v.limit as usize);
+        rows.last().map(|last| {
+            let mut values: Vec<serde_json::Value> =
+                v.sort.iter().map(|(k, _)| k.value(last)).collect();
+            values.push(last.flight_id.to_string().into());
+            encode_cursor(&serde_json::Value::Array(values))
+        })
+    } else {
+        None
+    };
+    Ok(SearchPage {
+        flights: rows,
+        next,
+    })
+}
+
+/// Rows strictly after the cursor in the sort order: for some key i, the keys before it are equal and
+/// key i is past the cursor's value (in that key's direction); the flight id breaks full ties.
+fn push_after(
+    q: &mut QueryBuilder<'_, Postgres>,
+    sort: &[(Key, bool)],
+    cursor: &serde_json::Value,
+) -> Result<()> {
+    let values = cursor
+        .as_array()
+        .filter(|a| a.len() == sort.len() + 1)
+        .ok_or_else(|| ApiError::bad_query("`after` does not match this sort"))?;
+    let id: Uuid = values[sort.len()]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ApiError::bad_query("`after` does not match this sort"))?;
+    q.push(" AND (false");
+    for i in 0..=sort.len() {
+        q.push(" OR (true");
+        for (j, (key, _)) in sort.iter().enumerate().take(i) {
+            q.push(" AND ").push(key.column()).push(" = ");
+            key.push_value(q, &values[j])?;
+        }
+        match sort.get(i) {
+            Some((key, desc)) => {
+                q.push(" AND ")
+                    .push(key.column())
+                    .push(if *desc { " < " } else { " > " });
+                key.push_value(q, &values[i])?;
+            }
+            None => {
+                q.push(" AND flight_id > ").push_bind(id);
+            }
+        }
+        q.push(")");
+    }
+    q.push(")");
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Building and running the query API.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use infra::auth::JwtVerifier;
+use infra::cache::Cache;
+use infra::settings::HttpSettings;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::routes;
+use crate::state::AppState;
+
+/// A bound query API.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    port: u16,
+}
+
+impl Application {
+    /// Connects and binds.
+    ///
+    /// # Errors
+    /// Bad settings or key, busy port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = infra::db::pool(&settings.database).context("database settings")?;
+        Self::build_with(settings, pool).await
+    }
+
+    /// Like [`Application::build`] with a given pool.
+    ///
+    /// # Errors
+    /// Bad key, busy port.
+    pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let auth = &settings.auth;
+        let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
+            .context("loading the token public key")?;
+        let state = AppState {
+            pool,
+            cache: Arc::new(Cache::new(&settings.redis)),
+            verifier,
+            ttl: settings.cache.clone(),
+        };
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .await
+            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            router: router(state, &settings.http),
+            listener,
+            port,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(infra::shutdown::shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
+            .context("serving HTTP")
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, http: &HttpSettings) -> Router {
+    let (api, openapi) = routes::api().split_for_parts();
+    let app = Router::new()
+        .merge(api)
+        .route("/readyz", get(routes::health::readyz))
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(axum::Json(openapi.clone()))),
+        )
+        .with_state(state);
+    infra::http::serve_stack(app, http)
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the projector and the query API against real Postgres and Redis.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
+
+mod bookings;
+mod flights;
+mod helpers;
+mod projector;
+mod search;
