@@ -152,6 +152,19 @@ pub fn generate_key_pair() -> Result<(String, String), KeyError> {
     Ok((private.to_string(), public))
 }
 
+/// The public half (SPKI PEM) of an Ed25519 private key (PKCS#8 PEM).
+///
+/// # Errors
+/// [`KeyError::Encode`] when the PEM is not an Ed25519 private key.
+pub fn public_key_of(private_pem: &str) -> Result<String, KeyError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let key =
+        SigningKey::from_pkcs8_pem(private_pem).map_err(|e| KeyError::Encode(e.to_string()))?;
+    key.verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Encode(e.to_string()))
+}
+
 /// The signed-in caller, from a verified bearer token. Never from the request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {

@@ -26,6 +26,12 @@ local wanted = tonumber(ARGV[1])
 if wanted > current then redis.call('SET', KEYS[1], ARGV[1]) return wanted end
 return current";
 
+const WINDOW_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
+return {count, ttl}";
+
 /// A best-effort Redis cache.
 pub struct Cache {
     client: Option<redis::Client>,
@@ -34,6 +40,7 @@ pub struct Cache {
     conn: Mutex<Option<ConnectionManager>>,
     failed_at: Mutex<Option<Instant>>,
     raise: redis::Script,
+    window: redis::Script,
 }
 
 impl std::fmt::Debug for Cache {
@@ -57,6 +64,7 @@ impl Cache {
             conn: Mutex::new(None),
             failed_at: Mutex::new(None),
             raise: redis::Script::new(RAISE_SCRIPT),
+            window: redis::Script::new(WINDOW_SCRIPT),
         }
     }
 
@@ -166,5 +174,20 @@ impl Cache {
         let _: Option<u64> = self
             .run(|mut c| async move { script.key(key).arg(version).invoke_async(&mut c).await })
             .await;
+    }
+
+    /// Counts one hit in the fixed window `name` of `window_secs`: (hits so far, seconds until the window
+    /// resets). `None` when Redis is unavailable.
+    pub async fn hit(&self, name: &str, window_secs: u64) -> Option<(u64, u64)> {
+        let key = self.key(name);
+        let script = &self.window;
+        self.run(|mut c| async move {
+            script
+                .key(key)
+                .arg(window_secs.max(1))
+                .invoke_async(&mut c)
+                .await
+        })
+        .await
     }
 }

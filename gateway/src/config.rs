@@ -1,0 +1,140 @@
+//! The gateway's settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Everything the gateway needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `development` (default) or `production`.
+    pub environment: String,
+    /// Postgres (accounts).
+    pub database: DatabaseSettings,
+    /// Where to listen.
+    pub http: HttpSettings,
+    /// Rate-limit counters.
+    pub redis: RedisSettings,
+    /// Token signing.
+    pub auth: AuthSettings,
+    /// Where requests go.
+    pub upstreams: UpstreamSettings,
+    /// Limits per policy.
+    pub rate_limits: RateLimitSettings,
+    /// Allowed browser origins, comma-separated; empty for none, `*` for any.
+    pub cors_origins: String,
+}
+
+/// Token signing.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The Ed25519 private key (PKCS#8 PEM), inline. Required in production (or `private_key_file`).
+    #[serde(default)]
+    pub private_key_pem: Option<SecretString>,
+    /// Or a file holding it.
+    #[serde(default)]
+    pub private_key_file: Option<String>,
+    /// Where a development key pair is generated on first start (outside the repository).
+    pub dev_key_dir: String,
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// Token lifetime.
+    pub token_ttl_secs: u64,
+}
+
+impl AuthSettings {
+    /// The development key directory.
+    pub fn dev_key_dir(&self) -> PathBuf {
+        PathBuf::from(&self.dev_key_dir)
+    }
+}
+
+/// The services behind the gateway.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamSettings {
+    /// Writes.
+    pub command_api: String,
+    /// Reads.
+    pub query_api: String,
+    /// Webhook subscriptions.
+    pub notifier: String,
+    /// Longest an upstream may take before a 504.
+    pub timeout_ms: u64,
+}
+
+impl UpstreamSettings {
+    /// The upstream timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// One rate-limit policy: `limit` requests per `window_secs`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct Policy {
+    /// Requests allowed per window.
+    pub limit: u64,
+    /// Window length.
+    pub window_secs: u64,
+}
+
+/// The policies.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Signup and login, per IP (brute force).
+    pub auth: Policy,
+    /// Flight search, per principal or IP.
+    pub search: Policy,
+    /// Booking writes, per principal or IP.
+    pub bookings: Policy,
+    /// Everything else.
+    pub default: Policy,
+}
+
+impl Settings {
+    /// Whether this is a production deployment.
+    pub fn is_production(&self) -> bool {
+        self.environment.eq_ignore_ascii_case("production")
+    }
+
+    /// Loads the settings.
+    ///
+    /// # Errors
+    /// When a variable does not parse.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        let home = infra::settings::env_var("HOME").unwrap_or_else(|| ".".to_owned());
+        let key_dir = format!("{home}/.local/share/airline");
+        infra::settings::load(&[
+            ("environment", "development"),
+            ("http.host", "127.0.0.1"),
+            ("http.port", "8080"),
+            ("http.request_timeout_ms", "15000"),
+            ("http.body_limit_bytes", "65536"),
+            ("redis.url", "redis://127.0.0.1:6379"),
+            ("redis.key_prefix", "airline:"),
+            ("redis.timeout_ms", "100"),
+            ("auth.dev_key_dir", &key_dir),
+            ("auth.issuer", "airline-gateway"),
+            ("auth.audience", "airline-api"),
+            ("auth.token_ttl_secs", "900"),
+            ("upstreams.command_api", "http://127.0.0.1:8081"),
+            ("upstreams.query_api", "http://127.0.0.1:8082"),
+            ("upstreams.notifier", "http://127.0.0.1:8084"),
+            ("upstreams.timeout_ms", "10000"),
+            ("rate_limits.auth.limit", "10"),
+            ("rate_limits.auth.window_secs", "60"),
+            ("rate_limits.search.limit", "600"),
+            ("rate_limits.search.window_secs", "60"),
+            ("rate_limits.bookings.limit", "60"),
+            ("rate_limits.bookings.window_secs", "60"),
+            ("rate_limits.default.limit", "300"),
+            ("rate_limits.default.window_secs", "60"),
+            ("cors_origins", ""),
+        ])
+    }
+}

@@ -1,0 +1,112 @@
+//! The reverse proxy: reads (GET, HEAD) go to the query API, writes to the command API, webhooks to the
+//! notifier. Bodies stream both ways (nothing is buffered or re-encoded, so `Content-Length` and the
+//! bytes always agree); hop-by-hop headers are dropped; the request id travels on. An upstream that
+//! does not answer in time is 504, one that cannot be reached is 502, both problem+json.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt;
+use infra::problem::Problem;
+
+use crate::state::AppState;
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in `Connection` are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn upstream<'a>(state: &'a AppState, method: &Method, path: &str) -> &'a str {
+    if path.starts_with("/api/v1/webhooks") {
+        &state.upstreams.notifier
+    } else if method == Method::GET || method == Method::HEAD {
+        &state.upstreams.query_api
+    } else {
+        &state.upstreams.command_api
+    }
+}
+
+/// Forwards the request and streams the answer back.
+pub async fn forward(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let base = upstream(&state, &parts.method, parts.uri.path());
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>()
+        && let Ok(value) = HeaderValue::from_str(&addr.ip().to_string())
+    {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    let body = reqwest::Body::wrap_stream(body.into_data_stream());
+    let sent = state
+        .client
+        .request(parts.method.clone(), &url)
+        .headers(headers)
+        .body(body)
+        .timeout(state.upstreams.timeout())
+        .send()
+        .await;
+    let upstream_response = match sent {
+        Ok(r) => r,
+        Err(e) => return failure(&e, &url),
+    };
+    let status = upstream_response.status();
+    let mut headers = upstream_response.headers().clone();
+    strip_hop_by_hop(&mut headers);
+    let stream = upstream_response
+        .bytes_stream()
+        .map_err(std::io::Error::other);
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn failure(e: &reqwest::Error, url: &str) -> Response {
+    let (status, code, detail) = if e.is_timeout() {
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "the service behind the gateway did not answer in time",
+        )
+    } else {
+        (
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "the service behind the gateway cannot be reached",
+        )
+    };
+    tracing::warn!(error.message = %e, url, "upstream request failed");
+    metrics::counter!("upstream_failures_total", "code" => code).increment(1);
+    Problem::new(status, code, detail).into_response()
+}

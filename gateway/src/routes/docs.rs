@@ -1,0 +1,43 @@
+//! `GET /openapi.json`: the gateway's own document merged with the services' (fetched live, so it is
+//! always theirs; a service that is down is left out and logged). `GET /docs` serves Swagger UI from
+//! files built into the binary, so it works offline.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::OpenApi;
+
+use crate::state::AppState;
+
+/// The merged document.
+pub async fn openapi(State(state): State<AppState>, own: OpenApi) -> Response {
+    let mut merged = own;
+    let upstreams = [
+        &state.upstreams.command_api,
+        &state.upstreams.query_api,
+        &state.upstreams.notifier,
+    ];
+    for base in upstreams {
+        let url = format!("{}/openapi.json", base.trim_end_matches('/'));
+        let fetched = state
+            .client
+            .get(&url)
+            .timeout(state.upstreams.timeout())
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        match fetched {
+            Ok(response) => match response.json::<OpenApi>().await {
+                Ok(doc) => merged.merge(doc),
+                Err(e) => {
+                    tracing::warn!(error.message = %e, url, "an upstream OpenAPI document does not parse")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error.message = %e, url, "an upstream OpenAPI document is unavailable")
+            }
+        }
+    }
+    merged.info.title = "Airline API".to_owned();
+    merged.info.description = Some("Everything behind the gateway, under /api/v1.".to_owned());
+    axum::Json(merged).into_response()
+}

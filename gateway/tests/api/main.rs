@@ -1,0 +1,7 @@
+//! Integration tests of the gateway against real Postgres and Redis, with upstreams started here.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
+
+mod accounts;
+mod helpers;
+mod proxy;
+mod rate_limits;

@@ -1,0 +1,146 @@
+use serde_json::json;
+
+use crate::helpers::{dead_upstream, echo_upstream, generous, real_apis, spawn_gateway, upstreams};
+
+#[tokio::test]
+async fn a_json_post_reaches_the_upstream_intact_and_reads_go_to_the_query_side() {
+    let command = echo_upstream().await;
+    let query = echo_upstream().await;
+    let app = spawn_gateway(upstreams(&command, &query, &dead_upstream()), generous()).await;
+    let body = json!({"flight_id": "x", "passengers": [{"name": "Zoë ☃", "seat": "12A"}], "pad": "p".repeat(20_000)});
+    let raw = serde_json::to_vec(&body).unwrap();
+    let response = app
+        .client
+        .post(format!("{}/api/v1/bookings?x=1", app.address))
+        .header("content-type", "application/json")
+        .header("x-request-id", "kept-id")
+        .header("connection", "x-hop")
+        .header("x-hop", "secret")
+        .header("proxy-authorization", "Basic abc")
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "kept-id");
+    let echoed: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["path"], "/api/v1/bookings?x=1");
+    assert_eq!(echoed["length"], raw.len());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(echoed["body"].as_str().unwrap()).unwrap(),
+        body
+    );
+    let headers = &echoed["headers"];
+    assert_eq!(headers["x-request-id"], "kept-id");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(
+        headers.get("x-hop").is_none(),
+        "a header named in Connection was forwarded"
+    );
+    assert!(headers.get("proxy-authorization").is_none());
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+
+    let (status, response_headers, read) = app.get("/api/v1/flights?origin=CDG", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(read["method"], "GET");
+    assert_eq!(read["path"], "/api/v1/flights?origin=CDG");
+    let generated = response_headers["x-request-id"].to_str().unwrap();
+    assert_eq!(read["headers"]["x-request-id"], generated);
+    assert!(!generated.is_empty());
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_is_502_and_a_slow_one_504() {
+    let echo = echo_upstream().await;
+    let app = spawn_gateway(
+        upstreams(&dead_upstream(), &echo, &dead_upstream()),
+        generous(),
+    )
+    .await;
+    let (status, headers, body) = app.post("/api/v1/bookings", None, &json!({})).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (502, Some("upstream_unavailable"))
+    );
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(!body["request_id"].as_str().unwrap().is_empty());
+    let (status, _, body) = app.get("/api/v1/webhooks", None).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (502, Some("upstream_unavailable"))
+    );
+    // The upstream's `/slow` takes 5 s and the gateway waits 1 s (the `#` drops the forwarded path).
+    let mut settings = app.settings.clone();
+    settings.upstreams = upstreams(&dead_upstream(), &format!("{echo}/slow#"), &dead_upstream());
+    let slow = crate::helpers::start(&settings, &app.db).await;
+    let response = app
+        .client
+        .get(format!("{slow}/api/v1/flights"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "upstream_timeout");
+}
+
+#[tokio::test]
+async fn oversize_bodies_are_413_before_reaching_the_upstream() {
+    let echo = echo_upstream().await;
+    let app = spawn_gateway(upstreams(&echo, &echo, &echo), generous()).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/bookings", app.address))
+        .header("content-type", "application/json")
+        .body(vec![b'x'; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn the_openapi_document_merges_every_service_and_the_docs_page_works_offline() {
+    let dead = dead_upstream();
+    let app = spawn_gateway(upstreams(&dead, &dead, &dead), generous()).await;
+    let (command, query) = real_apis(&app.private_pem, &app.db).await;
+    let mut settings = app.settings.clone();
+    settings.upstreams = upstreams(&command, &query, &dead);
+    let address = crate::helpers::start(&settings, &app.db).await;
+    let doc: serde_json::Value = app
+        .client
+        .get(format!("{address}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = &doc["paths"];
+    assert!(paths["/api/v1/auth/login"]["post"].is_object());
+    assert!(
+        paths["/api/v1/flights"]["get"].is_object(),
+        "search missing"
+    );
+    assert!(
+        paths["/api/v1/flights"]["post"].is_object(),
+        "scheduling missing"
+    );
+    assert!(paths["/api/v1/bookings/{id}/payment"]["post"].is_object());
+    assert!(paths["/api/v1/bookings/{id}/history"]["get"].is_object());
+    let page = app
+        .client
+        .get(format!("{address}/docs/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the docs page loads something from the internet"
+    );
+}
