@@ -8,7 +8,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::get;
 use infra::auth::JwtVerifier;
-use infra::event_log::{Subscription, Wakeup};
+use infra::event_log::{Subscription, run_subscription};
 use infra::settings::HttpSettings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -180,44 +180,11 @@ async fn run_sweeper(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn run_reactor(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn run_reactor(state: AppState, stop: watch::Receiver<bool>) {
     let subscription = Subscription::new(reactor::SUBSCRIPTION);
     let poll = state.booking.poll_interval();
-    loop {
-        // Standby until this instance holds the subscription's lock.
-        let lock = match subscription.try_lock(&state.pool).await {
-            Ok(Some(lock)) => lock,
-            Ok(None) | Err(_) => {
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    () = tokio::time::sleep(poll) => continue,
-                }
-            }
-        };
-        let mut wakeup = Wakeup::new(&state.pool, poll).await;
-        loop {
-            match reactor::process_next_batch(&state, &subscription, 100).await {
-                Ok(Outcome::Processed(_)) => {
-                    if *stop.borrow() {
-                        return;
-                    }
-                    continue;
-                }
-                Ok(Outcome::Idle) => {}
-                Err(e) => {
-                    // The lock's session may be gone with the database; re-acquire after a pause.
-                    tracing::error!(error.message = %e, error.cause_chain = ?e, "reactor step failed");
-                    drop(lock);
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(poll) => break,
-                    }
-                }
-            }
-            tokio::select! {
-                _ = stop.changed() => return,
-                () = wakeup.wait() => {}
-            }
-        }
-    }
+    run_subscription(&state.pool, &subscription, poll, stop, || {
+        reactor::process_next_batch(&state, &subscription, 100)
+    })
+    .await;
 }

@@ -118,6 +118,50 @@ pub async fn aggregate_events<'e>(
         .await
 }
 
+/// Why an aggregate could not be folded from its events.
+#[derive(Debug, thiserror::Error)]
+pub enum FoldError {
+    /// The database.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored event that does not decode into the aggregate's event type.
+    #[error("event {event_id} does not decode: {reason}")]
+    Decode {
+        /// Which event.
+        event_id: Uuid,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Folds aggregate `A` from its stored events with its own `apply`, stopping after the last event `keep`
+/// accepts (events are visited oldest first). Returns the state and its version, or `None` when no event
+/// was kept.
+///
+/// # Errors
+/// [`FoldError`].
+pub async fn fold<A: cqrs_es::Aggregate>(
+    pool: &PgPool,
+    id: &str,
+    mut keep: impl FnMut(&StoredEvent) -> bool,
+) -> Result<Option<(A, i64)>, FoldError> {
+    let mut aggregate = A::default();
+    let mut version = 0;
+    for e in aggregate_events(pool, A::TYPE, id).await? {
+        if !keep(&e) {
+            break;
+        }
+        let event: A::Event =
+            serde_json::from_value(e.payload).map_err(|err| FoldError::Decode {
+                event_id: e.event_id,
+                reason: err.to_string(),
+            })?;
+        aggregate.apply(event);
+        version = e.sequence;
+    }
+    Ok((version > 0).then_some((aggregate, version)))
+}
+
 /// How far a subscription is behind the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Lag {
@@ -301,6 +345,57 @@ impl Wakeup {
             Ok(Err(e)) => {
                 tracing::warn!(error.message = %e, "event notification listener failed; polling");
                 self.listener = None;
+            }
+        }
+    }
+}
+
+/// Runs `step` for as long as this instance holds `subscription`'s lock, waiting as a standby
+/// otherwise; wakes on new events (or every `poll`). After a failed step it lets the lock go (its
+/// session may have died with the database) and tries again after `poll`. Returns once `stop` is true.
+pub async fn run_subscription<F, Fut, E>(
+    pool: &PgPool,
+    subscription: &Subscription,
+    poll: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut step: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Outcome, E>>,
+    E: std::fmt::Display + std::fmt::Debug,
+{
+    loop {
+        let lock = match subscription.try_lock(pool).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) | Err(_) => {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = tokio::time::sleep(poll) => continue,
+                }
+            }
+        };
+        tracing::info!(subscription = subscription.name(), "subscription active");
+        let mut wakeup = Wakeup::new(pool, poll).await;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match step().await {
+                Ok(Outcome::Processed(_)) => continue,
+                Ok(Outcome::Idle) => {}
+                Err(e) => {
+                    tracing::error!(subscription = subscription.name(), error.message = %e, error.cause_chain = ?e,
+                        "subscription step failed");
+                    drop(lock);
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(poll) => break,
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = wakeup.wait() => {}
             }
         }
     }

@@ -2,6 +2,7 @@
 //! pool and migrator, the event-log reader with subscription checkpoints, the HTTP stack (request ids,
 //! problem+json, JSON bodies, health, metrics) and bearer-token verification. No business rules.
 
+pub mod amqp;
 pub mod auth;
 pub mod cache;
 pub mod db;

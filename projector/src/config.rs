@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use infra::amqp::AmqpSettings;
 use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
 use serde::Deserialize;
 
@@ -16,6 +17,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// Batching and polling.
     pub projector: ProjectorSettings,
+    /// Where the relay publishes.
+    pub amqp: AmqpSettings,
 }
 
 /// Batching and polling.
@@ -50,6 +53,9 @@ impl Settings {
             ("redis.timeout_ms", "200"),
             ("projector.batch_size", "500"),
             ("projector.poll_interval_ms", "500"),
+            ("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            ("amqp.exchange", "airline.events"),
+            ("amqp.queue_prefix", "notifier"),
         ])
     }
 }

@@ -10,13 +10,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use infra::cache::Cache;
-use infra::event_log::Subscription;
+use infra::event_log::{Subscription, run_subscription};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::projections::Projection;
+use crate::relay::Relay;
 use crate::worker::Worker;
 
 /// Past this age of the oldest unprocessed event, the projector reports not ready.
@@ -27,6 +28,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     workers: Vec<Worker>,
+    relay: Arc<Relay>,
+    pool: PgPool,
     poll: Duration,
     port: u16,
 }
@@ -67,10 +70,17 @@ impl Application {
             .await
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
         let port = listener.local_addr()?.port();
+        let relay = Arc::new(Relay::new(
+            pool.clone(),
+            settings.amqp.clone(),
+            settings.projector.batch_size,
+        ));
         let router = Router::new()
             .route("/readyz", get(readyz))
-            .with_state(HealthState { pool });
+            .with_state(HealthState { pool: pool.clone() });
         Ok(Self {
+            relay,
+            pool,
             router: infra::http::serve_stack(router, &settings.http),
             listener,
             workers,
@@ -101,11 +111,21 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (tx, rx) = watch::channel(false);
-        let handles: Vec<_> = self
+        let mut handles: Vec<_> = self
             .workers
             .into_iter()
             .map(|w| tokio::spawn(w.run(self.poll, rx.clone())))
             .collect();
+        let (relay, pool, poll, stop_relay) =
+            (self.relay.clone(), self.pool.clone(), self.poll, rx.clone());
+        handles.push(tokio::spawn(async move {
+            let subscription = relay.subscription().clone();
+            run_subscription(&pool, &subscription, poll, stop_relay, || {
+                relay.process_next_batch()
+            })
+            .await;
+            relay.disconnect().await;
+        }));
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 stop.await;
@@ -124,17 +144,21 @@ impl Application {
 async fn readyz(State(state): State<HealthState>) -> (StatusCode, axum::Json<serde_json::Value>) {
     let mut lags = serde_json::Map::new();
     let mut ready = true;
-    for projection in Projection::ALL {
-        match Subscription::new(projection.name()).lag(&state.pool).await {
+    let names = Projection::ALL
+        .map(|p| p.name())
+        .into_iter()
+        .chain([crate::relay::SUBSCRIPTION]);
+    for name in names {
+        match Subscription::new(name).lag(&state.pool).await {
             Ok(lag) => {
                 let age = lag.oldest_age.unwrap_or_default();
-                metrics::gauge!("projection_lag_events", "subscription" => projection.name())
+                metrics::gauge!("projection_lag_events", "subscription" => name)
                     .set(lag.events_behind as f64);
-                metrics::gauge!("projection_lag_seconds", "subscription" => projection.name())
+                metrics::gauge!("projection_lag_seconds", "subscription" => name)
                     .set(age.as_secs_f64());
                 ready &= age <= MAX_READY_LAG;
                 lags.insert(
-                    projection.name().to_owned(),
+                    name.to_owned(),
                     serde_json::json!({"events_behind": lag.events_behind, "oldest_age_seconds": age.as_secs_f64()}),
                 );
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use infra::cache::Cache;
-use infra::event_log::{Outcome, Subscription, Wakeup, read_after};
+use infra::event_log::{Outcome, Subscription, read_after, run_subscription};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -111,46 +111,11 @@ impl Worker {
 
     /// Runs while this instance holds the subscription's lock; waits as a standby otherwise. Stops when
     /// `stop` turns true.
-    pub async fn run(self, poll: Duration, mut stop: watch::Receiver<bool>) {
-        loop {
-            let lock = match self.subscription.try_lock(&self.pool).await {
-                Ok(Some(lock)) => lock,
-                Ok(None) | Err(_) => {
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(poll) => continue,
-                    }
-                }
-            };
-            tracing::info!(
-                subscription = self.subscription.name(),
-                "subscription active"
-            );
-            let mut wakeup = Wakeup::new(&self.pool, poll).await;
-            loop {
-                let pause = match self.process_next_batch().await {
-                    Ok(Outcome::Processed(_)) if !*stop.borrow() => continue,
-                    Ok(Outcome::Processed(_)) => return,
-                    Ok(Outcome::Idle) => false,
-                    Err(e) => {
-                        tracing::error!(subscription = self.subscription.name(), error.message = %e,
-                            error.cause_chain = ?e, "projection step failed");
-                        true
-                    }
-                };
-                if pause {
-                    // The lock's session may be gone with the database: let it go and re-acquire.
-                    drop(lock);
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(poll) => break,
-                    }
-                }
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    () = wakeup.wait() => {}
-                }
-            }
-        }
+    pub async fn run(self, poll: Duration, stop: watch::Receiver<bool>) {
+        let (pool, subscription) = (self.pool.clone(), self.subscription.clone());
+        run_subscription(&pool, &subscription, poll, stop, || {
+            self.process_next_batch()
+        })
+        .await;
     }
 }

@@ -89,25 +89,18 @@ pub async fn fold<A: Aggregate>(pool: &PgPool, id: &str, as_of: AsOf) -> Result<
     if as_of.version.is_some_and(|v| v < 1) {
         return Err(ApiError::bad_query("version starts at 1"));
     }
-    let events = aggregate_events(pool, A::TYPE, id).await?;
-    let mut aggregate = A::default();
-    let mut version = 0;
-    for e in events {
-        let past_version = as_of.version.is_some_and(|v| e.sequence > v);
-        let past_time = as_of.as_of.is_some_and(|t| e.recorded_at > t);
-        if past_version || past_time {
-            break;
-        }
-        let event: A::Event = serde_json::from_value(e.payload).map_err(|err| {
-            ApiError::Internal(anyhow::anyhow!(
-                "event {} does not decode: {err}",
-                e.event_id
-            ))
-        })?;
-        aggregate.apply(event);
-        version = e.sequence;
-    }
-    Ok((version > 0).then_some((aggregate, version)))
+    let keep = |e: &StoredEvent| {
+        as_of.version.is_none_or(|v| e.sequence <= v)
+            && as_of.as_of.is_none_or(|t| e.recorded_at <= t)
+    };
+    infra::event_log::fold::<A>(pool, id, keep)
+        .await
+        .map_err(|e| match e {
+            infra::event_log::FoldError::Database(db) => db.into(),
+            decode @ infra::event_log::FoldError::Decode { .. } => {
+                ApiError::Internal(decode.into())
+            }
+        })
 }
 
 /// An aggregate's events as history entries.

@@ -1,0 +1,116 @@
+//! The notifier's settings.
+
+use std::time::Duration;
+
+use infra::amqp::AmqpSettings;
+use infra::settings::{DatabaseSettings, HttpSettings};
+use serde::Deserialize;
+
+/// Everything the notifier needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Postgres (inbox, notifications, webhooks; the event log for booking details).
+    pub database: DatabaseSettings,
+    /// Health, metrics and the webhook API.
+    pub http: HttpSettings,
+    /// The broker.
+    pub amqp: AmqpSettings,
+    /// Outgoing mail.
+    pub smtp: SmtpSettings,
+    /// Token verification for the webhook API.
+    pub auth: AuthSettings,
+    /// Retries.
+    pub retry: RetrySettings,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    /// `smtp://host:port`, `smtps://user:pass@host`, or `smtp://host?tls=required`.
+    pub url: String,
+    /// The `From` address.
+    pub from: String,
+}
+
+/// How bearer tokens are checked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The gateway's Ed25519 public key (SPKI PEM), inline.
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// Or a file holding it.
+    #[serde(default)]
+    pub public_key_file: Option<String>,
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+}
+
+impl AuthSettings {
+    /// The public key PEM, inline or from its file.
+    ///
+    /// # Errors
+    /// When neither is set or the file cannot be read.
+    pub fn public_key(&self) -> anyhow::Result<String> {
+        if let Some(pem) = &self.public_key_pem {
+            return Ok(pem.clone());
+        }
+        let path = self.public_key_file.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("set APP_AUTH__PUBLIC_KEY_PEM or APP_AUTH__PUBLIC_KEY_FILE")
+        })?;
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))
+    }
+}
+
+/// Retries: one delay queue per attempt, then the dead-letter queue.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetrySettings {
+    /// Delays before each retry, comma-separated milliseconds (`1000,10000,60000`).
+    pub delays_ms: String,
+    /// Longest a webhook endpoint may take.
+    pub webhook_timeout_ms: u64,
+}
+
+impl RetrySettings {
+    /// The delays.
+    ///
+    /// # Errors
+    /// When a delay is not a number.
+    pub fn delays(&self) -> Result<Vec<u32>, std::num::ParseIntError> {
+        self.delays_ms
+            .split(',')
+            .map(|d| d.trim().parse())
+            .collect()
+    }
+
+    /// The webhook timeout.
+    pub fn webhook_timeout(&self) -> Duration {
+        Duration::from_millis(self.webhook_timeout_ms)
+    }
+}
+
+impl Settings {
+    /// Loads the settings.
+    ///
+    /// # Errors
+    /// When a variable does not parse.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        infra::settings::load(&[
+            ("http.host", "127.0.0.1"),
+            ("http.port", "8084"),
+            ("http.request_timeout_ms", "15000"),
+            ("http.body_limit_bytes", "65536"),
+            ("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            ("amqp.exchange", "airline.events"),
+            ("amqp.queue_prefix", "notifier"),
+            ("smtp.url", "smtp://127.0.0.1:2525"),
+            ("smtp.from", "Airline <no-reply@airline.example>"),
+            ("auth.issuer", "airline-gateway"),
+            ("auth.audience", "airline-api"),
+            ("auth.public_key_file", ".local/jwt-public.pem"),
+            ("retry.delays_ms", "1000,10000,60000"),
+            ("retry.webhook_timeout_ms", "5000"),
+        ])
+    }
+}

@@ -1,0 +1,210 @@
+//! Passenger emails: the consumer that records one notification per message (inbox) and sends it over
+//! SMTP until it is sent.
+
+use domain::booking::{Booking, BookingEvent};
+use domain::flight::Flight;
+use infra::amqp::EventMessage;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::SmtpSettings;
+use crate::consumer::{Handler, StepError};
+use crate::render;
+
+/// Sends mail.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// A mailer for `SMTP_URL`.
+    ///
+    /// # Errors
+    /// A URL or `From` address that does not parse.
+    pub fn new(settings: &SmtpSettings) -> anyhow::Result<Self> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.url)?
+            .timeout(Some(std::time::Duration::from_secs(10)))
+            .build();
+        Ok(Self {
+            transport,
+            from: settings.from.parse()?,
+        })
+    }
+
+    /// Sends one message; its `Message-ID` is the notification id, so a repeat can be recognised.
+    ///
+    /// # Errors
+    /// Address, build or SMTP failures.
+    pub async fn send(&self, id: Uuid, to: &str, subject: &str, body: &str) -> anyhow::Result<()> {
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to.parse()?)
+            .subject(subject)
+            .message_id(Some(format!("<{id}@airline.example>")))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.to_owned())?;
+        self.transport.send(message).await?;
+        Ok(())
+    }
+}
+
+/// The email consumer.
+#[derive(Debug, Clone)]
+pub struct EmailHandler {
+    pool: PgPool,
+    mailer: Mailer,
+}
+
+impl EmailHandler {
+    /// A handler recording to `pool` and sending with `mailer`.
+    pub fn new(pool: PgPool, mailer: Mailer) -> Self {
+        Self { pool, mailer }
+    }
+}
+
+const CONSUMER: &str = "email";
+
+fn retry(e: impl std::fmt::Display) -> StepError {
+    StepError::Retry(e.to_string())
+}
+
+impl Handler for EmailHandler {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    fn bindings(&self) -> &'static [&'static str] {
+        &[
+            "booking.BookingPlaced",
+            "booking.BookingConfirmed",
+            "booking.BookingCancelled",
+            "booking.BookingExpired",
+            "booking.PassengerSeatChanged",
+            "booking.FlightDelayNoted",
+        ]
+    }
+
+    async fn handle(&self, message: &EventMessage) -> Result<(), StepError> {
+        if message.aggregate_type != "booking" {
+            return Ok(());
+        }
+        let event: BookingEvent = serde_json::from_value(message.payload.clone())
+            .map_err(|e| StepError::Poison(e.to_string()))?;
+        record(&self.pool, message, &event).await?;
+        send_pending(&self.pool, &self.mailer, message.event_id).await
+    }
+}
+
+/// Records the notification with the inbox row, once per message.
+async fn record(
+    pool: &PgPool,
+    message: &EventMessage,
+    event: &BookingEvent,
+) -> Result<(), StepError> {
+    let mut tx = pool.begin().await.map_err(retry)?;
+    let first = sqlx::query(
+        "INSERT INTO notifier_inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(CONSUMER)
+    .bind(message.event_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(retry)?
+    .rows_affected()
+        == 1;
+    if !first {
+        return Ok(());
+    }
+    // The booking as of this event, and its flight now.
+    let booking = infra::event_log::fold::<Booking>(pool, &message.aggregate_id, |e| {
+        e.sequence <= message.sequence
+    })
+    .await
+    .map_err(retry)?
+    .and_then(|(b, _)| b.state().cloned())
+    .ok_or_else(|| StepError::Poison(format!("booking {} has no events", message.aggregate_id)))?;
+    let flight = infra::event_log::fold::<Flight>(pool, &booking.flight_id.to_string(), |_| true)
+        .await
+        .map_err(retry)?
+        .and_then(|(f, _)| f.state().cloned());
+    if let Some(email) = render::email(event, &booking, flight.as_ref()) {
+        sqlx::query(
+            "INSERT INTO notifications (notification_id, message_id, booking_id, kind, channel, recipient, subject, body, \
+             status, correlation_id) VALUES ($1, $2, $3, $4, 'email', $5, $6, $7, 'pending', $8)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(message.event_id)
+        .bind(booking.id.as_uuid())
+        .bind(email.kind)
+        .bind(booking.contact_email.as_str())
+        .bind(&email.subject)
+        .bind(&email.body)
+        .bind(message.correlation_id())
+        .execute(&mut *tx)
+        .await
+        .map_err(retry)?;
+    }
+    tx.commit().await.map_err(retry)
+}
+
+/// Sends what this message recorded and nobody has sent. Rows are claimed first, so a second consumer
+/// handling the same message concurrently sends nothing; it retries later instead, in case the claimer
+/// dies before finishing.
+async fn send_pending(pool: &PgPool, mailer: &Mailer, message_id: Uuid) -> Result<(), StepError> {
+    let claimed: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+        "UPDATE notifications SET status = 'sending', claimed_at = now() \
+         WHERE message_id = $1 AND channel = 'email' \
+           AND (status IN ('pending', 'failed') OR (status = 'sending' AND claimed_at < now() - interval '60 seconds')) \
+         RETURNING notification_id, recipient, subject, body",
+    )
+    .bind(message_id)
+    .fetch_all(pool)
+    .await
+    .map_err(retry)?;
+    let mut failure = None;
+    for (id, to, subject, body) in claimed {
+        let sent = mailer.send(id, &to, &subject, &body).await;
+        let (status, error) = match &sent {
+            Ok(()) => ("sent", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        sqlx::query(
+            "UPDATE notifications SET status = $2, attempts = attempts + 1, last_error = $3, \
+             sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END WHERE notification_id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(&error)
+        .execute(pool)
+        .await
+        .map_err(retry)?;
+        if let Some(e) = error {
+            failure = Some(format!("smtp: {e}"));
+        }
+    }
+    if failure.is_none() {
+        let in_flight: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE message_id = $1 AND channel = 'email' AND status = 'sending'",
+        )
+        .bind(message_id)
+        .fetch_one(pool)
+        .await
+        .map_err(retry)?;
+        if in_flight > 0 {
+            failure = Some("another consumer is sending this notification".to_owned());
+        }
+    }
+    failure.map_or(Ok(()), |e| Err(StepError::Retry(e)))
+}

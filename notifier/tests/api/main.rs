@@ -1,0 +1,6 @@
+//! Integration tests of the relay and the notifier against real RabbitMQ and Postgres, with an SMTP sink
+//! and webhook receivers started on loopback.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
+
+mod delivery;
+mod helpers;
