@@ -1,0 +1,128 @@
+//! `airline all`: every service in one process on its own port, sharing one pool and one key pair,
+//! migrating first and stopping together on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use infra::settings::{HttpSettings, env_var};
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+
+use crate::cli::AllArgs;
+
+fn addr(var: &str, default: &str) -> anyhow::Result<SocketAddr> {
+    let raw = env_var(var).unwrap_or_else(|| default.to_owned());
+    raw.parse()
+        .with_context(|| format!("{var}={raw:?} is not host:port"))
+}
+
+fn listen(http: &mut HttpSettings, at: SocketAddr) {
+    http.host = at.ip().to_string();
+    http.port = at.port();
+}
+
+fn stopped(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Runs everything until stopped.
+///
+/// # Errors
+/// Bad settings, unreachable Postgres, failed migrations, busy ports.
+pub async fn run(args: AllArgs) -> anyhow::Result<()> {
+    let at = Addresses {
+        gateway: addr("AIRLINE_GATEWAY_ADDR", "127.0.0.1:8080")?,
+        command: addr("AIRLINE_COMMAND_API_ADDR", "127.0.0.1:8081")?,
+        query: addr("AIRLINE_QUERY_API_ADDR", "127.0.0.1:8082")?,
+        projector: addr("AIRLINE_PROJECTOR_ADDR", "127.0.0.1:8083")?,
+        notifier: addr("AIRLINE_NOTIFIER_ADDR", "127.0.0.1:8084")?,
+    };
+    let mut gateway = gateway::config::Settings::load().context("gateway settings")?;
+    let mut command = command_api::config::Settings::load().context("command API settings")?;
+    let mut query = query_api::config::Settings::load().context("query API settings")?;
+    let mut projector = projector::config::Settings::load().context("projector settings")?;
+    let mut notifier = notifier::config::Settings::load().context("notifier settings")?;
+    listen(&mut gateway.http, at.gateway);
+    listen(&mut command.http, at.command);
+    listen(&mut query.http, at.query);
+    listen(&mut projector.http, at.projector);
+    listen(&mut notifier.http, at.notifier);
+
+    let database = &command.database;
+    let pool = PgPoolOptions::new()
+        .max_connections(database.max_connections.max(30))
+        .acquire_timeout(database.acquire_timeout())
+        .connect_with(database.connect_options()?)
+        .await
+        .context("connecting to Postgres (DATABASE_URL)")?;
+    infra::db::MIGRATOR
+        .run(&pool)
+        .await
+        .context("running migrations")?;
+
+    // One key pair: the gateway signs, every API verifies with the public half.
+    let private = gateway::keys::private_key(&gateway)?;
+    let public = infra::auth::public_key_of(&private)?;
+    gateway.auth.private_key_pem = Some(private.into());
+    command.auth.public_key_pem = Some(public.clone());
+    query.auth.public_key_pem = Some(public.clone());
+    notifier.auth.public_key_pem = Some(public);
+    gateway.upstreams.command_api = format!("http://{}", at.command);
+    gateway.upstreams.query_api = format!("http://{}", at.query);
+    gateway.upstreams.notifier = format!("http://{}", at.notifier);
+    if env_var("SMTP_URL").is_none() {
+        let sink = notifier::sink::SmtpSink::start("127.0.0.1:2525")
+            .await
+            .context("starting the built-in SMTP sink on 127.0.0.1:2525 (set SMTP_URL to use a real server)")?;
+        notifier.smtp.url = sink.url();
+        tracing::info!(url = %sink.url(), "no SMTP_URL: mail goes to the built-in sink and is logged");
+    }
+    if args.seed_demo {
+        crate::seed::seed(&pool, 30).await?;
+    }
+
+    let gateway_app = gateway::startup::Application::build_with(gateway, pool.clone()).await?;
+    let command_app = command_api::startup::Application::build_with(
+        command,
+        pool.clone(),
+        Arc::new(command_api::clock::SystemClock),
+        Arc::new(command_api::payments::TestCardProvider),
+    )
+    .await?;
+    let query_app = query_api::startup::Application::build_with(query, pool.clone()).await?;
+    let projector_app =
+        projector::startup::Application::build_with(projector, pool.clone()).await?;
+    let notifier_app = notifier::startup::Application::build_with(notifier, pool).await?;
+
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        infra::shutdown::shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    tracing::info!(
+        gateway = %format!("http://{}", at.gateway),
+        docs = %format!("http://{}/docs/", at.gateway),
+        "airline is up"
+    );
+    tokio::try_join!(
+        gateway_app.run_until(stopped(&rx)),
+        command_app.run_until(stopped(&rx)),
+        query_app.run_until(stopped(&rx)),
+        projector_app.run_until(stopped(&rx)),
+        notifier_app.run_until(stopped(&rx)),
+    )?;
+    tracing::info!("airline stopped");
+    Ok(())
+}
+
+struct Addresses {
+    gateway: SocketAddr,
+    command: SocketAddr,
+    query: SocketAddr,
+    projector: SocketAddr,
+    notifier: SocketAddr,
+}

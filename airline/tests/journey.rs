@@ -1,0 +1,386 @@
+//! End to end: `airline all` as a child process on free ports with its own database, Redis prefix and
+//! broker names, driven only through the gateway, with mail caught by this test's SMTP sink.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::{Duration as Span, Utc};
+use infra::testing::TestDatabase;
+use notifier::sink::SmtpSink;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct System {
+    gateway: String,
+    env: Vec<(String, String)>,
+    _child: Child,
+    _keys: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn database_url(name: &str) -> String {
+    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+async fn start(db: &TestDatabase, sink: &SmtpSink) -> System {
+    let id = Uuid::new_v4().simple().to_string();
+    let keys = std::env::temp_dir().join(format!("airline-keys-{id}"));
+    let gateway_port = free_port();
+    let mut env: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), database_url(&db.name)),
+        ("SMTP_URL".into(), sink.url()),
+        ("APP_REDIS__KEY_PREFIX".into(), format!("test:{id}:")),
+        ("APP_AMQP__EXCHANGE".into(), format!("test.{id}.events")),
+        (
+            "APP_AMQP__QUEUE_PREFIX".into(),
+            format!("test.{id}.notifier"),
+        ),
+        ("APP_AMQP__EXPIRES_MS".into(), "120000".into()),
+        ("APP_AUTH__DEV_KEY_DIR".into(), keys.display().to_string()),
+        ("APP_RETRY__DELAYS_MS".into(), "100,200,400".into()),
+        ("APP_BOOKING__POLL_INTERVAL_MS".into(), "100".into()),
+        ("APP_PROJECTOR__POLL_INTERVAL_MS".into(), "100".into()),
+        ("APP_DATABASE__MAX_CONNECTIONS".into(), "12".into()),
+        (
+            "AIRLINE_GATEWAY_ADDR".into(),
+            format!("127.0.0.1:{gateway_port}"),
+        ),
+        (
+            "AIRLINE_COMMAND_API_ADDR".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ),
+        (
+            "AIRLINE_QUERY_API_ADDR".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ),
+        (
+            "AIRLINE_PROJECTOR_ADDR".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ),
+        (
+            "AIRLINE_NOTIFIER_ADDR".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ),
+    ];
+    for (key, value) in [
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+    ] {
+        env.push((
+            key.into(),
+            std::env::var(key).unwrap_or_else(|_| value.to_owned()),
+        ));
+    }
+    let log = if std::env::var("TEST_LOG").is_ok() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_airline"))
+        .arg("all")
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let gateway = format!("http://127.0.0.1:{gateway_port}");
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = client.get(format!("{gateway}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "airline all never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    System {
+        gateway,
+        env,
+        _child: child,
+        _keys: TempDir(keys),
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    /// Reads until `done` holds: the read side follows the write side asynchronously.
+    async fn eventually(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get(path, token).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never got there: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn token(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+fn seat_status(map: &Value, seat: &str) -> String {
+    map["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["seat"] == seat)
+        .unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_journey_through_the_gateway() {
+    let db = TestDatabase::create(2).await;
+    let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
+    let system = start(&db, &sink).await;
+    let api = Client {
+        http: reqwest::Client::new(),
+        base: system.gateway.clone(),
+    };
+
+    // The first admin comes from the command line.
+    let status = Command::new(env!("CARGO_BIN_EXE_airline"))
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "ops@airline.example",
+            "--password",
+            "Ops-Password-2026",
+        ])
+        .envs(system.env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let admin = api.token("ops@airline.example", "Ops-Password-2026").await;
+
+    // The admin publishes a flight.
+    for (code, tz) in [("CDG", "Europe/Paris"), ("JFK", "America/New_York")] {
+        let body = json!({"code": code, "name": format!("{code} Airport"), "city": "City", "country": "FR", "time_zone": tz});
+        assert_eq!(
+            api.post("/api/v1/airports", Some(&admin), body).await.0,
+            201
+        );
+    }
+    let aircraft = json!({"model": "A320", "cabins": [
+        {"cabin": "business", "first_row": 1, "last_row": 2, "letters": "AC DF"},
+        {"cabin": "economy", "first_row": 10, "last_row": 20, "letters": "ABC DEF", "exit_rows": [12]}]});
+    let (status, aircraft) = api.post("/api/v1/aircraft", Some(&admin), aircraft).await;
+    assert_eq!(status, 201, "{aircraft}");
+    let departure = Utc::now() + Span::days(12);
+    let flight = json!({"number": "AF7", "origin": "CDG", "destination": "JFK", "departure_at": departure,
+        "arrival_at": departure + Span::hours(8), "aircraft_id": aircraft["id"],
+        "fares": [
+            {"cabin": "business", "price": {"amount_minor": 150000, "currency": "EUR"},
+             "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 0, "currency": "EUR"}}},
+            {"cabin": "economy", "price": {"amount_minor": 39900, "currency": "EUR"},
+             "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 5000, "currency": "EUR"}}}]});
+    let (status, flight) = api.post("/api/v1/flights", Some(&admin), flight).await;
+    assert_eq!(status, 201, "{flight}");
+    let flight_id = flight["id"].as_str().unwrap().to_owned();
+
+    // A customer signs up, logs in, searches, looks at the seat map.
+    let (status, signup) = api
+        .post(
+            "/api/v1/auth/signup",
+            None,
+            json!({"email": "grace@example.com", "password": "Cobol-Compiler-1959"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{signup}");
+    let customer = api.token("grace@example.com", "Cobol-Compiler-1959").await;
+    let (_, me) = api.get("/api/v1/auth/me", Some(&customer)).await;
+    assert_eq!(me["email"], "grace@example.com");
+    let found = api
+        .eventually(
+            "/api/v1/flights?origin=CDG&destination=JFK&passengers=2",
+            None,
+            |b| b["flights"].as_array().is_some_and(|f| !f.is_empty()),
+        )
+        .await;
+    assert_eq!(found["flights"][0]["flight_id"], flight_id.as_str());
+    assert_eq!(found["flights"][0]["price_minor"], 39900);
+    let seats_path = format!("/api/v1/flights/{flight_id}/seats");
+    let (_, map) = api.get(&seats_path, None).await;
+    assert_eq!(seat_status(&map, "14A"), "free");
+
+    // Book two seats and pay.
+    let booking = json!({"flight_id": flight_id, "contact_email": "grace@example.com", "passengers": [
+        {"first_name": "Grace", "last_name": "Hopper", "type": "adult", "seat": "14A"},
+        {"first_name": "Vincent", "last_name": "Hopper", "type": "adult", "seat": "14B"}]});
+    let (status, booking) = api.post("/api/v1/bookings", Some(&customer), booking).await;
+    assert_eq!(status, 201, "{booking}");
+    assert_eq!(booking["status"], "held");
+    assert_eq!(booking["total"]["amount_minor"], 79800);
+    let id = booking["id"].as_str().unwrap().to_owned();
+    let (status, paid) = api
+        .post(
+            &format!("/api/v1/bookings/{id}/payment"),
+            Some(&customer),
+            json!({"card_token": "tok_visa", "amount": booking["total"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "confirmed");
+    api.eventually(&seats_path, None, |m| {
+        seat_status(m, "14A") == "sold" && seat_status(m, "14B") == "sold"
+    })
+    .await;
+
+    // History, then a seat change.
+    let (_, history) = api
+        .get(&format!("/api/v1/bookings/{id}/history"), Some(&customer))
+        .await;
+    let types: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["BookingPlaced", "BookingConfirmed"]);
+    assert_eq!(history[0]["actor"]["role"], "customer");
+    let (status, changed) = api
+        .post(
+            &format!("/api/v1/bookings/{id}/seat-changes"),
+            Some(&customer),
+            json!({"passenger": 1, "seat": "15C"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    api.eventually(&seats_path, None, |m| {
+        seat_status(m, "14B") == "free" && seat_status(m, "15C") == "sold"
+    })
+    .await;
+
+    // The admin delays the flight; the passenger hears of it.
+    let later = departure + Span::hours(3);
+    let (status, _) = api
+        .post(&format!("/api/v1/flights/{flight_id}/delay"), Some(&admin),
+            json!({"departure_at": later, "arrival_at": later + Span::hours(8), "reason": "late inbound aircraft"}))
+        .await;
+    assert_eq!(status, 200);
+    let mails = sink.wait_for(4, Duration::from_secs(30)).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.subject.ends_with("your flight is delayed")),
+        "{:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+
+    // The customer cancels (inside 24 hours of booking, more than 7 days out: everything back).
+    let (status, cancelled) = api
+        .post(
+            &format!("/api/v1/bookings/{id}/cancel"),
+            Some(&customer),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["refund"]["amount_minor"], 79800);
+    api.eventually(&seats_path, None, |m| {
+        seat_status(m, "14A") == "free" && seat_status(m, "15C") == "free"
+    })
+    .await;
+
+    let mails = sink.wait_for(5, Duration::from_secs(30)).await;
+    let reference = booking["reference"].as_str().unwrap();
+    let subjects: Vec<_> = mails.iter().map(|m| m.subject.clone()).collect();
+    assert_eq!(subjects.len(), 5, "{subjects:?}");
+    assert!(subjects[0].starts_with(&format!("Booking {reference}: seats held")));
+    assert_eq!(subjects[1], format!("Booking {reference} confirmed"));
+    assert_eq!(subjects[2], format!("Booking {reference}: seat changed"));
+    assert_eq!(
+        subjects[3],
+        format!("Booking {reference}: your flight is delayed")
+    );
+    assert_eq!(subjects[4], format!("Booking {reference} cancelled"));
+    assert!(mails.iter().all(|m| m.to == ["grace@example.com"]));
+    assert!(mails[4].text().contains("Refund: 798.00 EUR."));
+}
