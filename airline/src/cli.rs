@@ -53,6 +53,16 @@ pub enum Action {
     DeadLetters(DeadLetterArgs),
     /// Runs only the built-in SMTP sink, logging every message it receives.
     SmtpSink(SinkArgs),
+    /// Creates a development token key pair in a directory (if missing) for separately run services.
+    Keys(KeysArgs),
+}
+
+/// `keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Where `jwt-private.pem` and `jwt-public.pem` go.
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
 }
 
 /// `all`.

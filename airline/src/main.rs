@@ -59,5 +59,10 @@ async fn main() -> anyhow::Result<()> {
         Action::Replay(args) => tools::replay(&args.subscription).await,
         Action::DeadLetters(args) => tools::dead_letters(args).await,
         Action::SmtpSink(args) => tools::smtp_sink(&args.addr).await,
+        Action::Keys(args) => {
+            gateway::keys::ensure_dev_keys(&args.dir)?;
+            tracing::info!(dir = %args.dir.display(), "development key pair ready");
+            Ok(())
+        }
     }
 }

@@ -6,13 +6,18 @@
 //! key; then the command is decided again on the new state, a bounded number of times with jitter. A
 //! command that is no longer valid on the new state fails with its domain error (a seat taken meanwhile
 //! is a 409), so nothing is ever double-booked. Snapshots are off: postgres-es 0.5 corrupts them.
+//!
+//! Instead, each runner keeps the aggregates it has seen in memory with their versions, and reads only
+//! the events appended since (by any process). A cached state is never trusted to decide alone: the
+//! append still names the next sequence, so a state that missed another writer's events conflicts and is
+//! brought up to date before deciding again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use infra::auth::Principal;
 use postgres_es::PostgresEventRepository;
@@ -82,9 +87,14 @@ impl CommandMeta {
     }
 }
 
+/// Aggregates kept in memory per runner; past this many, one is dropped to make room.
+const CACHE_CAPACITY: usize = 20_000;
+
 /// One aggregate type's command runner.
 pub struct Aggregates<A: Aggregate> {
     store: PersistedEventStore<PostgresEventRepository, A>,
+    repo: PostgresEventRepository,
+    cache: Mutex<HashMap<String, Versioned<A>>>,
     locks: KeyedLocks,
     max_attempts: u32,
 }
@@ -98,10 +108,52 @@ where
     /// A runner on `pool`'s `events` table.
     pub fn new(pool: PgPool, max_attempts: u32) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool)),
+            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
+            repo: PostgresEventRepository::new(pool),
+            cache: Mutex::new(HashMap::new()),
             locks: KeyedLocks::default(),
             max_attempts: max_attempts.max(1),
         }
+    }
+
+    fn cached(&self, id: &str) -> Option<Versioned<A>> {
+        self.cache.lock().ok()?.get(id).cloned()
+    }
+
+    fn remember(&self, id: &str, state: Versioned<A>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_CAPACITY
+                && !cache.contains_key(id)
+                && let Some(evict) = cache.keys().next().cloned()
+            {
+                cache.remove(&evict);
+            }
+            cache.insert(id.to_owned(), state);
+        }
+    }
+
+    /// The cached state brought up to date with the events appended since it was cached.
+    async fn fresh(&self, id: &str) -> Result<Versioned<A>, AggregateError<A::Error>> {
+        let mut state = self.cached(id).unwrap_or_else(|| Versioned {
+            aggregate: A::default(),
+            version: 0,
+        });
+        let newer = self
+            .repo
+            .get_last_events::<A>(id, state.version as usize)
+            .await
+            .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+        if newer.is_empty() {
+            return Ok(state);
+        }
+        for serialized in newer {
+            let event: A::Event = serde_json::from_value(serialized.payload)
+                .map_err(|e| AggregateError::DeserializationError(Box::new(e)))?;
+            state.aggregate.apply(event);
+            state.version = serialized.sequence as u64;
+        }
+        self.remember(id, state.clone());
+        Ok(state)
     }
 
     /// The aggregate as of now (`Default` with version 0 when it has no events).
@@ -109,11 +161,7 @@ where
     /// # Errors
     /// Store failures.
     pub async fn load(&self, id: &str) -> Result<Versioned<A>, AggregateError<A::Error>> {
-        let context = self.store.load_aggregate(id).await?;
-        Ok(Versioned {
-            version: context.current_sequence as u64,
-            aggregate: context.aggregate,
-        })
+        self.fresh(id).await
     }
 
     /// Decides and appends `command`; returns the state after it. A command that decides no events
@@ -133,12 +181,14 @@ where
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut context = self
-                .store
-                .load_aggregate(id)
-                .await
-                .map_err(CommandError::Store)?;
-            let current = context.current_sequence as u64;
+            let state = self.fresh(id).await.map_err(CommandError::Store)?;
+            let current = state.version;
+            let mut context = EventStoreAggregateContext {
+                aggregate_id: id.to_owned(),
+                aggregate: state.aggregate,
+                current_sequence: current as usize,
+                current_snapshot: None,
+            };
             if let Some(expected) = expected_version
                 && expected != current
             {
@@ -162,7 +212,10 @@ where
                 aggregate: context.aggregate.clone(),
             };
             match self.store.commit(events, context, meta.to_map(name)).await {
-                Ok(_) => return Ok(after),
+                Ok(_) => {
+                    self.remember(id, after.clone());
+                    return Ok(after);
+                }
                 Err(AggregateError::AggregateConflict) if attempt < self.max_attempts => {
                     metrics::counter!("command_conflicts_total", "aggregate" => A::TYPE)
                         .increment(1);

@@ -69,6 +69,27 @@ async fn a_projector_killed_mid_batch_ends_identical_to_a_full_rebuild() {
         .await;
     app.book(&app.customer, flight, &["10C"]).await;
     let subscription = Subscription::new("flights");
+    // The new events become readable once no older transaction anywhere on the server is open.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let checkpoint = subscription
+            .checkpoint(&mut app.db.pool.acquire().await.unwrap())
+            .await
+            .unwrap();
+        if read_after(&app.db.pool, checkpoint, 100)
+            .await
+            .unwrap()
+            .len()
+            >= 2
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new events never became readable"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     {
         let mut conn = app.db.pool.acquire().await.unwrap();
         let mut tx = conn.begin().await.unwrap();

@@ -1,0 +1,312 @@
+//! The HTTP scenarios: hot flight, spread, search, visibility.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use hdrhistogram::Histogram;
+use infra::event_log::Subscription;
+use rand::Rng;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::Options;
+use crate::report::{Row, histogram};
+use crate::system::System;
+
+/// What one operation came to.
+pub enum Done {
+    Ok,
+    Failed(String),
+}
+
+/// Runs `clients` loops; each takes operation numbers from a shared counter until `max` (if any) or the
+/// deadline, and times each operation.
+pub async fn drive<F, Fut>(
+    clients: usize,
+    max: Option<u64>,
+    deadline: Duration,
+    op: F,
+) -> (u64, Histogram<u64>, BTreeMap<String, u64>, f64)
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Done> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let end = started + deadline;
+    let tasks = (0..clients).map(|_| {
+        let (next, op) = (next.clone(), op.clone());
+        tokio::spawn(async move {
+            let mut latency = histogram();
+            let mut errors = BTreeMap::new();
+            let mut ok = 0;
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if max.is_some_and(|m| n >= m) || Instant::now() >= end {
+                    break;
+                }
+                let at = Instant::now();
+                match op(n).await {
+                    Done::Ok => {
+                        ok += 1;
+                        let _ = latency.record(at.elapsed().as_micros() as u64);
+                    }
+                    Done::Failed(why) => *errors.entry(why).or_insert(0) += 1,
+                }
+            }
+            (ok, latency, errors)
+        })
+    });
+    let mut total = 0;
+    let mut merged = histogram();
+    let mut errors = BTreeMap::new();
+    for result in join_all(tasks).await.into_iter().flatten() {
+        total += result.0;
+        let _ = merged.add(&result.1);
+        for (k, v) in result.2 {
+            *errors.entry(k).or_insert(0) += v;
+        }
+    }
+    (total, merged, errors, started.elapsed().as_secs_f64())
+}
+
+async fn book(client: &reqwest::Client, base: &str, token: &str, flight: Uuid, seat: &str) -> Done {
+    let body = json!({"flight_id": flight, "contact_email": "load@example.com",
+        "passengers": [{"first_name": "Load", "last_name": "Test", "type": "adult", "seat": seat}]});
+    match client
+        .post(format!("{base}/api/v1/bookings"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(r) if r.status() == 201 => Done::Ok,
+        Ok(r) => Done::Failed(r.status().as_u16().to_string()),
+        Err(e) => Done::Failed(if e.is_timeout() {
+            "timeout".to_owned()
+        } else {
+            "io".to_owned()
+        }),
+    }
+}
+
+/// 64 clients book single seats on one flight until it is full, over several fresh flights.
+pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<Row> {
+    let client = reqwest::Client::new();
+    let seats = Arc::new(system.seats());
+    let (mut ok, mut latency, mut errors, mut seconds) = (0, histogram(), BTreeMap::new(), 0.0);
+    for round in 0..options.hot_flights {
+        let flight = system.flight(3, round as i64).await?;
+        let (client, seats, token, base) = (
+            client.clone(),
+            seats.clone(),
+            Arc::new(system.token()),
+            system.command.clone(),
+        );
+        let (n, h, e, s) = drive(
+            options.clients,
+            Some(seats.len() as u64),
+            Duration::from_secs(600),
+            move |i| {
+                let (client, seats, token, base) =
+                    (client.clone(), seats.clone(), token.clone(), base.clone());
+                async move { book(&client, &base, &token, flight, &seats[i as usize]).await }
+            },
+        )
+        .await;
+        ok += n;
+        let _ = latency.add(&h);
+        seconds += s;
+        for (k, v) in e {
+            *errors.entry(k).or_insert(0) += v;
+        }
+    }
+    Ok(Row {
+        scenario: format!(
+            "hot flight ({} flights x {} seats, HTTP booking)",
+            options.hot_flights,
+            seats.len()
+        ),
+        clients: options.clients,
+        ok,
+        seconds,
+        latency: Some(latency),
+        errors,
+        note: String::new(),
+    })
+}
+
+/// 64 clients book random seats on many flights; a seat someone else got first is a 409.
+pub async fn spread(system: &System, options: &Options) -> anyhow::Result<Row> {
+    let mut flights = Vec::with_capacity(options.flights);
+    for i in 0..options.flights {
+        flights.push(system.flight(5 + (i as i64 % 20), i as i64 % 24).await?);
+    }
+    let flights = Arc::new(flights);
+    let seats = Arc::new(system.seats());
+    let client = reqwest::Client::new();
+    let (token, base) = (Arc::new(system.token()), system.command.clone());
+    let (ok, latency, errors, seconds) = drive(
+        options.clients,
+        None,
+        Duration::from_secs(options.seconds),
+        move |_| {
+            let (client, flights, seats, token, base) = (
+                client.clone(),
+                flights.clone(),
+                seats.clone(),
+                token.clone(),
+                base.clone(),
+            );
+            async move {
+                let (f, s) = {
+                    let mut rng = rand::rng();
+                    (
+                        rng.random_range(0..flights.len()),
+                        rng.random_range(0..seats.len()),
+                    )
+                };
+                book(&client, &base, &token, flights[f], &seats[s]).await
+            }
+        },
+    )
+    .await;
+    Ok(Row {
+        scenario: format!("spread ({} flights, HTTP booking)", options.flights),
+        clients: options.clients,
+        ok,
+        seconds,
+        latency: Some(latency),
+        errors,
+        note: "409 = seat already taken (expected)".to_owned(),
+    })
+}
+
+async fn wait_projected(system: &System) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for name in ["flights", "bookings", "analytics"] {
+        while Subscription::new(name)
+            .lag(&system.pool)
+            .await?
+            .events_behind
+            > 0
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "projection {name} did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Flight search: cached through the query API and through the gateway, and uncached.
+pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Row>> {
+    // Something to find, fully projected.
+    for i in 0..20 {
+        system.flight(2, i).await?;
+    }
+    wait_projected(system).await?;
+    let mut rows = Vec::new();
+    for (name, base) in [
+        ("search cached, query API direct", system.query.clone()),
+        ("search cached, through the gateway", system.gateway.clone()),
+        (
+            "search uncached, query API direct",
+            system.query_uncached.clone(),
+        ),
+    ] {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(options.clients)
+            .build()?;
+        let url = format!("{base}/api/v1/flights?origin=CDG&destination=LHR&limit=20&sort=price");
+        let _ = client.get(&url).send().await?;
+        let (ok, latency, errors, seconds) = drive(
+            options.clients,
+            None,
+            Duration::from_secs(options.seconds),
+            move |_| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    match client.get(&url).send().await {
+                        Ok(r) if r.status() == 200 => match r.bytes().await {
+                            Ok(_) => Done::Ok,
+                            Err(_) => Done::Failed("body".to_owned()),
+                        },
+                        Ok(r) => Done::Failed(r.status().as_u16().to_string()),
+                        Err(_) => Done::Failed("io".to_owned()),
+                    }
+                }
+            },
+        )
+        .await;
+        rows.push(Row {
+            scenario: name.to_owned(),
+            clients: options.clients,
+            ok,
+            seconds,
+            latency: Some(latency),
+            errors,
+            note: String::new(),
+        });
+    }
+    if let (Some(direct), Some(gateway)) = (rows.first(), rows.get(1)) {
+        let cost = 1.0 - gateway.rate() / direct.rate().max(1e-9);
+        rows[1].note = format!("gateway costs {:.0}% of direct throughput", cost * 100.0);
+    }
+    Ok(rows)
+}
+
+/// Time from a booking's 201 to its seat showing as held in the query API's seat map.
+pub async fn visibility(system: &System) -> anyhow::Result<Row> {
+    let flight = system.flight(4, 12).await?;
+    wait_projected(system).await?;
+    let client = reqwest::Client::new();
+    let token = system.token();
+    let seats = system.seats();
+    let mut latency = histogram();
+    let mut errors = BTreeMap::new();
+    let started = Instant::now();
+    let mut ok = 0;
+    for seat in seats.iter().take(150) {
+        if !matches!(
+            book(&client, &system.command, &token, flight, seat).await,
+            Done::Ok
+        ) {
+            *errors.entry("booking".to_owned()).or_insert(0) += 1;
+            continue;
+        }
+        let t0 = Instant::now();
+        let url = format!("{}/api/v1/flights/{flight}/seats", system.query);
+        loop {
+            let map: serde_json::Value = client.get(&url).send().await?.json().await?;
+            let held = map["seats"]
+                .as_array()
+                .and_then(|s| s.iter().find(|x| x["seat"] == seat.as_str()))
+                .is_some_and(|x| x["status"] == "held");
+            if held {
+                let _ = latency.record(t0.elapsed().as_micros() as u64);
+                ok += 1;
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                *errors.entry("never visible".to_owned()).or_insert(0) += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    Ok(Row {
+        scenario: "visibility (201 to seat map shows it)".to_owned(),
+        clients: 1,
+        ok,
+        seconds: started.elapsed().as_secs_f64(),
+        latency: Some(latency),
+        errors,
+        note: "latency columns are the visibility delay".to_owned(),
+    })
+}
