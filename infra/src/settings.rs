@@ -114,3 +114,35 @@ impl RedisSettings {
         Duration::from_millis(self.timeout_ms)
     }
 }
+
+/// How the APIs verify bearer tokens: the gateway's Ed25519 public key (inline or in a file) and the
+/// expected issuer and audience.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenSettings {
+    /// The public key (SPKI PEM), inline.
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// Or a file holding it.
+    #[serde(default)]
+    pub public_key_file: Option<String>,
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+}
+
+impl TokenSettings {
+    /// The public key PEM, inline or from its file.
+    ///
+    /// # Errors
+    /// When neither is set or the file cannot be read.
+    pub fn public_key(&self) -> anyhow::Result<String> {
+        if let Some(pem) = &self.public_key_pem {
+            return Ok(pem.clone());
+        }
+        let path = self.public_key_file.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("set APP_AUTH__PUBLIC_KEY_PEM or APP_AUTH__PUBLIC_KEY_FILE")
+        })?;
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))
+    }
+}

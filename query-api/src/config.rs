@@ -18,36 +18,8 @@ pub struct Settings {
     pub cache: CacheSettings,
 }
 
-/// How bearer tokens are checked.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuthSettings {
-    /// The gateway's Ed25519 public key (SPKI PEM), inline.
-    #[serde(default)]
-    pub public_key_pem: Option<String>,
-    /// Or a file holding it.
-    #[serde(default)]
-    pub public_key_file: Option<String>,
-    /// Expected `iss`.
-    pub issuer: String,
-    /// Expected `aud`.
-    pub audience: String,
-}
-
-impl AuthSettings {
-    /// The public key PEM, inline or from its file.
-    ///
-    /// # Errors
-    /// When neither is set or the file cannot be read.
-    pub fn public_key(&self) -> anyhow::Result<String> {
-        if let Some(pem) = &self.public_key_pem {
-            return Ok(pem.clone());
-        }
-        let path = self.public_key_file.as_deref().ok_or_else(|| {
-            anyhow::anyhow!("set APP_AUTH__PUBLIC_KEY_PEM or APP_AUTH__PUBLIC_KEY_FILE")
-        })?;
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))
-    }
-}
+/// How bearer tokens are checked (shared by every API).
+pub use infra::settings::TokenSettings as AuthSettings;
 
 /// Cache lifetimes (entries are also invalidated by generation and version).
 #[derive(Debug, Clone, Deserialize)]
