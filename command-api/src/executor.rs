@@ -1,27 +1,28 @@
 //! Runs commands against one aggregate type on the postgres-es event store.
 //!
-//! Per command: take this process's lock for the aggregate (so local writers queue instead of fighting
-//! over versions), load it, check `If-Match`, let the aggregate decide, append with the next sequences.
-//! A writer in another process that appended first makes the append fail on the `(type, id, sequence)`
-//! key; then the command is decided again on the new state, a bounded number of times with jitter. A
-//! command that is no longer valid on the new state fails with its domain error (a seat taken meanwhile
-//! is a 409), so nothing is ever double-booked. Snapshots are off: postgres-es 0.5 corrupts them.
+//! Per aggregate, commands are serialized inside this process and group-committed: callers that queue
+//! while another is writing are decided together by the next caller to take the lock, one after another
+//! on the in-memory state, and appended in one transaction (postgres-es's insert), each event keeping its
+//! own command's metadata. The append names the next sequences, so a writer in another process that
+//! appended first makes it fail on the `(type, id, sequence)` key; the batch is then decided again on the
+//! new state, a bounded number of times with jitter. A command that is no longer valid on the new state
+//! fails with its domain error (a seat taken meanwhile is a 409), so nothing is ever double-booked.
 //!
-//! Instead, each runner keeps the aggregates it has seen in memory with their versions, and reads only
-//! the events appended since (by any process). A cached state is never trusted to decide alone: the
-//! append still names the next sequence, so a state that missed another writer's events conflicts and is
-//! brought up to date before deciding again.
+//! Snapshots are off (postgres-es 0.5 corrupts them). Instead each runner keeps the aggregates it has
+//! seen in memory with their versions and reads only the events appended since (by any process); the
+//! sequence key still guards every decision made on them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent};
 use infra::auth::Principal;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
+use tokio::sync::oneshot;
 
 /// An aggregate with the version (number of events) it was read at.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,9 +93,9 @@ const CACHE_CAPACITY: usize = 20_000;
 
 /// One aggregate type's command runner.
 pub struct Aggregates<A: Aggregate> {
-    store: PersistedEventStore<PostgresEventRepository, A>,
     repo: PostgresEventRepository,
     cache: Mutex<HashMap<String, Versioned<A>>>,
+    mailboxes: Mutex<HashMap<String, Vec<Pending<A>>>>,
     locks: KeyedLocks,
     max_attempts: u32,
 }
@@ -108,9 +109,9 @@ where
     /// A runner on `pool`'s `events` table.
     pub fn new(pool: PgPool, max_attempts: u32) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
             repo: PostgresEventRepository::new(pool),
             cache: Mutex::new(HashMap::new()),
+            mailboxes: Mutex::new(HashMap::new()),
             locks: KeyedLocks::default(),
             max_attempts: max_attempts.max(1),
         }
@@ -167,6 +168,12 @@ where
     /// Decides and appends `command`; returns the state after it. A command that decides no events
     /// appends nothing and returns the current state.
     ///
+    /// Commands for one aggregate that arrive while another is being written queue up and are decided
+    /// together by whichever caller takes the lock next (group commit): one read of newer events, each
+    /// command decided in turn on the state the previous ones left, and one append for all of them, each
+    /// event keeping its own command's metadata. A command the aggregate rejects fails alone; a batch that
+    /// loses the race to another process is decided again from the fresh state.
+    ///
     /// # Errors
     /// See [`CommandError`].
     pub async fn execute(
@@ -177,55 +184,173 @@ where
         command: A::Command,
         meta: &CommandMeta,
     ) -> Result<Versioned<A>, CommandError<A::Error>> {
+        let (reply, mut answer) = oneshot::channel();
+        let pending = Pending {
+            expected: expected_version,
+            command,
+            metadata: meta.to_map(name),
+            reply,
+        };
+        if let Ok(mut mailboxes) = self.mailboxes.lock() {
+            mailboxes.entry(id.to_owned()).or_default().push(pending);
+        }
         let _local = self.locks.lock(id).await;
+        // A caller ahead of us may have decided our command with its own.
+        if let Ok(result) = answer.try_recv() {
+            return result;
+        }
+        let batch = self
+            .mailboxes
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(id))
+            .unwrap_or_default();
+        self.run_batch(id, batch).await;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(unexpected("the command was dropped")))
+    }
+
+    async fn run_batch(&self, id: &str, batch: Vec<Pending<A>>) {
+        if batch.len() > 1 {
+            metrics::histogram!("command_batch_size", "aggregate" => A::TYPE)
+                .record(batch.len() as f64);
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let state = self.fresh(id).await.map_err(CommandError::Store)?;
-            let current = state.version;
-            let mut context = EventStoreAggregateContext {
-                aggregate_id: id.to_owned(),
-                aggregate: state.aggregate,
-                current_sequence: current as usize,
-                current_snapshot: None,
-            };
-            if let Some(expected) = expected_version
-                && expected != current
-            {
-                return Err(CommandError::PreconditionFailed { current });
-            }
-            let sink = EventSink::default();
-            context
-                .aggregate
-                .handle(command.clone(), &(), &sink)
-                .await
-                .map_err(CommandError::Rejected)?;
-            let events = sink.collect().await;
-            if events.is_empty() {
-                return Ok(Versioned {
-                    version: current,
-                    aggregate: context.aggregate,
-                });
-            }
-            let after = Versioned {
-                version: current + events.len() as u64,
-                aggregate: context.aggregate.clone(),
-            };
-            match self.store.commit(events, context, meta.to_map(name)).await {
-                Ok(_) => {
-                    self.remember(id, after.clone());
-                    return Ok(after);
+            let state = match self.fresh(id).await {
+                Ok(state) => state,
+                Err(e) => {
+                    return reply_all(batch, |_| {
+                        Err(store_failure(&e.to_string(), is_connection(&e)))
+                    });
                 }
-                Err(AggregateError::AggregateConflict) if attempt < self.max_attempts => {
+            };
+            let (outcomes, events, after) = decide_all(id, state, &batch).await;
+            if events.is_empty() {
+                return reply_each(batch, outcomes);
+            }
+            match self.repo.persist::<A>(&events, None).await {
+                Ok(()) => {
+                    self.remember(id, after);
+                    return reply_each(batch, outcomes);
+                }
+                Err(PersistenceError::OptimisticLockError) if attempt < self.max_attempts => {
                     metrics::counter!("command_conflicts_total", "aggregate" => A::TYPE)
                         .increment(1);
                     tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(AggregateError::AggregateConflict) => return Err(CommandError::Contended),
-                Err(e) => return Err(CommandError::Store(e)),
+                Err(PersistenceError::OptimisticLockError) => {
+                    return reply_all(batch, |_| Err(CommandError::Contended));
+                }
+                Err(e) => {
+                    let connection = matches!(e, PersistenceError::ConnectionError(_));
+                    return reply_all(batch, |_| Err(store_failure(&e.to_string(), connection)));
+                }
             }
         }
     }
+}
+
+/// One queued command and where its answer goes.
+struct Pending<A: Aggregate> {
+    expected: Option<u64>,
+    command: A::Command,
+    metadata: HashMap<String, String>,
+    reply: oneshot::Sender<Result<Versioned<A>, CommandError<A::Error>>>,
+}
+
+type Outcome<A> = Result<Versioned<A>, CommandError<<A as Aggregate>::Error>>;
+
+/// Decides every command of a batch in turn from `state`: the outcomes, the events to append, and the
+/// state after all of them.
+async fn decide_all<A>(
+    id: &str,
+    state: Versioned<A>,
+    batch: &[Pending<A>],
+) -> (Vec<Outcome<A>>, Vec<SerializedEvent>, Versioned<A>)
+where
+    A: Aggregate<Services = ()> + Clone + Send + Sync,
+    A::Command: Clone + Send,
+{
+    let (mut working, mut version) = (state.aggregate, state.version);
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    for pending in batch {
+        if let Some(expected) = pending.expected
+            && expected != version
+        {
+            outcomes.push(Err(CommandError::PreconditionFailed { current: version }));
+            continue;
+        }
+        // `handle` may have applied events before failing; a rejected command leaves no trace.
+        let before = working.clone();
+        let sink = EventSink::default();
+        match working.handle(pending.command.clone(), &(), &sink).await {
+            Err(e) => {
+                working = before;
+                outcomes.push(Err(CommandError::Rejected(e)));
+            }
+            Ok(()) => {
+                let metadata = serde_json::to_value(&pending.metadata).unwrap_or_default();
+                for event in sink.collect().await {
+                    version += 1;
+                    events.push(SerializedEvent {
+                        aggregate_id: id.to_owned(),
+                        sequence: version as usize,
+                        aggregate_type: A::TYPE.to_owned(),
+                        event_type: event.event_type(),
+                        event_version: event.event_version(),
+                        payload: serde_json::to_value(&event).unwrap_or_default(),
+                        metadata: metadata.clone(),
+                    });
+                }
+                outcomes.push(Ok(Versioned {
+                    aggregate: working.clone(),
+                    version,
+                }));
+            }
+        }
+    }
+    (
+        outcomes,
+        events,
+        Versioned {
+            aggregate: working,
+            version,
+        },
+    )
+}
+
+fn reply_each<A: Aggregate>(batch: Vec<Pending<A>>, outcomes: Vec<Outcome<A>>) {
+    for (pending, outcome) in batch.into_iter().zip(outcomes) {
+        let _ = pending.reply.send(outcome);
+    }
+}
+
+fn reply_all<A: Aggregate>(batch: Vec<Pending<A>>, outcome: impl Fn(usize) -> Outcome<A>) {
+    for (i, pending) in batch.into_iter().enumerate() {
+        let _ = pending.reply.send(outcome(i));
+    }
+}
+
+fn is_connection<E: std::error::Error>(e: &AggregateError<E>) -> bool {
+    matches!(e, AggregateError::DatabaseConnectionError(_))
+}
+
+fn store_failure<E: std::error::Error>(message: &str, connection: bool) -> CommandError<E> {
+    let cause: Box<dyn std::error::Error + Send + Sync> =
+        Box::new(std::io::Error::other(message.to_owned()));
+    CommandError::Store(if connection {
+        AggregateError::DatabaseConnectionError(cause)
+    } else {
+        AggregateError::UnexpectedError(cause)
+    })
+}
+
+fn unexpected<E: std::error::Error>(message: &str) -> CommandError<E> {
+    store_failure(message, false)
 }
 
 /// Up to 2^attempt ms, at most 100 ms, with full jitter so racing processes spread out.

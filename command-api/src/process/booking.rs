@@ -62,16 +62,7 @@ pub async fn book(
 
     let booking_id = BookingId::from_uuid(Uuid::now_v7());
     let hold_until = now + state.booking.hold();
-    let pnr = reserve_pnr(&state.pool, booking_id).await?;
-    // The deadline row goes first: if this process dies after the hold, the sweeper still finds it.
-    sqlx::query(
-        "INSERT INTO hold_deadlines (booking_id, flight_id, hold_until) VALUES ($1, $2, $3)",
-    )
-    .bind(booking_id.as_uuid())
-    .bind(req.flight_id.as_uuid())
-    .bind(hold_until)
-    .execute(&state.pool)
-    .await?;
+    let pnr = reserve(&state.pool, booking_id, req.flight_id, hold_until).await?;
     let hold = FlightCommand::HoldSeats {
         booking_id,
         seats: occupants,
@@ -117,8 +108,24 @@ pub async fn book(
     }
 }
 
-/// Draws PNRs until one is free; collisions are rare (31^6 ≈ 887 million references).
-async fn reserve_pnr(pool: &PgPool, booking_id: BookingId) -> Result<Pnr> {
+/// Reserves a free PNR (drawing again on a collision; 31^6 ≈ 887 million references) and records the
+/// hold's deadline, in one transaction. The deadline goes in before the hold, so if this process dies
+/// after holding, the sweeper still finds it.
+///
+/// The transaction commits without waiting for its WAL flush: the flight append that follows is
+/// synchronous and WAL is flushed in order, so these rows are durable whenever the hold is, and losing them
+/// in a crash before the hold loses nothing that matters. It saves one fsync per booking.
+async fn reserve(
+    pool: &PgPool,
+    booking_id: BookingId,
+    flight: FlightId,
+    hold_until: DateTime<Utc>,
+) -> Result<Pnr> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let mut reserved = None;
     for _ in 0..16 {
         let pnr = Pnr::from_random_bytes(rand::random());
         let inserted = sqlx::query(
@@ -126,16 +133,42 @@ async fn reserve_pnr(pool: &PgPool, booking_id: BookingId) -> Result<Pnr> {
         )
         .bind(pnr.as_str())
         .bind(booking_id.as_uuid())
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
-            return Ok(pnr);
+            reserved = Some(pnr);
+            break;
         }
         metrics::counter!("pnr_collisions_total").increment(1);
     }
-    Err(ApiError::Internal(anyhow::anyhow!(
-        "no free booking reference after 16 draws"
-    )))
+    let pnr = reserved.ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("no free booking reference after 16 draws"))
+    })?;
+    sqlx::query(
+        "INSERT INTO hold_deadlines (booking_id, flight_id, hold_until) VALUES ($1, $2, $3)",
+    )
+    .bind(booking_id.as_uuid())
+    .bind(flight.as_uuid())
+    .bind(hold_until)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(pnr)
+}
+
+/// Forgets a hold's deadline once the booking is paid or ended. Asynchronous commit: if a crash loses the
+/// delete, the sweeper finds the row again and sees the booking paid or ended.
+pub(crate) async fn drop_deadline(pool: &PgPool, booking_id: BookingId) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM hold_deadlines WHERE booking_id = $1")
+        .bind(booking_id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn forget(pool: &PgPool, booking_id: BookingId) -> Result<()> {
@@ -236,10 +269,7 @@ pub async fn pay(
             meta,
         )
         .await?;
-    sqlx::query("DELETE FROM hold_deadlines WHERE booking_id = $1")
-        .bind(booking_id.as_uuid())
-        .execute(&state.pool)
-        .await?;
+    drop_deadline(&state.pool, booking_id).await?;
     Ok(done)
 }
 
@@ -300,10 +330,7 @@ pub(crate) async fn release(
         .flights
         .execute(flight_key, None, "ReleaseSeats", command, meta)
         .await?;
-    sqlx::query("DELETE FROM hold_deadlines WHERE booking_id = $1")
-        .bind(booking_id.as_uuid())
-        .execute(&state.pool)
-        .await?;
+    drop_deadline(&state.pool, booking_id).await?;
     Ok(())
 }
 

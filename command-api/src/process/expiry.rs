@@ -94,9 +94,5 @@ async fn expire(
 }
 
 async fn forget(state: &AppState, booking_id: BookingId) -> Result<()> {
-    sqlx::query("DELETE FROM hold_deadlines WHERE booking_id = $1")
-        .bind(booking_id.as_uuid())
-        .execute(&state.pool)
-        .await?;
-    Ok(())
+    super::booking::drop_deadline(&state.pool, booking_id).await
 }

@@ -176,3 +176,47 @@ async fn overlapping_multi_seat_requests_never_share_a_seat() {
     let owners = assert_never_double_booked(&app, flight).await;
     assert_eq!(owners.len(), created * 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_decided_together_keep_their_own_metadata() {
+    let app = spawn_app().await;
+    let flight = hundred_seat_flight(&app).await;
+    let seats = all_seats();
+    let requests = (0..50).map(|i| {
+        let (client, address, token) = (app.client.clone(), app.address.clone(), app.customer.clone());
+        let seat = seats[i].clone();
+        async move {
+            let body = json!({"flight_id": flight, "contact_email": "batch@example.com",
+                "passengers": [{"first_name": "B", "last_name": "C", "type": "adult", "seat": seat}]});
+            client
+                .post(format!("{address}/api/v1/bookings"))
+                .bearer_auth(token)
+                .header("x-request-id", format!("req-{i}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    assert!(join_all(requests).await.iter().all(|s| *s == 201));
+    // Each hold carries the request id of its own booking, whichever batch it was appended in.
+    let pairs: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT h.metadata ->> 'correlation_id', b.metadata ->> 'correlation_id', h.tx_id::text \
+         FROM events h JOIN events b ON b.aggregate_type = 'booking' AND b.event_type = 'BookingPlaced' \
+           AND b.aggregate_id = h.payload -> 'SeatsHeld' ->> 'booking_id' \
+         WHERE h.event_type = 'SeatsHeld'",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(pairs.len(), 50);
+    for (hold, booking, _) in &pairs {
+        assert_eq!(hold, booking);
+    }
+    let correlations: BTreeSet<_> = pairs.iter().map(|p| p.0.clone()).collect();
+    assert_eq!(correlations.len(), 50);
+    // Fewer transactions than holds: concurrent holds were appended together.
+    let transactions: BTreeSet<_> = pairs.iter().map(|p| p.2.clone()).collect();
+    assert!(transactions.len() < 50, "no two holds shared a commit");
+}
