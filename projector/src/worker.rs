@@ -10,7 +10,7 @@ use infra::event_log::{Outcome, Subscription, read_after, run_subscription};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::projections::{Invalidation, Projection, ProjectionError};
+use crate::projections::{Batch, Invalidation, Projection, ProjectionError};
 
 /// Runs one projection.
 #[derive(Debug, Clone)]
@@ -70,9 +70,11 @@ impl Worker {
             return Ok(Outcome::Idle);
         };
         let mut invalidations = BTreeSet::new();
+        let mut batch = Batch::default();
         for event in &events {
-            invalidations.extend(self.projection.apply(&mut tx, event).await?);
+            invalidations.extend(self.projection.apply(&mut tx, event, &mut batch).await?);
         }
+        self.projection.finish(&mut tx, batch).await?;
         self.subscription.save_checkpoint(&mut tx, last).await?;
         tx.commit().await?;
         self.invalidate(invalidations).await;
@@ -85,15 +87,24 @@ impl Worker {
     }
 
     async fn invalidate(&self, invalidations: BTreeSet<Invalidation>) {
+        let mut seat_maps = std::collections::BTreeMap::new();
+        let mut search = false;
         for invalidation in invalidations {
             match invalidation {
-                Invalidation::Search => self.cache.bump("search").await,
+                Invalidation::Search => search = true,
                 Invalidation::SeatMap(flight, version) => {
-                    self.cache
-                        .raise_version(&format!("seatmap:{flight}"), version)
-                        .await;
+                    let highest = seat_maps.entry(flight).or_insert(version);
+                    *highest = (*highest).max(version);
                 }
             }
+        }
+        if search {
+            self.cache.bump("search").await;
+        }
+        for (flight, version) in seat_maps {
+            self.cache
+                .raise_version(&format!("seatmap:{flight}"), version)
+                .await;
         }
     }
 

@@ -1,5 +1,7 @@
 //! Airports, aircraft, flights for search (with local times), fares and seats per cabin, seat maps.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use domain::aircraft::AircraftEvent;
 use domain::airport::AirportEvent;
@@ -10,14 +12,31 @@ use uuid::Uuid;
 
 use super::{Invalidation, ProjectionError, aggregate_uuid, decode};
 
+/// Seat changes and per-flight bookkeeping deferred to the end of a batch: each seat's final state, and
+/// each touched flight's last version and whether its counts and seat map changed. A batch that touches a
+/// seat fifty times writes it once.
+#[derive(Debug, Default)]
+pub struct Pending {
+    seats: BTreeMap<(Uuid, String), (&'static str, Option<Uuid>)>,
+    flights: BTreeMap<Uuid, Touched>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Touched {
+    version: i64,
+    recount: bool,
+    seat_map: bool,
+}
+
 pub(super) async fn apply(
     conn: &mut PgConnection,
     event: &StoredEvent,
+    pending: &mut Pending,
 ) -> Result<Vec<Invalidation>, ProjectionError> {
     match event.aggregate_type.as_str() {
         "airport" => airport(conn, event).await.map(|()| vec![]),
         "aircraft" => aircraft(conn, event).await.map(|()| vec![]),
-        "flight" => flight(conn, event).await,
+        "flight" => flight(conn, event, pending).await,
         _ => Ok(vec![]),
     }
 }
@@ -100,6 +119,7 @@ async fn time_zone(conn: &mut PgConnection, code: &str) -> Result<String, sqlx::
 async fn flight(
     conn: &mut PgConnection,
     event: &StoredEvent,
+    pending: &mut Pending,
 ) -> Result<Vec<Invalidation>, ProjectionError> {
     let id = aggregate_uuid(event)?;
     let version = event.sequence as u64;
@@ -217,35 +237,27 @@ async fn flight(
         FlightEvent::SeatsHeld {
             booking_id, seats, ..
         } => {
-            let seats: Vec<String> = seats.iter().map(ToString::to_string).collect();
-            sqlx::query("UPDATE rm_seats SET status = 'held', booking_id = $2 WHERE flight_id = $1 AND seat = ANY($3)")
-                .bind(id)
-                .bind(booking_id.as_uuid())
-                .bind(seats)
-                .execute(&mut *conn)
-                .await?;
-            recount(conn, id).await?;
+            for seat in seats {
+                pending.seats.insert(
+                    (id, seat.to_string()),
+                    ("held", Some(*booking_id.as_uuid())),
+                );
+            }
             vec![Invalidation::Search, seat_map]
         }
-        FlightEvent::SeatsConfirmed { booking_id, .. } => {
-            sqlx::query(
-                "UPDATE rm_seats SET status = 'sold' WHERE flight_id = $1 AND booking_id = $2",
-            )
-            .bind(id)
-            .bind(booking_id.as_uuid())
-            .execute(&mut *conn)
-            .await?;
-            recount(conn, id).await?;
+        FlightEvent::SeatsConfirmed { booking_id, seats } => {
+            for seat in seats {
+                pending.seats.insert(
+                    (id, seat.to_string()),
+                    ("sold", Some(*booking_id.as_uuid())),
+                );
+            }
             vec![Invalidation::Search, seat_map]
         }
-        FlightEvent::SeatsReleased { booking_id, .. }
-        | FlightEvent::HoldExpired { booking_id, .. } => {
-            sqlx::query("UPDATE rm_seats SET status = 'free', booking_id = NULL WHERE flight_id = $1 AND booking_id = $2")
-                .bind(id)
-                .bind(booking_id.as_uuid())
-                .execute(&mut *conn)
-                .await?;
-            recount(conn, id).await?;
+        FlightEvent::SeatsReleased { seats, .. } | FlightEvent::HoldExpired { seats, .. } => {
+            for seat in seats {
+                pending.seats.insert((id, seat.to_string()), ("free", None));
+            }
             vec![Invalidation::Search, seat_map]
         }
         FlightEvent::SeatChanged {
@@ -253,42 +265,37 @@ async fn flight(
             from,
             to,
         } => {
-            sqlx::query(
-                "UPDATE rm_seats SET booking_id = $2, status = (SELECT status FROM rm_seats WHERE flight_id = $1 AND seat = $3) \
-                 WHERE flight_id = $1 AND seat = $4",
-            )
-            .bind(id)
-            .bind(booking_id.as_uuid())
-            .bind(from.to_string())
-            .bind(to.to_string())
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("UPDATE rm_seats SET status = 'free', booking_id = NULL WHERE flight_id = $1 AND seat = $2")
-                .bind(id)
-                .bind(from.to_string())
-                .execute(&mut *conn)
-                .await?;
+            let from_key = (id, from.to_string());
+            let status = match pending.seats.get(&from_key) {
+                Some((status, _)) => *status,
+                None => {
+                    let stored: Option<String> = sqlx::query_scalar(
+                        "SELECT status FROM rm_seats WHERE flight_id = $1 AND seat = $2",
+                    )
+                    .bind(id)
+                    .bind(&from_key.1)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if stored.as_deref() == Some("sold") {
+                        "sold"
+                    } else {
+                        "held"
+                    }
+                }
+            };
+            pending
+                .seats
+                .insert((id, to.to_string()), (status, Some(*booking_id.as_uuid())));
+            pending.seats.insert(from_key, ("free", None));
             vec![seat_map]
         }
     };
-    sqlx::query("UPDATE rm_flights SET version = $2, updated_at = now() WHERE flight_id = $1")
-        .bind(id)
-        .bind(event.sequence)
-        .execute(&mut *conn)
-        .await?;
-    if changes
+    let touched = pending.flights.entry(id).or_default();
+    touched.version = touched.version.max(event.sequence);
+    touched.recount |= changes.contains(&Invalidation::Search);
+    touched.seat_map |= changes
         .iter()
-        .any(|c| matches!(c, Invalidation::SeatMap(..)))
-    {
-        sqlx::query(
-            "INSERT INTO rm_seat_map_versions (flight_id, version) VALUES ($1, $2) \
-             ON CONFLICT (flight_id) DO UPDATE SET version = EXCLUDED.version",
-        )
-        .bind(id)
-        .bind(event.sequence)
-        .execute(&mut *conn)
-        .await?;
-    }
+        .any(|c| matches!(c, Invalidation::SeatMap(..)));
     Ok(changes)
 }
 
@@ -344,19 +351,81 @@ async fn retime(
     Ok(())
 }
 
-/// Seats left per cabin, recounted from the seat map in the same transaction: sold + held + free is
-/// always the capacity.
-async fn recount(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+/// Writes what the batch deferred: every seat's final state, then counts, versions and seat-map versions
+/// of every touched flight, a handful of statements in all.
+pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
+    if !pending.seats.is_empty() {
+        let mut flights = Vec::with_capacity(pending.seats.len());
+        let (mut seats, mut statuses, mut bookings) = (Vec::new(), Vec::new(), Vec::new());
+        for ((flight, seat), (status, booking)) in pending.seats {
+            flights.push(flight);
+            seats.push(seat);
+            statuses.push(status);
+            bookings.push(booking);
+        }
+        sqlx::query(
+            "UPDATE rm_seats s SET status = u.status, booking_id = u.booking \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[]) AS u(flight, seat, status, booking) \
+             WHERE s.flight_id = u.flight AND s.seat = u.seat",
+        )
+        .bind(flights)
+        .bind(seats)
+        .bind(statuses)
+        .bind(bookings)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if pending.flights.is_empty() {
+        return Ok(());
+    }
+    let recount: Vec<Uuid> = pending
+        .flights
+        .iter()
+        .filter(|(_, t)| t.recount)
+        .map(|(id, _)| *id)
+        .collect();
+    if !recount.is_empty() {
+        // Seats left per cabin, recounted from the seat map: sold + held + free is always the capacity.
+        sqlx::query(
+            "UPDATE rm_flight_cabins c SET seats_free = s.free, seats_held = s.held, seats_sold = s.sold \
+             FROM (SELECT flight_id, cabin, count(*) FILTER (WHERE status = 'free') AS free, \
+                          count(*) FILTER (WHERE status = 'held') AS held, \
+                          count(*) FILTER (WHERE status = 'sold') AS sold \
+                   FROM rm_seats WHERE flight_id = ANY($1) GROUP BY flight_id, cabin) s \
+             WHERE c.flight_id = s.flight_id AND c.cabin = s.cabin",
+        )
+        .bind(&recount)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let (ids, versions): (Vec<Uuid>, Vec<i64>) = pending
+        .flights
+        .iter()
+        .map(|(id, t)| (*id, t.version))
+        .unzip();
     sqlx::query(
-        "UPDATE rm_flight_cabins c SET seats_free = s.free, seats_held = s.held, seats_sold = s.sold \
-         FROM (SELECT cabin, count(*) FILTER (WHERE status = 'free') AS free, \
-                      count(*) FILTER (WHERE status = 'held') AS held, \
-                      count(*) FILTER (WHERE status = 'sold') AS sold \
-               FROM rm_seats WHERE flight_id = $1 GROUP BY cabin) s \
-         WHERE c.flight_id = $1 AND c.cabin = s.cabin",
+        "UPDATE rm_flights f SET version = u.version, updated_at = now() \
+         FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, version) WHERE f.flight_id = u.id",
     )
-    .bind(id)
-    .execute(conn)
+    .bind(&ids)
+    .bind(&versions)
+    .execute(&mut *conn)
     .await?;
+    let (ids, versions): (Vec<Uuid>, Vec<i64>) = pending
+        .flights
+        .iter()
+        .filter(|(_, t)| t.seat_map)
+        .map(|(id, t)| (*id, t.version))
+        .unzip();
+    if !ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO rm_seat_map_versions (flight_id, version) SELECT * FROM UNNEST($1::uuid[], $2::bigint[]) \
+             ON CONFLICT (flight_id) DO UPDATE SET version = EXCLUDED.version",
+        )
+        .bind(&ids)
+        .bind(&versions)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }

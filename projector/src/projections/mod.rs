@@ -82,7 +82,7 @@ impl Projection {
         }
     }
 
-    /// Applies one event.
+    /// Applies one event; some of its writes may wait in `batch` until [`Projection::finish`].
     ///
     /// # Errors
     /// [`ProjectionError`].
@@ -90,13 +90,37 @@ impl Projection {
         &self,
         conn: &mut PgConnection,
         event: &StoredEvent,
+        batch: &mut Batch,
     ) -> Result<Vec<Invalidation>, ProjectionError> {
         match self {
-            Self::Flights => flights::apply(conn, event).await,
+            Self::Flights => flights::apply(conn, event, &mut batch.flights).await,
             Self::Bookings => bookings::apply(conn, event).await.map(|()| vec![]),
             Self::Analytics => analytics::apply(conn, event).await.map(|()| vec![]),
         }
     }
+}
+
+impl Projection {
+    /// Writes what a batch deferred; call it in the same transaction, after the last `apply`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn finish(
+        &self,
+        conn: &mut PgConnection,
+        batch: Batch,
+    ) -> Result<(), ProjectionError> {
+        match self {
+            Self::Flights => Ok(flights::finish(conn, batch.flights).await?),
+            Self::Bookings | Self::Analytics => Ok(()),
+        }
+    }
+}
+
+/// Writes a projection defers to the end of a batch.
+#[derive(Debug, Default)]
+pub struct Batch {
+    flights: flights::Pending,
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(event: &StoredEvent) -> Result<T, ProjectionError> {

@@ -96,10 +96,12 @@ async fn a_projector_killed_mid_batch_ends_identical_to_a_full_rebuild() {
         let checkpoint = subscription.checkpoint_for_update(&mut tx).await.unwrap();
         let events = read_after(&mut *tx, checkpoint, 100).await.unwrap();
         assert!(events.len() >= 2, "the test needs a batch to cut");
+        let mut batch = projector::projections::Batch::default();
         Projection::Flights
-            .apply(&mut tx, &events[0])
+            .apply(&mut tx, &events[0], &mut batch)
             .await
             .unwrap();
+        Projection::Flights.finish(&mut tx, batch).await.unwrap();
         // Crash: the transaction is dropped without commit.
     }
     assert_eq!(
