@@ -10,7 +10,6 @@ use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use projector::projections::Projection;
 use projector::relay::Relay;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::report::Row;
@@ -21,10 +20,14 @@ use crate::system::System;
 ///
 /// # Errors
 /// Database failures.
-pub async fn generate(pool: &PgPool, events: i64) -> anyhow::Result<()> {
+pub async fn generate(system: &System, events: i64) -> anyhow::Result<()> {
+    let pool = &system.pool;
+    // A real flight's `FlightScheduled` payload is the template for the synthetic ones.
+    let template_flight = system.flight(1, 1).await?;
     let template: serde_json::Value = sqlx::query_scalar(
-        "SELECT payload FROM events WHERE event_type = 'FlightScheduled' ORDER BY global_position LIMIT 1",
+        "SELECT payload FROM events WHERE aggregate_type = 'flight' AND aggregate_id = $1 AND sequence = 1",
     )
+    .bind(template_flight.to_string())
     .fetch_one(pool)
     .await?;
     let flights = (events / 199).max(1);

@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(scenarios::visibility(&system).await?);
     }
     if options.wants("rebuild") || options.wants("relay") {
-        log::generate(&system.pool, options.log_events).await?;
+        log::generate(&system, options.log_events).await?;
     }
     if options.wants("rebuild") {
         rows.push(log::rebuild(&system).await?);
