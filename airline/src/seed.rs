@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveTime, Utc};
-use command_api::executor::{Aggregates, CommandError, CommandMeta};
+use command_api::executor::{CommandError, CommandMeta};
 use command_api::state::AppState;
 use domain::aircraft::{AircraftCommand, AircraftError, CabinLayout, SeatLayout};
 use domain::airport::{AirportCommand, AirportError};
@@ -189,22 +189,18 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
 /// Database failures.
 pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
     let (_, public) = infra::auth::generate_key_pair()?;
-    let state = AppState {
-        pool: pool.clone(),
-        flights: Arc::new(Aggregates::new(pool.clone(), 10)),
-        bookings: Arc::new(Aggregates::new(pool.clone(), 10)),
-        airports: Arc::new(Aggregates::new(pool.clone(), 10)),
-        aircraft: Arc::new(Aggregates::new(pool.clone(), 10)),
-        verifier: infra::auth::JwtVerifier::new(&public, "seed", "seed")?,
-        clock: Arc::new(command_api::clock::SystemClock),
-        payments: Arc::new(command_api::payments::TestCardProvider),
-        booking: command_api::config::BookingSettings {
+    let state = AppState::new(
+        pool.clone(),
+        infra::auth::JwtVerifier::new(&public, "seed", "seed")?,
+        Arc::new(command_api::clock::SystemClock),
+        Arc::new(command_api::payments::TestCardProvider),
+        command_api::config::BookingSettings {
             hold_minutes: 60 * 24,
             sweep_interval_ms: 1000,
             poll_interval_ms: 1000,
             max_attempts: 10,
         },
-    };
+    );
     let meta = CommandMeta {
         correlation_id: "seed-demo".to_owned(),
         ..CommandMeta::default()

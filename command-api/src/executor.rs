@@ -12,7 +12,7 @@
 //! seen in memory with their versions and reads only the events appended since (by any process); the
 //! sequence key still guards every decision made on them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,6 +96,7 @@ pub struct Aggregates<A: Aggregate> {
     repo: PostgresEventRepository,
     cache: Mutex<HashMap<String, Versioned<A>>>,
     mailboxes: Mutex<HashMap<String, Vec<Pending<A>>>>,
+    new_ids: Mutex<HashSet<String>>,
     locks: KeyedLocks,
     max_attempts: u32,
 }
@@ -112,6 +113,7 @@ where
             repo: PostgresEventRepository::new(pool),
             cache: Mutex::new(HashMap::new()),
             mailboxes: Mutex::new(HashMap::new()),
+            new_ids: Mutex::new(HashSet::new()),
             locks: KeyedLocks::default(),
             max_attempts: max_attempts.max(1),
         }
@@ -133,12 +135,23 @@ where
         }
     }
 
+    /// Declares that `id` was just made and has no events, so its next command skips reading them. A wrong
+    /// declaration costs a conflict and a retry, never a wrong decision.
+    pub fn expect_new(&self, id: &str) {
+        if let Ok(mut ids) = self.new_ids.lock() {
+            ids.insert(id.to_owned());
+        }
+    }
+
     /// The cached state brought up to date with the events appended since it was cached.
     async fn fresh(&self, id: &str) -> Result<Versioned<A>, AggregateError<A::Error>> {
         let mut state = self.cached(id).unwrap_or_else(|| Versioned {
             aggregate: A::default(),
             version: 0,
         });
+        if self.new_ids.lock().is_ok_and(|mut ids| ids.remove(id)) {
+            return Ok(state);
+        }
         let newer = self
             .repo
             .get_last_events::<A>(id, state.version as usize)

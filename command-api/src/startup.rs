@@ -16,7 +16,6 @@ use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::executor::Aggregates;
 use crate::idempotency::idempotency;
 use crate::payments::{PaymentProvider, TestCardProvider};
 use crate::process::{Outcome, expiry, reactor};
@@ -64,18 +63,7 @@ impl Application {
         let auth = &settings.auth;
         let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
             .context("loading the token public key")?;
-        let attempts = settings.booking.max_attempts;
-        let state = AppState {
-            flights: Arc::new(Aggregates::new(pool.clone(), attempts)),
-            bookings: Arc::new(Aggregates::new(pool.clone(), attempts)),
-            airports: Arc::new(Aggregates::new(pool.clone(), attempts)),
-            aircraft: Arc::new(Aggregates::new(pool.clone(), attempts)),
-            pool,
-            verifier,
-            clock,
-            payments,
-            booking: settings.booking.clone(),
-        };
+        let state = AppState::new(pool, verifier, clock, payments, settings.booking.clone());
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .await
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;

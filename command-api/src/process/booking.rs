@@ -62,7 +62,7 @@ pub async fn book(
 
     let booking_id = BookingId::from_uuid(Uuid::now_v7());
     let hold_until = now + state.booking.hold();
-    let pnr = reserve(&state.pool, booking_id, req.flight_id, hold_until).await?;
+    let pnr = reserve(state, booking_id, req.flight_id, hold_until).await?;
     let hold = FlightCommand::HoldSeats {
         booking_id,
         seats: occupants,
@@ -90,6 +90,9 @@ pub async fn book(
         hold_until,
         now,
     }));
+    // A fresh v7 id has no events: skip reading them (were there any, the append would conflict and the
+    // retry would read them).
+    state.bookings.expect_new(&booking_id.to_string());
     match state
         .bookings
         .execute(&booking_id.to_string(), None, "PlaceBooking", place, meta)
@@ -109,65 +112,47 @@ pub async fn book(
 }
 
 /// Reserves a free PNR (drawing again on a collision; 31^6 ≈ 887 million references) and records the
-/// hold's deadline, in one transaction. The deadline goes in before the hold, so if this process dies
-/// after holding, the sweeper still finds it.
+/// hold's deadline, in one statement. The deadline goes in before the hold, so if this process dies after
+/// holding, the sweeper still finds it.
 ///
-/// The transaction commits without waiting for its WAL flush: the flight append that follows is
+/// It runs on the side pool, whose commits do not wait for the WAL flush: the flight append that follows is
 /// synchronous and WAL is flushed in order, so these rows are durable whenever the hold is, and losing them
-/// in a crash before the hold loses nothing that matters. It saves one fsync per booking.
+/// in a crash before the hold loses nothing that matters.
 async fn reserve(
-    pool: &PgPool,
+    state: &AppState,
     booking_id: BookingId,
     flight: FlightId,
     hold_until: DateTime<Utc>,
 ) -> Result<Pnr> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    let mut reserved = None;
     for _ in 0..16 {
         let pnr = Pnr::from_random_bytes(rand::random());
-        let inserted = sqlx::query(
-            "INSERT INTO pnr_registry (pnr, booking_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        let reserved: Option<uuid::Uuid> = sqlx::query_scalar(
+            "WITH p AS (INSERT INTO pnr_registry (pnr, booking_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING pnr) \
+             INSERT INTO hold_deadlines (booking_id, flight_id, hold_until) SELECT $2, $3, $4 FROM p RETURNING booking_id",
         )
         .bind(pnr.as_str())
         .bind(booking_id.as_uuid())
-        .execute(&mut *tx)
+        .bind(flight.as_uuid())
+        .bind(hold_until)
+        .fetch_optional(&state.side)
         .await?;
-        if inserted.rows_affected() == 1 {
-            reserved = Some(pnr);
-            break;
+        if reserved.is_some() {
+            return Ok(pnr);
         }
         metrics::counter!("pnr_collisions_total").increment(1);
     }
-    let pnr = reserved.ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!("no free booking reference after 16 draws"))
-    })?;
-    sqlx::query(
-        "INSERT INTO hold_deadlines (booking_id, flight_id, hold_until) VALUES ($1, $2, $3)",
-    )
-    .bind(booking_id.as_uuid())
-    .bind(flight.as_uuid())
-    .bind(hold_until)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(pnr)
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "no free booking reference after 16 draws"
+    )))
 }
 
-/// Forgets a hold's deadline once the booking is paid or ended. Asynchronous commit: if a crash loses the
+/// Forgets a hold's deadline once the booking is paid or ended, on the side pool: if a crash loses the
 /// delete, the sweeper finds the row again and sees the booking paid or ended.
-pub(crate) async fn drop_deadline(pool: &PgPool, booking_id: BookingId) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
+pub(crate) async fn drop_deadline(state: &AppState, booking_id: BookingId) -> Result<()> {
     sqlx::query("DELETE FROM hold_deadlines WHERE booking_id = $1")
         .bind(booking_id.as_uuid())
-        .execute(&mut *tx)
+        .execute(&state.side)
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -269,7 +254,7 @@ pub async fn pay(
             meta,
         )
         .await?;
-    drop_deadline(&state.pool, booking_id).await?;
+    drop_deadline(state, booking_id).await?;
     Ok(done)
 }
 
@@ -330,7 +315,7 @@ pub(crate) async fn release(
         .flights
         .execute(flight_key, None, "ReleaseSeats", command, meta)
         .await?;
-    drop_deadline(&state.pool, booking_id).await?;
+    drop_deadline(state, booking_id).await?;
     Ok(())
 }
 

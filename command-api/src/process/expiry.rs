@@ -94,5 +94,5 @@ async fn expire(
 }
 
 async fn forget(state: &AppState, booking_id: BookingId) -> Result<()> {
-    super::booking::drop_deadline(&state.pool, booking_id).await
+    super::booking::drop_deadline(state, booking_id).await
 }

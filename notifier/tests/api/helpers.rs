@@ -111,24 +111,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 fn command_state(db: &TestDatabase, public_pem: &str, clock: &ManualClock) -> AppState {
-    use command_api::executor::Aggregates;
-    AppState {
-        pool: db.pool.clone(),
-        flights: Arc::new(Aggregates::new(db.pool.clone(), 10)),
-        bookings: Arc::new(Aggregates::new(db.pool.clone(), 10)),
-        airports: Arc::new(Aggregates::new(db.pool.clone(), 10)),
-        aircraft: Arc::new(Aggregates::new(db.pool.clone(), 10)),
-        verifier: infra::auth::JwtVerifier::new(public_pem, "airline-gateway", "airline-api")
-            .unwrap(),
-        clock: Arc::new(clock.clone()),
-        payments: Arc::new(command_api::payments::TestCardProvider),
-        booking: command_api::config::BookingSettings {
+    AppState::new(
+        db.pool.clone(),
+        infra::auth::JwtVerifier::new(public_pem, "airline-gateway", "airline-api").unwrap(),
+        Arc::new(clock.clone()),
+        Arc::new(command_api::payments::TestCardProvider),
+        command_api::config::BookingSettings {
             hold_minutes: 15,
             sweep_interval_ms: 1000,
             poll_interval_ms: 1000,
             max_attempts: 10,
         },
-    }
+    )
 }
 
 impl TestApp {

@@ -80,35 +80,18 @@ async fn the_seat_map_follows_holds_payments_releases_and_expiries() {
 /// A second command-API state on the test database, for driving the sweeper.
 async fn command_state(app: &crate::helpers::TestApp) -> command_api::state::AppState {
     use std::sync::Arc;
-    let verifier = infra::auth::JwtVerifier::new(&app.public_pem, "i", "a").unwrap();
-    command_api::state::AppState {
-        pool: app.db.pool.clone(),
-        flights: Arc::new(command_api::executor::Aggregates::new(
-            app.db.pool.clone(),
-            5,
-        )),
-        bookings: Arc::new(command_api::executor::Aggregates::new(
-            app.db.pool.clone(),
-            5,
-        )),
-        airports: Arc::new(command_api::executor::Aggregates::new(
-            app.db.pool.clone(),
-            5,
-        )),
-        aircraft: Arc::new(command_api::executor::Aggregates::new(
-            app.db.pool.clone(),
-            5,
-        )),
-        verifier,
-        clock: Arc::new(app.clock.clone()),
-        payments: Arc::new(command_api::payments::TestCardProvider),
-        booking: command_api::config::BookingSettings {
+    command_api::state::AppState::new(
+        app.db.pool.clone(),
+        infra::auth::JwtVerifier::new(&app.public_pem, "i", "a").unwrap(),
+        Arc::new(app.clock.clone()),
+        Arc::new(command_api::payments::TestCardProvider),
+        command_api::config::BookingSettings {
             hold_minutes: 15,
             sweep_interval_ms: 1000,
             poll_interval_ms: 1000,
             max_attempts: 5,
         },
-    }
+    )
 }
 
 #[tokio::test]
