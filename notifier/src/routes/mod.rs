@@ -204,7 +204,9 @@ async fn redeliver(
     }
 }
 
-fn consumer_name(name: &str) -> Result<&'static str, Problem> {
+/// The consumer an operator route names, for admins only.
+fn operator_consumer(principal: &Principal, name: &str) -> Result<&'static str, Problem> {
+    principal.require_admin()?;
     match name {
         "email" => Ok("email"),
         "webhooks" => Ok("webhooks"),
@@ -222,10 +224,7 @@ pub async fn list_dead_letters(
     principal: Principal,
     Path(consumer): Path<String>,
 ) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
-    let consumer = match consumer_name(&consumer) {
+    let consumer = match operator_consumer(&principal, &consumer) {
         Ok(c) => c,
         Err(p) => return p.into_response(),
     };
@@ -241,10 +240,7 @@ pub async fn requeue_dead_letters(
     principal: Principal,
     Path(consumer): Path<String>,
 ) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
-    let consumer = match consumer_name(&consumer) {
+    let consumer = match operator_consumer(&principal, &consumer) {
         Ok(c) => c,
         Err(p) => return p.into_response(),
     };
