@@ -90,7 +90,7 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
         command,
         pool.clone(),
         Arc::new(command_api::clock::SystemClock),
-        Arc::new(command_api::payments::TestCardProvider),
+        Arc::new(command_api::payments::TestCardProvider::default()),
     )
     .await?;
     let query_app = query_api::startup::Application::build_with(query, pool.clone()).await?;

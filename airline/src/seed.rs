@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveTime, Utc};
-use command_api::executor::{CommandError, CommandMeta};
+use command_api::error::ApiError;
+use command_api::executor::CommandMeta;
 use command_api::state::AppState;
-use domain::aircraft::{AircraftCommand, AircraftError, CabinLayout, SeatLayout};
-use domain::airport::{AirportCommand, AirportError};
-use domain::flight::{Fare, FareRules, FlightCommand, FlightError, ScheduleFlight};
+use domain::aircraft::{Aircraft, AircraftCommand, AircraftError, CabinLayout, SeatLayout};
+use domain::airport::{Airport, AirportCommand, AirportError};
+use domain::flight::{Fare, FareRules, Flight, FlightCommand, FlightError, ScheduleFlight};
 use domain::values::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::auth::{Principal, Role};
@@ -157,13 +158,13 @@ fn layouts() -> anyhow::Result<[(&'static str, SeatLayout); 3]> {
     ])
 }
 
-fn ignore<E: std::error::Error>(
-    result: Result<impl Sized, CommandError<E>>,
-    already: impl Fn(&E) -> bool,
+fn ignore(
+    result: Result<impl Sized, ApiError>,
+    already: impl Fn(&ApiError) -> bool,
 ) -> anyhow::Result<bool> {
     match result {
         Ok(_) => Ok(true),
-        Err(CommandError::Rejected(e)) if already(&e) => Ok(false),
+        Err(e) if already(&e) => Ok(false),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     }
 }
@@ -193,11 +194,14 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
         pool.clone(),
         infra::auth::JwtVerifier::new(&public, "seed", "seed")?,
         Arc::new(command_api::clock::SystemClock),
-        Arc::new(command_api::payments::TestCardProvider),
+        Arc::new(command_api::payments::TestCardProvider::default()),
         command_api::config::BookingSettings {
             hold_minutes: 60 * 24,
             sweep_interval_ms: 1000,
-            poll_interval_ms: 1000,
+            sweep_lease_ms: 30_000,
+            idempotency_lease_ms: 15_000,
+            recovery_interval_ms: 1000,
+            payment_recovery_after_ms: 30_000,
             max_attempts: 10,
         },
     );
@@ -214,10 +218,12 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
             time_zone: TimeZone::parse(tz)?,
         };
         let done = state
-            .airports
-            .execute(code, None, "RegisterAirport", command, &meta)
+            .executor
+            .execute::<Airport>((code, None), "RegisterAirport", command, meta.clone())
             .await;
-        ignore(done, |e| matches!(e, AirportError::AlreadyRegistered(_)))?;
+        ignore(done, |e| {
+            matches!(e, ApiError::Airport(AirportError::AlreadyRegistered(_)))
+        })?;
     }
     let layouts = layouts()?;
     let mut aircraft = Vec::new();
@@ -229,16 +235,17 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
             layout: layout.clone(),
         };
         let done = state
-            .aircraft
-            .execute(
-                &aircraft_id.to_string(),
-                None,
+            .executor
+            .execute::<Aircraft>(
+                (&aircraft_id.to_string(), None),
                 "RegisterAircraft",
                 command,
-                &meta,
+                meta.clone(),
             )
             .await;
-        ignore(done, |e| matches!(e, AircraftError::AlreadyRegistered))?;
+        ignore(done, |e| {
+            matches!(e, ApiError::Aircraft(AircraftError::AlreadyRegistered))
+        })?;
         aircraft.push((aircraft_id, layout.clone()));
     }
     let admin = account(pool, ADMIN, Role::Admin).await?;
@@ -330,16 +337,17 @@ async fn schedule(
                     now: Utc::now(),
                 }));
                 let done = state
-                    .flights
-                    .execute(
-                        &flight_id.to_string(),
-                        None,
+                    .executor
+                    .execute::<Flight>(
+                        (&flight_id.to_string(), None),
                         "ScheduleFlight",
                         command,
-                        meta,
+                        meta.clone(),
                     )
                     .await;
-                ignore(done, |e| matches!(e, FlightError::AlreadyScheduled))?;
+                ignore(done, |e| {
+                    matches!(e, ApiError::Flight(FlightError::AlreadyScheduled))
+                })?;
                 flights.push(flight_id);
                 bar.inc(1);
             }
@@ -370,11 +378,12 @@ async fn book(
         user_id: customer,
         role: Role::Customer,
     };
+    let render = || command_api::routes::bookings::render(command_api::routes::StatusCode::OK);
     let bar = ProgressBar::new(150);
     for (n, flight) in flights.iter().take(150).enumerate() {
         let flight_state = state
-            .flights
-            .load(&flight.to_string())
+            .executor
+            .load::<Flight>(&flight.to_string())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let Some(seat) = flight_state.aggregate.state().and_then(|s| {
@@ -396,23 +405,37 @@ async fn book(
                 seat: Some(seat),
             }],
         };
-        let booked = command_api::process::booking::book(state, principal, meta, request)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (booked, _) =
+            command_api::process::booking::book(state, principal, meta, request, render())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         let Some(booking) = booked.aggregate.state() else {
             continue;
         };
         let booking_id = booking.id;
         if n % 3 != 2 {
             let payment = ("tok_visa", booking.total);
-            command_api::process::booking::pay(state, principal, meta, booking_id, None, payment)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            command_api::process::booking::pay(
+                state,
+                principal,
+                meta,
+                (booking_id, None),
+                payment,
+                render(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         if n % 10 == 9 {
-            command_api::process::booking::cancel(state, principal, meta, booking_id, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            command_api::process::booking::cancel(
+                state,
+                principal,
+                meta,
+                (booking_id, None),
+                render(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         bar.inc(1);
     }

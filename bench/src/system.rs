@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use command_api::executor::{Aggregates, CommandMeta};
+use command_api::executor::{CommandMeta, Executor};
 use domain::aircraft::{AircraftCommand, CabinLayout, SeatLayout};
 use domain::airport::AirportCommand;
 use domain::flight::{Fare, FareRules, Flight, FlightCommand, ScheduleFlight};
@@ -28,7 +28,7 @@ pub struct System {
     pub query: String,
     pub query_uncached: String,
     pub gateway: String,
-    pub flights: Arc<Aggregates<Flight>>,
+    pub flights: Arc<Executor>,
     pub aircraft: AircraftId,
     pub layout: SeatLayout,
     pub signer: JwtSigner,
@@ -101,13 +101,16 @@ impl System {
                 booking: command_api::config::BookingSettings {
                     hold_minutes: 60,
                     sweep_interval_ms: 60_000,
-                    poll_interval_ms: 60_000,
+                    sweep_lease_ms: 30_000,
+                    idempotency_lease_ms: 15_000,
+                    recovery_interval_ms: 60_000,
+                    payment_recovery_after_ms: 30_000,
                     max_attempts: 50,
                 },
             },
             pool.clone(),
             Arc::new(command_api::clock::SystemClock),
-            Arc::new(command_api::payments::TestCardProvider),
+            Arc::new(command_api::payments::TestCardProvider::default()),
         )
         .await?;
         let command_address = format!("http://127.0.0.1:{}", command.port());
@@ -153,7 +156,7 @@ impl System {
             tokio::spawn(worker.run(Duration::from_millis(500), rx.clone()));
         }
 
-        let flights = Arc::new(Aggregates::new(pool.clone(), 50));
+        let flights = Arc::new(Executor::new(pool.clone(), 50));
         let (aircraft, layout) = reference_data(&pool).await?;
         Ok(Self {
             pool,
@@ -222,12 +225,11 @@ impl System {
             now: Utc::now(),
         }));
         self.flights
-            .execute(
-                &id.to_string(),
-                None,
+            .execute::<Flight>(
+                (&id.to_string(), None),
                 "ScheduleFlight",
                 command,
-                &CommandMeta::default(),
+                CommandMeta::default(),
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -247,7 +249,7 @@ impl System {
 /// CDG and LHR, and an A320 with 174 seats (12 business, 162 economy); no exit rows, so any adult may
 /// sit anywhere.
 async fn reference_data(pool: &PgPool) -> anyhow::Result<(AircraftId, SeatLayout)> {
-    let airports = Aggregates::<domain::airport::Airport>::new(pool.clone(), 5);
+    let executor = Arc::new(Executor::new(pool.clone(), 5));
     for (code, tz) in [("CDG", "Europe/Paris"), ("LHR", "Europe/London")] {
         let command = AirportCommand::Register {
             code: AirportCode::parse(code)?,
@@ -256,13 +258,12 @@ async fn reference_data(pool: &PgPool) -> anyhow::Result<(AircraftId, SeatLayout
             country: CountryCode::parse("FR")?,
             time_zone: TimeZone::parse(tz)?,
         };
-        airports
-            .execute(
-                code,
-                None,
+        executor
+            .execute::<domain::airport::Airport>(
+                (code, None),
                 "RegisterAirport",
                 command,
-                &CommandMeta::default(),
+                CommandMeta::default(),
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -284,19 +285,17 @@ async fn reference_data(pool: &PgPool) -> anyhow::Result<(AircraftId, SeatLayout
         },
     ])?;
     let id = AircraftId::from_uuid(Uuid::now_v7());
-    let aircraft = Aggregates::<domain::aircraft::Aircraft>::new(pool.clone(), 5);
     let command = AircraftCommand::Register {
         id,
         model: Label::parse("A320")?,
         layout: layout.clone(),
     };
-    aircraft
-        .execute(
-            &id.to_string(),
-            None,
+    executor
+        .execute::<domain::aircraft::Aircraft>(
+            (&id.to_string(), None),
             "RegisterAircraft",
             command,
-            &CommandMeta::default(),
+            CommandMeta::default(),
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

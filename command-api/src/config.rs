@@ -28,9 +28,15 @@ pub struct BookingSettings {
     pub hold_minutes: i64,
     /// How often the sweeper looks for lapsed holds.
     pub sweep_interval_ms: u64,
-    /// How often the disruption worker polls when no notification arrives.
-    pub poll_interval_ms: u64,
-    /// Attempts for a command that meets a concurrent writer of the same aggregate.
+    /// How long the sweeper's claim on a due hold lasts (a sweeper that died is replaced after it).
+    pub sweep_lease_ms: u64,
+    /// How long a request's claim on its Idempotency-Key lasts before a retry may take it over.
+    pub idempotency_lease_ms: u64,
+    /// How often payment recovery runs.
+    pub recovery_interval_ms: u64,
+    /// How old an unfinished ledger row must be before recovery finishes or undoes it.
+    pub payment_recovery_after_ms: u64,
+    /// Attempts for a decision that meets a concurrent writer of the same aggregate.
     pub max_attempts: u32,
 }
 
@@ -45,9 +51,24 @@ impl BookingSettings {
         Duration::from_millis(self.sweep_interval_ms)
     }
 
-    /// The poll interval.
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_millis(self.poll_interval_ms)
+    /// The sweeper's lease on a claimed hold.
+    pub fn sweep_lease(&self) -> Duration {
+        Duration::from_millis(self.sweep_lease_ms)
+    }
+
+    /// The lease on an Idempotency-Key claim.
+    pub fn idempotency_lease(&self) -> Duration {
+        Duration::from_millis(self.idempotency_lease_ms)
+    }
+
+    /// The recovery interval.
+    pub fn recovery_interval(&self) -> Duration {
+        Duration::from_millis(self.recovery_interval_ms)
+    }
+
+    /// The age at which recovery takes over an unfinished ledger row.
+    pub fn payment_recovery_after(&self) -> Duration {
+        Duration::from_millis(self.payment_recovery_after_ms)
     }
 }
 
@@ -67,7 +88,10 @@ impl Settings {
             ("auth.public_key_file", ".local/jwt-public.pem"),
             ("booking.hold_minutes", "15"),
             ("booking.sweep_interval_ms", "1000"),
-            ("booking.poll_interval_ms", "500"),
+            ("booking.sweep_lease_ms", "30000"),
+            ("booking.idempotency_lease_ms", "15000"),
+            ("booking.recovery_interval_ms", "1000"),
+            ("booking.payment_recovery_after_ms", "30000"),
             ("booking.max_attempts", "8"),
         ])
     }

@@ -12,8 +12,6 @@ use domain::values::ValueError;
 use infra::http::ErrorChain;
 use infra::problem::Problem;
 
-use crate::executor::CommandError;
-
 /// Handlers' result.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -47,6 +45,10 @@ pub enum ApiError {
     /// Concurrent writers won every attempt.
     #[error("too many concurrent changes; retry")]
     Contended,
+    /// A decision needs streams that were not loaded yet; the executor loads them and decides again.
+    /// Never reaches a client.
+    #[error("a decision needs more streams")]
+    NeedsStreams,
     /// Postgres cannot be reached.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -72,17 +74,27 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl<E> From<CommandError<E>> for ApiError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    ApiError: From<E>,
-{
-    fn from(e: CommandError<E>) -> Self {
-        match e {
-            CommandError::Rejected(rule) => rule.into(),
-            CommandError::PreconditionFailed { current } => Self::PreconditionFailed { current },
-            CommandError::Contended => Self::Contended,
-            CommandError::Store(store) => store_error(store),
+impl ApiError {
+    /// The error with its causes, for logs and the ledger's `last_error`.
+    pub fn cause_chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    /// The same failure again, for every caller of a batch that failed as a whole.
+    pub fn replicate(&self) -> Self {
+        match self {
+            Self::Problem(p) => Self::Problem(p.clone()),
+            Self::PreconditionFailed { current } => Self::PreconditionFailed { current: *current },
+            Self::Contended => Self::Contended,
+            Self::Unavailable(e) => Self::Unavailable(anyhow::anyhow!("{e:#}")),
+            other => Self::Internal(anyhow::anyhow!(other.cause_chain())),
         }
     }
 }
@@ -159,6 +171,10 @@ fn booking_status(e: &BookingError) -> (StatusCode, &'static str) {
         BookingError::NoSuchPassenger(_) => (S::UNPROCESSABLE_ENTITY, "no_such_passenger"),
         BookingError::SameSeat => (S::UNPROCESSABLE_ENTITY, "same_seat"),
         BookingError::SeatTakenInBooking => (S::UNPROCESSABLE_ENTITY, "seat_taken_in_booking"),
+        BookingError::NotPaid => (S::CONFLICT, "not_paid"),
+        BookingError::CaptureMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "capture_mismatch"),
+        BookingError::NoRefundDue => (S::CONFLICT, "no_refund_due"),
+        BookingError::RefundMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "refund_mismatch"),
     }
 }
 
@@ -231,7 +247,7 @@ impl IntoResponse for ApiError {
                 "unavailable",
                 "the database is unavailable; retry later",
             ),
-            Self::Internal(_) => Problem::new(
+            Self::NeedsStreams | Self::Internal(_) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "something went wrong on our side",

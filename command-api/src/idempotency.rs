@@ -1,16 +1,21 @@
-//! `Idempotency-Key` on POSTs, stored in Postgres per principal with a fingerprint of the request:
-//! the same key and body replays the first response byte for byte; another body under the same key is
-//! 422; a key whose first request is still running is 409. 5xx responses are not stored, so the client
-//! can retry them. An in-flight row older than [`ABANDONED_AFTER_SECS`] (its process died) is taken over.
+//! `Idempotency-Key` on POSTs, stored in Postgres per principal with a fingerprint of the request.
+//!
+//! The middleware claims the key with a fresh token and a lease before the handler runs. The handler's
+//! decision commits the response together with the events it caused (see the executor), so a crash
+//! between the two cannot make a retry run twice: the same key and body replay the stored response byte
+//! for byte; another body under the same key is 422; a key whose request is still running is 409 with
+//! `Retry-After`, never stored. A request that commits nothing (a 4xx or 5xx) releases its claim, so the
+//! client may retry it. A claim whose lease ran out (its process died) is taken over by a retry; the
+//! old holder then cannot commit, because the outcome is written only under the current token.
 
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use infra::auth::JwtVerifier;
 use infra::problem::Problem;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::state::AppState;
 
@@ -18,10 +23,65 @@ use crate::state::AppState;
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on a replayed response.
 pub static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-/// An in-flight key older than this is considered abandoned.
-pub const ABANDONED_AFTER_SECS: i64 = 60;
 
 const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
+
+/// A request's hold on its key: only the current token's holder may store the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// Whose key (the token's subject).
+    pub principal: String,
+    /// The key.
+    pub key: String,
+    /// This claim.
+    pub token: Uuid,
+}
+
+/// A response as stored for replay.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    /// Status code.
+    pub status: u16,
+    /// The headers kept (content type, ETag, Location).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Marks a response whose outcome was committed with its decision.
+#[derive(Debug, Clone, Copy)]
+struct OutcomeStored;
+
+impl StoredResponse {
+    /// JSON of the kept headers, as stored.
+    pub fn headers_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.headers
+                .iter()
+                .filter(|(name, _)| KEPT_HEADERS.contains(name))
+                .filter_map(|(name, value)| {
+                    Some((
+                        name.as_str().to_owned(),
+                        serde_json::Value::String(value.to_str().ok()?.to_owned()),
+                    ))
+                })
+                .collect(),
+        )
+    }
+
+    /// The HTTP response; `stored` says its outcome was committed (the middleware leaves it be).
+    pub fn into_response_marked(self, stored: bool) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        let mut response = (status, self.body).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        if stored {
+            response.extensions_mut().insert(OutcomeStored);
+        }
+        response
+    }
+}
 
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -34,7 +94,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         Err(problem) => return problem.into_response(),
     };
     // Unauthenticated requests are refused by the handler; there is no principal to scope a key to.
-    let Some(principal) = principal_of(req.headers(), &state.verifier) else {
+    let Some(principal) = infra::auth::bearer_token(req.headers())
+        .and_then(|t| state.verifier.verify(t).ok())
+        .map(|c| c.sub.to_string())
+    else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
@@ -47,19 +110,27 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         .into_response();
     };
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
-    match claim(&state, &principal, &key, &fingerprint).await {
-        Ok(Claim::Ours) => {}
+    let claim = match claim(&state, &principal, &key, &fingerprint).await {
+        Ok(Claim::Ours(token)) => IdempotencyClaim {
+            principal,
+            key,
+            token,
+        },
         Ok(Claim::Replay(response)) => return response,
-        Ok(Claim::Refused(problem)) => return problem.into_response(),
+        Ok(Claim::Refused(response)) => return response,
         Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(claim.clone());
+    let response = next.run(req).await;
+    if response.extensions().get::<OutcomeStored>().is_some() {
+        return response;
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    match store(&state, &principal, &key, response).await {
-        Ok(response) => response,
-        Err(e) => crate::error::ApiError::from(e).into_response(),
+    // Nothing was committed under the claim (a refusal or a failure): let a retry run again.
+    if let Err(e) = release(&state, &claim).await {
+        tracing::warn!(error.message = %e, "could not release an idempotency claim; it lapses with its lease");
     }
+    response
 }
 
 fn key_of(headers: &HeaderMap) -> Result<Option<String>, Problem> {
@@ -78,18 +149,6 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     }
 }
 
-fn principal_of(headers: &HeaderMap, verifier: &JwtVerifier) -> Option<String> {
-    let token = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
-    verifier
-        .verify(token.trim())
-        .ok()
-        .map(|c| c.sub.to_string())
-}
-
 /// The request fingerprint stored with a key: SHA-256 over method, path and body.
 pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> Vec<u8> {
     let mut hash = Sha256::new();
@@ -102,9 +161,9 @@ pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> Vec<u8> {
 }
 
 enum Claim {
-    Ours,
+    Ours(Uuid),
     Replay(Response),
-    Refused(Problem),
+    Refused(Response),
 }
 
 type StoredRow = (
@@ -113,7 +172,7 @@ type StoredRow = (
     Option<i16>,
     Option<serde_json::Value>,
     Option<Vec<u8>>,
-    bool,
+    f64,
 );
 
 async fn claim(
@@ -122,68 +181,97 @@ async fn claim(
     key: &str,
     fingerprint: &[u8],
 ) -> Result<Claim, sqlx::Error> {
+    let token = Uuid::now_v7();
+    let lease = state.booking.idempotency_lease().as_secs_f64();
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (principal, key, fingerprint, state) VALUES ($1, $2, $3, 'in_flight') \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO idempotency_keys (principal, key, fingerprint, state, claim, lease_until) \
+         VALUES ($1, $2, $3, 'in_flight', $4, now() + make_interval(secs => $5)) ON CONFLICT DO NOTHING",
     )
     .bind(principal)
     .bind(key)
     .bind(fingerprint)
+    .bind(token)
+    .bind(lease)
     .execute(&state.pool)
     .await?;
     if inserted.rows_affected() == 1 {
-        return Ok(Claim::Ours);
+        return Ok(Claim::Ours(token));
     }
     let row: Option<StoredRow> = sqlx::query_as(
         "SELECT fingerprint, state, response_status, response_headers, response_body, \
-                created_at < now() - make_interval(secs => $3) \
+                extract(epoch FROM lease_until - now())::float8 \
          FROM idempotency_keys WHERE principal = $1 AND key = $2",
     )
     .bind(principal)
     .bind(key)
-    .bind(ABANDONED_AFTER_SECS as f64)
     .fetch_optional(&state.pool)
     .await?;
-    let Some((stored_fingerprint, row_state, status, headers, body, abandoned)) = row else {
-        // Deleted between the two statements (a 5xx was just cleared): let the caller retry.
-        return Ok(Claim::Refused(in_flight()));
+    let Some((stored_fingerprint, row_state, status, headers, body, lease_left)) = row else {
+        // Released between the two statements: the caller may retry at once.
+        return Ok(Claim::Refused(in_flight(1)));
     };
     if stored_fingerprint != fingerprint {
-        return Ok(Claim::Refused(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request",
-        )));
+        return Ok(Claim::Refused(
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            )
+            .into_response(),
+        ));
     }
     if row_state == "in_flight" {
-        if abandoned && take_over(state, principal, key).await? {
-            return Ok(Claim::Ours);
+        if lease_left <= 0.0 && take_over(state, principal, key, token, lease).await? {
+            return Ok(Claim::Ours(token));
         }
-        return Ok(Claim::Refused(in_flight()));
+        return Ok(Claim::Refused(in_flight(lease_left.ceil().max(1.0) as u64)));
     }
     Ok(Claim::Replay(replay(status, headers, body)))
 }
 
-async fn take_over(state: &AppState, principal: &str, key: &str) -> Result<bool, sqlx::Error> {
+async fn take_over(
+    state: &AppState,
+    principal: &str,
+    key: &str,
+    token: Uuid,
+    lease: f64,
+) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
-        "UPDATE idempotency_keys SET created_at = now() \
-         WHERE principal = $1 AND key = $2 AND state = 'in_flight' \
-           AND created_at < now() - make_interval(secs => $3)",
+        "UPDATE idempotency_keys SET claim = $3, lease_until = now() + make_interval(secs => $4) \
+         WHERE principal = $1 AND key = $2 AND state = 'in_flight' AND lease_until <= now()",
     )
     .bind(principal)
     .bind(key)
-    .bind(ABANDONED_AFTER_SECS as f64)
+    .bind(token)
+    .bind(lease)
     .execute(&state.pool)
     .await?;
     Ok(updated.rows_affected() == 1)
 }
 
-fn in_flight() -> Problem {
-    Problem::new(
+async fn release(state: &AppState, claim: &IdempotencyClaim) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND claim = $3 AND state = 'in_flight'",
+    )
+    .bind(&claim.principal)
+    .bind(&claim.key)
+    .bind(claim.token)
+    .execute(&state.pool)
+    .await?;
+    Ok(())
+}
+
+fn in_flight(retry_after_secs: u64) -> Response {
+    let mut response = Problem::new(
         StatusCode::CONFLICT,
         "idempotency_key_in_flight",
-        "a request with this Idempotency-Key is still being processed",
+        "a request with this Idempotency-Key is still being processed; retry later",
     )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
 fn replay(
@@ -210,44 +298,4 @@ fn replay(
         .headers_mut()
         .insert(REPLAYED.clone(), HeaderValue::from_static("true"));
     response
-}
-
-async fn store(
-    state: &AppState,
-    principal: &str,
-    key: &str,
-    response: Response,
-) -> Result<Response, sqlx::Error> {
-    let (parts, body) = response.into_parts();
-    let bytes: Bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    if parts.status.is_server_error() {
-        sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2")
-            .bind(principal)
-            .bind(key)
-            .execute(&state.pool)
-            .await?;
-    } else {
-        let headers: serde_json::Map<String, serde_json::Value> = KEPT_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let value = parts.headers.get(name)?.to_str().ok()?;
-                Some((
-                    name.as_str().to_owned(),
-                    serde_json::Value::String(value.to_owned()),
-                ))
-            })
-            .collect();
-        sqlx::query(
-            "UPDATE idempotency_keys SET state = 'completed', response_status = $3, response_headers = $4, \
-             response_body = $5 WHERE principal = $1 AND key = $2",
-        )
-        .bind(principal)
-        .bind(key)
-        .bind(parts.status.as_u16() as i16)
-        .bind(serde_json::Value::Object(headers))
-        .bind(bytes.as_ref())
-        .execute(&state.pool)
-        .await?;
-    }
-    Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -1,8 +1,9 @@
-//! The write side over HTTP. DTOs become domain commands at the edge; commands go to the `Flight`,
-//! `Booking`, `Airport` and `Aircraft` aggregates through cqrs-es + postgres-es; the booking process
-//! spans Flight and Booking with idempotent steps; a sweeper expires unpaid holds; a disruption worker
-//! carries flight delays and cancellations to bookings. This crate is the only writer of events, and it
-//! decides only from aggregates, never from read models.
+//! The write side over HTTP. DTOs become domain commands at the edge; each user action is one decision
+//! over the `Flight`, `Booking`, `Airport` and `Aircraft` aggregates (cqrs-es aggregates loaded with
+//! postgres-es), committed with all the events it causes and its side rows in one transaction. Payments
+//! go through a provider port with a ledger; a sweeper expires unpaid holds and payment recovery finishes
+//! what a crash left. This crate is the only writer of events, and it decides only from aggregates, never
+//! from read models. `verify` checks the invariants with SQL over the log and the ledger.
 
 pub mod clock;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod process;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod verify;

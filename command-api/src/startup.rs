@@ -8,7 +8,6 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::get;
 use infra::auth::JwtVerifier;
-use infra::event_log::{Subscription, run_subscription};
 use infra::settings::HttpSettings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -18,7 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::idempotency::idempotency;
 use crate::payments::{PaymentProvider, TestCardProvider};
-use crate::process::{Outcome, expiry, reactor};
+use crate::process::{Outcome, expiry, recovery};
 use crate::routes;
 use crate::state::AppState;
 
@@ -41,7 +40,7 @@ impl Application {
             settings,
             pool,
             Arc::new(SystemClock),
-            Arc::new(TestCardProvider),
+            Arc::new(TestCardProvider::default()),
         )
         .await
     }
@@ -86,7 +85,7 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM, with the sweeper and the reactor running beside it.
+    /// Serves until SIGINT/SIGTERM, with the sweeper and payment recovery running beside it.
     ///
     /// # Errors
     /// When serving fails.
@@ -94,7 +93,7 @@ impl Application {
         self.run_until(infra::shutdown::shutdown_signal()).await
     }
 
-    /// Serves until `stop` resolves, with the sweeper and the reactor.
+    /// Serves until `stop` resolves, with the sweeper and payment recovery.
     ///
     /// # Errors
     /// When serving fails.
@@ -105,7 +104,7 @@ impl Application {
         let (tx, rx) = watch::channel(false);
         let workers = [
             tokio::spawn(run_sweeper(self.state.clone(), rx.clone())),
-            tokio::spawn(run_reactor(self.state.clone(), rx)),
+            tokio::spawn(run_recovery(self.state.clone(), rx)),
         ];
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
@@ -150,14 +149,38 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
     infra::http::serve_stack(app, http)
 }
 
-async fn run_sweeper(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn run_sweeper(state: AppState, stop: watch::Receiver<bool>) {
     let interval = state.booking.sweep_interval();
+    run_worker("expiry sweep", interval, stop, || {
+        expiry::sweep_once(&state, 100)
+    })
+    .await;
+}
+
+async fn run_recovery(state: AppState, stop: watch::Receiver<bool>) {
+    let interval = state.booking.recovery_interval();
+    run_worker("payment recovery", interval, stop, || {
+        recovery::recover_once(&state, 100)
+    })
+    .await;
+}
+
+/// Runs `step` until stopped: again at once after work, after `interval` when idle or failing.
+async fn run_worker<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+    step: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = crate::error::Result<Outcome>>,
+{
     loop {
-        let pause = match expiry::sweep_once(&state, 100).await {
+        let pause = match step().await {
             Ok(Outcome::Processed(_)) => Duration::ZERO,
             Ok(Outcome::Idle) => interval,
             Err(e) => {
-                tracing::error!(error.message = %e, error.cause_chain = ?e, "expiry sweep failed");
+                tracing::error!(worker = name, error.message = %e, error.cause_chain = ?e, "worker step failed");
                 interval
             }
         };
@@ -166,13 +189,4 @@ async fn run_sweeper(state: AppState, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(pause) => {}
         }
     }
-}
-
-async fn run_reactor(state: AppState, stop: watch::Receiver<bool>) {
-    let subscription = Subscription::new(reactor::SUBSCRIPTION);
-    let poll = state.booking.poll_interval();
-    run_subscription(&state.pool, &subscription, poll, stop, || {
-        reactor::process_next_batch(&state, &subscription, 100)
-    })
-    .await;
 }

@@ -3,17 +3,12 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use domain::aircraft::Aircraft;
-use domain::airport::Airport;
-use domain::booking::Booking;
-use domain::flight::Flight;
 use infra::auth::JwtVerifier;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::clock::Clock;
 use crate::config::BookingSettings;
-use crate::executor::Aggregates;
+use crate::executor::Executor;
 use crate::payments::PaymentProvider;
 
 /// Shared, cheap to clone.
@@ -21,17 +16,8 @@ use crate::payments::PaymentProvider;
 pub struct AppState {
     /// Postgres.
     pub pool: PgPool,
-    /// A few connections whose commits do not wait for the WAL flush, for bookkeeping rows that a later
-    /// synchronous commit (an event append) makes durable anyway.
-    pub side: PgPool,
-    /// Flights.
-    pub flights: Arc<Aggregates<Flight>>,
-    /// Bookings.
-    pub bookings: Arc<Aggregates<Booking>>,
-    /// Airports.
-    pub airports: Arc<Aggregates<Airport>>,
-    /// Aircraft types.
-    pub aircraft: Arc<Aggregates<Aircraft>>,
+    /// Decides and commits every command.
+    pub executor: Arc<Executor>,
     /// Token checks.
     pub verifier: JwtVerifier,
     /// Time.
@@ -43,7 +29,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for a pool: one command runner per aggregate type, and the side pool.
+    /// The state for a pool.
     pub fn new(
         pool: PgPool,
         verifier: JwtVerifier,
@@ -51,21 +37,9 @@ impl AppState {
         payments: Arc<dyn PaymentProvider>,
         booking: BookingSettings,
     ) -> Self {
-        let attempts = booking.max_attempts;
-        let side_options = (*pool.connect_options())
-            .clone()
-            .options([("synchronous_commit", "off")]);
-        let side = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_lazy_with(side_options);
         Self {
-            flights: Arc::new(Aggregates::new(pool.clone(), attempts)),
-            bookings: Arc::new(Aggregates::new(pool.clone(), attempts)),
-            airports: Arc::new(Aggregates::new(pool.clone(), attempts)),
-            aircraft: Arc::new(Aggregates::new(pool.clone(), attempts)),
+            executor: Arc::new(Executor::new(pool.clone(), booking.max_attempts)),
             pool,
-            side,
             verifier,
             clock,
             payments,

@@ -139,12 +139,9 @@ fn router(state: AppState, settings: &Settings) -> Router {
 /// A present bearer token must be valid here already (401 otherwise); the verified principal rides in
 /// the request extensions to the rate limiter, and the header goes on to the APIs, which verify again.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let token = value.to_str().ok().and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-        match token.map(|t| state.verifier.verify(t.trim())) {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        let token = infra::auth::bearer_token(req.headers());
+        match token.map(|t| state.verifier.verify(t)) {
             Some(Ok(claims)) => {
                 req.extensions_mut().insert(infra::auth::Principal {
                     user_id: claims.sub,

@@ -165,6 +165,18 @@ pub fn public_key_of(private_pem: &str) -> Result<String, KeyError> {
         .map_err(|e| KeyError::Encode(e.to_string()))
 }
 
+/// The token of an `Authorization: Bearer <token>` header. The scheme is matched without regard to case
+/// (RFC 9110 §11.1), so `bearer` and `BEARER` work as `Bearer` does.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The signed-in caller, from a verified bearer token. Never from the request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
@@ -207,24 +219,53 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let unauthorized =
             |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail);
-        let header = parts
+        if !parts
             .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("a bearer token is required"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Err(unauthorized("a bearer token is required"));
+        }
+        let token = bearer_token(&parts.headers)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let claims = JwtVerifier::from_ref(state)
-            .verify(token.trim())
+            .verify(token)
             .map_err(|_| unauthorized("the token is invalid or expired"))?;
         Ok(Self {
             user_id: claims.sub,
             role: claims.role,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::bearer_token;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                bearer_token(&with(&format!("{scheme} abc.def"))),
+                Some("abc.def")
+            );
+        }
+        assert_eq!(bearer_token(&with("Bearer   abc  ")), Some("abc"));
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_not_bearer_tokens() {
+        assert_eq!(bearer_token(&with("Basic abc")), None);
+        assert_eq!(bearer_token(&with("Bearer")), None);
+        assert_eq!(bearer_token(&with("Bearer   ")), None);
+        assert_eq!(bearer_token(&with("Bearerabc")), None);
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
     }
 }

@@ -133,6 +133,18 @@ pub fn email(
                 arrival_at.format("%Y-%m-%d %H:%M")
             ),
         ),
+        BookingEvent::RefundIssued {
+            amount, reference, ..
+        } => (
+            "refund_issued",
+            format!("Booking {pnr}: refund sent"),
+            format!(
+                "We sent your refund of {} back to your card (reference {reference}).\n",
+                money(*amount)
+            ),
+        ),
+        // Taking the authorized money changes nothing the passenger sees.
+        BookingEvent::PaymentCaptured { .. } => return None,
     };
     let body = format!(
         "{lead}\n{}Passengers:\n{}\nBooking reference: {pnr}\n",

@@ -1,22 +1,35 @@
-//! The customer-facing steps: book, pay, cancel, change seat.
+//! The customer-facing actions: book, pay, cancel, change seat. Each changes a flight and a booking in
+//! one decision, committed as one transaction with its side rows; payment calls to the provider happen
+//! around those commits, each recorded in the ledger first.
 
 use chrono::{DateTime, Utc};
 use domain::booking::{
     Booking, BookingCommand, BookingError, BookingState, CancelledBy, Payment, PlaceBooking,
 };
-use domain::flight::{FlightCommand, FlightError};
+use domain::flight::{Flight, FlightCommand, FlightError};
 use domain::values::{
     BookingId, EmailAddress, FlightId, Label, Money, Passenger, Passengers, Pnr, SeatNumber,
     SeatOccupant, UserId,
 };
 use infra::auth::Principal;
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::{ApiError, Result, store_error};
-use crate::executor::{CommandMeta, Versioned};
-use crate::payments::PaymentError;
+use crate::error::{ApiError, Result};
+use crate::executor::{CommandMeta, PaymentRow, StreamKey, Versioned, WorkingSet};
+use crate::idempotency::StoredResponse;
+use crate::payments::{self, Attempt, LedgerError, PaymentError};
 use crate::state::AppState;
+
+/// Makes a booking's HTTP response.
+pub trait RenderBooking:
+    Fn(&Versioned<Booking>) -> Result<StoredResponse> + Send + 'static
+{
+}
+impl<F: Fn(&Versioned<Booking>) -> Result<StoredResponse> + Send + 'static> RenderBooking for F {}
+
+/// A decided booking action: the booking after it, and the HTTP response (as stored for an
+/// Idempotency-Key).
+pub type Done = (Versioned<Booking>, axum::response::Response);
 
 /// A new booking.
 #[derive(Debug, Clone)]
@@ -29,7 +42,13 @@ pub struct BookRequest {
     pub passengers: Vec<Passenger>,
 }
 
-/// Holds the seats, then places the booking (status `held`).
+/// The lane of every decision about `flight`'s seats.
+pub fn lane(flight: FlightId) -> StreamKey {
+    StreamKey::of::<Flight>(&flight.to_string())
+}
+
+/// Holds the seats and places the booking (status `held`), with its reference and hold deadline, in one
+/// commit.
 ///
 /// # Errors
 /// Domain rejections (seats taken: 409), validation (422), store failures.
@@ -38,134 +57,64 @@ pub async fn book(
     principal: Principal,
     meta: &CommandMeta,
     req: BookRequest,
-) -> Result<Versioned<Booking>> {
+    render: impl RenderBooking,
+) -> Result<Done> {
     let now = state.clock.now();
     let passengers = Passengers::try_new(req.passengers)?;
-    let flight_key = req.flight_id.to_string();
-    let flight = state.flights.load(&flight_key).await.map_err(store_error)?;
-    let fs = flight.aggregate.state().ok_or(FlightError::NotScheduled)?;
     let occupants = passengers.occupants();
     let first = occupants
         .first()
         .map(|(seat, _)| *seat)
         .ok_or(FlightError::NoSeatsRequested)?;
-    let cabin = fs
-        .seats
-        .get(&first)
-        .ok_or(FlightError::UnknownSeat(first))?
-        .cabin;
-    let fare = *fs
-        .fares
-        .get(&cabin)
-        .ok_or(FlightError::FaresDoNotMatchCabins { cabin })?;
-    let departure_at = fs.departure_at;
-
     let booking_id = BookingId::from_uuid(Uuid::now_v7());
     let hold_until = now + state.booking.hold();
-    let pnr = reserve(state, booking_id, req.flight_id, hold_until).await?;
-    let hold = FlightCommand::HoldSeats {
-        booking_id,
-        seats: occupants,
-        hold_until,
-        now,
-    };
-    if let Err(e) = state
-        .flights
-        .execute(&flight_key, None, "HoldSeats", hold, meta)
-        .await
-    {
-        forget(&state.pool, booking_id).await?;
-        return Err(e.into());
-    }
-    let place = BookingCommand::Place(Box::new(PlaceBooking {
-        id: booking_id,
-        pnr,
-        customer_id: UserId::from_uuid(principal.user_id),
-        flight_id: req.flight_id,
-        cabin,
-        passengers,
-        contact_email: req.contact_email,
-        fare,
-        departure_at,
-        hold_until,
-        now,
-    }));
-    // A fresh v7 id has no events: skip reading them (were there any, the append would conflict and the
-    // retry would read them).
-    state.bookings.expect_new(&booking_id.to_string());
-    match state
-        .bookings
-        .execute(&booking_id.to_string(), None, "PlaceBooking", place, meta)
-        .await
-    {
-        Ok(done) => Ok(done),
-        Err(e) => {
-            let release = FlightCommand::ReleaseSeats { booking_id };
-            state
-                .flights
-                .execute(&flight_key, None, "ReleaseSeats", release, meta)
-                .await?;
-            forget(&state.pool, booking_id).await?;
-            Err(e.into())
-        }
-    }
-}
-
-/// Reserves a free PNR (drawing again on a collision; 31^6 ≈ 887 million references) and records the
-/// hold's deadline, in one statement. The deadline goes in before the hold, so if this process dies after
-/// holding, the sweeper still finds it.
-///
-/// It runs on the side pool, whose commits do not wait for the WAL flush: the flight append that follows is
-/// synchronous and WAL is flushed in order, so these rows are durable whenever the hold is, and losing them
-/// in a crash before the hold loses nothing that matters.
-async fn reserve(
-    state: &AppState,
-    booking_id: BookingId,
-    flight: FlightId,
-    hold_until: DateTime<Utc>,
-) -> Result<Pnr> {
-    for _ in 0..16 {
+    let flight_id = req.flight_id;
+    let (flight_key, booking_key) = (flight_id.to_string(), booking_id.to_string());
+    let decide = move |ws: &mut WorkingSet| {
+        let fs = ws.get::<Flight>(&flight_key)?;
+        let fs = fs.aggregate.state().ok_or(FlightError::NotScheduled)?;
+        let cabin = fs
+            .seats
+            .get(&first)
+            .ok_or(FlightError::UnknownSeat(first))?
+            .cabin;
+        let fare = *fs
+            .fares
+            .get(&cabin)
+            .ok_or(FlightError::FaresDoNotMatchCabins { cabin })?;
+        let departure_at = fs.departure_at;
+        let hold = FlightCommand::HoldSeats {
+            booking_id,
+            seats: occupants.clone(),
+            hold_until,
+            now,
+        };
+        ws.execute::<Flight>(&flight_key, "HoldSeats", hold)?;
+        // Drawn per decision: a reference someone else took makes the commit draw again.
         let pnr = Pnr::from_random_bytes(rand::random());
-        let reserved: Option<uuid::Uuid> = sqlx::query_scalar(
-            "WITH p AS (INSERT INTO pnr_registry (pnr, booking_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING pnr) \
-             INSERT INTO hold_deadlines (booking_id, flight_id, hold_until) SELECT $2, $3, $4 FROM p RETURNING booking_id",
-        )
-        .bind(pnr.as_str())
-        .bind(booking_id.as_uuid())
-        .bind(flight.as_uuid())
-        .bind(hold_until)
-        .fetch_optional(&state.side)
-        .await?;
-        if reserved.is_some() {
-            return Ok(pnr);
-        }
-        metrics::counter!("pnr_collisions_total").increment(1);
-    }
-    Err(ApiError::Internal(anyhow::anyhow!(
-        "no free booking reference after 16 draws"
-    )))
-}
-
-/// Forgets a hold's deadline once the booking is paid or ended, on the side pool: if a crash loses the
-/// delete, the sweeper finds the row again and sees the booking paid or ended.
-pub(crate) async fn drop_deadline(state: &AppState, booking_id: BookingId) -> Result<()> {
-    sqlx::query("DELETE FROM hold_deadlines WHERE booking_id = $1")
-        .bind(booking_id.as_uuid())
-        .execute(&state.side)
-        .await?;
-    Ok(())
-}
-
-async fn forget(pool: &PgPool, booking_id: BookingId) -> Result<()> {
-    sqlx::query("DELETE FROM hold_deadlines WHERE booking_id = $1")
-        .bind(booking_id.as_uuid())
-        .execute(pool)
-        .await?;
-    sqlx::query("DELETE FROM pnr_registry WHERE booking_id = $1")
-        .bind(booking_id.as_uuid())
-        .execute(pool)
-        .await?;
-    Ok(())
+        let place = BookingCommand::Place(Box::new(PlaceBooking {
+            id: booking_id,
+            pnr,
+            customer_id: UserId::from_uuid(principal.user_id),
+            flight_id,
+            cabin,
+            passengers: passengers.clone(),
+            contact_email: req.contact_email.clone(),
+            fare,
+            departure_at,
+            hold_until,
+            now,
+        }));
+        ws.create::<Booking>(&booking_key);
+        ws.execute::<Booking>(&booking_key, "PlaceBooking", place)?;
+        ws.reserve_pnr(pnr.as_str(), *booking_id.as_uuid());
+        ws.add_deadline(*booking_id.as_uuid(), *flight_id.as_uuid(), hold_until);
+        Ok(ws.get::<Booking>(&booking_key)?.clone())
+    };
+    state
+        .executor
+        .respond(lane(flight_id), meta.clone(), decide, render)
+        .await
 }
 
 /// The booking if `principal` may see it: its owner, or an admin. Anyone else gets 404, not 403.
@@ -178,10 +127,9 @@ pub async fn load_visible(
     booking_id: BookingId,
 ) -> Result<Versioned<Booking>> {
     let booking = state
-        .bookings
-        .load(&booking_id.to_string())
-        .await
-        .map_err(store_error)?;
+        .executor
+        .load::<Booking>(&booking_id.to_string())
+        .await?;
     match booking.aggregate.state() {
         Some(s) if principal.is_admin() || *s.customer_id.as_uuid() == principal.user_id => {
             Ok(booking)
@@ -204,58 +152,250 @@ fn placed(booking: &Versioned<Booking>) -> Result<&BookingState> {
     Ok(booking.aggregate.state().ok_or(BookingError::NotPlaced)?)
 }
 
-/// Takes payment and confirms: the flight's seats are sold, then the booking records the payment.
+/// Takes payment: the ledger records the attempt, the provider authorizes, then one commit sells the
+/// seats, confirms the booking with the authorization and marks it `authorized` in the ledger; then the
+/// payment is captured (an event too). A commit that fails voids the authorization; a crash anywhere
+/// leaves a ledger row that recovery finishes (capture) or undoes (void).
 ///
 /// # Errors
-/// 402 declined, 409 hold expired or already paid, 412 If-Match, 422 amount mismatch.
+/// 402 declined, 409 hold expired, already paid or another payment in progress, 412 If-Match, 422
+/// amount mismatch, 503 provider unavailable.
 pub async fn pay(
     state: &AppState,
     principal: Principal,
     meta: &CommandMeta,
-    booking_id: BookingId,
-    expected: Option<u64>,
+    (booking_id, expected): (BookingId, Option<u64>),
     (card_token, amount): (&str, Money),
-) -> Result<Versioned<Booking>> {
+    render: impl RenderBooking,
+) -> Result<Done> {
     let now = state.clock.now();
     let booking = load_visible(state, principal, booking_id).await?;
     check_version(&booking, expected)?;
-    let s = placed(&booking)?;
-    let flight_key = s.flight_id.to_string();
+    let flight_id = placed(&booking)?.flight_id;
+    // Decide on the current state before charging anyone: wrong amount, paid, lapsed or ended.
     let provisional = Payment {
         amount,
         reference: Label::parse("pending")?,
     };
-    // Decide on the current state before charging anyone: wrong amount, paid, lapsed or ended.
     booking.aggregate.decide(BookingCommand::Confirm {
         payment: provisional,
         now,
     })?;
-    let authorization = state
+    let scope = meta
+        .claim
+        .as_ref()
+        .map(|c| format!("{}:{}", c.principal, c.key));
+    let attempt = payments::begin_authorization(
+        &state.pool,
+        (booking_id, flight_id),
+        amount,
+        scope.as_deref(),
+    )
+    .await
+    .map_err(ledger_problem)?;
+    let receipt = match state
         .payments
-        .authorize(booking_id, card_token, amount)
+        .authorize(&attempt.provider_key, card_token, amount)
+        .await
+    {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            abandon(state, &attempt, &e).await;
+            return Err(payment_problem(e));
+        }
+    };
+    crate::crash_point!("pay.after_authorize");
+    let (payment_id, reference) = (attempt.payment_id, receipt.reference);
+    let (flight_key, booking_key) = (flight_id.to_string(), booking_id.to_string());
+    let decide = move |ws: &mut WorkingSet| {
+        ws.expect_version::<Booking>(&booking_key, expected)?;
+        let confirm_seats = FlightCommand::ConfirmSeats { booking_id, now };
+        ws.execute::<Flight>(&flight_key, "ConfirmSeats", confirm_seats)?;
+        let payment = Payment {
+            amount,
+            reference: Label::parse(&reference)?,
+        };
+        let confirm = BookingCommand::Confirm { payment, now };
+        ws.execute::<Booking>(&booking_key, "ConfirmBooking", confirm)?;
+        ws.drop_deadline(*booking_id.as_uuid());
+        let moved = ("authorizing", "authorized");
+        ws.move_payment(payment_id, moved, Some(reference.clone()));
+        Ok(ws.get::<Booking>(&booking_key)?.clone())
+    };
+    let committed = state
+        .executor
+        .respond(lane(flight_id), meta.clone(), decide, render)
+        .await;
+    let done = match committed {
+        Ok(done) => done,
+        Err(e) => {
+            if let Err(void) =
+                payments::void(&state.pool, &*state.payments, &attempt, "authorizing").await
+            {
+                tracing::warn!(error.message = %void, "void after a failed commit failed; recovery retries it");
+            }
+            return Err(e);
+        }
+    };
+    let booked = Captured {
+        booking: booking_id,
+        flight: flight_id,
+        attempt,
+        amount,
+    };
+    if let Err(e) = capture(state, meta, &booked).await {
+        tracing::warn!(error.message = %e, "capture failed; recovery retries it");
+    }
+    Ok(done)
+}
+
+/// A declined or unanswered authorization: the ledger row is closed (declined) or voided, so nothing
+/// stays reserved on the card.
+async fn abandon(state: &AppState, attempt: &Attempt, e: &PaymentError) {
+    let result = match e {
+        PaymentError::Declined => payments::move_row(
+            &state.pool,
+            attempt.payment_id,
+            ("authorizing", "declined"),
+            Some("declined"),
+        )
+        .await
+        .map(drop)
+        .map_err(anyhow::Error::from),
+        PaymentError::Unavailable => {
+            payments::void(&state.pool, &*state.payments, attempt, "authorizing").await
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(error.message = %e, "could not close an authorization attempt; recovery does");
+    }
+}
+
+/// An authorization committed with its booking, to capture.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// The booking.
+    pub booking: BookingId,
+    /// Its flight.
+    pub flight: FlightId,
+    /// The ledger row and provider key.
+    pub attempt: Attempt,
+    /// The amount.
+    pub amount: Money,
+}
+
+/// Captures an authorization committed with its booking and records it: a `PaymentCaptured` event and
+/// the ledger row `captured`, in one commit. Safe to repeat (recovery does, after a crash).
+///
+/// # Errors
+/// Provider unavailable; store failures.
+pub async fn capture(state: &AppState, meta: &CommandMeta, c: &Captured) -> Result<()> {
+    crate::crash_point!("pay.before_capture");
+    let receipt = state
+        .payments
+        .capture(&c.attempt.provider_key, c.amount)
         .await
         .map_err(payment_problem)?;
-    let confirm_seats = FlightCommand::ConfirmSeats { booking_id, now };
-    state
-        .flights
-        .execute(&flight_key, None, "ConfirmSeats", confirm_seats, meta)
-        .await?;
-    let payment = Payment {
-        amount,
-        reference: Label::parse(&authorization.reference)?,
+    let now = state.clock.now();
+    let (payment_id, amount, booking_key) = (c.attempt.payment_id, c.amount, c.booking.to_string());
+    let decide = move |ws: &mut WorkingSet| {
+        let record = BookingCommand::RecordCapture {
+            reference: Label::parse(&receipt.reference)?,
+            amount,
+            now,
+        };
+        ws.execute::<Booking>(&booking_key, "RecordCapture", record)?;
+        ws.move_payment(payment_id, ("authorized", "captured"), None);
+        Ok(())
     };
-    let done = state
-        .bookings
-        .execute(
-            &booking_id.to_string(),
-            expected,
-            "ConfirmBooking",
-            BookingCommand::Confirm { payment, now },
-            meta,
+    let meta = CommandMeta {
+        claim: None,
+        ..meta.clone()
+    };
+    match state.executor.run(lane(c.flight), meta, decide).await {
+        Err(e)
+            if payments::status(&state.pool, payment_id).await? == Some("captured".to_owned()) =>
+        {
+            tracing::debug!(error.message = %e, "captured meanwhile by another worker");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// A refund due, to pay back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefundDue {
+    /// Ledger row of the refund.
+    pub payment_id: Uuid,
+    /// Its provider key.
+    pub provider_key: String,
+    /// The captured authorization's provider key.
+    pub authorization_key: String,
+    /// The booking.
+    pub booking_id: Uuid,
+    /// Its flight.
+    pub flight_id: Uuid,
+    /// Amount, minor units.
+    pub amount_minor: i64,
+    /// Currency.
+    pub currency: String,
+}
+
+/// Pays a refund back and records it: a `RefundIssued` event and the ledger row `refunded`, in one
+/// commit. Safe to repeat.
+///
+/// # Errors
+/// Provider unavailable; store failures.
+pub async fn refund(state: &AppState, meta: &CommandMeta, due: &RefundDue) -> Result<()> {
+    crate::crash_point!("refund.before_refund");
+    let amount = Money::try_new(
+        due.amount_minor,
+        domain::values::Currency::parse(&due.currency)?,
+    )?;
+    let receipt = state
+        .payments
+        .refund(&due.provider_key, &due.authorization_key, amount)
+        .await
+        .map_err(payment_problem)?;
+    let now = state.clock.now();
+    let (payment_id, booking_key) = (due.payment_id, due.booking_id.to_string());
+    let decide = move |ws: &mut WorkingSet| {
+        let record = BookingCommand::RecordRefund {
+            reference: Label::parse(&receipt.reference)?,
+            amount,
+            now,
+        };
+        ws.execute::<Booking>(&booking_key, "RecordRefund", record)?;
+        ws.move_payment(
+            payment_id,
+            ("pending", "refunded"),
+            Some(receipt.reference.clone()),
+        );
+        Ok(())
+    };
+    let flight = FlightId::from_uuid(due.flight_id);
+    match state.executor.run(lane(flight), meta.clone(), decide).await {
+        Err(e)
+            if payments::status(&state.pool, payment_id).await? == Some("refunded".to_owned()) =>
+        {
+            tracing::debug!(error.message = %e, "refunded meanwhile by another worker");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn ledger_problem(e: LedgerError) -> ApiError {
+    match e {
+        LedgerError::InProgress => infra::problem::Problem::new(
+            axum::http::StatusCode::CONFLICT,
+            "payment_in_progress",
+            "another payment of this booking is in progress; retry later",
         )
-        .await?;
-    drop_deadline(state, booking_id).await?;
-    Ok(done)
+        .into(),
+        LedgerError::Store(e) => e.into(),
+    }
 }
 
 fn payment_problem(e: PaymentError) -> ApiError {
@@ -270,7 +410,8 @@ fn payment_problem(e: PaymentError) -> ApiError {
     infra::problem::Problem::new(status, code, e.to_string()).into()
 }
 
-/// Cancels (by the customer, or by the airline when an admin does it), then releases the seats.
+/// Cancels (by the customer, or by the airline when an admin does it) and releases the seats in one
+/// commit, with the refund the fare rules give written to the ledger; the refund is then paid back.
 ///
 /// # Errors
 /// 404, 409 ended or departed, 412 If-Match.
@@ -278,48 +419,116 @@ pub async fn cancel(
     state: &AppState,
     principal: Principal,
     meta: &CommandMeta,
-    booking_id: BookingId,
-    expected: Option<u64>,
-) -> Result<Versioned<Booking>> {
+    (booking_id, expected): (BookingId, Option<u64>),
+    render: impl RenderBooking,
+) -> Result<Done> {
     let now = state.clock.now();
     let booking = load_visible(state, principal, booking_id).await?;
-    let flight_key = placed(&booking)?.flight_id.to_string();
+    let flight_id = placed(&booking)?.flight_id;
     let by = if principal.is_admin() {
         CancelledBy::Airline
     } else {
         CancelledBy::Customer
     };
+    let booking_key = booking_id.to_string();
+    let decide = move |ws: &mut WorkingSet| {
+        ws.expect_version::<Booking>(&booking_key, expected)?;
+        cancel_in(ws, (booking_id, flight_id), by, now)?;
+        Ok(ws.get::<Booking>(&booking_key)?.clone())
+    };
     let done = state
-        .bookings
-        .execute(
-            &booking_id.to_string(),
-            expected,
-            "CancelBooking",
-            BookingCommand::Cancel { by, now },
-            meta,
-        )
+        .executor
+        .respond(lane(flight_id), meta.clone(), decide, render)
         .await?;
-    release(state, meta, &flight_key, booking_id).await?;
+    if let Err(e) = settle_refund(state, meta, booking_id).await {
+        tracing::warn!(error.message = %e, "refund failed; recovery retries it");
+    }
     Ok(done)
 }
 
-/// Gives a booking's seats back and forgets its deadline. Idempotent.
-pub(crate) async fn release(
-    state: &AppState,
-    meta: &CommandMeta,
-    flight_key: &str,
-    booking_id: BookingId,
+/// The cancellation inside a decision: the booking's `Cancel`, the flight's `ReleaseSeats`, the deadline
+/// dropped and the refund due (if any) written `pending` to the ledger.
+///
+/// # Errors
+/// The booking's or flight's rule.
+pub fn cancel_in(
+    ws: &mut WorkingSet,
+    (booking_id, flight_id): (BookingId, FlightId),
+    by: CancelledBy,
+    now: DateTime<Utc>,
 ) -> Result<()> {
-    let command = FlightCommand::ReleaseSeats { booking_id };
-    state
-        .flights
-        .execute(flight_key, None, "ReleaseSeats", command, meta)
-        .await?;
-    drop_deadline(state, booking_id).await?;
+    let booking_key = booking_id.to_string();
+    let command = BookingCommand::Cancel { by, now };
+    ws.execute::<Booking>(&booking_key, "CancelBooking", command)?;
+    let release = FlightCommand::ReleaseSeats { booking_id };
+    ws.execute::<Flight>(&flight_id.to_string(), "ReleaseSeats", release)?;
+    ws.drop_deadline(*booking_id.as_uuid());
+    let refund = ws
+        .get::<Booking>(&booking_key)?
+        .aggregate
+        .state()
+        .and_then(|s| s.refund)
+        .filter(|r| r.amount_minor() > 0);
+    if let Some(refund) = refund {
+        ws.add_payment(PaymentRow {
+            payment_id: Uuid::now_v7(),
+            booking_id: *booking_id.as_uuid(),
+            flight_id: *flight_id.as_uuid(),
+            kind: "refund",
+            attempt: 1,
+            amount_minor: refund.amount_minor(),
+            currency: refund.currency().to_string(),
+            status: "pending",
+            provider_key: format!("refund-{booking_id}"),
+        });
+    }
     Ok(())
 }
 
-/// Moves one passenger to another free seat of the same cabin: the flight first, then the booking.
+/// Pays back `booking`'s pending refund now, if its payment is captured (recovery does it otherwise).
+async fn settle_refund(state: &AppState, meta: &CommandMeta, booking: BookingId) -> Result<()> {
+    let due: Option<RefundDue> = sqlx::query_as(payments::REFUNDS_DUE_FOR_BOOKING)
+        .bind(booking.as_uuid())
+        .fetch_optional(&state.pool)
+        .await?;
+    match due {
+        Some(due) => {
+            let meta = CommandMeta {
+                claim: None,
+                ..meta.clone()
+            };
+            refund(state, &meta, &due).await
+        }
+        None => Ok(()),
+    }
+}
+
+/// Pays back every refund due on `flight` (after it was cancelled); recovery retries what fails.
+pub async fn settle_flight_refunds(state: &AppState, meta: &CommandMeta, flight: FlightId) {
+    let due: Vec<RefundDue> = match sqlx::query_as(payments::REFUNDS_DUE_FOR_FLIGHT)
+        .bind(flight.as_uuid())
+        .fetch_all(&state.pool)
+        .await
+    {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(error.message = %e, "could not list the refunds due; recovery pays them");
+            return;
+        }
+    };
+    let meta = CommandMeta {
+        claim: None,
+        ..meta.clone()
+    };
+    for due in due {
+        if let Err(e) = refund(state, &meta, &due).await {
+            tracing::warn!(error.message = %e, booking_id = %due.booking_id, "refund failed; recovery retries it");
+        }
+    }
+}
+
+/// Moves one passenger to another free seat of the same cabin: the flight's `MoveSeat` and the booking's
+/// `ChangeSeat`, one commit.
 ///
 /// # Errors
 /// 404, 409 seat taken, 412 If-Match, 422 rule broken.
@@ -327,47 +536,45 @@ pub async fn change_seat(
     state: &AppState,
     principal: Principal,
     meta: &CommandMeta,
-    booking_id: BookingId,
-    expected: Option<u64>,
+    (booking_id, expected): (BookingId, Option<u64>),
     (passenger, to): (usize, SeatNumber),
-) -> Result<Versioned<Booking>> {
+    render: impl RenderBooking,
+) -> Result<Done> {
     let now: DateTime<Utc> = state.clock.now();
     let booking = load_visible(state, principal, booking_id).await?;
-    check_version(&booking, expected)?;
-    let s = placed(&booking)?;
-    let change = BookingCommand::ChangeSeat { passenger, to, now };
-    booking.aggregate.decide(change.clone())?;
-    let from = s
-        .passengers
-        .as_slice()
-        .get(passenger)
-        .and_then(|p| p.seat)
-        .ok_or(BookingError::NoSuchPassenger(passenger))?;
-    let occupant = s
-        .passengers
-        .occupants()
-        .into_iter()
-        .find_map(|(seat, who)| (seat == from).then_some(who))
-        .unwrap_or(SeatOccupant::Adult);
-    let move_seat = FlightCommand::MoveSeat {
-        booking_id,
-        from,
-        to,
-        occupant,
-        now,
+    let flight_id = placed(&booking)?.flight_id;
+    let (flight_key, booking_key) = (flight_id.to_string(), booking_id.to_string());
+    let decide = move |ws: &mut WorkingSet| {
+        ws.expect_version::<Booking>(&booking_key, expected)?;
+        let current = ws.get::<Booking>(&booking_key)?;
+        let s = current.aggregate.state().ok_or(BookingError::NotPlaced)?;
+        let change = BookingCommand::ChangeSeat { passenger, to, now };
+        current.aggregate.decide(change.clone())?;
+        let from = s
+            .passengers
+            .as_slice()
+            .get(passenger)
+            .and_then(|p| p.seat)
+            .ok_or(BookingError::NoSuchPassenger(passenger))?;
+        let occupant = s
+            .passengers
+            .occupants()
+            .into_iter()
+            .find_map(|(seat, who)| (seat == from).then_some(who))
+            .unwrap_or(SeatOccupant::Adult);
+        let move_seat = FlightCommand::MoveSeat {
+            booking_id,
+            from,
+            to,
+            occupant,
+            now,
+        };
+        ws.execute::<Flight>(&flight_key, "MoveSeat", move_seat)?;
+        ws.execute::<Booking>(&booking_key, "ChangeSeat", change)?;
+        Ok(ws.get::<Booking>(&booking_key)?.clone())
     };
     state
-        .flights
-        .execute(&s.flight_id.to_string(), None, "MoveSeat", move_seat, meta)
-        .await?;
-    Ok(state
-        .bookings
-        .execute(
-            &booking_id.to_string(),
-            expected,
-            "ChangeSeat",
-            change,
-            meta,
-        )
-        .await?)
+        .executor
+        .respond(lane(flight_id), meta.clone(), decide, render)
+        .await
 }

@@ -1,98 +1,119 @@
 //! The sweeper: unpaid holds past their deadline lapse, and their seats go back on sale.
+//!
+//! Due holds are claimed in batches for a lease (`FOR UPDATE SKIP LOCKED`, so replicas share the work
+//! and never take the same rows); each is expired in one commit (`Booking.Expire` + `Flight.ExpireHold`
+//! + the deadline row dropped). A row that fails is logged, counted and set aside with a growing delay;
+//! it never stops the pass. A sweeper that dies after claiming leaves rows that come back when the
+//! lease runs out.
 
-use domain::booking::{BookingCommand, BookingError};
-use domain::flight::{FlightCommand, FlightError};
-use domain::values::BookingId;
+use chrono::{DateTime, Utc};
+use domain::booking::{Booking, BookingCommand, BookingError};
+use domain::flight::{Flight, FlightCommand, FlightError};
+use domain::values::{BookingId, FlightId};
 use uuid::Uuid;
 
 use super::Outcome;
+use super::booking::lane;
 use crate::error::{ApiError, Result};
-use crate::executor::{CommandError, CommandMeta};
+use crate::executor::{CommandMeta, WorkingSet};
 use crate::state::AppState;
 
 /// Lapses up to `limit` holds whose deadline has passed by the state's clock.
 ///
 /// # Errors
-/// Store failures; the holds not handled stay listed for the next sweep.
+/// Store failures of the claim; a failure of one hold is set aside and counted instead.
 pub async fn sweep_once(state: &AppState, limit: i64) -> Result<Outcome> {
     let now = state.clock.now();
     let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT booking_id, flight_id FROM hold_deadlines WHERE hold_until < $1 ORDER BY hold_until LIMIT $2",
+        "UPDATE hold_deadlines d SET claimed_until = now() + make_interval(secs => $3) \
+         FROM (SELECT booking_id FROM hold_deadlines \
+               WHERE hold_until < $1 AND (claimed_until IS NULL OR claimed_until <= now()) \
+               ORDER BY hold_until LIMIT $2 FOR UPDATE SKIP LOCKED) due \
+         WHERE d.booking_id = due.booking_id RETURNING d.booking_id, d.flight_id",
     )
     .bind(now)
     .bind(limit)
+    .bind(state.booking.sweep_lease().as_secs_f64())
     .fetch_all(&state.pool)
     .await?;
     if due.is_empty() {
         return Ok(Outcome::Idle);
     }
-    let meta = CommandMeta {
-        correlation_id: format!("sweeper-{}", Uuid::now_v7()),
-        ..CommandMeta::default()
-    };
-    for (booking, flight) in &due {
+    crate::crash_point!("sweep.after_claim");
+    let meta = CommandMeta::system(format!("sweeper-{}", Uuid::now_v7()));
+    let results = futures::future::join_all(due.iter().map(|(booking, flight)| {
         expire(
             state,
             &meta,
-            BookingId::from_uuid(*booking),
-            &flight.to_string(),
+            (BookingId::from_uuid(*booking), FlightId::from_uuid(*flight)),
+            now,
         )
-        .await?;
+    }))
+    .await;
+    let mut failures = 0u64;
+    for ((booking, _), result) in due.iter().zip(results) {
+        if let Err(e) = result {
+            failures += 1;
+            tracing::error!(booking_id = %booking, error.message = %e, error.cause_chain = ?e,
+                "could not expire a hold; set aside");
+            set_aside(state, *booking, &e.cause_chain()).await?;
+        }
     }
-    metrics::counter!("holds_expired_total").increment(due.len() as u64);
+    metrics::counter!("holds_expired_total").increment(due.len() as u64 - failures);
+    metrics::counter!("sweeper_failures_total").increment(failures);
     Ok(Outcome::Processed(due.len()))
 }
 
 async fn expire(
     state: &AppState,
     meta: &CommandMeta,
-    booking_id: BookingId,
-    flight_key: &str,
+    (booking_id, flight_id): (BookingId, FlightId),
+    now: DateTime<Utc>,
 ) -> Result<()> {
-    let now = state.clock.now();
-    let expired = state
-        .bookings
-        .execute(
-            &booking_id.to_string(),
-            None,
-            "ExpireBooking",
-            BookingCommand::Expire { now },
-            meta,
-        )
-        .await;
-    match expired {
-        // Paid in time: nothing to lapse.
-        Err(CommandError::Rejected(BookingError::AlreadyConfirmed)) => {
-            return forget(state, booking_id).await;
-        }
-        // Lapsed now; or never placed (the process died after the hold); or ended already.
-        Ok(_)
-        | Err(CommandError::Rejected(
-            BookingError::NotPlaced | BookingError::Expired | BookingError::Cancelled,
-        )) => {}
-        Err(other) => return Err(other.into()),
-    }
-    let command = FlightCommand::ExpireHold { booking_id, now };
-    match state
-        .flights
-        .execute(flight_key, None, "ExpireHold", command, meta)
+    let decide = move |ws: &mut WorkingSet| expire_in(ws, (booking_id, flight_id), now);
+    state
+        .executor
+        .run(lane(flight_id), meta.clone(), decide)
         .await
-    {
-        Ok(_) => {}
-        // The flight sold the seats but the booking never recorded the payment: give them back.
-        Err(CommandError::Rejected(FlightError::AlreadyConfirmed)) => {
-            let release = FlightCommand::ReleaseSeats { booking_id };
-            state
-                .flights
-                .execute(flight_key, None, "ReleaseSeats", release, meta)
-                .await?;
-        }
-        Err(CommandError::Rejected(FlightError::NotScheduled)) => {}
-        Err(other) => return Err(ApiError::from(other)),
-    }
-    forget(state, booking_id).await
 }
 
-async fn forget(state: &AppState, booking_id: BookingId) -> Result<()> {
-    super::booking::drop_deadline(state, booking_id).await
+/// The expiry inside a decision. A booking paid in time, or already ended, or never placed, has nothing
+/// to lapse; its deadline row goes either way.
+fn expire_in(
+    ws: &mut WorkingSet,
+    (booking_id, flight_id): (BookingId, FlightId),
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let expire = BookingCommand::Expire { now };
+    match ws.execute::<Booking>(&booking_id.to_string(), "ExpireBooking", expire) {
+        Ok(_)
+        | Err(ApiError::Booking(
+            BookingError::AlreadyConfirmed
+            | BookingError::NotPlaced
+            | BookingError::Expired
+            | BookingError::Cancelled,
+        )) => {}
+        Err(e) => return Err(e),
+    }
+    let expire_hold = FlightCommand::ExpireHold { booking_id, now };
+    match ws.execute::<Flight>(&flight_id.to_string(), "ExpireHold", expire_hold) {
+        Ok(_)
+        | Err(ApiError::Flight(FlightError::AlreadyConfirmed | FlightError::NotScheduled)) => {}
+        Err(e) => return Err(e),
+    }
+    ws.drop_deadline(*booking_id.as_uuid());
+    Ok(())
+}
+
+async fn set_aside(state: &AppState, booking: Uuid, error: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE hold_deadlines SET failures = failures + 1, last_error = $2, \
+             claimed_until = now() + make_interval(secs => least(power(2, failures + 1), 600)) \
+         WHERE booking_id = $1",
+    )
+    .bind(booking)
+    .bind(error)
+    .execute(&state.pool)
+    .await?;
+    Ok(())
 }

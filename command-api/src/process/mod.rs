@@ -1,13 +1,13 @@
 //! The booking process across the `Flight` and `Booking` aggregates.
 //!
-//! Requests run the steps inline (book: hold then place; pay: confirm seats then booking; cancel: booking
-//! then release; seat change: flight then booking). Every step is idempotent by booking id, and two
-//! workers heal a crash between steps: the expiry sweeper (a hold whose booking never came, or was never
-//! paid, lapses) and the reactor, which follows the event log (a cancelled or expired booking releases its
-//! seats; a delayed or cancelled flight reaches each of its bookings).
+//! Every user action changes both aggregates in one commit (book, pay, cancel, change seat; expiry and
+//! disruption too), so there is no half-done state to heal. What is left to background work is time and
+//! money: the expiry sweeper lapses unpaid holds, and payment recovery captures, voids or refunds what a
+//! crash left in the payments ledger.
 
 pub mod booking;
+pub mod disruption;
 pub mod expiry;
-pub mod reactor;
+pub mod recovery;
 
 pub use infra::event_log::Outcome;

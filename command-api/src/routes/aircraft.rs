@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use domain::aircraft::{AircraftCommand, AircraftDetails, SeatLayout, SeatSpec};
+use domain::aircraft::{Aircraft, AircraftCommand, AircraftDetails, SeatLayout, SeatSpec};
 use domain::values::{AircraftId, Label};
 use infra::auth::Principal;
 use infra::http::AppJson;
@@ -14,8 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{RequestMeta, not_found, require_admin, versioned};
+use super::{RequestMeta, execute_one, not_found, require_admin, versioned};
 use crate::error::Result;
+use crate::executor::Versioned;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -78,25 +79,20 @@ async fn register_aircraft(
         model: req.model,
         layout: req.cabins,
     };
-    let done = state
-        .aircraft
-        .execute(
-            &id.to_string(),
-            None,
-            "RegisterAircraft",
-            command,
-            &meta.for_principal(principal),
+    let render = move |done: &Versioned<Aircraft>| {
+        let details = done
+            .aggregate
+            .details()
+            .ok_or_else(|| not_found("aircraft_not_found", "aircraft"))?;
+        let location = Some(format!("/api/v1/aircraft/{id}"));
+        versioned(
+            StatusCode::CREATED,
+            done.version,
+            location,
+            AircraftResponse::from(details),
         )
-        .await?;
-    let details = done
-        .aggregate
-        .details()
-        .ok_or_else(|| not_found("aircraft_not_found", "aircraft"))?;
-    let location = Some(format!("/api/v1/aircraft/{id}"));
-    Ok(versioned(
-        StatusCode::CREATED,
-        done.version,
-        location,
-        AircraftResponse::from(details),
-    ))
+    };
+    let meta = meta.for_principal(principal);
+    let command = ("RegisterAircraft", command);
+    execute_one::<Aircraft, _>(&state, (id.to_string(), None), command, meta, render).await
 }

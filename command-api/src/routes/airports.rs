@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use domain::airport::{AirportCommand, AirportDetails};
+use domain::airport::{Airport, AirportCommand, AirportDetails};
 use domain::values::{AirportCode, CountryCode, Label, TimeZone};
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
@@ -13,8 +13,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{RequestMeta, not_found, require_admin, versioned};
+use super::{RequestMeta, execute_one, not_found, require_admin, versioned};
 use crate::error::Result;
+use crate::executor::Versioned;
+use crate::idempotency::StoredResponse;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -89,15 +91,20 @@ impl From<&AirportDetails> for AirportResponse {
     }
 }
 
-fn respond(status: StatusCode, version: u64, details: Option<&AirportDetails>) -> Result<Response> {
-    let details = details.ok_or_else(|| not_found("airport_not_found", "airport"))?;
-    let location = Some(format!("/api/v1/airports/{}", details.code));
-    Ok(versioned(
-        status,
-        version,
-        location,
-        AirportResponse::from(details),
-    ))
+fn render(status: StatusCode) -> impl Fn(&Versioned<Airport>) -> Result<StoredResponse> + Send {
+    move |done| {
+        let details = done
+            .aggregate
+            .details()
+            .ok_or_else(|| not_found("airport_not_found", "airport"))?;
+        let location = Some(format!("/api/v1/airports/{}", details.code));
+        versioned(
+            status,
+            done.version,
+            location,
+            AirportResponse::from(details),
+        )
+    }
 }
 
 /// Register an airport.
@@ -119,17 +126,16 @@ async fn register_airport(
         country: req.country,
         time_zone: req.time_zone,
     };
-    let done = state
-        .airports
-        .execute(
-            &id,
-            None,
-            "RegisterAirport",
-            command,
-            &meta.for_principal(principal),
-        )
-        .await?;
-    respond(StatusCode::CREATED, done.version, done.aggregate.details())
+    let meta = meta.for_principal(principal);
+    let command = ("RegisterAirport", command);
+    execute_one::<Airport, _>(
+        &state,
+        (id, None),
+        command,
+        meta,
+        render(StatusCode::CREATED),
+    )
+    .await
 }
 
 /// Update an airport.
@@ -154,15 +160,14 @@ async fn update_airport(
         country: req.country,
         time_zone: req.time_zone,
     };
-    let done = state
-        .airports
-        .execute(
-            code.as_str(),
-            expected,
-            "UpdateAirport",
-            command,
-            &meta.for_principal(principal),
-        )
-        .await?;
-    respond(StatusCode::OK, done.version, done.aggregate.details())
+    let meta = meta.for_principal(principal);
+    let (id, command) = (code.to_string(), ("UpdateAirport", command));
+    execute_one::<Airport, _>(
+        &state,
+        (id, expected),
+        command,
+        meta,
+        render(StatusCode::OK),
+    )
+    .await
 }

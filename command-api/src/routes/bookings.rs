@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{RequestMeta, not_found, versioned};
 use crate::error::Result;
 use crate::executor::Versioned;
+use crate::idempotency::StoredResponse;
 use crate::process::booking::{self, BookRequest};
 use crate::state::AppState;
 
@@ -75,8 +76,10 @@ pub struct BookingResponse {
     pub id: Uuid,
     /// PNR.
     pub reference: String,
-    /// `held`, `confirmed`, `cancelled`, `expired`.
-    #[schema(value_type = String)]
+    /// `held` (seats held until `hold_expires_at`, unpaid) → `confirmed` (paid: authorized and
+    /// committed with the seats sold, then captured) → `cancelled` (seats released; the refund, if any,
+    /// is paid back afterwards: `refunded`); or `held` → `expired` (the hold lapsed unpaid).
+    #[schema(value_type = String, example = "held")]
     pub status: BookingStatus,
     /// Flight.
     pub flight_id: Uuid,
@@ -95,38 +98,47 @@ pub struct BookingResponse {
     pub hold_expires_at: DateTime<Utc>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
-    /// The payment provider's reference, once paid.
+    /// The payment provider's authorization reference, once paid.
     pub payment_reference: Option<String>,
-    /// What was refunded, once cancelled.
+    /// Whether the payment has been captured (it is, right after payment; recovery finishes a capture a
+    /// crash interrupted).
+    pub captured: bool,
+    /// What the fare rules refund, once cancelled.
     #[schema(value_type = Option<Object>)]
     pub refund: Option<Money>,
+    /// Whether that refund has been paid back by the provider.
+    pub refunded: bool,
     /// Who cancelled, once cancelled.
     #[schema(value_type = Option<String>)]
     pub cancelled_by: Option<CancelledBy>,
 }
 
-fn respond(status: StatusCode, done: &Versioned<Booking>) -> Result<Response> {
-    let s = done
-        .aggregate
-        .state()
-        .ok_or_else(|| not_found("booking_not_found", "booking"))?;
-    let body = BookingResponse {
-        id: *s.id.as_uuid(),
-        reference: s.pnr.to_string(),
-        status: s.status,
-        flight_id: *s.flight_id.as_uuid(),
-        cabin: s.cabin,
-        passengers: s.passengers.as_slice().to_vec(),
-        contact_email: s.contact_email.to_string(),
-        total: s.total,
-        hold_expires_at: s.hold_until,
-        created_at: s.placed_at,
-        payment_reference: s.payment.as_ref().map(|p| p.reference.to_string()),
-        refund: s.refund,
-        cancelled_by: s.cancelled_by,
-    };
-    let location = Some(format!("/api/v1/bookings/{}", s.id));
-    Ok(versioned(status, done.version, location, body))
+pub fn render(status: StatusCode) -> impl Fn(&Versioned<Booking>) -> Result<StoredResponse> + Send {
+    move |done| {
+        let s = done
+            .aggregate
+            .state()
+            .ok_or_else(|| not_found("booking_not_found", "booking"))?;
+        let body = BookingResponse {
+            id: *s.id.as_uuid(),
+            reference: s.pnr.to_string(),
+            status: s.status,
+            flight_id: *s.flight_id.as_uuid(),
+            cabin: s.cabin,
+            passengers: s.passengers.as_slice().to_vec(),
+            contact_email: s.contact_email.to_string(),
+            total: s.total,
+            hold_expires_at: s.hold_until,
+            created_at: s.placed_at,
+            payment_reference: s.payment.as_ref().map(|p| p.reference.to_string()),
+            captured: s.captured.is_some(),
+            refund: s.refund,
+            refunded: s.refund_issued.is_some(),
+            cancelled_by: s.cancelled_by,
+        };
+        let location = Some(format!("/api/v1/bookings/{}", s.id));
+        versioned(status, done.version, location, body)
+    }
 }
 
 /// Hold seats: the booking starts `held` until `hold_expires_at`.
@@ -145,8 +157,16 @@ async fn place_booking(
         contact_email: req.contact_email,
         passengers: req.passengers,
     };
-    let done = booking::book(&state, principal, &meta.for_principal(principal), request).await?;
-    respond(StatusCode::CREATED, &done)
+    let meta = meta.for_principal(principal);
+    Ok(booking::book(
+        &state,
+        principal,
+        &meta,
+        request,
+        render(StatusCode::CREATED),
+    )
+    .await?
+    .1)
 }
 
 /// Pay a held booking: it becomes `confirmed`.
@@ -165,16 +185,17 @@ async fn pay_booking(
     let expected = if_match(&headers)?;
     let meta = meta.for_principal(principal);
     let payment = (req.card_token.as_str(), req.amount);
-    let done = booking::pay(
+    let target = (BookingId::from_uuid(id), expected);
+    Ok(booking::pay(
         &state,
         principal,
         &meta,
-        BookingId::from_uuid(id),
-        expected,
+        target,
         payment,
+        render(StatusCode::OK),
     )
-    .await?;
-    respond(StatusCode::OK, &done)
+    .await?
+    .1)
 }
 
 /// Cancel: a customer gets the fare rules' refund; an admin cancels for the airline (full refund).
@@ -191,9 +212,12 @@ async fn cancel_booking(
 ) -> Result<Response> {
     let expected = if_match(&headers)?;
     let meta = meta.for_principal(principal);
-    let done =
-        booking::cancel(&state, principal, &meta, BookingId::from_uuid(id), expected).await?;
-    respond(StatusCode::OK, &done)
+    let target = (BookingId::from_uuid(id), expected);
+    Ok(
+        booking::cancel(&state, principal, &meta, target, render(StatusCode::OK))
+            .await?
+            .1,
+    )
 }
 
 /// Move a passenger to another free seat in the same cabin.
@@ -212,14 +236,15 @@ async fn change_seat(
     let expected = if_match(&headers)?;
     let meta = meta.for_principal(principal);
     let change = (req.passenger, req.seat);
-    let done = booking::change_seat(
+    let target = (BookingId::from_uuid(id), expected);
+    Ok(booking::change_seat(
         &state,
         principal,
         &meta,
-        BookingId::from_uuid(id),
-        expected,
+        target,
         change,
+        render(StatusCode::OK),
     )
-    .await?;
-    respond(StatusCode::OK, &done)
+    .await?
+    .1)
 }

@@ -1,18 +1,23 @@
-//! Flights (admin): schedule, reschedule and fares, delay, cancel. Delays and cancellations reach the
-//! bookings through the disruption worker, from the event log.
+//! Flights (admin): schedule, reschedule and fares, delay, cancel. A delay or a cancellation reaches
+//! every affected booking in the same commit: each booking's event names the flight's as its cause, and a
+//! cancelled flight cancels, releases and refunds every booking.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use domain::aircraft::Aircraft;
+use domain::airport::Airport;
+use domain::booking::BookingCommand;
 use domain::flight::{
-    Fare, Flight, FlightCommand, FlightState, FlightStatus, ScheduleFlight, SeatCounts,
+    Fare, Flight, FlightCommand, FlightError, FlightState, FlightStatus, ScheduleFlight, SeatCounts,
 };
 use domain::values::{AircraftId, AirportCode, FlightId, FlightNumber, Label};
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
 use infra::problem::Problem;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +25,10 @@ use uuid::Uuid;
 
 use super::{RequestMeta, not_found, require_admin, versioned};
 use crate::error::{ApiError, Result};
-use crate::executor::Versioned;
+use crate::executor::{Versioned, WorkingSet};
+use crate::idempotency::StoredResponse;
+use crate::process::booking::{lane, settle_flight_refunds};
+use crate::process::disruption;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -137,18 +145,15 @@ impl From<&FlightState> for FlightResponse {
     }
 }
 
-fn respond(status: StatusCode, done: &Versioned<Flight>) -> Result<Response> {
-    let s = done
-        .aggregate
-        .state()
-        .ok_or_else(|| not_found("flight_not_found", "flight"))?;
-    let location = Some(format!("/api/v1/flights/{}", s.id));
-    Ok(versioned(
-        status,
-        done.version,
-        location,
-        FlightResponse::from(s),
-    ))
+fn render(status: StatusCode) -> impl Fn(&Versioned<Flight>) -> Result<StoredResponse> + Send {
+    move |done| {
+        let s = done
+            .aggregate
+            .state()
+            .ok_or_else(|| not_found("flight_not_found", "flight"))?;
+        let location = Some(format!("/api/v1/flights/{}", s.id));
+        versioned(status, done.version, location, FlightResponse::from(s))
+    }
 }
 
 fn unknown(code: &str, detail: String) -> ApiError {
@@ -167,11 +172,7 @@ async fn schedule_flight(
 ) -> Result<Response> {
     require_admin(&principal)?;
     for code in [req.origin, req.destination] {
-        let airport = state
-            .airports
-            .load(code.as_str())
-            .await
-            .map_err(crate::error::store_error)?;
+        let airport = state.executor.load::<Airport>(code.as_str()).await?;
         if airport.aggregate.details().is_none() {
             return Err(unknown(
                 "unknown_airport",
@@ -181,10 +182,9 @@ async fn schedule_flight(
     }
     let aircraft_id = AircraftId::from_uuid(req.aircraft_id);
     let aircraft = state
-        .aircraft
-        .load(&aircraft_id.to_string())
-        .await
-        .map_err(crate::error::store_error)?;
+        .executor
+        .load::<Aircraft>(&aircraft_id.to_string())
+        .await?;
     let layout = aircraft
         .aggregate
         .details()
@@ -208,17 +208,18 @@ async fn schedule_flight(
         fares: req.fares,
         now: state.clock.now(),
     }));
-    let done = state
-        .flights
-        .execute(
-            &id.to_string(),
-            None,
-            "ScheduleFlight",
-            command,
-            &meta.for_principal(principal),
-        )
-        .await?;
-    respond(StatusCode::CREATED, &done)
+    let key = id.to_string();
+    let decide = move |ws: &mut WorkingSet| {
+        ws.create::<Flight>(&key);
+        ws.execute::<Flight>(&key, "ScheduleFlight", command.clone())?;
+        Ok(ws.get::<Flight>(&key)?.clone())
+    };
+    let meta = meta.for_principal(principal);
+    state
+        .executor
+        .respond(lane(id), meta, decide, render(StatusCode::CREATED))
+        .await
+        .map(|(_, response)| response)
 }
 
 /// Reschedule an unsold flight and/or change its fares.
@@ -235,55 +236,50 @@ async fn update_flight(
     AppJson(req): AppJson<UpdateFlightRequest>,
 ) -> Result<Response> {
     require_admin(&principal)?;
-    let mut expected = if_match(&headers)?;
-    let id = FlightId::from_uuid(id).to_string();
-    let meta = meta.for_principal(principal);
+    let expected = if_match(&headers)?;
+    let flight_id = FlightId::from_uuid(id);
     let now = state.clock.now();
-    let mut done = None;
-    match (req.departure_at, req.arrival_at) {
-        (Some(departure_at), Some(arrival_at)) => {
-            let command = FlightCommand::Reschedule {
-                departure_at,
-                arrival_at,
-                now,
-            };
-            let d = state
-                .flights
-                .execute(&id, expected, "RescheduleFlight", command, &meta)
-                .await?;
-            // The fares change below applies to the version this request just made.
-            expected = expected.map(|_| d.version);
-            done = Some(d);
-        }
-        (None, None) => {}
+    let reschedule = match (req.departure_at, req.arrival_at) {
+        (Some(departure_at), Some(arrival_at)) => Some(FlightCommand::Reschedule {
+            departure_at,
+            arrival_at,
+            now,
+        }),
+        (None, None) => None,
         _ => {
             return Err(unknown(
                 "incomplete_schedule",
                 "give both departure_at and arrival_at, or neither".to_owned(),
             ));
         }
-    }
-    if let Some(fares) = req.fares {
-        let command = FlightCommand::ChangeFares { fares, now };
-        done = Some(
-            state
-                .flights
-                .execute(&id, expected, "ChangeFares", command, &meta)
-                .await?,
-        );
-    }
-    let done = match done {
-        Some(d) => d,
-        None => state
-            .flights
-            .load(&id)
-            .await
-            .map_err(crate::error::store_error)?,
     };
-    respond(StatusCode::OK, &done)
+    let fares = req
+        .fares
+        .map(|fares| FlightCommand::ChangeFares { fares, now });
+    let key = flight_id.to_string();
+    // Both changes or neither, in one commit.
+    let decide = move |ws: &mut WorkingSet| {
+        ws.expect_version::<Flight>(&key, expected)?;
+        if ws.get::<Flight>(&key)?.aggregate.state().is_none() {
+            return Err(FlightError::NotScheduled.into());
+        }
+        if let Some(command) = reschedule.clone() {
+            ws.execute::<Flight>(&key, "RescheduleFlight", command)?;
+        }
+        if let Some(command) = fares.clone() {
+            ws.execute::<Flight>(&key, "ChangeFares", command)?;
+        }
+        Ok(ws.get::<Flight>(&key)?.clone())
+    };
+    let meta = meta.for_principal(principal);
+    state
+        .executor
+        .respond(lane(flight_id), meta, decide, render(StatusCode::OK))
+        .await
+        .map(|(_, response)| response)
 }
 
-/// Delay a flight; its bookings are told.
+/// Delay a flight; every affected booking notes it in the same commit.
 #[utoipa::path(post, path = "/api/v1/flights/{id}/delay", tag = "flights", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = DelayFlightRequest,
     responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -296,27 +292,30 @@ async fn delay_flight(
     AppJson(req): AppJson<DelayFlightRequest>,
 ) -> Result<Response> {
     require_admin(&principal)?;
+    let expected = if_match(&headers)?;
+    let flight_id = FlightId::from_uuid(id);
     let command = FlightCommand::Delay {
         departure_at: req.departure_at,
         arrival_at: req.arrival_at,
-        reason: req.reason,
+        reason: req.reason.clone(),
         now: state.clock.now(),
     };
-    let id = FlightId::from_uuid(id).to_string();
-    let done = state
-        .flights
-        .execute(
-            &id,
-            if_match(&headers)?,
-            "DelayFlight",
-            command,
-            &meta.for_principal(principal),
-        )
-        .await?;
-    respond(StatusCode::OK, &done)
+    let note = BookingCommand::NoteFlightDelay {
+        departure_at: req.departure_at,
+        arrival_at: req.arrival_at,
+        reason: req.reason,
+    };
+    let decide = disruption::delay(flight_id, expected, command, note);
+    let meta = meta.for_principal(principal);
+    state
+        .executor
+        .respond(lane(flight_id), meta, decide, render(StatusCode::OK))
+        .await
+        .map(|(_, response)| response)
 }
 
-/// Cancel a flight; its bookings are cancelled and refunded in full.
+/// Cancel a flight; every booking on it is cancelled, its seats released and its payment refunded in
+/// full, in the same commit (the refunds are then paid back).
 #[utoipa::path(post, path = "/api/v1/flights/{id}/cancel", tag = "flights", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = CancelFlightRequest,
     responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -329,20 +328,28 @@ async fn cancel_flight(
     AppJson(req): AppJson<CancelFlightRequest>,
 ) -> Result<Response> {
     require_admin(&principal)?;
+    let expected = if_match(&headers)?;
+    let flight_id = FlightId::from_uuid(id);
+    let now = state.clock.now();
     let command = FlightCommand::Cancel {
         reason: req.reason,
-        now: state.clock.now(),
+        now,
     };
-    let id = FlightId::from_uuid(id).to_string();
-    let done = state
-        .flights
-        .execute(
-            &id,
-            if_match(&headers)?,
-            "CancelFlight",
-            command,
-            &meta.for_principal(principal),
+    let decide = disruption::cancel(flight_id, expected, command, now);
+    let meta = meta.for_principal(principal);
+    let (_, response) = state
+        .executor
+        .respond(
+            lane(flight_id),
+            meta.clone(),
+            decide,
+            render(StatusCode::OK),
         )
         .await?;
-    respond(StatusCode::OK, &done)
+    // The refunds are paid back beside the response; payment recovery retries any that fail.
+    let span = tracing::Span::current();
+    tokio::spawn(
+        async move { settle_flight_refunds(&state, &meta, flight_id).await }.instrument(span),
+    );
+    Ok(response)
 }

@@ -7,9 +7,10 @@ pub mod flights;
 pub mod health;
 
 use axum::extract::FromRequestParts;
+pub use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use infra::auth::Principal;
 use infra::http::{REQUEST_ID, etag};
 use infra::problem::Problem;
@@ -17,8 +18,9 @@ use serde::Serialize;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::executor::CommandMeta;
-use crate::idempotency::IDEMPOTENCY_KEY;
+use crate::error::ApiError;
+use crate::executor::{CommandMeta, Stream, StreamKey, Versioned, one_command};
+use crate::idempotency::{IDEMPOTENCY_KEY, IdempotencyClaim, StoredResponse};
 use crate::state::AppState;
 
 /// The OpenAPI document's frame; paths come from the handlers.
@@ -62,6 +64,7 @@ pub fn api() -> OpenApiRouter<AppState> {
 pub struct RequestMeta {
     correlation_id: String,
     idempotency_key: Option<String>,
+    claim: Option<IdempotencyClaim>,
 }
 
 impl RequestMeta {
@@ -72,6 +75,7 @@ impl RequestMeta {
             correlation_id: self.correlation_id.clone(),
             causation_id: None,
             idempotency_key: self.idempotency_key.clone(),
+            claim: self.claim.clone(),
         }
     }
 }
@@ -90,23 +94,62 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         Ok(Self {
             correlation_id: text(&REQUEST_ID).unwrap_or_default(),
             idempotency_key: text(&IDEMPOTENCY_KEY),
+            claim: parts.extensions.get::<IdempotencyClaim>().cloned(),
         })
     }
 }
 
-/// A JSON body with the aggregate version as `ETag` (and `Location` for a 201).
+/// A JSON body with the aggregate version as `ETag` (and `Location` for a 201), as stored for replay.
+///
+/// # Errors
+/// Serialization failures (a bug).
 pub fn versioned<T: Serialize>(
     status: StatusCode,
     version: u64,
     location: Option<String>,
     body: T,
-) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(version));
+) -> Result<StoredResponse, ApiError> {
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("response body: {e}")))?;
+    let mut headers = vec![
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (header::ETAG, etag(version)),
+    ];
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        response.headers_mut().insert(header::LOCATION, location);
+        headers.push((header::LOCATION, location));
     }
-    response
+    Ok(StoredResponse {
+        status: status.as_u16(),
+        headers,
+        body: body.into(),
+    })
+}
+
+/// Runs one command on one aggregate (its own lane), checking `If-Match` against the version it is
+/// appended to, and responds with `render`.
+///
+/// # Errors
+/// The aggregate's rule, 412, store failures.
+pub async fn execute_one<A, R>(
+    state: &AppState,
+    (id, expected): (String, Option<u64>),
+    (name, command): (&'static str, A::Command),
+    meta: CommandMeta,
+    render: R,
+) -> Result<Response, ApiError>
+where
+    A: Stream,
+    A::Command: Clone + Send,
+    ApiError: From<A::Error>,
+    R: Fn(&Versioned<A>) -> Result<StoredResponse, ApiError> + Send + 'static,
+{
+    let lane = StreamKey::of::<A>(&id);
+    let decide = one_command::<A>(id, expected, name, command);
+    let (_, response) = state.executor.respond(lane, meta, decide, render).await?;
+    Ok(response)
 }
 
 /// The 403 for customers on admin routes.

@@ -131,7 +131,7 @@ async fn paying_the_total_confirms_and_sells_the_seats() {
         response.json()["payment_reference"]
             .as_str()
             .unwrap()
-            .starts_with("test_")
+            .starts_with("auth_")
     );
     assert_eq!(response.etag(), "\"2\"");
     assert_eq!(

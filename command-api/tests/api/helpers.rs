@@ -90,19 +90,42 @@ fn settings(public_pem: &str) -> Settings {
         booking: BookingSettings {
             hold_minutes: 15,
             sweep_interval_ms: 60_000,
-            poll_interval_ms: 60_000,
+            // Tests stand in for a crashed worker by calling the next step at once.
+            sweep_lease_ms: 0,
+            idempotency_lease_ms: 2_000,
+            recovery_interval_ms: 60_000,
+            payment_recovery_after_ms: 0,
             max_attempts: 50,
         },
     }
 }
 
-/// Starts one more command API on `db` with its own pool, as a second process would. Its workers do not
-/// run: tests drive the sweeper and the reactor by hand.
+/// Starts one more command API on `db` with its own pool, as a second process would (and as a restart
+/// after a crash does: nothing in memory is shared). Its workers do not run: tests drive the sweeper and
+/// payment recovery by hand.
 pub async fn start_instance(
     db: &TestDatabase,
     public_pem: &str,
     clock: &ManualClock,
     pool_size: u32,
+) -> (String, AppState) {
+    start_with(
+        db,
+        public_pem,
+        clock,
+        pool_size,
+        TestCardProvider::default(),
+    )
+    .await
+}
+
+/// [`start_instance`] with a given provider (its call log tells what was charged).
+pub async fn start_with(
+    db: &TestDatabase,
+    public_pem: &str,
+    clock: &ManualClock,
+    pool_size: u32,
+    provider: TestCardProvider,
 ) -> (String, AppState) {
     let pool = PgPoolOptions::new()
         .max_connections(pool_size)
@@ -113,7 +136,7 @@ pub async fn start_instance(
         settings(public_pem),
         pool,
         Arc::new(clock.clone()),
-        Arc::new(TestCardProvider),
+        Arc::new(provider),
     )
     .await
     .unwrap();
@@ -264,12 +287,22 @@ impl TestApp {
     }
 
     pub async fn flight_state(&self, flight: Uuid) -> domain::flight::FlightState {
-        let loaded = self.state.flights.load(&flight.to_string()).await.unwrap();
+        let loaded = self
+            .state
+            .executor
+            .load::<domain::flight::Flight>(&flight.to_string())
+            .await
+            .unwrap();
         loaded.aggregate.state().unwrap().clone()
     }
 
     pub async fn booking_state(&self, booking: &str) -> domain::booking::BookingState {
-        let loaded = self.state.bookings.load(booking).await.unwrap();
+        let loaded = self
+            .state
+            .executor
+            .load::<domain::booking::Booking>(booking)
+            .await
+            .unwrap();
         loaded.aggregate.state().unwrap().clone()
     }
 }

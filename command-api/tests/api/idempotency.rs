@@ -65,12 +65,15 @@ async fn a_key_still_in_flight_is_409() {
         "/api/v1/bookings",
         &serde_json::to_vec(&body).unwrap(),
     );
-    sqlx::query("INSERT INTO idempotency_keys (principal, key, fingerprint, state) VALUES ($1, 'busy', $2, 'in_flight')")
-        .bind(app.customer_id.to_string())
-        .bind(fingerprint)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, fingerprint, state, claim, lease_until) \
+         VALUES ($1, 'busy', $2, 'in_flight', gen_random_uuid(), now() + interval '1 hour')",
+    )
+    .bind(app.customer_id.to_string())
+    .bind(fingerprint)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
     let request = app
         .client
         .post(format!("{}/api/v1/bookings", app.address))
@@ -78,10 +81,115 @@ async fn a_key_still_in_flight_is_409() {
         .header("idempotency-key", "busy")
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&body).unwrap());
-    app.send(request)
-        .await
-        .assert_problem(409, "idempotency_key_in_flight");
+    let response = app.send(request).await;
+    response.assert_problem(409, "idempotency_key_in_flight");
+    let retry_after: u64 = response.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (3000..=3600).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
     assert!(app.flight_state(flight).await.holds.is_empty());
+    // Still in flight, never stored as the key's outcome.
+    let state: String = sqlx::query_scalar("SELECT state FROM idempotency_keys WHERE key = 'busy'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "in_flight");
+}
+
+#[tokio::test]
+async fn a_claim_whose_lease_ran_out_is_taken_over_and_its_old_holder_cannot_commit() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let body = booking_body(flight, "10A");
+    let fingerprint = command_api::idempotency::fingerprint(
+        &Method::POST,
+        "/api/v1/bookings",
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    // A request whose process died: its claim's lease has run out.
+    let dead_claim = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, fingerprint, state, claim, lease_until) \
+         VALUES ($1, 'orphan', $2, 'in_flight', $3, now() - interval '1 second')",
+    )
+    .bind(app.customer_id.to_string())
+    .bind(fingerprint)
+    .bind(dead_claim)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let request = || {
+        app.client
+            .post(format!("{}/api/v1/bookings", app.address))
+            .bearer_auth(&app.customer)
+            .header("idempotency-key", "orphan")
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).unwrap())
+    };
+    let first = app.send(request()).await;
+    assert_eq!(first.status, 201, "{}", first.json());
+    let again = app.send(request()).await;
+    assert_eq!(again.bytes, first.bytes);
+    let claim: uuid::Uuid =
+        sqlx::query_scalar("SELECT claim FROM idempotency_keys WHERE key = 'orphan'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_ne!(claim, dead_claim, "the retry did not take the claim over");
+}
+
+#[tokio::test]
+async fn a_refusal_is_not_the_keys_final_answer() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let other = app.book(&app.admin, flight, &["10A"]).await.json();
+    let request = || {
+        app.client
+            .post(format!("{}/api/v1/bookings", app.address))
+            .bearer_auth(&app.customer)
+            .header("idempotency-key", "wants-10A")
+            .json(&booking_body(flight, "10A"))
+    };
+    app.send(request())
+        .await
+        .assert_problem(409, "seats_unavailable");
+    // The seat comes free; the same request with the same key now books it.
+    let cancel = format!("/api/v1/bookings/{}/cancel", other["id"].as_str().unwrap());
+    assert_eq!(app.post(&cancel, &app.admin, &json!({})).await.status, 200);
+    let retried = app.send(request()).await;
+    assert_eq!(retried.status, 201, "{}", retried.json());
+    assert!(retried.headers.get("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_read_in_any_case_for_idempotency() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let request = |scheme: &str| {
+        app.client
+            .post(format!("{}/api/v1/bookings", app.address))
+            .header("authorization", format!("{scheme} {}", app.customer))
+            .header("idempotency-key", "any-case")
+            .json(&booking_body(flight, "10A"))
+    };
+    let first = app.send(request("bearer")).await;
+    assert_eq!(first.status, 201, "{}", first.json());
+    let second = app.send(request("Bearer")).await;
+    assert_eq!(second.bytes, first.bytes);
+    assert_eq!(second.headers["idempotent-replayed"], "true");
+    let third = app.send(request("BEARER")).await;
+    assert_eq!(third.bytes, first.bytes);
+    let scoped: String =
+        sqlx::query_scalar("SELECT principal FROM idempotency_keys WHERE key = 'any-case'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(scoped, app.customer_id.to_string());
 }
 
 #[tokio::test]

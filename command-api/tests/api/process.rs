@@ -1,37 +1,14 @@
-//! The booking process across aggregates: expiry, disruption, and healing after a crash between steps.
+//! The booking process across aggregates: expiry, disruption, and one commit per decision.
 
 use chrono::Duration;
 use command_api::executor::CommandMeta;
-use command_api::process::{Outcome, expiry, reactor};
+use command_api::process::{Outcome, expiry, recovery};
 use domain::booking::{BookingStatus, CancelledBy};
-use domain::flight::{FlightCommand, SeatStatus};
+use domain::flight::{Flight, FlightCommand, SeatStatus};
 use domain::values::{BookingId, SeatOccupant};
-use infra::event_log::Subscription;
 use serde_json::json;
 
-use crate::helpers::{TestApp, seat, spawn_app};
-
-async fn drain_reactor(app: &TestApp) {
-    let subscription = Subscription::new(reactor::SUBSCRIPTION);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    // The commit-safe horizon is cluster-wide, so an event may need a moment to become readable.
-    loop {
-        let outcome = reactor::process_next_batch(&app.state, &subscription, 100)
-            .await
-            .unwrap();
-        let lag = subscription.lag(&app.db.pool).await.unwrap();
-        if outcome == Outcome::Idle && lag.events_behind == 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reactor did not catch up"
-        );
-        if outcome == Outcome::Idle {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    }
-}
+use crate::helpers::{seat, spawn_app};
 
 #[tokio::test]
 async fn an_unpaid_hold_expires_and_its_seats_come_back() {
@@ -88,13 +65,12 @@ async fn a_hold_whose_booking_never_came_expires() {
         now: app.now(),
     };
     app.state
-        .flights
-        .execute(
-            &flight.to_string(),
-            None,
+        .executor
+        .execute::<Flight>(
+            (&flight.to_string(), None),
             "HoldSeats",
             hold,
-            &CommandMeta::default(),
+            CommandMeta::default(),
         )
         .await
         .unwrap();
@@ -129,7 +105,8 @@ async fn a_cancelled_flight_cancels_and_refunds_its_bookings() {
         )
         .await;
     assert_eq!(response.status, 200);
-    drain_reactor(&app).await;
+    // The refunds are paid back beside the response; recovery makes sure of it.
+    recovery::recover_once(&app.state, 100).await.unwrap();
 
     let paid_state = app.booking_state(paid["id"].as_str().unwrap()).await;
     assert_eq!(paid_state.status, BookingStatus::Cancelled);
@@ -143,24 +120,39 @@ async fn a_cancelled_flight_cancels_and_refunds_its_bookings() {
         "seats were not released"
     );
 
-    // Running the reactor over the same events again changes nothing.
-    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    Subscription::new(reactor::SUBSCRIPTION)
-        .save_checkpoint(
-            &mut app.db.pool.acquire().await.unwrap(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
-    drain_reactor(&app).await;
-    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(before, after);
+    // One commit: the flight's cancellation and every booking's, each naming the flight's event as its
+    // cause; then the paid booking's refund was paid back.
+    let flight_event: (uuid::Uuid, String) = sqlx::query_as(
+        "SELECT event_id, tx_id::text FROM events WHERE event_type = 'FlightCancelled'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let fan_out: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT event_type, tx_id::text, metadata FROM events WHERE aggregate_type = 'booking'          AND event_type = 'BookingCancelled'",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(fan_out.len(), 2);
+    for (_, tx, metadata) in &fan_out {
+        assert_eq!(
+            tx, &flight_event.1,
+            "a booking was cancelled in another commit"
+        );
+        assert_eq!(metadata["causation_id"], flight_event.0.to_string());
+    }
+    assert_eq!(paid_state.refund_issued, Some(paid_state.total));
+    let ledger: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, amount_minor FROM payments WHERE kind = 'refund' ORDER BY created_at",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        ledger,
+        vec![("refunded".to_owned(), paid_state.total.amount_minor())]
+    );
 }
 
 #[tokio::test]
@@ -176,7 +168,6 @@ async fn a_delay_reaches_every_live_booking() {
         &body,
     )
     .await;
-    drain_reactor(&app).await;
     let state = app.booking_state(booking["id"].as_str().unwrap()).await;
     assert_eq!(state.departure_at, departure);
     assert_eq!(state.delays.len(), 1);
@@ -184,36 +175,123 @@ async fn a_delay_reaches_every_live_booking() {
 }
 
 #[tokio::test]
-async fn a_cancel_that_died_before_releasing_is_healed_by_the_reactor() {
+async fn each_action_changes_the_flight_and_the_booking_in_one_commit() {
     let app = spawn_app().await;
     let flight = app.scheduled_flight().await;
     let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    let id = booking["id"].as_str().unwrap();
     app.pay(&app.customer, &booking).await;
-    // The booking was cancelled, then the process died before releasing the seats.
-    let cancel = domain::booking::BookingCommand::Cancel {
-        by: CancelledBy::Customer,
-        now: app.now(),
-    };
-    app.state
-        .bookings
-        .execute(
-            booking["id"].as_str().unwrap(),
-            None,
-            "CancelBooking",
-            cancel,
-            &CommandMeta::default(),
-        )
+    let change = json!({"passenger": 0, "seat": "10C"});
+    let path = format!("/api/v1/bookings/{id}/seat-changes");
+    assert_eq!(app.post(&path, &app.customer, &change).await.status, 200);
+    let path = format!("/api/v1/bookings/{id}/cancel");
+    assert_eq!(app.post(&path, &app.customer, &json!({})).await.status, 200);
+    let events: Vec<(String, String)> = sqlx::query_as(
+        "SELECT event_type, tx_id::text FROM events WHERE aggregate_type IN ('flight', 'booking')          AND event_type NOT IN ('FlightScheduled') ORDER BY global_position",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "SeatsHeld",
+            "BookingPlaced",
+            "SeatsConfirmed",
+            "BookingConfirmed",
+            "PaymentCaptured",
+            "SeatChanged",
+            "PassengerSeatChanged",
+            "BookingCancelled",
+            "SeatsReleased",
+            "RefundIssued",
+        ]
+    );
+    // Pairs that belong to one decision share a transaction; the capture and the refund come after.
+    for pair in [(0, 1), (2, 3), (5, 6), (7, 8)] {
+        assert_eq!(
+            events[pair.0].1, events[pair.1].1,
+            "{pair:?} in two commits"
+        );
+    }
+    assert_ne!(events[3].1, events[4].1);
+    assert_ne!(events[8].1, events[9].1);
+}
+
+#[tokio::test]
+async fn a_hold_that_cannot_expire_is_set_aside_and_the_rest_of_the_pass_goes_on() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let good = app.book(&app.customer, flight, &["10A"]).await.json();
+    let bad = app.book(&app.customer, flight, &["10B"]).await.json();
+    let bad_id = bad["id"].as_str().unwrap();
+    // An event nobody can read: this booking's expiry fails every time.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)          VALUES ('booking', $1, 2, 'Garbled', '1.0', '{\"Garbled\": {}}', '{}')",
+    )
+    .bind(bad_id)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    app.clock.advance(Duration::minutes(16));
+    // A fresh instance (the garbled event is not in any cache).
+    let (_, state) = crate::helpers::start_instance(&app.db, &app.public_pem, &app.clock, 2).await;
+    assert_eq!(
+        expiry::sweep_once(&state, 100).await.unwrap(),
+        Outcome::Processed(2)
+    );
+    let good_state = state
+        .executor
+        .load::<domain::booking::Booking>(good["id"].as_str().unwrap())
         .await
         .unwrap();
     assert_eq!(
-        app.flight_state(flight).await.seat_status(seat("10A")),
-        SeatStatus::Sold
+        good_state.aggregate.state().unwrap().status,
+        BookingStatus::Expired
     );
-    drain_reactor(&app).await;
+    let (failures, error, claimed): (i32, Option<String>, bool) = sqlx::query_as(
+        "SELECT failures, last_error, claimed_until > now() FROM hold_deadlines WHERE booking_id = $1::uuid",
+    )
+    .bind(bad_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(failures, 1);
+    assert!(error.unwrap().contains("unreadable"), "no error recorded");
+    assert!(claimed, "the bad row was not set aside");
+    // Set aside: the next pass does not spin on it.
     assert_eq!(
-        app.flight_state(flight).await.seat_status(seat("10A")),
-        SeatStatus::Free
+        expiry::sweep_once(&state, 100).await.unwrap(),
+        Outcome::Idle
     );
+}
+
+#[tokio::test]
+async fn two_sweepers_share_the_due_holds_and_expire_each_once() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    for s in ["10A", "10B", "10C", "10D", "10E", "10F", "11A", "11B"] {
+        assert_eq!(app.book(&app.customer, flight, &[s]).await.status, 201);
+    }
+    app.clock.advance(Duration::minutes(16));
+    let (_, other) = crate::helpers::start_instance(&app.db, &app.public_pem, &app.clock, 4).await;
+    let (a, b) = tokio::join!(
+        expiry::sweep_once(&app.state, 3),
+        expiry::sweep_once(&other, 3)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a, b), (Outcome::Processed(3), Outcome::Processed(3)));
+    while expiry::sweep_once(&app.state, 3).await.unwrap() != Outcome::Idle {}
+    let expired: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, count(*) FROM events WHERE event_type = 'BookingExpired' GROUP BY aggregate_id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(expired.len(), 8);
+    assert!(expired.iter().all(|(_, n)| *n == 1), "{expired:?}");
+    assert!(app.flight_state(flight).await.holds.is_empty());
 }
 
 #[tokio::test]

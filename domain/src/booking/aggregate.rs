@@ -70,6 +70,12 @@ pub struct BookingState {
     pub cancelled_by: Option<CancelledBy>,
     /// Delay reasons noted, oldest first.
     pub delays: Vec<Label>,
+    /// The capture, once the provider took the money.
+    #[serde(default)]
+    pub captured: Option<Money>,
+    /// The refund paid back, once the provider did.
+    #[serde(default)]
+    pub refund_issued: Option<Money>,
 }
 
 impl Booking {
@@ -95,6 +101,16 @@ impl Booking {
             BookingCommand::Cancel { by, now } => cancel(s, by, now),
             BookingCommand::Expire { now } => expire(s, now),
             BookingCommand::ChangeSeat { passenger, to, now } => change_seat(s, passenger, to, now),
+            BookingCommand::RecordCapture {
+                reference,
+                amount,
+                now,
+            } => record_capture(s, reference, amount, now),
+            BookingCommand::RecordRefund {
+                reference,
+                amount,
+                now,
+            } => record_refund(s, reference, amount, now),
             BookingCommand::NoteFlightDelay {
                 departure_at,
                 arrival_at,
@@ -234,6 +250,52 @@ fn change_seat(
     }])
 }
 
+fn record_capture(
+    s: &BookingState,
+    reference: Label,
+    amount: Money,
+    now: DateTime<Utc>,
+) -> Result<Vec<BookingEvent>, BookingError> {
+    // A booking cancelled after payment still captures: its refund goes back from the captured money.
+    let Some(payment) = &s.payment else {
+        return Err(BookingError::NotPaid);
+    };
+    if s.captured.is_some() {
+        return Ok(vec![]);
+    }
+    if amount != payment.amount {
+        return Err(BookingError::capture_mismatch(payment.amount));
+    }
+    Ok(vec![BookingEvent::PaymentCaptured {
+        reference,
+        amount,
+        captured_at: now,
+    }])
+}
+
+fn record_refund(
+    s: &BookingState,
+    reference: Label,
+    amount: Money,
+    now: DateTime<Utc>,
+) -> Result<Vec<BookingEvent>, BookingError> {
+    let due = match (s.status, s.refund) {
+        (BookingStatus::Cancelled, Some(due)) if due.amount_minor() > 0 => due,
+        _ => return Err(BookingError::NoRefundDue),
+    };
+    if s.refund_issued.is_some() {
+        return Ok(vec![]);
+    }
+    if amount != due {
+        return Err(BookingError::refund_mismatch(due));
+    }
+    Ok(vec![BookingEvent::RefundIssued {
+        reference,
+        amount,
+        refunded_at: now,
+    }])
+}
+
 impl Aggregate for Booking {
     const TYPE: &'static str = "booking";
     type Command = BookingCommand;
@@ -288,6 +350,8 @@ impl Aggregate for Booking {
                 refund: None,
                 cancelled_by: None,
                 delays: vec![],
+                captured: None,
+                refund_issued: None,
             });
         } else if let Some(s) = self.state.as_mut() {
             apply_to_state(s, event);
@@ -308,6 +372,8 @@ fn apply_to_state(s: &mut BookingState, event: BookingEvent) {
             s.cancelled_by = Some(by);
         }
         BookingEvent::BookingExpired { .. } => s.status = BookingStatus::Expired,
+        BookingEvent::PaymentCaptured { amount, .. } => s.captured = Some(amount),
+        BookingEvent::RefundIssued { amount, .. } => s.refund_issued = Some(amount),
         BookingEvent::PassengerSeatChanged { passenger, to, .. } => {
             // The event was decided against this state, so the move keeps the party rules.
             if let Ok(moved) = s.passengers.with_seat(passenger, to) {

@@ -85,6 +85,24 @@ pub enum BookingCommand {
         /// Request time.
         now: DateTime<Utc>,
     },
+    /// Record that the provider captured the booking's payment. Recording it again does nothing.
+    RecordCapture {
+        /// The provider's capture reference.
+        reference: Label,
+        /// Amount captured; must be the payment's.
+        amount: Money,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Record that the provider paid the cancellation's refund back. Recording it again does nothing.
+    RecordRefund {
+        /// The provider's refund reference.
+        reference: Label,
+        /// Amount refunded; must be the refund decided at cancellation.
+        amount: Money,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
     /// Record that the flight was delayed.
     NoteFlightDelay {
         /// New departure.

@@ -55,9 +55,45 @@ pub enum BookingError {
     /// Another passenger of the booking sits there.
     #[error("another passenger of this booking sits there")]
     SeatTakenInBooking,
+    /// A capture on a booking that was never paid.
+    #[error("the booking has no payment to capture")]
+    NotPaid,
+    /// A capture of another amount than the payment's.
+    #[error("the capture must be exactly {expected_minor} minor units of {currency}")]
+    CaptureMismatch {
+        /// The payment, minor units.
+        expected_minor: i64,
+        /// Its currency.
+        currency: String,
+    },
+    /// A refund recorded on a booking that is not cancelled, or that refunds nothing.
+    #[error("the booking has no refund due")]
+    NoRefundDue,
+    /// A refund of another amount than the one decided at cancellation.
+    #[error("the refund must be exactly {expected_minor} minor units of {currency}")]
+    RefundMismatch {
+        /// The refund due, minor units.
+        expected_minor: i64,
+        /// Its currency.
+        currency: String,
+    },
 }
 
 impl BookingError {
+    pub(super) fn capture_mismatch(expected: Money) -> Self {
+        Self::CaptureMismatch {
+            expected_minor: expected.amount_minor(),
+            currency: expected.currency().to_string(),
+        }
+    }
+
+    pub(super) fn refund_mismatch(expected: Money) -> Self {
+        Self::RefundMismatch {
+            expected_minor: expected.amount_minor(),
+            currency: expected.currency().to_string(),
+        }
+    }
+
     pub(super) fn payment_mismatch(expected: Money) -> Self {
         Self::PaymentMismatch {
             expected_minor: expected.amount_minor(),

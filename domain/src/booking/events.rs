@@ -68,6 +68,24 @@ pub enum BookingEvent {
         /// New seat.
         to: SeatNumber,
     },
+    /// The authorized payment was captured: the money is the airline's.
+    PaymentCaptured {
+        /// The provider's reference for the capture.
+        reference: Label,
+        /// Amount captured.
+        amount: Money,
+        /// When.
+        captured_at: DateTime<Utc>,
+    },
+    /// The refund decided at cancellation was paid back by the provider.
+    RefundIssued {
+        /// The provider's reference for the refund.
+        reference: Label,
+        /// Amount paid back.
+        amount: Money,
+        /// When.
+        refunded_at: DateTime<Utc>,
+    },
     /// The flight was delayed.
     FlightDelayNoted {
         /// New departure.
@@ -88,6 +106,8 @@ impl DomainEvent for BookingEvent {
             Self::BookingExpired { .. } => "BookingExpired",
             Self::PassengerSeatChanged { .. } => "PassengerSeatChanged",
             Self::FlightDelayNoted { .. } => "FlightDelayNoted",
+            Self::PaymentCaptured { .. } => "PaymentCaptured",
+            Self::RefundIssued { .. } => "RefundIssued",
         }
         .to_owned()
     }

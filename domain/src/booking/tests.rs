@@ -460,6 +460,18 @@ mod properties {
     fn any_command() -> impl Strategy<Value = BookingCommand> {
         let minute = 0i64..(60 * 24 * 12);
         prop_oneof![
+            (minute.clone(), 19_990i64..20_010).prop_map(|(m, amount)| {
+                BookingCommand::RecordCapture {
+                    reference: Label::parse("cap").unwrap(),
+                    amount: eur(amount),
+                    now: now() + Duration::minutes(m),
+                }
+            }),
+            (minute.clone(), 0i64..20_010).prop_map(|(m, amount)| BookingCommand::RecordRefund {
+                reference: Label::parse("ref").unwrap(),
+                amount: eur(amount),
+                now: now() + Duration::minutes(m),
+            }),
             (minute.clone(), 19_990i64..20_010).prop_map(|(m, amount)| BookingCommand::Confirm {
                 payment: payment(amount),
                 now: now() + Duration::minutes(m),
@@ -513,6 +525,9 @@ mod properties {
                 }
                 let paid = s.payment.as_ref().map_or(0, |p| p.amount.amount_minor());
                 prop_assert!(s.refund.map_or(0, |r| r.amount_minor()) <= paid);
+                // Only a payment is captured, only in full; only the refund due is issued.
+                prop_assert!(s.captured.is_none() || s.captured == s.payment.as_ref().map(|p| p.amount));
+                prop_assert!(s.refund_issued.is_none() || s.refund_issued == s.refund);
                 prop_assert_eq!(s.status == BookingStatus::Confirmed, s.payment.is_some() && s.refund.is_none());
                 let seats: BTreeSet<_> = s.passengers.as_slice().iter().filter_map(|p| p.seat).collect();
                 prop_assert_eq!(seats.len(), s.passengers.seated_count());
@@ -523,5 +538,139 @@ mod properties {
             }
             prop_assert_eq!(replayed, b);
         }
+    }
+}
+
+mod money_movements {
+    use super::*;
+
+    fn capture(minor: i64) -> BookingCommand {
+        BookingCommand::RecordCapture {
+            reference: Label::parse("cap-1").unwrap(),
+            amount: eur(minor),
+            now: now() + Duration::minutes(6),
+        }
+    }
+
+    fn captured(minor: i64) -> BookingEvent {
+        BookingEvent::PaymentCaptured {
+            reference: Label::parse("cap-1").unwrap(),
+            amount: eur(minor),
+            captured_at: now() + Duration::minutes(6),
+        }
+    }
+
+    fn refund(minor: i64) -> BookingCommand {
+        BookingCommand::RecordRefund {
+            reference: Label::parse("ref-1").unwrap(),
+            amount: eur(minor),
+            now: now() + Duration::minutes(8),
+        }
+    }
+
+    fn refunded(minor: i64) -> BookingEvent {
+        BookingEvent::RefundIssued {
+            reference: Label::parse("ref-1").unwrap(),
+            amount: eur(minor),
+            refunded_at: now() + Duration::minutes(8),
+        }
+    }
+
+    fn airline_cancelled() -> BookingEvent {
+        cancelled(CancelledBy::Airline, 20_000, now() + Duration::minutes(7))
+    }
+
+    #[test]
+    fn a_paid_booking_records_its_capture() {
+        given_paid()
+            .when(capture(20_000))
+            .then_expect_events(vec![captured(20_000)]);
+    }
+
+    #[test]
+    fn recording_the_capture_again_does_nothing() {
+        BookingTestFramework::with(())
+            .given(vec![placed(), confirmed(), captured(20_000)])
+            .when(capture(20_000))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_unpaid_booking_has_nothing_to_capture() {
+        given_placed()
+            .when(capture(20_000))
+            .then_expect_error(BookingError::NotPaid);
+    }
+
+    #[test]
+    fn a_capture_of_another_amount_is_rejected() {
+        given_paid()
+            .when(capture(19_999))
+            .then_expect_error(BookingError::CaptureMismatch {
+                expected_minor: 20_000,
+                currency: "EUR".to_owned(),
+            });
+    }
+
+    #[test]
+    fn a_booking_cancelled_before_its_capture_still_captures() {
+        BookingTestFramework::with(())
+            .given(vec![placed(), confirmed(), airline_cancelled()])
+            .when(capture(20_000))
+            .then_expect_events(vec![captured(20_000)]);
+    }
+
+    #[test]
+    fn a_cancelled_booking_records_the_refund_it_was_given() {
+        BookingTestFramework::with(())
+            .given(vec![
+                placed(),
+                confirmed(),
+                captured(20_000),
+                airline_cancelled(),
+            ])
+            .when(refund(20_000))
+            .then_expect_events(vec![refunded(20_000)]);
+    }
+
+    #[test]
+    fn recording_the_refund_again_does_nothing() {
+        BookingTestFramework::with(())
+            .given(vec![
+                placed(),
+                confirmed(),
+                captured(20_000),
+                airline_cancelled(),
+                refunded(20_000),
+            ])
+            .when(refund(20_000))
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_refund_of_another_amount_is_rejected() {
+        BookingTestFramework::with(())
+            .given(vec![
+                placed(),
+                confirmed(),
+                captured(20_000),
+                airline_cancelled(),
+            ])
+            .when(refund(5_000))
+            .then_expect_error(BookingError::RefundMismatch {
+                expected_minor: 20_000,
+                currency: "EUR".to_owned(),
+            });
+    }
+
+    #[test]
+    fn a_live_or_unpaid_cancelled_booking_has_no_refund_due() {
+        given_paid()
+            .when(refund(20_000))
+            .then_expect_error(BookingError::NoRefundDue);
+        BookingTestFramework::with(())
+            .given(vec![placed(), cancelled(CancelledBy::Customer, 0, now())])
+            .when(refund(0))
+            .then_expect_error(BookingError::NoRefundDue);
     }
 }

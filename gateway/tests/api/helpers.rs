@@ -185,13 +185,16 @@ pub async fn real_apis(private_pem: &str, db: &TestDatabase) -> (String, String)
             booking: command_api::config::BookingSettings {
                 hold_minutes: 15,
                 sweep_interval_ms: 60_000,
-                poll_interval_ms: 60_000,
+                sweep_lease_ms: 0,
+                idempotency_lease_ms: 2_000,
+                recovery_interval_ms: 60_000,
+                payment_recovery_after_ms: 0,
                 max_attempts: 10,
             },
         },
         db.pool.clone(),
         Arc::new(command_api::clock::SystemClock),
-        Arc::new(command_api::payments::TestCardProvider),
+        Arc::new(command_api::payments::TestCardProvider::default()),
     )
     .await
     .unwrap();

@@ -1,22 +1,29 @@
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use command_api::process::{booking, expiry, reactor};
+use command_api::process::{booking, disruption, expiry};
 use domain::values::{BookingId, SeatNumber};
 use infra::event_log::{Position, Subscription};
+
+use crate::helpers::render;
 
 use crate::helpers::{Receiver, TestApp, spawn_app};
 
 async fn pay(app: &TestApp, id: uuid::Uuid, owner: infra::auth::Principal) {
-    let state = app.commands.bookings.load(&id.to_string()).await.unwrap();
+    let state = app
+        .commands
+        .executor
+        .load::<domain::booking::Booking>(&id.to_string())
+        .await
+        .unwrap();
     let total = state.aggregate.state().unwrap().total;
     booking::pay(
         &app.commands,
         owner,
         &TestApp::meta(),
-        BookingId::from_uuid(id),
-        None,
+        (BookingId::from_uuid(id), None),
         ("tok_visa", total),
+        render(),
     )
     .await
     .unwrap();
@@ -47,21 +54,6 @@ async fn settled_log(app: &TestApp, webhook: uuid::Uuid) -> serde_json::Value {
     }
 }
 
-async fn drain_reactor(app: &TestApp) {
-    let subscription = Subscription::new(reactor::SUBSCRIPTION);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        reactor::process_next_batch(&app.commands, &subscription, 100)
-            .await
-            .unwrap();
-        if subscription.lag(&app.db.pool).await.unwrap().events_behind == 0 {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
     let app = spawn_app().await;
@@ -76,9 +68,9 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
         &app.commands,
         owner,
         &TestApp::meta(),
-        BookingId::from_uuid(id),
-        None,
+        (BookingId::from_uuid(id), None),
         change,
+        render(),
     )
     .await
     .unwrap();
@@ -86,19 +78,19 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
         &app.commands,
         owner,
         &TestApp::meta(),
-        BookingId::from_uuid(id),
-        None,
+        (BookingId::from_uuid(id), None),
+        render(),
     )
     .await
     .unwrap();
     app.relay_all().await;
 
-    let mails = app.sink.wait_for(4, Duration::from_secs(10)).await;
-    assert_eq!(mails.len(), 4, "{mails:#?}");
+    let mails = app.sink.wait_for(5, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 5, "{mails:#?}");
     let pnr = app
         .commands
-        .bookings
-        .load(&id.to_string())
+        .executor
+        .load::<domain::booking::Booking>(&id.to_string())
         .await
         .unwrap()
         .aggregate
@@ -114,6 +106,7 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
     assert_eq!(subjects[1], format!("Booking {pnr} confirmed"));
     assert_eq!(subjects[2], format!("Booking {pnr}: seat changed"));
     assert_eq!(subjects[3], format!("Booking {pnr} cancelled"));
+    assert_eq!(subjects[4], format!("Booking {pnr}: refund sent"));
     for mail in &mails {
         assert_eq!(mail.to, ["ada@example.com"]);
         assert!(
@@ -139,7 +132,13 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
         mails[3].text()
     );
 
-    let hooks = receiver.wait_for(4).await;
+    assert!(
+        mails[4].text().contains("refund of 258.00 EUR"),
+        "{}",
+        mails[4].text()
+    );
+
+    let hooks = receiver.wait_for(6).await;
     let types: Vec<_> = hooks
         .iter()
         .map(|h| h["event_type"].as_str().unwrap().to_owned())
@@ -149,8 +148,10 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
         [
             "BookingPlaced",
             "BookingConfirmed",
+            "PaymentCaptured",
             "PassengerSeatChanged",
-            "BookingCancelled"
+            "BookingCancelled",
+            "RefundIssued"
         ]
     );
     assert_eq!(
@@ -185,7 +186,8 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
             ("booking_held", "sent", 1),
             ("booking_confirmed", "sent", 1),
             ("seat_changed", "sent", 1),
-            ("booking_cancelled", "sent", 1)
+            ("booking_cancelled", "sent", 1),
+            ("refund_issued", "sent", 1)
         ]
     );
 }
@@ -203,48 +205,48 @@ async fn delays_cancellations_by_the_airline_and_expiries_are_told() {
     // The flight is delayed, then cancelled.
     let departure = app
         .commands
-        .flights
-        .load(&flight.to_string())
+        .executor
+        .load::<domain::flight::Flight>(&flight.to_string())
         .await
         .unwrap()
         .aggregate
         .state()
         .unwrap()
         .departure_at;
+    let (at, arrival) = (departure + Span::hours(2), departure + Span::hours(10));
+    let reason = domain::values::Label::parse("fog").unwrap();
     let delay = domain::flight::FlightCommand::Delay {
-        departure_at: departure + Span::hours(2),
-        arrival_at: departure + Span::hours(10),
-        reason: domain::values::Label::parse("fog").unwrap(),
+        departure_at: at,
+        arrival_at: arrival,
+        reason: reason.clone(),
         now: app.clock_now(),
     };
+    let note = domain::booking::BookingCommand::NoteFlightDelay {
+        departure_at: at,
+        arrival_at: arrival,
+        reason,
+    };
+    let id = domain::values::FlightId::from_uuid(flight);
+    let lane = booking::lane(id);
     app.commands
-        .flights
-        .execute(
-            &flight.to_string(),
-            None,
-            "DelayFlight",
-            delay,
-            &TestApp::meta(),
+        .executor
+        .run(
+            lane.clone(),
+            TestApp::meta(),
+            disruption::delay(id, None, delay, note),
         )
         .await
         .unwrap();
-    drain_reactor(&app).await;
     let cancel = domain::flight::FlightCommand::Cancel {
         reason: domain::values::Label::parse("strike").unwrap(),
         now: app.clock_now(),
     };
+    let decide = disruption::cancel(id, None, cancel, app.clock_now());
     app.commands
-        .flights
-        .execute(
-            &flight.to_string(),
-            None,
-            "CancelFlight",
-            cancel,
-            &TestApp::meta(),
-        )
+        .executor
+        .run(lane, TestApp::meta(), decide)
         .await
         .unwrap();
-    drain_reactor(&app).await;
     app.relay_all().await;
 
     // held: held, expired. paid: held, confirmed, delayed, cancelled (by the airline).
@@ -323,8 +325,8 @@ async fn a_relay_or_notifier_interrupted_mid_stream_still_notifies_everyone_once
             .await;
         pnrs.push(
             app.commands
-                .bookings
-                .load(&id.to_string())
+                .executor
+                .load::<domain::booking::Booking>(&id.to_string())
                 .await
                 .unwrap()
                 .aggregate

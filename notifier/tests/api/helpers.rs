@@ -115,11 +115,14 @@ fn command_state(db: &TestDatabase, public_pem: &str, clock: &ManualClock) -> Ap
         db.pool.clone(),
         infra::auth::JwtVerifier::new(public_pem, "airline-gateway", "airline-api").unwrap(),
         Arc::new(clock.clone()),
-        Arc::new(command_api::payments::TestCardProvider),
+        Arc::new(command_api::payments::TestCardProvider::default()),
         command_api::config::BookingSettings {
             hold_minutes: 15,
             sweep_interval_ms: 1000,
-            poll_interval_ms: 1000,
+            sweep_lease_ms: 0,
+            idempotency_lease_ms: 2_000,
+            recovery_interval_ms: 60_000,
+            payment_recovery_after_ms: 0,
             max_attempts: 10,
         },
     )
@@ -212,8 +215,13 @@ impl TestApp {
                 time_zone: TimeZone::parse(tz).unwrap(),
             };
             self.commands
-                .airports
-                .execute(code, None, "RegisterAirport", command, &Self::meta())
+                .executor
+                .execute::<domain::airport::Airport>(
+                    (code, None),
+                    "RegisterAirport",
+                    command,
+                    Self::meta(),
+                )
                 .await
                 .unwrap();
         }
@@ -232,13 +240,12 @@ impl TestApp {
             layout: layout.clone(),
         };
         self.commands
-            .aircraft
-            .execute(
-                &aircraft_id.to_string(),
-                None,
+            .executor
+            .execute::<domain::aircraft::Aircraft>(
+                (&aircraft_id.to_string(), None),
                 "RegisterAircraft",
                 command,
-                &Self::meta(),
+                Self::meta(),
             )
             .await
             .unwrap();
@@ -265,13 +272,12 @@ impl TestApp {
             now: Utc::now(),
         }));
         self.commands
-            .flights
-            .execute(
-                &id.to_string(),
-                None,
+            .executor
+            .execute::<domain::flight::Flight>(
+                (&id.to_string(), None),
                 "ScheduleFlight",
                 command,
-                &Self::meta(),
+                Self::meta(),
             )
             .await
             .unwrap();
@@ -304,10 +310,15 @@ impl TestApp {
             contact_email: EmailAddress::parse(email).unwrap(),
             passengers,
         };
-        let done =
-            command_api::process::booking::book(&self.commands, principal, &Self::meta(), request)
-                .await
-                .unwrap();
+        let (done, _) = command_api::process::booking::book(
+            &self.commands,
+            principal,
+            &Self::meta(),
+            request,
+            render(),
+        )
+        .await
+        .unwrap();
         (*done.aggregate.state().unwrap().id.as_uuid(), principal)
     }
 
@@ -417,4 +428,9 @@ fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
+}
+
+/// The command API's own booking response (the tests read the returned state, not the body).
+pub fn render() -> impl command_api::process::booking::RenderBooking {
+    command_api::routes::bookings::render(command_api::routes::StatusCode::OK)
 }

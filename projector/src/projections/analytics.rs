@@ -113,7 +113,10 @@ async fn booking(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
                 .execute(conn)
                 .await?;
         }
-        BookingEvent::PassengerSeatChanged { .. } | BookingEvent::FlightDelayNoted { .. } => {}
+        BookingEvent::PassengerSeatChanged { .. }
+        | BookingEvent::FlightDelayNoted { .. }
+        | BookingEvent::PaymentCaptured { .. }
+        | BookingEvent::RefundIssued { .. } => {}
     }
     Ok(())
 }

@@ -88,7 +88,10 @@ pub(super) async fn apply(
             .execute(&mut *conn)
             .await?;
         }
-        BookingEvent::FlightDelayNoted { .. } => {}
+        // Money movements after the decision: the booking view folds them from the log (history).
+        BookingEvent::FlightDelayNoted { .. }
+        | BookingEvent::PaymentCaptured { .. }
+        | BookingEvent::RefundIssued { .. } => {}
     }
     sqlx::query("UPDATE rm_bookings SET version = $2 WHERE booking_id = $1")
         .bind(id)

@@ -84,11 +84,14 @@ async fn command_state(app: &crate::helpers::TestApp) -> command_api::state::App
         app.db.pool.clone(),
         infra::auth::JwtVerifier::new(&app.public_pem, "i", "a").unwrap(),
         Arc::new(app.clock.clone()),
-        Arc::new(command_api::payments::TestCardProvider),
+        Arc::new(command_api::payments::TestCardProvider::default()),
         command_api::config::BookingSettings {
             hold_minutes: 15,
             sweep_interval_ms: 1000,
-            poll_interval_ms: 1000,
+            sweep_lease_ms: 0,
+            idempotency_lease_ms: 2_000,
+            recovery_interval_ms: 60_000,
+            payment_recovery_after_ms: 0,
             max_attempts: 5,
         },
     )

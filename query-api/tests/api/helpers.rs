@@ -86,7 +86,10 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
         booking: BookingSettings {
             hold_minutes: 15,
             sweep_interval_ms: 60_000,
-            poll_interval_ms: 60_000,
+            sweep_lease_ms: 0,
+            idempotency_lease_ms: 2_000,
+            recovery_interval_ms: 60_000,
+            payment_recovery_after_ms: 0,
             max_attempts: 20,
         },
     };
@@ -94,7 +97,7 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
         command_settings,
         db.pool.clone(),
         Arc::new(clock.clone()),
-        Arc::new(TestCardProvider),
+        Arc::new(TestCardProvider::default()),
     )
     .await
     .unwrap();

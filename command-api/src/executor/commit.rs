@@ -1,0 +1,214 @@
+//! The multi-stream append: every event a batch decided, for any number of aggregates, with the rows
+//! that go with them (PNR registry, hold deadlines, payments ledger, idempotency outcomes), in one SQL
+//! statement and so one transaction. Each aggregate is still guarded by its own `(aggregate_type,
+//! aggregate_id, sequence)` key in postgres-es's `events` table, with the same columns postgres-es
+//! writes; a guard that fails (a sequence taken, a reference taken, an idempotency claim or a ledger row
+//! that moved on) fails the whole statement, so the batch is all-or-nothing.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::working::{NewEvent, SideRows};
+
+/// An idempotency outcome to store: only the holder of `claim` may.
+#[derive(Debug, Clone)]
+pub(super) struct Outcome {
+    pub job: usize,
+    pub principal: String,
+    pub key: String,
+    pub claim: Uuid,
+    pub status: i16,
+    pub headers: serde_json::Value,
+    pub body: Vec<u8>,
+}
+
+/// Why a commit did not happen.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum CommitError {
+    /// Another writer appended to one of the streams first.
+    #[error("a stream moved on")]
+    Conflict,
+    /// A booking reference drawn is taken.
+    #[error("a booking reference is taken")]
+    PnrTaken,
+    /// An idempotency claim or a ledger row is no longer what a decision expected.
+    #[error("a guard failed: {0}")]
+    Guard(&'static str),
+    /// Postgres failed.
+    #[error(transparent)]
+    Store(sqlx::Error),
+}
+
+const COMMIT: &str = r"
+WITH
+ev AS (
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, event_id)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[])
+),
+pnr AS (
+    INSERT INTO pnr_registry (pnr, booking_id) SELECT * FROM UNNEST($9::text[], $10::uuid[])
+),
+dl_drop AS (
+    DELETE FROM hold_deadlines WHERE booking_id = ANY($11::uuid[])
+),
+dl_add AS (
+    INSERT INTO hold_deadlines (booking_id, flight_id, hold_until)
+    SELECT * FROM UNNEST($12::uuid[], $13::uuid[], $14::timestamptz[])
+),
+pay_add AS (
+    INSERT INTO payments (payment_id, booking_id, flight_id, kind, attempt, amount_minor, currency, status, provider_key)
+    SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::uuid[], $18::text[], $19::int[], $20::bigint[], $21::text[],
+                         $22::text[], $23::text[])
+),
+pay_move AS (
+    UPDATE payments p
+    SET status = m.to_status, provider_reference = coalesce(m.reference, p.provider_reference), updated_at = now(),
+        next_attempt_at = now()
+    FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::text[]) AS m(payment_id, from_status, to_status, reference)
+    WHERE p.payment_id = m.payment_id AND p.status = m.from_status
+    RETURNING 1
+),
+idem AS (
+    UPDATE idempotency_keys k
+    SET state = 'completed', response_status = o.status, response_headers = o.headers, response_body = o.body
+    FROM UNNEST($28::text[], $29::text[], $30::uuid[], $31::int2[], $32::jsonb[], $33::bytea[])
+         AS o(principal, key, claim, status, headers, body)
+    WHERE k.principal = o.principal AND k.key = o.key AND k.claim = o.claim AND k.state = 'in_flight'
+    RETURNING 1
+)
+SELECT CASE
+    WHEN (SELECT count(*) FROM idem) <> $34 THEN airline_abort('idempotency_claim_lost')
+    WHEN (SELECT count(*) FROM pay_move) <> $35 THEN airline_abort('payment_moved')
+    ELSE 0
+END
+";
+
+/// Appends `events` with `side` rows and `outcomes` in one statement.
+pub(super) async fn commit(
+    pool: &PgPool,
+    events: &[NewEvent],
+    side: &SideRows,
+    outcomes: &[Outcome],
+) -> Result<(), CommitError> {
+    let col = |f: fn(&NewEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let pays = &side.payments_added;
+    let moves = &side.payments_moved;
+    sqlx::query(COMMIT)
+        .bind(col(|e| e.aggregate_type.to_owned()))
+        .bind(col(|e| e.aggregate_id.clone()))
+        .bind(events.iter().map(|e| e.sequence).collect::<Vec<_>>())
+        .bind(col(|e| e.event_type.clone()))
+        .bind(col(|e| e.event_version.clone()))
+        .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.metadata.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(side.pnrs.iter().map(|p| p.0.clone()).collect::<Vec<_>>())
+        .bind(side.pnrs.iter().map(|p| p.1).collect::<Vec<_>>())
+        .bind(&side.deadlines_dropped)
+        .bind(side.deadlines_added.iter().map(|d| d.0).collect::<Vec<_>>())
+        .bind(side.deadlines_added.iter().map(|d| d.1).collect::<Vec<_>>())
+        .bind(side.deadlines_added.iter().map(|d| d.2).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.payment_id).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.booking_id).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.flight_id).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.kind.to_owned()).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.attempt).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.amount_minor).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.currency.clone()).collect::<Vec<_>>())
+        .bind(pays.iter().map(|p| p.status.to_owned()).collect::<Vec<_>>())
+        .bind(
+            pays.iter()
+                .map(|p| p.provider_key.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(moves.iter().map(|m| m.payment_id).collect::<Vec<_>>())
+        .bind(moves.iter().map(|m| m.from.to_owned()).collect::<Vec<_>>())
+        .bind(moves.iter().map(|m| m.to.to_owned()).collect::<Vec<_>>())
+        .bind(
+            moves
+                .iter()
+                .map(|m| m.reference.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.principal.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(outcomes.iter().map(|o| o.key.clone()).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.claim).collect::<Vec<_>>())
+        .bind(outcomes.iter().map(|o| o.status).collect::<Vec<_>>())
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.headers.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(outcomes.iter().map(|o| o.body.clone()).collect::<Vec<_>>())
+        .bind(outcomes.len() as i64)
+        .bind(moves.len() as i64)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(classify)
+}
+
+fn classify(e: sqlx::Error) -> CommitError {
+    let Some(db) = e.as_database_error() else {
+        return CommitError::Store(e);
+    };
+    match (db.code().as_deref(), db.constraint()) {
+        (Some("23505"), Some("events_pkey")) => CommitError::Conflict,
+        (Some("23505"), Some(c)) if c.starts_with("pnr_registry") => CommitError::PnrTaken,
+        (Some("P0001"), _) if db.message().contains("idempotency_claim_lost") => {
+            CommitError::Guard("idempotency_claim_lost")
+        }
+        (Some("P0001"), _) if db.message().contains("payment_moved") => {
+            CommitError::Guard("payment_moved")
+        }
+        _ => CommitError::Store(e),
+    }
+}
+
+/// Which of `outcomes` no longer hold their claim, and which of the ledger moves no longer find their
+/// row in the expected state: the decisions to fail before committing the rest.
+pub(super) async fn failed_guards(
+    pool: &PgPool,
+    side: &SideRows,
+    outcomes: &[Outcome],
+) -> Result<Vec<(usize, &'static str)>, sqlx::Error> {
+    let mut jobs = Vec::new();
+    for o in outcomes {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE principal = $1 AND key = $2 AND claim = $3 \
+             AND state = 'in_flight')",
+        )
+        .bind(&o.principal)
+        .bind(&o.key)
+        .bind(o.claim)
+        .fetch_one(pool)
+        .await?;
+        if !held {
+            jobs.push((o.job, "idempotency_claim_lost"));
+        }
+    }
+    for m in &side.payments_moved {
+        let there: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM payments WHERE payment_id = $1 AND status = $2)",
+        )
+        .bind(m.payment_id)
+        .bind(m.from)
+        .fetch_one(pool)
+        .await?;
+        if !there {
+            jobs.push((m.job, "payment_moved"));
+        }
+    }
+    Ok(jobs)
+}

@@ -1,0 +1,559 @@
+//! Runs decisions: each one reads any number of aggregates, decides their events with the domain's rules,
+//! and commits them together with the rows they need (booking reference, hold deadline, payments ledger,
+//! idempotency outcome) in one Postgres transaction: a multi-stream append, each stream still guarded by
+//! its own `(aggregate_type, aggregate_id, sequence)` key.
+//!
+//! Decisions queue on a lane (the flight they are about, for anything that touches seats; the aggregate
+//! itself otherwise). A lane's queue is drained by one task the executor owns: everything queued while a
+//! batch commits is decided together, one decision after another on the state the previous ones left,
+//! and committed in one statement (group commit). A caller that goes away changes nothing: its decision
+//! still commits, and so does its idempotency outcome, so a retry with the same key gets the answer.
+//! A batch that loses a race to another process (a sequence taken) is decided again on fresh state, a
+//! bounded number of times with jitter; a decision that is no longer valid then fails with its rule (a
+//! seat taken meanwhile is a 409). A decision over several flights runs on the lane of its first flight
+//! and reads the others as it needs them; the sequence keys keep it safe against the other lanes.
+//!
+//! Snapshots are off (postgres-es 0.5 corrupts them); see [`stream::Store`] for the cache instead.
+
+mod commit;
+mod stream;
+mod working;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::Response;
+use futures::FutureExt;
+use infra::auth::Principal;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+pub use stream::{Stream, StreamKey, Streams, Versioned};
+pub use working::{PaymentRow, WorkingSet};
+
+use crate::error::ApiError;
+use crate::idempotency::{IdempotencyClaim, StoredResponse};
+use commit::{CommitError, Outcome};
+use stream::Stores;
+
+/// Who issued a command and why, stored as the events' metadata.
+#[derive(Debug, Clone, Default)]
+pub struct CommandMeta {
+    /// The caller, if a person.
+    pub principal: Option<Principal>,
+    /// The request id that started this chain of commands.
+    pub correlation_id: String,
+    /// What caused this command (an event id, for process steps).
+    pub causation_id: Option<String>,
+    /// The request's Idempotency-Key.
+    pub idempotency_key: Option<String>,
+    /// The request's claim on its Idempotency-Key: the outcome commits with the events.
+    pub claim: Option<IdempotencyClaim>,
+}
+
+impl CommandMeta {
+    /// Metadata for work the system does by itself (sweeper, payment recovery).
+    pub fn system(correlation_id: String) -> Self {
+        Self {
+            correlation_id,
+            ..Self::default()
+        }
+    }
+
+    fn to_map(&self) -> HashMap<String, String> {
+        let mut map = HashMap::from([("correlation_id".to_owned(), self.correlation_id.clone())]);
+        if let Some(p) = self.principal {
+            map.insert("user_id".to_owned(), p.user_id.to_string());
+            map.insert("role".to_owned(), p.role.as_str().to_owned());
+        } else {
+            map.insert("role".to_owned(), "system".to_owned());
+        }
+        if let Some(c) = &self.causation_id {
+            map.insert("causation_id".to_owned(), c.clone());
+        }
+        if let Some(k) = &self.idempotency_key {
+            map.insert("idempotency_key".to_owned(), k.clone());
+        }
+        map
+    }
+}
+
+/// A failpoint (with the `failpoints` feature): `return` fails the step as if the process died there;
+/// `return(abort)` ends the process on the spot, for crash tests with a child process.
+#[macro_export]
+macro_rules! crash_point {
+    ($name:literal) => {
+        fail::fail_point!($name, |arg: Option<String>| {
+            if arg.as_deref() == Some("abort") {
+                std::process::abort();
+            }
+            Err($crate::error::ApiError::Internal(anyhow::anyhow!(concat!(
+                "failpoint ",
+                $name
+            ))))
+        })
+    };
+}
+
+/// Decisions queued per lane; a lane present in the map has a task draining it.
+type Lanes = Mutex<HashMap<StreamKey, Vec<Box<dyn Queued>>>>;
+
+/// The most decisions one batch takes; the rest wait for the next.
+const MAX_BATCH: usize = 256;
+/// Rounds of loading the streams a batch turned out to need.
+const MAX_ROUNDS: usize = 6;
+
+/// Decides and commits; see the module docs.
+pub struct Executor {
+    pool: PgPool,
+    stores: Stores,
+    lanes: Lanes,
+    max_attempts: u32,
+}
+
+impl Executor {
+    /// An executor on `pool`'s event store.
+    pub fn new(pool: PgPool, max_attempts: u32) -> Self {
+        Self {
+            stores: Stores::new(&pool),
+            pool,
+            lanes: Mutex::new(HashMap::new()),
+            max_attempts: max_attempts.max(1),
+        }
+    }
+
+    /// The aggregate as of now (`Default` with version 0 when it has no events).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn load<A: Stream>(&self, id: &str) -> Result<Versioned<A>, ApiError>
+    where
+        ApiError: From<A::Error>,
+    {
+        A::store(&self.stores).load(id).await
+    }
+
+    /// Runs `decide` on `lane` and commits what it decided; returns its output.
+    ///
+    /// # Errors
+    /// What `decide` returned; [`ApiError::Contended`] when other writers kept winning; store failures.
+    pub async fn run<T, D>(
+        self: &Arc<Self>,
+        lane: StreamKey,
+        meta: CommandMeta,
+        decide: D,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        D: FnMut(&mut WorkingSet) -> Result<T, ApiError> + Send + 'static,
+    {
+        let meta = CommandMeta {
+            claim: None,
+            ..meta
+        };
+        self.submit(lane, meta, decide, None).await.map(|(t, _)| t)
+    }
+
+    /// Like [`Executor::run`] for an HTTP request: `render` makes the response from the output, and when
+    /// the request holds an Idempotency-Key claim the response commits with the events.
+    ///
+    /// # Errors
+    /// As [`Executor::run`]; what `render` returned.
+    pub async fn respond<T, D, R>(
+        self: &Arc<Self>,
+        lane: StreamKey,
+        meta: CommandMeta,
+        decide: D,
+        render: R,
+    ) -> Result<(T, Response), ApiError>
+    where
+        T: Send + 'static,
+        D: FnMut(&mut WorkingSet) -> Result<T, ApiError> + Send + 'static,
+        R: Fn(&T) -> Result<StoredResponse, ApiError> + Send + 'static,
+    {
+        let stored = meta.claim.is_some();
+        let (output, response) = self
+            .submit(lane, meta, decide, Some(Box::new(render)))
+            .await?;
+        let response = response
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a response was not rendered")))?;
+        Ok((output, response.into_response_marked(stored)))
+    }
+
+    /// One command on one aggregate, on that aggregate's own lane (tools and admin routes).
+    ///
+    /// # Errors
+    /// The aggregate's rule, 412 when `expected` is not the version appended to, store failures.
+    pub async fn execute<A>(
+        self: &Arc<Self>,
+        (id, expected): (&str, Option<u64>),
+        name: &'static str,
+        command: A::Command,
+        meta: CommandMeta,
+    ) -> Result<Versioned<A>, ApiError>
+    where
+        A: Stream,
+        A::Command: Clone + Send,
+        ApiError: From<A::Error>,
+    {
+        let id = id.to_owned();
+        self.run(
+            StreamKey::of::<A>(&id),
+            meta,
+            one_command::<A>(id, expected, name, command),
+        )
+        .await
+    }
+
+    async fn submit<T, D>(
+        self: &Arc<Self>,
+        lane: StreamKey,
+        meta: CommandMeta,
+        decide: D,
+        render: Option<Render<T>>,
+    ) -> Result<(T, Option<StoredResponse>), ApiError>
+    where
+        T: Send + 'static,
+        D: FnMut(&mut WorkingSet) -> Result<T, ApiError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Job {
+            meta,
+            decide,
+            render,
+            output: None,
+            response: None,
+            reply,
+        });
+        let spawn = {
+            let mut lanes = self
+                .lanes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match lanes.get_mut(&lane) {
+                Some(queue) => {
+                    queue.push(job);
+                    false
+                }
+                None => {
+                    lanes.insert(lane.clone(), vec![job]);
+                    true
+                }
+            }
+        };
+        if spawn {
+            let span = tracing::info_span!("lane", aggregate = lane.kind, id = %lane.id);
+            tokio::spawn(Arc::clone(self).drain(lane).instrument(span));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(ApiError::Internal(anyhow::anyhow!(
+                "the decision was dropped"
+            )))
+        })
+    }
+
+    /// Decides and commits the lane's queue, batch after batch, until it is empty.
+    async fn drain(self: Arc<Self>, lane: StreamKey) {
+        loop {
+            let batch = {
+                let mut lanes = self
+                    .lanes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match lanes.get_mut(&lane) {
+                    Some(queue) if !queue.is_empty() => {
+                        let rest = queue.split_off(queue.len().min(MAX_BATCH));
+                        std::mem::replace(queue, rest)
+                    }
+                    _ => {
+                        lanes.remove(&lane);
+                        return;
+                    }
+                }
+            };
+            if batch.len() > 1 {
+                metrics::histogram!("command_batch_size", "aggregate" => lane.kind)
+                    .record(batch.len() as f64);
+            }
+            // A panic fails this batch's callers (their replies are dropped), never the lane.
+            let run = std::panic::AssertUnwindSafe(self.run_batch(&lane, batch));
+            if run.catch_unwind().await.is_err() {
+                metrics::counter!("command_batch_panics_total").increment(1);
+                tracing::error!("a decision batch panicked; its callers got an error");
+            }
+        }
+    }
+
+    async fn run_batch(&self, lane: &StreamKey, mut jobs: Vec<Box<dyn Queued>>) {
+        let mut failed: Vec<Option<ApiError>> = jobs.iter().map(|_| None).collect();
+        // The streams to load, with the decisions that need them (none: the lane's own stream).
+        let mut wanted: BTreeMap<StreamKey, Vec<usize>> = BTreeMap::from([(lane.clone(), vec![])]);
+        let mut loaded = Streams::default();
+        let (mut attempt, mut rounds) = (0u32, 0usize);
+        loop {
+            for (key, e) in self.load_wanted(&mut loaded, &wanted).await {
+                let needed_by = wanted.remove(&key).unwrap_or_default();
+                if needed_by.is_empty() {
+                    return finish_all(jobs, failed, &e);
+                }
+                // A stream that cannot be read fails the decisions that need it, not the batch.
+                for job in needed_by {
+                    failed[job] = Some(e.replicate());
+                }
+            }
+            let mut ws = WorkingSet::new(loaded.clone());
+            let mut decided: Vec<Result<(), ApiError>> = Vec::with_capacity(jobs.len());
+            for (i, job) in jobs.iter_mut().enumerate() {
+                if failed[i].is_some() {
+                    decided.push(Ok(()));
+                    continue;
+                }
+                ws.begin(i, job.metadata());
+                let result = job.decide(&mut ws);
+                if result.is_err() {
+                    ws.rollback();
+                }
+                decided.push(result);
+            }
+            if !ws.missing.is_empty() && rounds < MAX_ROUNDS {
+                rounds += 1;
+                for (key, jobs) in std::mem::take(&mut ws.missing) {
+                    wanted.entry(key).or_default().extend(jobs);
+                }
+                continue;
+            }
+            if let Err(e) = fail_point_before_commit() {
+                return finish_all(jobs, failed, &e);
+            }
+            let outcomes = outcomes(&jobs, &failed, &decided);
+            let nothing = ws.events.is_empty() && outcomes.is_empty() && ws.side.is_empty();
+            let committed = if nothing {
+                Ok(())
+            } else {
+                commit::commit(&self.pool, &ws.events, &ws.side, &outcomes).await
+            };
+            match committed {
+                Ok(()) => {
+                    self.stores.remember_all(ws.streams());
+                    if let Err(e) = fail_point_after_commit() {
+                        return finish_all(jobs, failed, &e);
+                    }
+                    return finish(jobs, failed, decided);
+                }
+                Err(CommitError::Conflict | CommitError::PnrTaken) => {
+                    attempt += 1;
+                    metrics::counter!("command_conflicts_total", "aggregate" => lane.kind)
+                        .increment(1);
+                    if attempt >= self.max_attempts {
+                        return finish_all(jobs, failed, &ApiError::Contended);
+                    }
+                    for key in ws.created() {
+                        wanted.entry(key).or_default();
+                    }
+                    loaded = Streams::default();
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(CommitError::Guard(_)) => {
+                    match commit::failed_guards(&self.pool, &ws.side, &outcomes).await {
+                        Ok(lost) if !lost.is_empty() => {
+                            for (job, guard) in lost {
+                                failed[job] = Some(guard_problem(guard));
+                            }
+                        }
+                        // The guard held again by the time we looked: decide again.
+                        Ok(_) => attempt += 1,
+                        Err(e) => return finish_all(jobs, failed, &ApiError::from(e)),
+                    }
+                    if attempt >= self.max_attempts {
+                        return finish_all(jobs, failed, &ApiError::Contended);
+                    }
+                }
+                Err(CommitError::Store(e)) => {
+                    return finish_all(jobs, failed, &ApiError::from(e));
+                }
+            }
+        }
+    }
+
+    /// Loads the wanted streams not loaded yet; the ones that failed, with why.
+    async fn load_wanted(
+        &self,
+        loaded: &mut Streams,
+        wanted: &BTreeMap<StreamKey, Vec<usize>>,
+    ) -> Vec<(StreamKey, ApiError)> {
+        let missing: Vec<&StreamKey> = wanted.keys().filter(|k| !loaded.contains(k)).collect();
+        let results =
+            futures::future::join_all(missing.iter().map(|k| self.stores.load_into(k))).await;
+        let mut failures = Vec::new();
+        for (key, result) in missing.into_iter().zip(results) {
+            match result {
+                Ok(state) => loaded.insert(key.id.clone(), state),
+                Err(e) => failures.push((key.clone(), e)),
+            }
+        }
+        failures
+    }
+}
+
+/// The decision of one command on one aggregate, `If-Match` checked against the version appended to.
+pub fn one_command<A>(
+    id: String,
+    expected: Option<u64>,
+    name: &'static str,
+    command: A::Command,
+) -> impl FnMut(&mut WorkingSet) -> Result<Versioned<A>, ApiError> + Send + 'static
+where
+    A: Stream,
+    A::Command: Clone + Send,
+    ApiError: From<A::Error>,
+{
+    move |ws| {
+        ws.expect_version::<A>(&id, expected)?;
+        ws.execute::<A>(&id, name, command.clone())?;
+        Ok(ws.get::<A>(&id)?.clone())
+    }
+}
+
+fn fail_point_before_commit() -> Result<(), ApiError> {
+    crate::crash_point!("executor.before_commit");
+    Ok(())
+}
+
+fn fail_point_after_commit() -> Result<(), ApiError> {
+    crate::crash_point!("executor.after_commit");
+    Ok(())
+}
+
+fn guard_problem(guard: &'static str) -> ApiError {
+    use axum::http::StatusCode;
+    let (code, detail) = match guard {
+        "payment_moved" => (
+            "payment_voided",
+            "the payment authorization was voided before it could be used; pay again",
+        ),
+        _ => (
+            "idempotency_key_superseded",
+            "another request with this Idempotency-Key took over; retry to get its outcome",
+        ),
+    };
+    infra::problem::Problem::new(StatusCode::CONFLICT, code, detail).into()
+}
+
+fn outcomes(
+    jobs: &[Box<dyn Queued>],
+    failed: &[Option<ApiError>],
+    decided: &[Result<(), ApiError>],
+) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if failed[i].is_some() || decided[i].is_err() {
+            continue;
+        }
+        if let (Some(claim), Some(response)) = (job.claim(), job.response()) {
+            out.push(Outcome {
+                job: i,
+                principal: claim.principal.clone(),
+                key: claim.key.clone(),
+                claim: claim.token,
+                status: response.status as i16,
+                headers: response.headers_json(),
+                body: response.body.to_vec(),
+            });
+        }
+    }
+    out
+}
+
+fn finish(
+    jobs: Vec<Box<dyn Queued>>,
+    failed: Vec<Option<ApiError>>,
+    decided: Vec<Result<(), ApiError>>,
+) {
+    for ((job, failure), result) in jobs.into_iter().zip(failed).zip(decided) {
+        job.finish(match failure {
+            Some(e) => Err(e),
+            None => result,
+        });
+    }
+}
+
+fn finish_all(jobs: Vec<Box<dyn Queued>>, failed: Vec<Option<ApiError>>, e: &ApiError) {
+    for (job, failure) in jobs.into_iter().zip(failed) {
+        job.finish(Err(failure.unwrap_or_else(|| e.replicate())));
+    }
+}
+
+/// Up to 2^attempt ms, at most 100 ms, with full jitter so racing processes spread out.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (1u64 << attempt.min(7)).min(100);
+    Duration::from_micros(rand::random_range(0..=cap_ms * 1000))
+}
+
+type Render<T> = Box<dyn Fn(&T) -> Result<StoredResponse, ApiError> + Send>;
+type Reply<T> = oneshot::Sender<Result<(T, Option<StoredResponse>), ApiError>>;
+
+/// A queued decision, whatever its output type.
+trait Queued: Send {
+    fn metadata(&self) -> HashMap<String, String>;
+    fn claim(&self) -> Option<&IdempotencyClaim>;
+    /// Decides (and renders the response, for a request holding a claim).
+    fn decide(&mut self, ws: &mut WorkingSet) -> Result<(), ApiError>;
+    fn response(&self) -> Option<&StoredResponse>;
+    fn finish(self: Box<Self>, result: Result<(), ApiError>);
+}
+
+struct Job<T, D> {
+    meta: CommandMeta,
+    decide: D,
+    render: Option<Render<T>>,
+    output: Option<T>,
+    response: Option<StoredResponse>,
+    reply: Reply<T>,
+}
+
+impl<T, D> Queued for Job<T, D>
+where
+    T: Send + 'static,
+    D: FnMut(&mut WorkingSet) -> Result<T, ApiError> + Send + 'static,
+{
+    fn metadata(&self) -> HashMap<String, String> {
+        self.meta.to_map()
+    }
+
+    fn claim(&self) -> Option<&IdempotencyClaim> {
+        self.meta.claim.as_ref()
+    }
+
+    fn decide(&mut self, ws: &mut WorkingSet) -> Result<(), ApiError> {
+        self.output = None;
+        self.response = None;
+        let output = (self.decide)(ws)?;
+        if let Some(render) = &self.render {
+            self.response = Some(render(&output)?);
+        }
+        self.output = Some(output);
+        Ok(())
+    }
+
+    fn response(&self) -> Option<&StoredResponse> {
+        self.response.as_ref()
+    }
+
+    fn finish(self: Box<Self>, result: Result<(), ApiError>) {
+        let Job {
+            output,
+            response,
+            reply,
+            ..
+        } = *self;
+        let answer = result.and_then(|()| {
+            output
+                .map(|o| (o, response))
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a decision had no output")))
+        });
+        // The caller may have gone away; the decision stands either way.
+        let _ = reply.send(answer);
+    }
+}
