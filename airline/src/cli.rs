@@ -53,8 +53,21 @@ pub enum Action {
     DeadLetters(DeadLetterArgs),
     /// Runs only the built-in SMTP sink, logging every message it receives.
     SmtpSink(SinkArgs),
+    /// Checks the consistency invariants with SQL straight over the event log and the payments ledger
+    /// (seats vs bookings, payments captured or voided, refunds per fare rules, money per flight); prints
+    /// a report and exits non-zero on any violation. Reads DATABASE_URL.
+    Verify(VerifyArgs),
     /// Creates a development token key pair in a directory (if missing) for separately run services.
     Keys(KeysArgs),
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Payment steps younger than this many seconds are reported as pending, not as violations (a live
+    /// system has some in flight; payment recovery finishes stragglers after 30 s). 0 counts everything.
+    #[arg(long, default_value_t = 60)]
+    pub grace_secs: u64,
 }
 
 /// `keys`.

@@ -14,6 +14,9 @@ use crate::cli::{Action, Cli};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     infra::telemetry::init("airline", "info,sqlx=warn,lapin=warn,tower_http=warn");
+    // With the `failpoints` feature, FAILPOINTS (e.g. `executor.after_commit=1*return(abort)`) arms them;
+    // without it this does nothing.
+    let _failpoints = fail::FailScenario::setup();
     match cli.command.unwrap_or(Action::All(cli::AllArgs::default())) {
         Action::All(args) => all::run(args).await,
         Action::Gateway => {
@@ -59,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         Action::Replay(args) => tools::replay(&args.subscription).await,
         Action::DeadLetters(args) => tools::dead_letters(args).await,
         Action::SmtpSink(args) => tools::smtp_sink(&args.addr).await,
+        Action::Verify(args) => tools::verify(args.grace_secs).await,
         Action::Keys(args) => {
             gateway::keys::ensure_dev_keys(&args.dir)?;
             tracing::info!(dir = %args.dir.display(), "development key pair ready");

@@ -34,6 +34,25 @@ pub async fn migrate() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `airline verify`: the report on standard output; an error (exit 1) when anything is violated.
+///
+/// # Errors
+/// Database failures; violations.
+pub async fn verify(grace_secs: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let pool = database().await?;
+    let report =
+        command_api::verify::run(&pool, std::time::Duration::from_secs(grace_secs)).await?;
+    let mut out = std::io::stdout().lock();
+    write!(out, "{report}")?;
+    out.flush()?;
+    if report.is_clean() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} invariant violations", report.violations())
+    }
+}
+
 /// `airline admin create`.
 ///
 /// # Errors

@@ -323,7 +323,10 @@ async fn a_whole_journey_through_the_gateway() {
         .iter()
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["BookingPlaced", "BookingConfirmed"]);
+    assert_eq!(
+        types,
+        ["BookingPlaced", "BookingConfirmed", "PaymentCaptured"]
+    );
     assert_eq!(history[0]["actor"]["role"], "customer");
     let (status, changed) = api
         .post(
@@ -369,10 +372,10 @@ async fn a_whole_journey_through_the_gateway() {
     })
     .await;
 
-    let mails = sink.wait_for(5, Duration::from_secs(30)).await;
+    let mails = sink.wait_for(6, Duration::from_secs(30)).await;
     let reference = booking["reference"].as_str().unwrap();
     let subjects: Vec<_> = mails.iter().map(|m| m.subject.clone()).collect();
-    assert_eq!(subjects.len(), 5, "{subjects:?}");
+    assert_eq!(subjects.len(), 6, "{subjects:?}");
     assert!(subjects[0].starts_with(&format!("Booking {reference}: seats held")));
     assert_eq!(subjects[1], format!("Booking {reference} confirmed"));
     assert_eq!(subjects[2], format!("Booking {reference}: seat changed"));
@@ -383,4 +386,35 @@ async fn a_whole_journey_through_the_gateway() {
     assert_eq!(subjects[4], format!("Booking {reference} cancelled"));
     assert!(mails.iter().all(|m| m.to == ["grace@example.com"]));
     assert!(mails[4].text().contains("Refund: 798.00 EUR."));
+    assert_eq!(subjects[5], format!("Booking {reference}: refund sent"));
+
+    // The booking's history reads as its story, each step with who did it.
+    let (_, history) = api
+        .get(&format!("/api/v1/bookings/{id}/history"), Some(&customer))
+        .await;
+    let story: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event_type"].as_str().unwrap().to_owned(),
+                e["actor"]["role"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("BookingPlaced", "customer"),
+        ("BookingConfirmed", "customer"),
+        ("PaymentCaptured", "customer"),
+        ("PassengerSeatChanged", "customer"),
+        ("FlightDelayNoted", "admin"),
+        ("BookingCancelled", "customer"),
+        ("RefundIssued", "customer"),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(t, r)| ((*t).to_owned(), (*r).to_owned()))
+        .collect();
+    assert_eq!(story, expected, "{history:#}");
 }

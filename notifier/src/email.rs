@@ -93,6 +93,7 @@ impl Handler for EmailHandler {
             "booking.BookingExpired",
             "booking.PassengerSeatChanged",
             "booking.FlightDelayNoted",
+            "booking.RefundIssued",
         ]
     }
 

@@ -305,6 +305,8 @@ impl Executor {
             }
             let mut ws = WorkingSet::new(loaded.clone());
             let mut decided: Vec<Result<(), ApiError>> = Vec::with_capacity(jobs.len());
+            let several = jobs.len() > 1;
+            let mut crashed = None;
             for (i, job) in jobs.iter_mut().enumerate() {
                 if failed[i].is_some() {
                     decided.push(Ok(()));
@@ -316,6 +318,16 @@ impl Executor {
                     ws.rollback();
                 }
                 decided.push(result);
+                if several
+                    && i == 0
+                    && let Err(e) = fail_point_mid_batch()
+                {
+                    crashed = Some(e);
+                    break;
+                }
+            }
+            if let Some(e) = crashed {
+                return finish_all(jobs, failed, &e);
             }
             if !ws.missing.is_empty() && rounds < MAX_ROUNDS {
                 rounds += 1;
@@ -414,6 +426,11 @@ where
         ws.execute::<A>(&id, name, command.clone())?;
         Ok(ws.get::<A>(&id)?.clone())
     }
+}
+
+fn fail_point_mid_batch() -> Result<(), ApiError> {
+    crate::crash_point!("executor.mid_batch");
+    Ok(())
 }
 
 fn fail_point_before_commit() -> Result<(), ApiError> {

@@ -1,8 +1,8 @@
 //! The sweeper: unpaid holds past their deadline lapse, and their seats go back on sale.
 //!
 //! Due holds are claimed in batches for a lease (`FOR UPDATE SKIP LOCKED`, so replicas share the work
-//! and never take the same rows); each is expired in one commit (`Booking.Expire` + `Flight.ExpireHold`
-//! + the deadline row dropped). A row that fails is logged, counted and set aside with a growing delay;
+//! and never take the same rows); each is expired in one commit (`Booking.Expire`, `Flight.ExpireHold`
+//! and the deadline row dropped). A row that fails is logged, counted and set aside with a growing delay;
 //! it never stops the pass. A sweeper that dies after claiming leaves rows that come back when the
 //! lease runs out.
 

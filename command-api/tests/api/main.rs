@@ -3,6 +3,7 @@
 
 mod auth;
 mod bookings;
+mod dropped;
 mod flights;
 mod helpers;
 mod idempotency;

@@ -23,7 +23,7 @@ pub struct HistoryEntry {
     pub event_version: String,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
-    /// Who: `user_id` and `role` (`system` for the sweeper and reactor).
+    /// Who: `user_id` and `role` (`system` for the sweeper and payment recovery).
     #[schema(value_type = Object)]
     pub actor: serde_json::Value,
     /// The request that started it.

@@ -115,7 +115,10 @@ async fn history_lists_every_event_with_actor_and_correlation() {
         .iter()
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["BookingPlaced", "BookingConfirmed"]);
+    assert_eq!(
+        types,
+        ["BookingPlaced", "BookingConfirmed", "PaymentCaptured"]
+    );
     assert_eq!(history[0]["actor"]["user_id"], app.customer_id.to_string());
     assert!(!history[0]["correlation_id"].as_str().unwrap().is_empty());
     assert_eq!(
@@ -159,7 +162,8 @@ async fn time_travel_folds_the_first_n_events_or_the_state_at_an_instant() {
     assert_eq!(v2["passengers"][1]["seat"], "10B");
     let now = at(String::new()).await;
     assert_eq!(now["passengers"][1]["seat"], "12F");
-    assert_eq!(now["version"], 3);
+    // Placed, confirmed, captured, seat changed.
+    assert_eq!(now["version"], 4);
 
     let recorded: Vec<chrono::DateTime<Utc>> = sqlx::query_scalar(
         "SELECT recorded_at FROM events WHERE aggregate_type = 'booking' AND aggregate_id = $1 ORDER BY sequence",

@@ -1,0 +1,321 @@
+//! Faults at every step boundary of the booking process: a failpoint makes the step fail as if the
+//! process died right there; a fresh instance on the same database (nothing shared in memory) plays the
+//! restart, its sweeper and payment recovery run, and `verify` checks the invariants with SQL over the log
+//! and the ledger. Failpoints are process-wide, so `FailScenario` runs these tests one at a time.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::time::Duration;
+
+use command_api::payments::{ProviderCall, TestCardProvider};
+use command_api::process::{Outcome, expiry, recovery};
+use command_api::state::AppState;
+use fail::FailScenario;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, start_with};
+
+/// The invariants hold, with nothing left pending.
+async fn assert_consistent(app: &TestApp) {
+    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.pending(), 0, "{report}");
+}
+
+/// A new instance, as after a restart; its provider's call log is returned with it.
+async fn restart(app: &TestApp) -> (String, AppState, TestCardProvider) {
+    let provider = TestCardProvider::default();
+    let (address, state) =
+        start_with(&app.db, &app.public_pem, &app.clock, 4, provider.clone()).await;
+    (address, state, provider)
+}
+
+async fn recover(state: &AppState) {
+    while recovery::recover_once(state, 100).await.unwrap() != Outcome::Idle {}
+}
+
+fn pay_body(booking: &Value) -> Value {
+    json!({"card_token": "tok_visa", "amount": booking["total"]})
+}
+
+async fn pay_with_key(
+    app: &TestApp,
+    address: &str,
+    booking: &Value,
+    key: &str,
+) -> helpers::Response {
+    let id = booking["id"].as_str().unwrap();
+    let request = app
+        .client
+        .post(format!("{address}/api/v1/bookings/{id}/payment"))
+        .bearer_auth(&app.customer)
+        .header("idempotency-key", key)
+        .json(&pay_body(booking));
+    app.send(request).await
+}
+
+async fn ledger(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT kind, status FROM payments ORDER BY created_at")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn booking_status(state: &AppState, id: &str) -> domain::booking::BookingState {
+    state
+        .executor
+        .load::<domain::booking::Booking>(id)
+        .await
+        .unwrap()
+        .aggregate
+        .state()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn a_crash_after_authorizing_leaves_an_authorization_that_recovery_voids() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    fail::cfg("pay.after_authorize", "return").unwrap();
+    let crashed = pay_with_key(&app, &app.address, &booking, "pay-1").await;
+    assert_eq!(crashed.status, 500);
+    fail::remove("pay.after_authorize");
+    assert_eq!(
+        ledger(&app).await,
+        [("authorization".into(), "authorizing".into())]
+    );
+
+    let (address, state, provider) = restart(&app).await;
+    recover(&state).await;
+    assert_eq!(
+        ledger(&app).await,
+        [("authorization".into(), "voided".into())]
+    );
+    assert!(matches!(
+        provider.calls().as_slice(),
+        [ProviderCall::Void(_)]
+    ));
+    let id = booking["id"].as_str().unwrap();
+    assert_eq!(
+        booking_status(&state, id).await.status,
+        domain::booking::BookingStatus::Held
+    );
+    assert_consistent(&app).await;
+
+    // The customer pays again: a new attempt, confirmed and captured.
+    let paid = pay_with_key(&app, &address, &booking, "pay-2").await;
+    assert_eq!(paid.status, 200, "{}", paid.json());
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn a_commit_that_fails_voids_the_authorization_at_once() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    fail::cfg("executor.before_commit", "return").unwrap();
+    let failed = pay_with_key(&app, &app.address, &booking, "pay-1").await;
+    fail::remove("executor.before_commit");
+    assert_eq!(failed.status, 500);
+    assert_eq!(
+        ledger(&app).await,
+        [("authorization".into(), "voided".into())]
+    );
+    let seat = app
+        .flight_state(flight)
+        .await
+        .seat_status(helpers::seat("10A"));
+    assert_eq!(seat, domain::flight::SeatStatus::Held);
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn a_crash_after_the_commit_is_answered_by_a_retry_and_captured_by_recovery() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    fail::cfg("executor.after_commit", "return").unwrap();
+    let crashed = pay_with_key(&app, &app.address, &booking, "pay-once").await;
+    fail::remove("executor.after_commit");
+    assert_eq!(crashed.status, 500);
+
+    let (address, state, provider) = restart(&app).await;
+    let retried = pay_with_key(&app, &address, &booking, "pay-once").await;
+    assert_eq!(retried.status, 200, "{}", retried.json());
+    assert_eq!(retried.headers["idempotent-replayed"], "true");
+    assert_eq!(retried.json()["status"], "confirmed");
+    recover(&state).await;
+    assert!(matches!(
+        provider.calls().as_slice(),
+        [ProviderCall::Capture(_)]
+    ));
+    assert_eq!(
+        ledger(&app).await,
+        [("authorization".into(), "captured".into())]
+    );
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn a_crash_before_the_capture_is_found_by_verify_and_finished_by_recovery() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    fail::cfg("pay.before_capture", "return").unwrap();
+    let paid = pay_with_key(&app, &app.address, &booking, "pay").await;
+    fail::remove("pay.before_capture");
+    assert_eq!(paid.status, 200);
+    assert_eq!(paid.json()["captured"], false);
+    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        !report.is_clean(),
+        "verify missed an uncaptured payment:\n{report}"
+    );
+
+    let (_, state, _) = restart(&app).await;
+    recover(&state).await;
+    let id = booking["id"].as_str().unwrap();
+    assert!(booking_status(&state, id).await.captured.is_some());
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn a_crash_before_the_refund_is_found_by_verify_and_paid_by_recovery() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    assert_eq!(app.pay(&app.customer, &booking).await.status, 200);
+    fail::cfg("refund.before_refund", "return").unwrap();
+    let id = booking["id"].as_str().unwrap();
+    let cancelled = app
+        .post(
+            &format!("/api/v1/bookings/{id}/cancel"),
+            &app.customer,
+            &json!({}),
+        )
+        .await;
+    fail::remove("refund.before_refund");
+    assert_eq!(cancelled.status, 200);
+    assert_eq!(cancelled.json()["refunded"], false);
+    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        !report.is_clean(),
+        "verify missed a refund not paid:\n{report}"
+    );
+
+    let (_, state, provider) = restart(&app).await;
+    recover(&state).await;
+    let refunds: Vec<_> = provider
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c, ProviderCall::Refund(..)))
+        .collect();
+    assert_eq!(refunds.len(), 1);
+    let s = booking_status(&state, id).await;
+    assert_eq!(s.refund_issued, s.refund);
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn a_crash_in_the_middle_of_a_group_commit_loses_nothing_that_a_retry_does_not_bring_back() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    // The first batch of more than one decision dies after deciding its first.
+    fail::cfg("executor.mid_batch", "1*return").unwrap();
+    let seats = [
+        "10A", "10B", "10C", "10D", "10E", "10F", "11A", "11B", "11C", "11D", "11E", "11F",
+    ];
+    let request = |seat: &str| {
+        let body = json!({"flight_id": flight, "contact_email": "a@example.com",
+            "passengers": [{"first_name": "A", "last_name": "B", "type": "adult", "seat": seat}]});
+        app.client
+            .post(format!("{}/api/v1/bookings", app.address))
+            .bearer_auth(&app.customer)
+            .header("idempotency-key", format!("book-{seat}"))
+            .json(&body)
+    };
+    let first = futures::future::join_all(seats.iter().map(|s| app.send(request(s)))).await;
+    fail::remove("executor.mid_batch");
+    let crashed = first.iter().filter(|r| r.status == 500).count();
+    assert!(crashed >= 2, "no batch of several was hit: {crashed}");
+    assert!(first.iter().all(|r| r.status == 201 || r.status == 500));
+    // Nothing of the crashed batch was committed; every retry succeeds.
+    let mut created = Vec::new();
+    for (seat, original) in seats.iter().zip(&first) {
+        let response = app.send(request(seat)).await;
+        assert_eq!(response.status, 201, "{seat}: {}", response.json());
+        if original.status == 201 {
+            assert_eq!(response.bytes, original.bytes, "{seat}: the replay differs");
+        }
+        created.push(response.json()["id"].as_str().unwrap().to_owned());
+    }
+    let placed: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE event_type = 'BookingPlaced' ORDER BY aggregate_id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    created.sort();
+    assert_eq!(
+        placed, created,
+        "every 201 is a booking, and nothing else is"
+    );
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn a_sweeper_that_dies_after_claiming_leaves_the_holds_for_the_next() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    for seat in ["10A", "10B", "10C"] {
+        assert_eq!(app.book(&app.customer, flight, &[seat]).await.status, 201);
+    }
+    app.clock.advance(chrono::Duration::minutes(16));
+    fail::cfg("sweep.after_claim", "return").unwrap();
+    assert!(expiry::sweep_once(&app.state, 100).await.is_err());
+    fail::remove("sweep.after_claim");
+    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+
+    // The claim's lease (zero in tests) has run out: the next sweeper takes the holds.
+    let (_, state, _) = restart(&app).await;
+    assert_eq!(
+        expiry::sweep_once(&state, 100).await.unwrap(),
+        Outcome::Processed(3)
+    );
+    assert!(app.flight_state(flight).await.holds.is_empty());
+    let expired: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'BookingExpired'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(expired, 3);
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
