@@ -2,6 +2,8 @@
 //! broker names, driven only through the gateway, with mail caught by this test's SMTP sink.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,127 +11,9 @@ use chrono::{Duration as Span, Utc};
 use infra::testing::TestDatabase;
 use notifier::sink::SmtpSink;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
-use uuid::Uuid;
+use tokio::process::Command;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct System {
-    gateway: String,
-    env: Vec<(String, String)>,
-    _child: Child,
-    _keys: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn database_url(name: &str) -> String {
-    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
-    let (server, _) = base.rsplit_once('/').unwrap();
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
-async fn start(db: &TestDatabase, sink: &SmtpSink) -> System {
-    let id = Uuid::new_v4().simple().to_string();
-    let keys = std::env::temp_dir().join(format!("airline-keys-{id}"));
-    let gateway_port = free_port();
-    let mut env: Vec<(String, String)> = vec![
-        ("DATABASE_URL".into(), database_url(&db.name)),
-        ("SMTP_URL".into(), sink.url()),
-        ("APP_REDIS__KEY_PREFIX".into(), format!("test:{id}:")),
-        ("APP_AMQP__EXCHANGE".into(), format!("test.{id}.events")),
-        (
-            "APP_AMQP__QUEUE_PREFIX".into(),
-            format!("test.{id}.notifier"),
-        ),
-        ("APP_AMQP__EXPIRES_MS".into(), "120000".into()),
-        ("APP_AUTH__DEV_KEY_DIR".into(), keys.display().to_string()),
-        ("APP_RETRY__DELAYS_MS".into(), "100,200,400".into()),
-        ("APP_BOOKING__POLL_INTERVAL_MS".into(), "100".into()),
-        ("APP_PROJECTOR__POLL_INTERVAL_MS".into(), "100".into()),
-        ("APP_DATABASE__MAX_CONNECTIONS".into(), "12".into()),
-        (
-            "AIRLINE_GATEWAY_ADDR".into(),
-            format!("127.0.0.1:{gateway_port}"),
-        ),
-        (
-            "AIRLINE_COMMAND_API_ADDR".into(),
-            format!("127.0.0.1:{}", free_port()),
-        ),
-        (
-            "AIRLINE_QUERY_API_ADDR".into(),
-            format!("127.0.0.1:{}", free_port()),
-        ),
-        (
-            "AIRLINE_PROJECTOR_ADDR".into(),
-            format!("127.0.0.1:{}", free_port()),
-        ),
-        (
-            "AIRLINE_NOTIFIER_ADDR".into(),
-            format!("127.0.0.1:{}", free_port()),
-        ),
-    ];
-    for (key, value) in [
-        ("REDIS_URL", "redis://127.0.0.1:6379"),
-        ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-    ] {
-        env.push((
-            key.into(),
-            std::env::var(key).unwrap_or_else(|_| value.to_owned()),
-        ));
-    }
-    let log = if std::env::var("TEST_LOG").is_ok() {
-        Stdio::inherit()
-    } else {
-        Stdio::null()
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_airline"))
-        .arg("all")
-        .envs(env.iter().cloned())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let gateway = format!("http://127.0.0.1:{gateway_port}");
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = client.get(format!("{gateway}/readyz")).send().await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "airline all never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    System {
-        gateway,
-        env,
-        _child: child,
-        _keys: TempDir(keys),
-    }
-}
+use crate::support::Airline;
 
 struct Client {
     http: reqwest::Client,
@@ -215,7 +99,7 @@ fn seat_status(map: &Value, seat: &str) -> String {
 async fn a_whole_journey_through_the_gateway() {
     let db = TestDatabase::create(2).await;
     let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
-    let system = start(&db, &sink).await;
+    let system = Airline::start(&db, &sink.url(), &[]).await;
     let api = Client {
         http: reqwest::Client::new(),
         base: system.gateway.clone(),

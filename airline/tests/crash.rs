@@ -1,0 +1,323 @@
+//! `kill -9` of a child `airline all`: under concurrent book / pay / cancel / change-seat load on three
+//! flights, killed three times at random moments and started again each time. After every restart the
+//! invariants hold (`verify`, SQL over the log and the ledger) and every `201` a client received is a
+//! booking in the log. And an Idempotency-Key survives a kill between the commit and the response.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{Duration as Span, Utc};
+use infra::auth::{Claims, JwtSigner, Role};
+use infra::testing::TestDatabase;
+use notifier::sink::SmtpSink;
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::support::Airline;
+
+/// Short leases, so that a restart takes over what the killed process left within a second.
+const FAST_RECOVERY: [(&str, &str); 4] = [
+    ("APP_BOOKING__IDEMPOTENCY_LEASE_MS", "1000"),
+    ("APP_BOOKING__PAYMENT_RECOVERY_AFTER_MS", "500"),
+    ("APP_BOOKING__RECOVERY_INTERVAL_MS", "200"),
+    ("APP_BOOKING__SWEEP_LEASE_MS", "1000"),
+];
+
+fn token(signer: &JwtSigner, user: Uuid, role: Role) -> String {
+    let now = Utc::now().timestamp() as u64;
+    signer
+        .sign(&Claims {
+            iss: "airline-gateway".to_owned(),
+            aud: "airline-api".to_owned(),
+            sub: user,
+            role,
+            exp: now + 3600,
+            iat: now,
+        })
+        .unwrap()
+}
+
+/// What a request came to: its status and body, or `None` while the process is down.
+async fn send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
+    let response = request.timeout(Duration::from_secs(10)).send().await.ok()?;
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Some((status, body))
+}
+
+/// Answers that say "not now, retry": a key still in flight (its lease runs out after a restart), a
+/// payment attempt that recovery voided or that is still being authorized, a lost race.
+const RETRY_LATER: [&str; 5] = [
+    "idempotency_key_in_flight",
+    "idempotency_key_superseded",
+    "payment_voided",
+    "payment_in_progress",
+    "concurrent_modification",
+];
+
+/// Sends until an answer that is the request's own, through a kill and a restart, with the same
+/// Idempotency-Key every time.
+async fn settle(make: impl Fn() -> reqwest::RequestBuilder) -> (u16, Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        match send(make()).await {
+            Some((status, body))
+                if status < 500
+                    && !RETRY_LATER.contains(&body["code"].as_str().unwrap_or_default()) =>
+            {
+                return (status, body);
+            }
+            _ => {}
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no answer in 90 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Setup {
+    airline: Airline,
+    db: TestDatabase,
+    _sink: SmtpSink,
+    customer: String,
+    flights: Vec<Uuid>,
+    http: reqwest::Client,
+}
+
+/// Airports, an aircraft of 30 seats without exit rows, and `flights` flights.
+async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
+    let db = TestDatabase::create(4).await;
+    let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
+    let airline = Airline::start(&db, &sink.url(), extra).await;
+    let signer = JwtSigner::new(&airline.private_key()).unwrap();
+    let admin = token(&signer, Uuid::new_v4(), Role::Admin);
+    let customer = token(&signer, Uuid::new_v4(), Role::Customer);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", airline.command))
+            .bearer_auth(&admin)
+            .json(&body)
+    };
+    for code in ["CDG", "JFK"] {
+        let body = json!({"code": code, "name": code, "city": "City", "country": "FR", "time_zone": "Europe/Paris"});
+        assert_eq!(send(post("/api/v1/airports", body)).await.unwrap().0, 201);
+    }
+    let aircraft = json!({"model": "Crash 30", "cabins": [
+        {"cabin": "economy", "first_row": 1, "last_row": 5, "letters": "ABC DEF"}]});
+    let (status, aircraft) = send(post("/api/v1/aircraft", aircraft)).await.unwrap();
+    assert_eq!(status, 201);
+    let mut ids = Vec::new();
+    for n in 0..flights {
+        let departure = Utc::now() + Span::days(20 + n as i64);
+        let flight = json!({"number": format!("KL{}", 100 + n), "origin": "CDG", "destination": "JFK",
+            "departure_at": departure, "arrival_at": departure + Span::hours(8), "aircraft_id": aircraft["id"],
+            "fares": [{"cabin": "economy", "price": {"amount_minor": 10000, "currency": "EUR"},
+                "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 2500, "currency": "EUR"}}}]});
+        let (status, body) = send(post("/api/v1/flights", flight)).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().parse().unwrap());
+    }
+    Setup {
+        airline,
+        db,
+        _sink: sink,
+        customer,
+        flights: ids,
+        http,
+    }
+}
+
+fn seats() -> Vec<String> {
+    (1..=5)
+        .flat_map(|row| ["A", "B", "C", "D", "E", "F"].map(|l| format!("{row}{l}")))
+        .collect()
+}
+
+/// One customer's session: book a random seat, then perhaps pay, change seat and cancel; every
+/// request carries its own Idempotency-Key and is retried with it until it has an answer.
+async fn customer(
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    flights: Vec<Uuid>,
+    stop: Arc<AtomicBool>,
+    created: Arc<Mutex<Vec<String>>>,
+) {
+    let seats = seats();
+    while !stop.load(Ordering::Relaxed) {
+        let (flight, seat, plan) = {
+            let mut rng = rand::rng();
+            let flight = flights[rng.random_range(0..flights.len())];
+            let seat = seats[rng.random_range(0..seats.len())].clone();
+            (flight, seat, rng.random_range(0..4u8))
+        };
+        let post = |path: String, key: String, body: Value| {
+            let (http, token) = (http.clone(), token.clone());
+            let url = format!("{base}{path}");
+            move || {
+                http.post(&url)
+                    .bearer_auth(&token)
+                    .header("idempotency-key", key.clone())
+                    .json(&body)
+            }
+        };
+        let body = json!({"flight_id": flight, "contact_email": "load@example.com",
+            "passengers": [{"first_name": "Load", "last_name": "Test", "type": "adult", "seat": seat}]});
+        let (status, booking) = settle(post(
+            "/api/v1/bookings".into(),
+            Uuid::new_v4().to_string(),
+            body,
+        ))
+        .await;
+        if status != 201 {
+            assert_eq!(status, 409, "{booking}");
+            continue;
+        }
+        let id = booking["id"].as_str().unwrap().to_owned();
+        created.lock().await.push(id.clone());
+        if plan == 0 {
+            continue; // left to expire, or for the next kill to find held
+        }
+        let pay = json!({"card_token": "tok_visa", "amount": booking["total"]});
+        let path = format!("/api/v1/bookings/{id}/payment");
+        let (status, paid) = settle(post(path, Uuid::new_v4().to_string(), pay)).await;
+        assert_eq!(status, 200, "{paid}");
+        if plan >= 2 {
+            let to = seats[rand::rng().random_range(0..seats.len())].clone();
+            let path = format!("/api/v1/bookings/{id}/seat-changes");
+            let change = json!({"passenger": 0, "seat": to});
+            let (status, body) = settle(post(path, Uuid::new_v4().to_string(), change)).await;
+            assert!([200, 409, 422].contains(&status), "{status} {body}");
+        }
+        if plan == 3 {
+            let path = format!("/api/v1/bookings/{id}/cancel");
+            let (status, body) = settle(post(path, Uuid::new_v4().to_string(), json!({}))).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+}
+
+/// `verify` until it finds no violation (payment steps in flight may be pending), within 30 s.
+async fn assert_invariants_hold(db: &TestDatabase, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = command_api::verify::run(&db.pool, grace).await.unwrap();
+        if report.is_clean() && (grace > Duration::ZERO || report.pending() == 0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "invariants broken after a kill -9:\n{report}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_three_times_leaves_nothing_half_done_and_loses_no_201() {
+    let mut s = setup(3, &FAST_RECOVERY).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let created = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(customer(
+                s.http.clone(),
+                s.airline.command.clone(),
+                s.customer.clone(),
+                s.flights.clone(),
+                stop.clone(),
+                created.clone(),
+            ))
+        })
+        .collect();
+    for _ in 0..3 {
+        let pause = rand::rng().random_range(700..2_000);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        s.airline.kill().await;
+        s.airline.launch(&[]).await;
+        // Whatever was in flight at the kill is either committed whole or not at all.
+        assert_invariants_hold(&s.db, Duration::from_secs(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    // Recovery finishes every payment step the kills interrupted.
+    assert_invariants_hold(&s.db, Duration::ZERO).await;
+    let created = created.lock().await.clone();
+    assert!(
+        created.len() >= 20,
+        "too little load to mean anything: {}",
+        created.len()
+    );
+    let placed: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE event_type = 'BookingPlaced' AND aggregate_id = ANY($1)",
+    )
+    .bind(&created)
+    .fetch_all(&s.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        placed.len(),
+        created.len(),
+        "a 201 was answered for a booking that is not in the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_survives_a_kill_between_the_commit_and_the_response() {
+    let mut s = setup(1, &FAST_RECOVERY).await;
+    let flight = s.flights[0];
+    let body = json!({"flight_id": flight, "contact_email": "once@example.com",
+        "passengers": [{"first_name": "Once", "last_name": "Only", "type": "adult", "seat": "1A"}]});
+    let url = format!("{}/api/v1/bookings", s.airline.command);
+    let book = |scheme: &str| {
+        s.http
+            .post(&url)
+            .header("authorization", format!("{scheme} {}", s.customer))
+            .header("idempotency-key", "book-once")
+            .json(&body)
+    };
+    // The process dies right after its first commit, before it answers.
+    s.airline.kill().await;
+    s.airline
+        .launch(&[("FAILPOINTS", "executor.after_commit=1*return(abort)")])
+        .await;
+    assert!(send(book("bearer")).await.is_none(), "the process answered");
+    s.airline.wait_exit().await;
+    let placed = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT aggregate_id FROM events WHERE event_type = 'BookingPlaced'",
+        )
+        .fetch_all(&s.db.pool)
+        .await
+        .unwrap()
+    };
+    let committed = placed().await;
+    assert_eq!(
+        committed.len(),
+        1,
+        "the commit did not happen before the abort"
+    );
+
+    s.airline.launch(&[]).await;
+    let (status, replayed) = send(book("Bearer")).await.unwrap();
+    assert_eq!(status, 201, "{replayed}");
+    assert_eq!(replayed["id"], committed[0].as_str());
+    let again = book("BEARER").send().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(placed().await.len(), 1, "the retry booked again");
+
+    // A plain kill -9 after an answer: the same key still gives the same answer.
+    s.airline.kill().await;
+    s.airline.launch(&[]).await;
+    let after = send(book("bearer")).await.unwrap();
+    assert_eq!(after, (201, replayed));
+    assert_invariants_hold(&s.db, Duration::ZERO).await;
+}

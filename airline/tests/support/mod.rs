@@ -1,0 +1,174 @@
+//! `airline all` as a child process on free ports, with its own database, Redis prefix, broker names
+//! and key directory; it can be killed (SIGKILL) and started again on the same ports and data.
+#![allow(dead_code)] // Each test binary uses part of it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use infra::testing::TestDatabase;
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The database URL of `name` on the server `DATABASE_URL` names.
+pub fn database_url(name: &str) -> String {
+    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// A running (or killed) `airline all`.
+pub struct Airline {
+    /// The gateway's base URL.
+    pub gateway: String,
+    /// The command API's base URL.
+    pub command: String,
+    /// The environment it runs with.
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+    keys: TempDir,
+}
+
+impl Airline {
+    /// Starts `airline all` on `db`, mail to `smtp_url`, with `extra` environment on top.
+    pub async fn start(db: &TestDatabase, smtp_url: &str, extra: &[(&str, &str)]) -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let keys = std::env::temp_dir().join(format!("airline-keys-{id}"));
+        let (gateway_port, command_port) = (free_port(), free_port());
+        let mut env: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), database_url(&db.name)),
+            ("SMTP_URL".into(), smtp_url.to_owned()),
+            ("APP_REDIS__KEY_PREFIX".into(), format!("test:{id}:")),
+            ("APP_AMQP__EXCHANGE".into(), format!("test.{id}.events")),
+            (
+                "APP_AMQP__QUEUE_PREFIX".into(),
+                format!("test.{id}.notifier"),
+            ),
+            ("APP_AMQP__EXPIRES_MS".into(), "120000".into()),
+            ("APP_AUTH__DEV_KEY_DIR".into(), keys.display().to_string()),
+            ("APP_RETRY__DELAYS_MS".into(), "100,200,400".into()),
+            ("APP_PROJECTOR__POLL_INTERVAL_MS".into(), "100".into()),
+            ("APP_DATABASE__MAX_CONNECTIONS".into(), "12".into()),
+            (
+                "AIRLINE_GATEWAY_ADDR".into(),
+                format!("127.0.0.1:{gateway_port}"),
+            ),
+            (
+                "AIRLINE_COMMAND_API_ADDR".into(),
+                format!("127.0.0.1:{command_port}"),
+            ),
+            (
+                "AIRLINE_QUERY_API_ADDR".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "AIRLINE_PROJECTOR_ADDR".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "AIRLINE_NOTIFIER_ADDR".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ];
+        for (key, value) in [
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        ] {
+            env.push((
+                key.into(),
+                std::env::var(key).unwrap_or_else(|_| value.to_owned()),
+            ));
+        }
+        for (key, value) in extra {
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+        let mut airline = Self {
+            gateway: format!("http://127.0.0.1:{gateway_port}"),
+            command: format!("http://127.0.0.1:{command_port}"),
+            env,
+            child: None,
+            keys: TempDir(keys),
+        };
+        airline.launch(&[]).await;
+        airline
+    }
+
+    /// The development private key the child made (tests sign their own tokens with it).
+    pub fn private_key(&self) -> String {
+        std::fs::read_to_string(self.keys.0.join("jwt-private.pem")).unwrap()
+    }
+
+    /// Starts the process again (after [`Airline::kill`]) with `extra` environment for this run only,
+    /// and waits until it is ready.
+    pub async fn launch(&mut self, extra: &[(&str, &str)]) {
+        let log = if std::env::var("TEST_LOG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_airline"))
+            .arg("all")
+            .envs(self.env.iter().cloned())
+            .envs(extra.iter().map(|(k, v)| (*k, *v)))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = client.get(format!("{}/readyz", self.gateway)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "airline all never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL, as `kill -9`: no shutdown, no flush, nothing finished.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Waits for the process to end by itself (a failpoint that aborts it).
+    pub async fn wait_exit(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let waited = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+            assert!(waited.is_ok(), "airline all did not stop");
+        }
+    }
+}
