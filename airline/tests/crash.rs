@@ -21,9 +21,11 @@ use uuid::Uuid;
 
 use crate::support::Airline;
 
-/// Short leases, so that a restart takes over what the killed process left within a second.
-const FAST_RECOVERY: [(&str, &str); 4] = [
-    ("APP_BOOKING__IDEMPOTENCY_LEASE_MS", "1000"),
+/// Short leases, so that a restart takes over what the killed process left within seconds (a claim's
+/// lease must outlive the request timeout).
+const FAST_RECOVERY: [(&str, &str); 5] = [
+    ("APP_HTTP__REQUEST_TIMEOUT_MS", "2500"),
+    ("APP_BOOKING__IDEMPOTENCY_LEASE_MS", "3000"),
     ("APP_BOOKING__PAYMENT_RECOVERY_AFTER_MS", "500"),
     ("APP_BOOKING__RECOVERY_INTERVAL_MS", "200"),
     ("APP_BOOKING__SWEEP_LEASE_MS", "1000"),
@@ -320,4 +322,42 @@ async fn an_idempotency_key_survives_a_kill_between_the_commit_and_the_response(
     let after = send(book("bearer")).await.unwrap();
     assert_eq!(after, (201, replayed));
     assert_invariants_hold(&s.db, Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn airline_verify_passes_a_sound_log_and_fails_a_broken_one() {
+    let db = TestDatabase::create(2).await;
+    let verify = || async {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_airline"))
+            .args(["verify", "--grace-secs", "0"])
+            .env("DATABASE_URL", support::database_url(&db.name))
+            .output()
+            .await
+            .unwrap()
+    };
+    let sound = verify().await;
+    assert!(
+        sound.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sound.stdout)
+    );
+    // A hold whose booking never came, as a crash between two commits used to leave.
+    let booking = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('flight', $1, 1, 'SeatsHeld', '1.0', $2, '{}')",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .bind(json!({"SeatsHeld": {"booking_id": booking, "cabin": "economy", "seats": ["1A"],
+        "hold_until": Utc::now()}}))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let broken = verify().await;
+    let report = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("[FAIL]") && report.contains(&booking.to_string()),
+        "{report}"
+    );
 }

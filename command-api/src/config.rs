@@ -78,7 +78,7 @@ impl Settings {
     /// # Errors
     /// When a variable does not parse.
     pub fn load() -> Result<Self, config::ConfigError> {
-        infra::settings::load(&[
+        let settings: Self = infra::settings::load(&[
             ("http.host", "127.0.0.1"),
             ("http.port", "8081"),
             ("http.request_timeout_ms", "10000"),
@@ -93,6 +93,14 @@ impl Settings {
             ("booking.recovery_interval_ms", "1000"),
             ("booking.payment_recovery_after_ms", "30000"),
             ("booking.max_attempts", "8"),
-        ])
+        ])?;
+        // A claim must outlive its request, or a retry could take it over while the request still runs.
+        if settings.booking.idempotency_lease() <= settings.http.request_timeout() {
+            return Err(config::ConfigError::Message(format!(
+                "booking.idempotency_lease_ms ({} ms) must be longer than http.request_timeout_ms ({} ms)",
+                settings.booking.idempotency_lease_ms, settings.http.request_timeout_ms
+            )));
+        }
+        Ok(settings)
     }
 }

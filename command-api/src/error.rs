@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cqrs_es::AggregateError;
 use domain::aircraft::AircraftError;
 use domain::airport::AirportError;
 use domain::booking::BookingError;
@@ -95,22 +94,6 @@ impl ApiError {
             Self::Contended => Self::Contended,
             Self::Unavailable(e) => Self::Unavailable(anyhow::anyhow!("{e:#}")),
             other => Self::Internal(anyhow::anyhow!(other.cause_chain())),
-        }
-    }
-}
-
-/// Maps the store's failures; `UserError` cannot reach here (the executor unwraps it as `Rejected`).
-pub fn store_error<E>(e: AggregateError<E>) -> ApiError
-where
-    E: std::error::Error + Send + Sync + 'static,
-    ApiError: From<E>,
-{
-    match e {
-        AggregateError::UserError(rule) => rule.into(),
-        AggregateError::AggregateConflict => ApiError::Contended,
-        AggregateError::DatabaseConnectionError(err) => ApiError::Unavailable(anyhow::anyhow!(err)),
-        AggregateError::DeserializationError(err) | AggregateError::UnexpectedError(err) => {
-            ApiError::Internal(anyhow::anyhow!(err))
         }
     }
 }

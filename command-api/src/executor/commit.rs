@@ -43,7 +43,10 @@ const COMMIT: &str = r"
 WITH
 ev AS (
     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, event_id)
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[])
+    SELECT t, i, s, et, ev, p, m, e
+    FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[])
+         WITH ORDINALITY AS u(t, i, s, et, ev, p, m, e, n)
+    ORDER BY n
 ),
 pnr AS (
     INSERT INTO pnr_registry (pnr, booking_id) SELECT * FROM UNNEST($9::text[], $10::uuid[])
@@ -83,14 +86,24 @@ SELECT CASE
 END
 ";
 
-/// Appends `events` with `side` rows and `outcomes` in one statement.
+/// Appends `events` with `side` rows and `outcomes` in one statement. The events go in ordered by
+/// stream key (type, id, sequence), so two commits over the same streams take their key locks in the same
+/// order and cannot deadlock each other; each stream keeps its own order.
 pub(super) async fn commit(
     pool: &PgPool,
     events: &[NewEvent],
     side: &SideRows,
     outcomes: &[Outcome],
 ) -> Result<(), CommitError> {
-    let col = |f: fn(&NewEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let mut events: Vec<&NewEvent> = events.iter().collect();
+    events.sort_by(|a, b| {
+        (a.aggregate_type, &a.aggregate_id, a.sequence).cmp(&(
+            b.aggregate_type,
+            &b.aggregate_id,
+            b.sequence,
+        ))
+    });
+    let col = |f: fn(&NewEvent) -> String| events.iter().map(|e| f(e)).collect::<Vec<_>>();
     let pays = &side.payments_added;
     let moves = &side.payments_moved;
     sqlx::query(COMMIT)
@@ -165,6 +178,8 @@ fn classify(e: sqlx::Error) -> CommitError {
     };
     match (db.code().as_deref(), db.constraint()) {
         (Some("23505"), Some("events_pkey")) => CommitError::Conflict,
+        // Two writers over the same streams in another process: as good as a lost race.
+        (Some("40P01" | "40001"), _) => CommitError::Conflict,
         (Some("23505"), Some(c)) if c.starts_with("pnr_registry") => CommitError::PnrTaken,
         (Some("P0001"), _) if db.message().contains("idempotency_claim_lost") => {
             CommitError::Guard("idempotency_claim_lost")

@@ -16,6 +16,8 @@
 //! Snapshots are off (postgres-es 0.5 corrupts them); see [`stream::Store`] for the cache instead.
 
 mod commit;
+mod job;
+mod meta;
 mod stream;
 mod working;
 
@@ -25,60 +27,20 @@ use std::time::Duration;
 
 use axum::response::Response;
 use futures::FutureExt;
-use infra::auth::Principal;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+pub use meta::CommandMeta;
 pub use stream::{Stream, StreamKey, Streams, Versioned};
 pub use working::{PaymentRow, WorkingSet};
 
 use crate::error::ApiError;
-use crate::idempotency::{IdempotencyClaim, StoredResponse};
-use commit::{CommitError, Outcome};
+use crate::idempotency::StoredResponse;
+use commit::CommitError;
+use job::{Job, Queued, Render, decide_all, fail_point_after_commit, fail_point_before_commit};
+use job::{finish, finish_all, outcomes};
 use stream::Stores;
-
-/// Who issued a command and why, stored as the events' metadata.
-#[derive(Debug, Clone, Default)]
-pub struct CommandMeta {
-    /// The caller, if a person.
-    pub principal: Option<Principal>,
-    /// The request id that started this chain of commands.
-    pub correlation_id: String,
-    /// What caused this command (an event id, for process steps).
-    pub causation_id: Option<String>,
-    /// The request's Idempotency-Key.
-    pub idempotency_key: Option<String>,
-    /// The request's claim on its Idempotency-Key: the outcome commits with the events.
-    pub claim: Option<IdempotencyClaim>,
-}
-
-impl CommandMeta {
-    /// Metadata for work the system does by itself (sweeper, payment recovery).
-    pub fn system(correlation_id: String) -> Self {
-        Self {
-            correlation_id,
-            ..Self::default()
-        }
-    }
-
-    fn to_map(&self) -> HashMap<String, String> {
-        let mut map = HashMap::from([("correlation_id".to_owned(), self.correlation_id.clone())]);
-        if let Some(p) = self.principal {
-            map.insert("user_id".to_owned(), p.user_id.to_string());
-            map.insert("role".to_owned(), p.role.as_str().to_owned());
-        } else {
-            map.insert("role".to_owned(), "system".to_owned());
-        }
-        if let Some(c) = &self.causation_id {
-            map.insert("causation_id".to_owned(), c.clone());
-        }
-        if let Some(k) = &self.idempotency_key {
-            map.insert("idempotency_key".to_owned(), k.clone());
-        }
-        map
-    }
-}
 
 /// A failpoint (with the `failpoints` feature): `return` fails the step as if the process died there;
 /// `return(abort)` ends the process on the spot, for crash tests with a child process.
@@ -104,6 +66,8 @@ type Lanes = Mutex<HashMap<StreamKey, Vec<Box<dyn Queued>>>>;
 const MAX_BATCH: usize = 256;
 /// Rounds of loading the streams a batch turned out to need.
 const MAX_ROUNDS: usize = 6;
+/// Streams loaded at once by one batch.
+const LOAD_CONCURRENCY: usize = 4;
 
 /// Decides and commits; see the module docs.
 pub struct Executor {
@@ -244,7 +208,9 @@ impl Executor {
             }
         };
         if spawn {
-            let span = tracing::info_span!("lane", aggregate = lane.kind, id = %lane.id);
+            // The lane outlives the request that started it: its span has no parent.
+            let span =
+                tracing::info_span!(parent: None, "lane", aggregate = lane.kind, id = %lane.id);
             tokio::spawn(Arc::clone(self).drain(lane).instrument(span));
         }
         answer.await.unwrap_or_else(|_| {
@@ -303,32 +269,10 @@ impl Executor {
                     failed[job] = Some(e.replicate());
                 }
             }
-            let mut ws = WorkingSet::new(loaded.clone());
-            let mut decided: Vec<Result<(), ApiError>> = Vec::with_capacity(jobs.len());
-            let several = jobs.len() > 1;
-            let mut crashed = None;
-            for (i, job) in jobs.iter_mut().enumerate() {
-                if failed[i].is_some() {
-                    decided.push(Ok(()));
-                    continue;
-                }
-                ws.begin(i, job.metadata());
-                let result = job.decide(&mut ws);
-                if result.is_err() {
-                    ws.rollback();
-                }
-                decided.push(result);
-                if several
-                    && i == 0
-                    && let Err(e) = fail_point_mid_batch()
-                {
-                    crashed = Some(e);
-                    break;
-                }
-            }
-            if let Some(e) = crashed {
-                return finish_all(jobs, failed, &e);
-            }
+            let (mut ws, decided) = match decide_all(&mut jobs, &failed, &loaded) {
+                Ok(decided) => decided,
+                Err(crash) => return finish_all(jobs, failed, &crash),
+            };
             if !ws.missing.is_empty() && rounds < MAX_ROUNDS {
                 rounds += 1;
                 for (key, jobs) in std::mem::take(&mut ws.missing) {
@@ -374,8 +318,11 @@ impl Executor {
                                 failed[job] = Some(guard_problem(guard));
                             }
                         }
-                        // The guard held again by the time we looked: decide again.
-                        Ok(_) => attempt += 1,
+                        // The guard held again by the time we looked: decide again, after a pause.
+                        Ok(_) => {
+                            attempt += 1;
+                            tokio::time::sleep(backoff(attempt)).await;
+                        }
                         Err(e) => return finish_all(jobs, failed, &ApiError::from(e)),
                     }
                     if attempt >= self.max_attempts {
@@ -395,14 +342,27 @@ impl Executor {
         loaded: &mut Streams,
         wanted: &BTreeMap<StreamKey, Vec<usize>>,
     ) -> Vec<(StreamKey, ApiError)> {
-        let missing: Vec<&StreamKey> = wanted.keys().filter(|k| !loaded.contains(k)).collect();
-        let results =
-            futures::future::join_all(missing.iter().map(|k| self.stores.load_into(k))).await;
+        use futures::StreamExt;
+        let missing: Vec<StreamKey> = wanted
+            .keys()
+            .filter(|k| !loaded.contains(k))
+            .cloned()
+            .collect();
+        let stores = &self.stores;
+        // A few at a time: a cancelled flight's hundreds of bookings must not take the whole pool.
+        let results: Vec<(StreamKey, Result<_, ApiError>)> = futures::stream::iter(missing)
+            .map(|key| async move {
+                let result = stores.load_into(&key).await;
+                (key, result)
+            })
+            .buffered(LOAD_CONCURRENCY)
+            .collect()
+            .await;
         let mut failures = Vec::new();
-        for (key, result) in missing.into_iter().zip(results) {
+        for (key, result) in results {
             match result {
                 Ok(state) => loaded.insert(key.id.clone(), state),
-                Err(e) => failures.push((key.clone(), e)),
+                Err(e) => failures.push((key, e)),
             }
         }
         failures
@@ -428,22 +388,7 @@ where
     }
 }
 
-fn fail_point_mid_batch() -> Result<(), ApiError> {
-    crate::crash_point!("executor.mid_batch");
-    Ok(())
-}
-
-fn fail_point_before_commit() -> Result<(), ApiError> {
-    crate::crash_point!("executor.before_commit");
-    Ok(())
-}
-
-fn fail_point_after_commit() -> Result<(), ApiError> {
-    crate::crash_point!("executor.after_commit");
-    Ok(())
-}
-
-fn guard_problem(guard: &'static str) -> ApiError {
+pub(super) fn guard_problem(guard: &'static str) -> ApiError {
     use axum::http::StatusCode;
     let (code, detail) = match guard {
         "payment_moved" => (
@@ -458,119 +403,8 @@ fn guard_problem(guard: &'static str) -> ApiError {
     infra::problem::Problem::new(StatusCode::CONFLICT, code, detail).into()
 }
 
-fn outcomes(
-    jobs: &[Box<dyn Queued>],
-    failed: &[Option<ApiError>],
-    decided: &[Result<(), ApiError>],
-) -> Vec<Outcome> {
-    let mut out = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        if failed[i].is_some() || decided[i].is_err() {
-            continue;
-        }
-        if let (Some(claim), Some(response)) = (job.claim(), job.response()) {
-            out.push(Outcome {
-                job: i,
-                principal: claim.principal.clone(),
-                key: claim.key.clone(),
-                claim: claim.token,
-                status: response.status as i16,
-                headers: response.headers_json(),
-                body: response.body.to_vec(),
-            });
-        }
-    }
-    out
-}
-
-fn finish(
-    jobs: Vec<Box<dyn Queued>>,
-    failed: Vec<Option<ApiError>>,
-    decided: Vec<Result<(), ApiError>>,
-) {
-    for ((job, failure), result) in jobs.into_iter().zip(failed).zip(decided) {
-        job.finish(match failure {
-            Some(e) => Err(e),
-            None => result,
-        });
-    }
-}
-
-fn finish_all(jobs: Vec<Box<dyn Queued>>, failed: Vec<Option<ApiError>>, e: &ApiError) {
-    for (job, failure) in jobs.into_iter().zip(failed) {
-        job.finish(Err(failure.unwrap_or_else(|| e.replicate())));
-    }
-}
-
 /// Up to 2^attempt ms, at most 100 ms, with full jitter so racing processes spread out.
 fn backoff(attempt: u32) -> Duration {
     let cap_ms = (1u64 << attempt.min(7)).min(100);
     Duration::from_micros(rand::random_range(0..=cap_ms * 1000))
-}
-
-type Render<T> = Box<dyn Fn(&T) -> Result<StoredResponse, ApiError> + Send>;
-type Reply<T> = oneshot::Sender<Result<(T, Option<StoredResponse>), ApiError>>;
-
-/// A queued decision, whatever its output type.
-trait Queued: Send {
-    fn metadata(&self) -> HashMap<String, String>;
-    fn claim(&self) -> Option<&IdempotencyClaim>;
-    /// Decides (and renders the response, for a request holding a claim).
-    fn decide(&mut self, ws: &mut WorkingSet) -> Result<(), ApiError>;
-    fn response(&self) -> Option<&StoredResponse>;
-    fn finish(self: Box<Self>, result: Result<(), ApiError>);
-}
-
-struct Job<T, D> {
-    meta: CommandMeta,
-    decide: D,
-    render: Option<Render<T>>,
-    output: Option<T>,
-    response: Option<StoredResponse>,
-    reply: Reply<T>,
-}
-
-impl<T, D> Queued for Job<T, D>
-where
-    T: Send + 'static,
-    D: FnMut(&mut WorkingSet) -> Result<T, ApiError> + Send + 'static,
-{
-    fn metadata(&self) -> HashMap<String, String> {
-        self.meta.to_map()
-    }
-
-    fn claim(&self) -> Option<&IdempotencyClaim> {
-        self.meta.claim.as_ref()
-    }
-
-    fn decide(&mut self, ws: &mut WorkingSet) -> Result<(), ApiError> {
-        self.output = None;
-        self.response = None;
-        let output = (self.decide)(ws)?;
-        if let Some(render) = &self.render {
-            self.response = Some(render(&output)?);
-        }
-        self.output = Some(output);
-        Ok(())
-    }
-
-    fn response(&self) -> Option<&StoredResponse> {
-        self.response.as_ref()
-    }
-
-    fn finish(self: Box<Self>, result: Result<(), ApiError>) {
-        let Job {
-            output,
-            response,
-            reply,
-            ..
-        } = *self;
-        let answer = result.and_then(|()| {
-            output
-                .map(|o| (o, response))
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a decision had no output")))
-        });
-        // The caller may have gone away; the decision stands either way.
-        let _ = reply.send(answer);
-    }
 }

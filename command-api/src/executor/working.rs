@@ -306,8 +306,9 @@ impl WorkingSet {
         self.side.deadlines_added.push((booking, flight, until));
     }
 
-    /// Takes a hold off the sweeper's work list.
+    /// Takes a hold off the sweeper's work list (also one this batch put there).
     pub fn drop_deadline(&mut self, booking: Uuid) {
+        self.side.deadlines_added.retain(|(b, _, _)| *b != booking);
         self.side.deadlines_dropped.push(booking);
     }
 
@@ -317,13 +318,24 @@ impl WorkingSet {
     }
 
     /// Moves ledger row `payment_id` from `from` to `to`; if it is not in `from` when the batch commits,
-    /// this decision fails with [`ApiError::PaymentMoved`] and the others commit without it.
+    /// this decision fails with a 409 (`payment_voided`) and the others commit without it.
+    ///
+    /// # Errors
+    /// A 409 when a decision before this one in the batch moves the same row already.
     pub fn move_payment(
         &mut self,
         payment_id: Uuid,
         (from, to): (&'static str, &'static str),
         reference: Option<String>,
-    ) {
+    ) -> Result<(), ApiError> {
+        if self
+            .side
+            .payments_moved
+            .iter()
+            .any(|m| m.payment_id == payment_id)
+        {
+            return Err(super::guard_problem("payment_moved"));
+        }
         self.side.payments_moved.push(PaymentMove {
             job: self.job,
             payment_id,
@@ -331,6 +343,7 @@ impl WorkingSet {
             to,
             reference,
         });
+        Ok(())
     }
 
     fn touch<A: Stream>(&mut self, id: &str)

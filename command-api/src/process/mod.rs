@@ -8,6 +8,7 @@
 pub mod booking;
 pub mod disruption;
 pub mod expiry;
+pub mod payment;
 pub mod recovery;
 
 pub use infra::event_log::Outcome;

@@ -12,7 +12,7 @@ use domain::values::{BookingId, FlightId, Money};
 use uuid::Uuid;
 
 use super::Outcome;
-use super::booking::{self, Captured, RefundDue};
+use super::payment::{self, Captured, RefundDue};
 use crate::error::Result;
 use crate::executor::CommandMeta;
 use crate::payments::{self, Attempt};
@@ -69,7 +69,7 @@ pub async fn recover_once(state: &AppState, limit: i64) -> Result<Outcome> {
                     },
                     amount,
                 };
-                booking::capture(state, &meta, &c).await
+                payment::capture(state, &meta, &c).await
             }
             Err(e) => Err(e),
         };
@@ -81,7 +81,7 @@ pub async fn recover_once(state: &AppState, limit: i64) -> Result<Outcome> {
         .fetch_all(&state.pool)
         .await?;
     for due in refunds {
-        let result = booking::refund(state, &meta, &due).await;
+        let result = payment::refund(state, &meta, &due).await;
         done += settle(state, due.payment_id, result.map_err(|e| e.cause_chain())).await?;
     }
     Ok(if done == 0 {
@@ -109,7 +109,9 @@ async fn settle(
         Err(e) => {
             metrics::counter!("payment_recovery_failures_total").increment(1);
             tracing::warn!(payment_id = %payment_id, error.message = %e, "payment step failed; set aside");
-            payments::set_aside(&state.pool, payment_id, &e).await?;
+            if let Err(aside) = payments::set_aside(&state.pool, payment_id, &e).await {
+                tracing::warn!(payment_id = %payment_id, error.message = %aside, "could not set a payment step aside");
+            }
             Ok(0)
         }
     }

@@ -100,13 +100,15 @@ pub struct BookingResponse {
     pub created_at: DateTime<Utc>,
     /// The payment provider's authorization reference, once paid.
     pub payment_reference: Option<String>,
-    /// Whether the payment has been captured (it is, right after payment; recovery finishes a capture a
-    /// crash interrupted).
+    /// Whether the capture is recorded (`PaymentCaptured`). The payment's own response is the state its
+    /// commit left, before the capture that follows it, so it says `false`; the booking's history shows
+    /// the capture a moment later (payment recovery finishes one a crash interrupted).
     pub captured: bool,
     /// What the fare rules refund, once cancelled.
     #[schema(value_type = Option<Object>)]
     pub refund: Option<Money>,
-    /// Whether that refund has been paid back by the provider.
+    /// Whether that refund is recorded as paid back (`RefundIssued`); as with `captured`, the
+    /// cancellation's own response comes before it.
     pub refunded: bool,
     /// Who cancelled, once cancelled.
     #[schema(value_type = Option<String>)]
@@ -172,8 +174,12 @@ async fn place_booking(
 /// Pay a held booking: it becomes `confirmed`.
 #[utoipa::path(post, path = "/api/v1/bookings/{id}/payment", tag = "bookings", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = PaymentRequest,
-    responses((status = 200, body = BookingResponse), (status = 402, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "confirmed: seats sold, payment authorized and (normally at once) captured",
+            body = BookingResponse),
+        (status = 402, description = "the card was declined", body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "already paid, hold expired or ended, or another payment in progress", body = Problem),
+        (status = 412, body = Problem), (status = 422, body = Problem),
+        (status = 503, description = "the payment provider did not answer; nothing was charged", body = Problem)))]
 async fn pay_booking(
     State(state): State<AppState>,
     principal: Principal,

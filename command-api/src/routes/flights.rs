@@ -27,8 +27,9 @@ use super::{RequestMeta, not_found, require_admin, versioned};
 use crate::error::{ApiError, Result};
 use crate::executor::{Versioned, WorkingSet};
 use crate::idempotency::StoredResponse;
-use crate::process::booking::{lane, settle_flight_refunds};
+use crate::process::booking::lane;
 use crate::process::disruption;
+use crate::process::payment::settle_flight_refunds;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

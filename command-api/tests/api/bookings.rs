@@ -175,6 +175,68 @@ async fn a_declined_card_or_a_wrong_amount_changes_nothing() {
         app.flight_state(flight).await.seat_status(seat("10A")),
         SeatStatus::Held
     );
+    let ledger: Vec<String> = sqlx::query_scalar("SELECT status FROM payments")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger,
+        ["declined"],
+        "the declined attempt is on the ledger, closed"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_that_does_not_answer_is_503_and_leaves_nothing_authorized() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    let path = format!(
+        "/api/v1/bookings/{}/payment",
+        booking["id"].as_str().unwrap()
+    );
+    let down = json!({"card_token": "tok_unavailable", "amount": booking["total"]});
+    let response = app.post(&path, &app.customer, &down).await;
+    response.assert_problem(503, "payment_provider_unavailable");
+    let ledger: Vec<String> = sqlx::query_scalar("SELECT status FROM payments")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(ledger, ["voided"]);
+    // The customer tries again with a card that works.
+    let paid = app.pay(&app.customer, &booking).await;
+    assert_eq!(paid.status, 200, "{}", paid.json());
+    let id = booking["id"].as_str().unwrap();
+    assert!(app.booking_state(id).await.captured.is_some());
+    let report = command_api::verify::run(&app.db.pool, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+}
+
+#[tokio::test]
+async fn one_authorization_per_booking_at_a_time() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    let id: uuid::Uuid = booking["id"].as_str().unwrap().parse().unwrap();
+    // Another request is authorizing this booking right now.
+    sqlx::query(
+        "INSERT INTO payments (payment_id, booking_id, flight_id, kind, attempt, amount_minor, currency, status, \
+         provider_key) VALUES (gen_random_uuid(), $1, $2, 'authorization', 1, 10000, 'EUR', 'authorizing', 'other')",
+    )
+    .bind(id)
+    .bind(flight)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    app.pay(&app.customer, &booking)
+        .await
+        .assert_problem(409, "payment_in_progress");
+    assert_eq!(
+        app.booking_state(&id.to_string()).await.status,
+        BookingStatus::Held
+    );
 }
 
 #[tokio::test]
@@ -331,4 +393,99 @@ async fn if_match_guards_booking_changes() {
     let response = app.send(cancel("\"1\"")).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.etag(), "\"2\"");
+}
+
+/// A provider during whose authorization payment recovery decides the attempt was abandoned and starts
+/// voiding it (as it would for a request slower than its threshold).
+#[derive(Debug)]
+struct RecoveryWinsTheRace {
+    inner: command_api::payments::TestCardProvider,
+    pool: sqlx::PgPool,
+}
+
+impl command_api::payments::PaymentProvider for RecoveryWinsTheRace {
+    fn authorize<'a>(
+        &'a self,
+        key: &'a str,
+        card_token: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        Box::pin(async move {
+            let receipt = self.inner.authorize(key, card_token, amount).await?;
+            sqlx::query("UPDATE payments SET status = 'voiding' WHERE provider_key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .unwrap();
+            Ok(receipt)
+        })
+    }
+
+    fn capture<'a>(
+        &'a self,
+        key: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        self.inner.capture(key, amount)
+    }
+
+    fn void<'a>(&'a self, key: &'a str) -> command_api::payments::ProviderFuture<'a, ()> {
+        self.inner.void(key)
+    }
+
+    fn refund<'a>(
+        &'a self,
+        key: &'a str,
+        authorization_key: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        self.inner.refund(key, authorization_key, amount)
+    }
+}
+
+#[tokio::test]
+async fn an_authorization_voided_before_its_commit_confirms_nothing() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    let provider = std::sync::Arc::new(RecoveryWinsTheRace {
+        inner: command_api::payments::TestCardProvider::default(),
+        pool: app.db.pool.clone(),
+    });
+    let keys = (app.public_pem.as_str(), &app.clock);
+    let (address, state) = crate::helpers::start_with(&app.db, keys, 4, provider, |_| {}).await;
+    let path = format!(
+        "{address}/api/v1/bookings/{}/payment",
+        booking["id"].as_str().unwrap()
+    );
+    let body = json!({"card_token": "tok_visa", "amount": booking["total"]});
+    let request = app.client.post(path).bearer_auth(&app.customer).json(&body);
+    app.send(request)
+        .await
+        .assert_problem(409, "payment_voided");
+    assert_eq!(
+        app.booking_state(booking["id"].as_str().unwrap())
+            .await
+            .status,
+        BookingStatus::Held
+    );
+    assert_eq!(
+        app.flight_state(flight).await.seat_status(seat("10A")),
+        SeatStatus::Held
+    );
+    // Recovery finishes the void it started; nothing is left reserved.
+    while command_api::process::recovery::recover_once(&state, 10)
+        .await
+        .unwrap()
+        != command_api::process::Outcome::Idle
+    {}
+    let ledger: Vec<String> = sqlx::query_scalar("SELECT status FROM payments")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(ledger, ["voided"]);
+    let report = command_api::verify::run(&app.db.pool, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
 }

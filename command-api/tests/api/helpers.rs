@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use command_api::clock::ManualClock;
 use command_api::config::{AuthSettings, BookingSettings, Settings};
-use command_api::payments::TestCardProvider;
+use command_api::payments::{PaymentProvider, TestCardProvider};
 use command_api::startup::Application;
 use command_api::state::AppState;
 use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
@@ -109,37 +109,29 @@ pub async fn start_instance(
     clock: &ManualClock,
     pool_size: u32,
 ) -> (String, AppState) {
-    start_with(
-        db,
-        public_pem,
-        clock,
-        pool_size,
-        TestCardProvider::default(),
-    )
-    .await
+    let provider = Arc::new(TestCardProvider::default());
+    start_with(db, (public_pem, clock), pool_size, provider, |_| {}).await
 }
 
-/// [`start_instance`] with a given provider (its call log tells what was charged).
+/// [`start_instance`] with a given payment provider (its call log tells what was charged), and settings
+/// changed by `tweak`.
 pub async fn start_with(
     db: &TestDatabase,
-    public_pem: &str,
-    clock: &ManualClock,
+    (public_pem, clock): (&str, &ManualClock),
     pool_size: u32,
-    provider: TestCardProvider,
+    provider: Arc<dyn PaymentProvider>,
+    tweak: impl FnOnce(&mut Settings),
 ) -> (String, AppState) {
     let pool = PgPoolOptions::new()
         .max_connections(pool_size)
         .connect_with(db.options.clone())
         .await
         .unwrap();
-    let app = Application::build_with(
-        settings(public_pem),
-        pool,
-        Arc::new(clock.clone()),
-        Arc::new(provider),
-    )
-    .await
-    .unwrap();
+    let mut settings = settings(public_pem);
+    tweak(&mut settings);
+    let app = Application::build_with(settings, pool, Arc::new(clock.clone()), provider)
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run_without_workers(std::future::pending()));

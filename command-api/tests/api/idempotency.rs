@@ -222,3 +222,73 @@ async fn a_malformed_key_is_400() {
         .await
         .assert_problem(400, "invalid_idempotency_key");
 }
+
+#[tokio::test]
+async fn a_request_whose_claim_was_taken_over_cannot_commit_its_decision() {
+    use command_api::executor::CommandMeta;
+    use command_api::idempotency::IdempotencyClaim;
+    use command_api::process::booking::{self, BookRequest};
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    // Another request now holds the key (it took the claim over after this one's lease ran out).
+    sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, fingerprint, state, claim, lease_until) \
+         VALUES ($1, 'taken', '\\x00', 'in_flight', gen_random_uuid(), now() + interval '1 hour')",
+    )
+    .bind(app.customer_id.to_string())
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let principal = infra::auth::Principal {
+        user_id: app.customer_id,
+        role: infra::auth::Role::Customer,
+    };
+    let stale = IdempotencyClaim {
+        principal: app.customer_id.to_string(),
+        key: "taken".to_owned(),
+        token: uuid::Uuid::new_v4(),
+    };
+    let meta = CommandMeta {
+        principal: Some(principal),
+        correlation_id: "stale".to_owned(),
+        idempotency_key: Some("taken".to_owned()),
+        claim: Some(stale),
+        ..CommandMeta::default()
+    };
+    let request = BookRequest {
+        flight_id: domain::values::FlightId::from_uuid(flight),
+        contact_email: domain::values::EmailAddress::parse("a@example.com").unwrap(),
+        passengers: vec![
+            serde_json::from_value(
+                json!({"first_name": "A", "last_name": "B", "type": "adult", "seat": "10A"}),
+            )
+            .unwrap(),
+        ],
+    };
+    let render = command_api::routes::bookings::render(command_api::routes::StatusCode::CREATED);
+    match booking::book(&app.state, principal, &meta, request, render).await {
+        Err(command_api::error::ApiError::Problem(p)) => {
+            assert_eq!(
+                (p.status, p.code.as_str()),
+                (409, "idempotency_key_superseded")
+            );
+        }
+        other => panic!(
+            "the stale holder was answered {:?}",
+            other.map(|(b, _)| b.version)
+        ),
+    }
+    let (events, pnrs): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE event_type IN ('SeatsHeld', 'BookingPlaced')), \
+                (SELECT count(*) FROM pnr_registry)",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (events, pnrs),
+        (0, 0),
+        "the stale decision left something behind"
+    );
+    assert!(app.flight_state(flight).await.holds.is_empty());
+}

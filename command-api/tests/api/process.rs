@@ -39,6 +39,17 @@ async fn an_unpaid_hold_expires_and_its_seats_come_back() {
     app.pay(&app.customer, &booking)
         .await
         .assert_problem(409, "booking_expired");
+    let txs: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT tx_id::text FROM events WHERE event_type IN ('BookingExpired', 'HoldExpired')",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        txs.len(),
+        1,
+        "the booking and the flight expired in different commits"
+    );
     assert_eq!(app.book(&app.customer, flight, &["10A"]).await.status, 201);
 }
 
@@ -172,6 +183,23 @@ async fn a_delay_reaches_every_live_booking() {
     assert_eq!(state.departure_at, departure);
     assert_eq!(state.delays.len(), 1);
     assert_eq!(state.delays[0].as_str(), "fog");
+    let (delayed, delayed_tx): (uuid::Uuid, String) = sqlx::query_as(
+        "SELECT event_id, tx_id::text FROM events WHERE event_type = 'FlightDelayed'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let (noted_tx, metadata): (String, serde_json::Value) = sqlx::query_as(
+        "SELECT tx_id::text, metadata FROM events WHERE event_type = 'FlightDelayNoted'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        noted_tx, delayed_tx,
+        "the delay reached the booking in another commit"
+    );
+    assert_eq!(metadata["causation_id"], delayed.to_string());
 }
 
 #[tokio::test]
@@ -186,37 +214,27 @@ async fn each_action_changes_the_flight_and_the_booking_in_one_commit() {
     assert_eq!(app.post(&path, &app.customer, &change).await.status, 200);
     let path = format!("/api/v1/bookings/{id}/cancel");
     assert_eq!(app.post(&path, &app.customer, &json!({})).await.status, 200);
-    let events: Vec<(String, String)> = sqlx::query_as(
-        "SELECT event_type, tx_id::text FROM events WHERE aggregate_type IN ('flight', 'booking')          AND event_type NOT IN ('FlightScheduled') ORDER BY global_position",
+    // Each transaction's events, transactions in commit order.
+    let commits: Vec<Vec<String>> = sqlx::query_scalar(
+        "SELECT array_agg(event_type ORDER BY event_type) FROM events \
+         WHERE aggregate_type IN ('flight', 'booking') AND event_type <> 'FlightScheduled' \
+         GROUP BY tx_id ORDER BY min(global_position)",
     )
     .fetch_all(&app.db.pool)
     .await
     .unwrap();
-    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    let expected: &[&[&str]] = &[
+        &["BookingPlaced", "SeatsHeld"],
+        &["BookingConfirmed", "SeatsConfirmed"],
+        &["PaymentCaptured"],
+        &["PassengerSeatChanged", "SeatChanged"],
+        &["BookingCancelled", "SeatsReleased"],
+        &["RefundIssued"],
+    ];
     assert_eq!(
-        types,
-        [
-            "SeatsHeld",
-            "BookingPlaced",
-            "SeatsConfirmed",
-            "BookingConfirmed",
-            "PaymentCaptured",
-            "SeatChanged",
-            "PassengerSeatChanged",
-            "BookingCancelled",
-            "SeatsReleased",
-            "RefundIssued",
-        ]
+        commits, expected,
+        "each decision is one commit; capture and refund come after theirs"
     );
-    // Pairs that belong to one decision share a transaction; the capture and the refund come after.
-    for pair in [(0, 1), (2, 3), (5, 6), (7, 8)] {
-        assert_eq!(
-            events[pair.0].1, events[pair.1].1,
-            "{pair:?} in two commits"
-        );
-    }
-    assert_ne!(events[3].1, events[4].1);
-    assert_ne!(events[8].1, events[9].1);
 }
 
 #[tokio::test]
@@ -275,14 +293,30 @@ async fn two_sweepers_share_the_due_holds_and_expire_each_once() {
         assert_eq!(app.book(&app.customer, flight, &[s]).await.status, 201);
     }
     app.clock.advance(Duration::minutes(16));
-    let (_, other) = crate::helpers::start_instance(&app.db, &app.public_pem, &app.clock, 4).await;
-    let (a, b) = tokio::join!(
-        expiry::sweep_once(&app.state, 3),
-        expiry::sweep_once(&other, 3)
+    // Two replicas whose claims last a minute.
+    let sweeper = || async {
+        let provider = std::sync::Arc::new(command_api::payments::TestCardProvider::default());
+        let keys = (app.public_pem.as_str(), &app.clock);
+        let lease = |s: &mut command_api::config::Settings| s.booking.sweep_lease_ms = 60_000;
+        crate::helpers::start_with(&app.db, keys, 4, provider, lease)
+            .await
+            .1
+    };
+    let (one, other) = (sweeper().await, sweeper().await);
+    let (a, b) = tokio::join!(expiry::sweep_once(&one, 3), expiry::sweep_once(&other, 3));
+    assert_eq!(
+        (a.unwrap(), b.unwrap()),
+        (Outcome::Processed(3), Outcome::Processed(3))
     );
-    let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((a, b), (Outcome::Processed(3), Outcome::Processed(3)));
-    while expiry::sweep_once(&app.state, 3).await.unwrap() != Outcome::Idle {}
+    // Six distinct holds: neither took the other's claimed rows.
+    let expired: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT aggregate_id) FROM events WHERE event_type = 'BookingExpired'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(expired, 6);
+    while expiry::sweep_once(&one, 3).await.unwrap() != Outcome::Idle {}
     let expired: Vec<(String, i64)> = sqlx::query_as(
         "SELECT aggregate_id, count(*) FROM events WHERE event_type = 'BookingExpired' GROUP BY aggregate_id",
     )

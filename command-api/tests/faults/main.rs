@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
 #[path = "../api/helpers.rs"]
-#[allow(dead_code)]
+#[allow(dead_code)] // The API tests' helpers, of which these tests use a part.
 mod helpers;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use command_api::payments::{ProviderCall, TestCardProvider};
@@ -30,8 +31,8 @@ async fn assert_consistent(app: &TestApp) {
 /// A new instance, as after a restart; its provider's call log is returned with it.
 async fn restart(app: &TestApp) -> (String, AppState, TestCardProvider) {
     let provider = TestCardProvider::default();
-    let (address, state) =
-        start_with(&app.db, &app.public_pem, &app.clock, 4, provider.clone()).await;
+    let keys = (app.public_pem.as_str(), &app.clock);
+    let (address, state) = start_with(&app.db, keys, 4, Arc::new(provider.clone()), |_| {}).await;
     (address, state, provider)
 }
 
