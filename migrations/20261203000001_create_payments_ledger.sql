@@ -53,3 +53,7 @@ BEGIN
     RAISE EXCEPTION '%', reason USING ERRCODE = 'P0001';
 END;
 $$;
+
+-- The bookings read model shows the money movements that follow a decision.
+ALTER TABLE rm_bookings ADD COLUMN captured_at timestamptz;
+ALTER TABLE rm_bookings ADD COLUMN refunded_at timestamptz;

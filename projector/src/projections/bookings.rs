@@ -88,10 +88,21 @@ pub(super) async fn apply(
             .execute(&mut *conn)
             .await?;
         }
-        // Money movements after the decision: the booking view folds them from the log (history).
-        BookingEvent::FlightDelayNoted { .. }
-        | BookingEvent::PaymentCaptured { .. }
-        | BookingEvent::RefundIssued { .. } => {}
+        BookingEvent::PaymentCaptured { captured_at, .. } => {
+            sqlx::query("UPDATE rm_bookings SET captured_at = $2 WHERE booking_id = $1")
+                .bind(id)
+                .bind(captured_at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        BookingEvent::RefundIssued { refunded_at, .. } => {
+            sqlx::query("UPDATE rm_bookings SET refunded_at = $2 WHERE booking_id = $1")
+                .bind(id)
+                .bind(refunded_at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        BookingEvent::FlightDelayNoted { .. } => {}
     }
     sqlx::query("UPDATE rm_bookings SET version = $2 WHERE booking_id = $1")
         .bind(id)

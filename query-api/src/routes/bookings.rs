@@ -39,7 +39,7 @@ pub struct BookingView {
     pub customer_id: Uuid,
     /// Flight.
     pub flight_id: Uuid,
-    /// `held`, `confirmed`, `cancelled`, `expired`.
+    /// `held` → `confirmed` (paid) → `cancelled`; or `held` → `expired`.
     pub status: String,
     /// Cabin.
     pub cabin: String,
@@ -52,8 +52,12 @@ pub struct BookingView {
     pub total_minor: i64,
     /// Currency.
     pub currency: String,
-    /// Refund, once cancelled.
+    /// Refund the fare rules give, once cancelled.
     pub refund_minor: Option<i64>,
+    /// Whether the payment has been captured (shortly after it was confirmed).
+    pub captured: bool,
+    /// Whether the refund has been paid back (shortly after the cancellation).
+    pub refunded: bool,
     /// Hold deadline.
     pub hold_expires_at: DateTime<Utc>,
     /// When made.
@@ -79,6 +83,8 @@ impl BookingView {
             total_minor: s.total.amount_minor(),
             currency: s.total.currency().to_string(),
             refund_minor: s.refund.map(|r| r.amount_minor()),
+            captured: s.captured.is_some(),
+            refunded: s.refund_issued.is_some(),
             hold_expires_at: s.hold_until,
             created_at: s.placed_at,
             version,
@@ -87,7 +93,8 @@ impl BookingView {
 }
 
 const COLUMNS: &str = "booking_id AS id, reference, customer_id, flight_id, status, cabin, passengers, contact_email, \
-     total_minor, currency, refund_minor, hold_until AS hold_expires_at, placed_at AS created_at, version";
+     total_minor, currency, refund_minor, captured_at IS NOT NULL AS captured, refunded_at IS NOT NULL AS refunded, \
+     hold_until AS hold_expires_at, placed_at AS created_at, version";
 
 /// List filters.
 #[derive(Debug, Default, Deserialize, IntoParams)]

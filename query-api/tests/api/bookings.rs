@@ -128,6 +128,41 @@ async fn history_lists_every_event_with_actor_and_correlation() {
 }
 
 #[tokio::test]
+async fn the_booking_view_shows_the_capture_and_the_refund_once_they_happened() {
+    let app = spawn_app().await;
+    let (_, booking) = booked(&app).await;
+    let id = booking["id"].as_str().unwrap();
+    let path = format!("/api/v1/bookings/{id}");
+    app.project().await;
+    let (_, held) = app.get(&path, Some(&app.customer)).await;
+    assert_eq!(
+        (&held["captured"], &held["refunded"]),
+        (&json!(false), &json!(false))
+    );
+    app.pay(&app.customer, &booking).await;
+    let cancel = format!("/api/v1/bookings/{id}/cancel");
+    let (status, _) = app.post(&cancel, &app.customer, &json!({})).await;
+    assert_eq!(status, 200);
+    app.project().await;
+    let (_, view) = app.get(&path, Some(&app.customer)).await;
+    assert_eq!(view["status"], "cancelled", "{view}");
+    assert_eq!(
+        (&view["captured"], &view["refunded"]),
+        (&json!(true), &json!(true)),
+        "{view}"
+    );
+    // Folded from the log (time travel) it reads the same.
+    let version = view["version"].as_i64().unwrap();
+    let (_, folded) = app
+        .get(&format!("{path}?version={version}"), Some(&app.customer))
+        .await;
+    assert_eq!(
+        (&folded["captured"], &folded["refunded"]),
+        (&json!(true), &json!(true))
+    );
+}
+
+#[tokio::test]
 async fn time_travel_folds_the_first_n_events_or_the_state_at_an_instant() {
     let app = spawn_app().await;
     let (_, booking) = booked(&app).await;
