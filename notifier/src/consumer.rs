@@ -17,6 +17,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::topology::{self, Queues};
 
@@ -148,8 +149,7 @@ async fn process<H: Handler>(
         Ok(message) => {
             let span = tracing::info_span!("notify", consumer = handler.name(), event_id = %message.event_id,
                 correlation_id = message.correlation_id().unwrap_or_default(), attempt);
-            let _guard = span.enter();
-            handler.handle(&message).await
+            handler.handle(&message).instrument(span).await
         }
         Err(e) => Err(StepError::Poison(format!("not an event message: {e}"))),
     };
