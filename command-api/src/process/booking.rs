@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::booking::{
-    Booking, BookingCommand, BookingError, BookingState, CancelledBy, Payment, PlaceBooking,
+    Booking, BookingCommand, BookingError, BookingEvent, BookingState, CancelledBy, Payment,
+    PlaceBooking,
 };
 use domain::flight::{Flight, FlightCommand, FlightError};
 use domain::values::{
@@ -350,13 +351,11 @@ pub async fn change_seat(
         let current = ws.get::<Booking>(&booking_key)?;
         let s = current.aggregate.state().ok_or(BookingError::NotPlaced)?;
         let change = BookingCommand::ChangeSeat { passenger, to, now };
-        current.aggregate.decide(change.clone())?;
-        let from = s
-            .passengers
-            .as_slice()
-            .get(passenger)
-            .and_then(|p| p.seat)
-            .ok_or(BookingError::NoSuchPassenger(passenger))?;
+        // The booking's own rules decide first; the seat it moves from comes with its event.
+        let from = match current.aggregate.decide(change.clone())?.as_slice() {
+            [BookingEvent::PassengerSeatChanged { from, .. }] => *from,
+            _ => return Err(BookingError::NoSuchPassenger(passenger).into()),
+        };
         let occupant = s
             .passengers
             .occupants()

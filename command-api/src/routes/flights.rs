@@ -157,6 +157,21 @@ fn render(status: StatusCode) -> impl Fn(&Versioned<Flight>) -> Result<StoredRes
     }
 }
 
+/// Runs a flight decision on its lane and answers with the flight.
+async fn respond(
+    state: &AppState,
+    lane: crate::executor::StreamKey,
+    meta: crate::executor::CommandMeta,
+    decide: impl FnMut(&mut WorkingSet) -> Result<Versioned<Flight>> + Send + 'static,
+    status: StatusCode,
+) -> Result<Response> {
+    let (_, response) = state
+        .executor
+        .respond(lane, meta, decide, render(status))
+        .await?;
+    Ok(response)
+}
+
 fn unknown(code: &str, detail: String) -> ApiError {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail).into()
 }
@@ -216,11 +231,7 @@ async fn schedule_flight(
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
-    state
-        .executor
-        .respond(lane(id), meta, decide, render(StatusCode::CREATED))
-        .await
-        .map(|(_, response)| response)
+    respond(&state, lane(id), meta, decide, StatusCode::CREATED).await
 }
 
 /// Reschedule an unsold flight and/or change its fares.
@@ -273,11 +284,7 @@ async fn update_flight(
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
-    state
-        .executor
-        .respond(lane(flight_id), meta, decide, render(StatusCode::OK))
-        .await
-        .map(|(_, response)| response)
+    respond(&state, lane(flight_id), meta, decide, StatusCode::OK).await
 }
 
 /// Delay a flight; every affected booking notes it in the same commit.
@@ -308,11 +315,7 @@ async fn delay_flight(
     };
     let decide = disruption::delay(flight_id, expected, command, note);
     let meta = meta.for_principal(principal);
-    state
-        .executor
-        .respond(lane(flight_id), meta, decide, render(StatusCode::OK))
-        .await
-        .map(|(_, response)| response)
+    respond(&state, lane(flight_id), meta, decide, StatusCode::OK).await
 }
 
 /// Cancel a flight; every booking on it is cancelled, its seats released and its payment refunded in
@@ -338,15 +341,14 @@ async fn cancel_flight(
     };
     let decide = disruption::cancel(flight_id, expected, command, now);
     let meta = meta.for_principal(principal);
-    let (_, response) = state
-        .executor
-        .respond(
-            lane(flight_id),
-            meta.clone(),
-            decide,
-            render(StatusCode::OK),
-        )
-        .await?;
+    let response = respond(
+        &state,
+        lane(flight_id),
+        meta.clone(),
+        decide,
+        StatusCode::OK,
+    )
+    .await?;
     // The refunds are paid back beside the response; payment recovery retries any that fail.
     let span = tracing::Span::current();
     tokio::spawn(
