@@ -74,6 +74,7 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
     gateway.upstreams.command_api = format!("http://{}", at.command);
     gateway.upstreams.query_api = format!("http://{}", at.query);
     gateway.upstreams.notifier = format!("http://{}", at.notifier);
+    gateway.upstreams.projector = format!("http://{}", at.projector);
     if env_var("SMTP_URL").is_none() {
         let sink = notifier::sink::SmtpSink::start("127.0.0.1:2525")
             .await
@@ -98,9 +99,13 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
         projector::startup::Application::build_with(projector, pool.clone()).await?;
     let notifier_app = notifier::startup::Application::build_with(notifier, pool).await?;
 
+    // On SIGTERM the gateway drains first, while the services behind it still answer (so none of its
+    // requests in flight meets a closed upstream), then the rest stop; the watchdog bounds it all.
+    let bound = gateway_app.shutdown_timeout();
     let (tx, rx) = watch::channel(false);
+    let (upstreams_tx, upstreams_rx) = watch::channel(false);
     tokio::spawn(async move {
-        infra::shutdown::shutdown_signal().await;
+        infra::shutdown::shutdown_signal_within(bound).await;
         let _ = tx.send(true);
     });
     tracing::info!(
@@ -108,12 +113,17 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
         docs = %format!("http://{}/docs/", at.gateway),
         "airline is up"
     );
+    let gateway_run = async move {
+        let result = gateway_app.run_until(stopped(&rx)).await;
+        let _ = upstreams_tx.send(true);
+        result
+    };
     tokio::try_join!(
-        gateway_app.run_until(stopped(&rx)),
-        command_app.run_until(stopped(&rx)),
-        query_app.run_until(stopped(&rx)),
-        projector_app.run_until(stopped(&rx)),
-        notifier_app.run_until(stopped(&rx)),
+        gateway_run,
+        command_app.run_until(stopped(&upstreams_rx)),
+        query_app.run_until(stopped(&upstreams_rx)),
+        projector_app.run_until(stopped(&upstreams_rx)),
+        notifier_app.run_until(stopped(&upstreams_rx)),
     )?;
     tracing::info!("airline stopped");
     Ok(())

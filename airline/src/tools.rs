@@ -1,7 +1,5 @@
 //! The one-shot subcommands: migrate, admin create, replay, dead letters, SMTP sink.
 
-use std::sync::Arc;
-
 use anyhow::{Context, bail};
 use domain::values::EmailAddress;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -85,23 +83,16 @@ pub async fn replay(name: &str) -> anyhow::Result<()> {
     };
     let settings = projector::config::Settings::load().context("projector settings")?;
     let pool = database().await?;
-    let cache = Arc::new(infra::cache::Cache::new(&settings.redis));
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} events  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let done = projector::replay::rebuild(
-        &pool,
-        projection,
-        cache,
-        settings.projector.batch_size,
-        |p| {
-            bar.set_length(p.total.max(p.done));
-            bar.set_position(p.done);
-            bar.set_message(format!("{:.0} events/s", p.rate()));
-        },
-    )
+    let done = projector::replay::rebuild(&pool, projection, settings.projector.batch_size, |p| {
+        bar.set_length(p.total.max(p.done));
+        bar.set_position(p.done);
+        bar.set_message(format!("{:.0} events/s", p.rate()));
+    })
     .await?;
     bar.finish_with_message(format!("{:.0} events/s", done.rate()));
     tracing::info!(

@@ -70,14 +70,7 @@ pub async fn generate(system: &System, events: i64) -> anyhow::Result<()> {
 /// Database failures.
 pub async fn rebuild(system: &System) -> anyhow::Result<Row> {
     system.stop_projector();
-    let done = projector::replay::rebuild(
-        &system.pool,
-        Projection::Flights,
-        system.cache.clone(),
-        1000,
-        |_| {},
-    )
-    .await?;
+    let done = projector::replay::rebuild(&system.pool, Projection::Flights, 1000, |_| {}).await?;
     Ok(Row {
         scenario: format!("rebuild `flights` over {} events", done.done),
         clients: 1,
@@ -101,6 +94,7 @@ pub async fn relay(system: &System) -> anyhow::Result<Row> {
         exchange: format!("bench.{id}.events"),
         queue_prefix: format!("bench.{id}"),
         expires_ms: Some(60_000),
+        timeout_ms: 5_000,
     };
     // A queue that keeps only the newest 10,000 messages, so the broker routes and stores every message
     // without filling up.

@@ -12,13 +12,12 @@ use domain::airport::AirportCommand;
 use domain::flight::{Fare, FareRules, Flight, FlightCommand, ScheduleFlight};
 use domain::values::*;
 use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
-use infra::cache::Cache;
 use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
+use infra::supervisor::{Spec, Supervisor};
 use infra::testing::TestDatabase;
 use projector::projections::Projection;
 use projector::worker::Worker;
 use sqlx::PgPool;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 /// The running system.
@@ -32,9 +31,8 @@ pub struct System {
     pub aircraft: AircraftId,
     pub layout: SeatLayout,
     pub signer: JwtSigner,
-    pub cache: Arc<Cache>,
     _db: TestDatabase,
-    stop: watch::Sender<bool>,
+    stop: std::sync::Mutex<Option<Supervisor>>,
 }
 
 fn http() -> HttpSettings {
@@ -43,6 +41,8 @@ fn http() -> HttpSettings {
         port: 0,
         request_timeout_ms: 30_000,
         body_limit_bytes: 64 * 1024,
+        header_timeout_ms: 10_000,
+        shutdown_timeout_ms: 10_000,
     }
 }
 
@@ -149,12 +149,18 @@ impl System {
         let gateway_address = format!("http://127.0.0.1:{}", gateway.port());
         tokio::spawn(gateway.run_until(std::future::pending()));
 
-        let cache = Arc::new(Cache::new(&redis));
-        let (stop, rx) = watch::channel(false);
+        let mut projector = Supervisor::new();
         for projection in Projection::ALL {
-            let worker = Worker::new(pool.clone(), projection, cache.clone(), 500);
-            tokio::spawn(worker.run(Duration::from_millis(500), rx.clone()));
+            let worker = Arc::new(Worker::new(pool.clone(), projection, 500));
+            projector.spawn(
+                Spec::critical(projection.name(), Duration::from_secs(30)),
+                move |beat, stop| {
+                    let worker = worker.clone();
+                    async move { worker.run(Duration::from_millis(500), stop, &beat).await }
+                },
+            );
         }
+        let stop = std::sync::Mutex::new(Some(projector));
 
         let flights = Arc::new(Executor::new(pool.clone(), 50));
         let (aircraft, layout) = reference_data(&pool).await?;
@@ -168,7 +174,6 @@ impl System {
             aircraft,
             layout,
             signer: JwtSigner::new(&private)?,
-            cache,
             _db: db,
             stop,
         })
@@ -176,7 +181,9 @@ impl System {
 
     /// Stops the background projector workers (before the log scenarios).
     pub fn stop_projector(&self) {
-        let _ = self.stop.send(true);
+        if let Some(projector) = self.stop.lock().ok().and_then(|mut p| p.take()) {
+            tokio::spawn(projector.shutdown(Duration::from_secs(5)));
+        }
     }
 
     /// A customer token.

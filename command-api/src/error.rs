@@ -64,13 +64,20 @@ impl From<Problem> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(e.into())
-            }
-            other => Self::Internal(other.into()),
+        if infra::db::is_unavailable(&e) {
+            Self::Unavailable(e.into())
+        } else {
+            Self::Internal(e.into())
         }
     }
+}
+
+fn unavailable() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the database is unavailable; retry later",
+    )
 }
 
 impl ApiError {
@@ -93,6 +100,9 @@ impl ApiError {
             Self::PreconditionFailed { current } => Self::PreconditionFailed { current: *current },
             Self::Contended => Self::Contended,
             Self::Unavailable(e) => Self::Unavailable(anyhow::anyhow!("{e:#}")),
+            Self::Internal(e) if infra::db::unavailable_in_chain(e.as_ref()) => {
+                Self::Unavailable(anyhow::anyhow!("{e:#}"))
+            }
             other => Self::Internal(anyhow::anyhow!(other.cause_chain())),
         }
     }
@@ -225,11 +235,11 @@ impl IntoResponse for ApiError {
             Self::Contended => {
                 Problem::new(StatusCode::CONFLICT, "concurrent_modification", detail)
             }
-            Self::Unavailable(_) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unavailable; retry later",
-            ),
+            Self::Unavailable(_) => unavailable(),
+            // An event-store error that wraps a lost connection is the database being away, not a bug.
+            Self::Internal(cause) if infra::db::unavailable_in_chain(cause.as_ref()) => {
+                unavailable()
+            }
             Self::NeedsStreams | Self::Internal(_) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",

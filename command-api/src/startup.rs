@@ -9,6 +9,7 @@ use axum::middleware;
 use axum::routing::get;
 use infra::auth::JwtVerifier;
 use infra::settings::HttpSettings;
+use infra::supervisor::{Heartbeat, Spec, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -26,6 +27,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    supervisor: Supervisor,
+    http: HttpSettings,
     port: u16,
 }
 
@@ -62,7 +65,9 @@ impl Application {
         let auth = &settings.auth;
         let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
             .context("loading the token public key")?;
-        let state = AppState::new(pool, verifier, clock, payments, settings.booking.clone());
+        let supervisor = Supervisor::new();
+        let mut state = AppState::new(pool, verifier, clock, payments, settings.booking.clone());
+        state.workers = supervisor.registry();
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .await
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
@@ -71,6 +76,8 @@ impl Application {
             router: router(state.clone(), &settings.http),
             listener,
             state,
+            supervisor,
+            http: settings.http.clone(),
             port,
         })
     }
@@ -90,10 +97,12 @@ impl Application {
     /// # Errors
     /// When serving fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(infra::shutdown::shutdown_signal()).await
+        let bound = self.http.shutdown_timeout();
+        self.run_until(infra::shutdown::shutdown_signal_within(bound))
+            .await
     }
 
-    /// Serves until `stop` resolves, with the sweeper and payment recovery.
+    /// Serves until `stop` resolves, with the sweeper and payment recovery under a supervisor.
     ///
     /// # Errors
     /// When serving fails.
@@ -101,21 +110,33 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (tx, rx) = watch::channel(false);
-        let workers = [
-            tokio::spawn(run_sweeper(self.state.clone(), rx.clone())),
-            tokio::spawn(run_recovery(self.state.clone(), rx)),
-        ];
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                let _ = tx.send(true);
-            })
-            .await
-            .context("serving HTTP")?;
-        for worker in workers {
-            let _ = worker.await;
-        }
+        let mut supervisor = self.supervisor;
+        let state = self.state.clone();
+        let bound = stuck_bound(state.booking.sweep_interval());
+        supervisor.spawn(Spec::critical("sweeper", bound), move |beat, stop| {
+            let state = state.clone();
+            async move {
+                let interval = state.booking.sweep_interval();
+                run_worker(&beat, interval, stop, || expiry::sweep_once(&state, 100)).await
+            }
+        });
+        let state = self.state.clone();
+        let bound = stuck_bound(state.booking.recovery_interval());
+        supervisor.spawn(
+            Spec::critical("payment_recovery", bound),
+            move |beat, stop| {
+                let state = state.clone();
+                async move {
+                    let interval = state.booking.recovery_interval();
+                    run_worker(&beat, interval, stop, || {
+                        recovery::recover_once(&state, 100)
+                    })
+                    .await
+                }
+            },
+        );
+        infra::serve::serve(self.listener, self.router, &self.http, stop).await?;
+        supervisor.shutdown(self.http.shutdown_timeout()).await;
         Ok(())
     }
 
@@ -127,10 +148,7 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
-            .await
-            .context("serving HTTP")
+        infra::serve::serve(self.listener, self.router, &self.http, stop).await
     }
 }
 
@@ -149,43 +167,34 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
     infra::http::serve_stack(app, http)
 }
 
-async fn run_sweeper(state: AppState, stop: watch::Receiver<bool>) {
-    let interval = state.booking.sweep_interval();
-    run_worker("expiry sweep", interval, stop, || {
-        expiry::sweep_once(&state, 100)
-    })
-    .await;
+/// A worker whose step finishes in well under this (a pass of at most 100 items) is stuck past it.
+fn stuck_bound(interval: Duration) -> Duration {
+    (interval * 10).max(Duration::from_secs(30))
 }
 
-async fn run_recovery(state: AppState, stop: watch::Receiver<bool>) {
-    let interval = state.booking.recovery_interval();
-    run_worker("payment recovery", interval, stop, || {
-        recovery::recover_once(&state, 100)
-    })
-    .await;
-}
-
-/// Runs `step` until stopped: again at once after work, after `interval` when idle or failing.
+/// Runs `step` until stopped: again at once after work, after `interval` when idle. A failed step ends
+/// the run with its error (the supervisor counts it and starts again after a backoff).
 async fn run_worker<F, Fut>(
-    name: &'static str,
+    beat: &Heartbeat,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
     step: F,
-) where
+) -> anyhow::Result<()>
+where
     F: Fn() -> Fut,
     Fut: Future<Output = crate::error::Result<Outcome>>,
 {
     loop {
-        let pause = match step().await {
-            Ok(Outcome::Processed(_)) => Duration::ZERO,
-            Ok(Outcome::Idle) => interval,
-            Err(e) => {
-                tracing::error!(worker = name, error.message = %e, error.cause_chain = ?e, "worker step failed");
-                interval
-            }
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let pause = match step().await? {
+            Outcome::Processed(_) => Duration::ZERO,
+            Outcome::Idle => interval,
         };
+        beat.beat();
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => return Ok(()),
             () = tokio::time::sleep(pause) => {}
         }
     }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub payments: Arc<dyn PaymentProvider>,
     /// Booking process knobs.
     pub booking: BookingSettings,
+    /// The background workers' health (empty when they run elsewhere).
+    pub workers: infra::supervisor::Registry,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             clock,
             payments,
             booking,
+            workers: infra::supervisor::Registry::default(),
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct UpstreamSettings {
     pub query_api: String,
     /// Webhook subscriptions.
     pub notifier: String,
+    /// The projector (asked for readiness only; none routes there). Empty: not asked.
+    #[serde(default)]
+    pub projector: String,
     /// Longest an upstream may take before a 504.
     pub timeout_ms: u64,
 }
@@ -125,6 +128,7 @@ impl Settings {
             ("upstreams.command_api", "http://127.0.0.1:8081"),
             ("upstreams.query_api", "http://127.0.0.1:8082"),
             ("upstreams.notifier", "http://127.0.0.1:8084"),
+            ("upstreams.projector", "http://127.0.0.1:8083"),
             ("upstreams.timeout_ms", "10000"),
             ("rate_limits.auth.limit", "10"),
             ("rate_limits.auth.window_secs", "60"),

@@ -1,6 +1,5 @@
 //! Building and running the gateway.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -34,6 +33,7 @@ struct GatewayDoc;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    http: infra::settings::HttpSettings,
     port: u16,
 }
 
@@ -63,8 +63,11 @@ impl Application {
             issuer: auth.issuer.clone(),
             audience: auth.audience.clone(),
             token_ttl_secs: auth.token_ttl_secs,
+            // Idle upstream connections are dropped before the upstreams' own idle timeout closes them, so
+            // a request never goes out on a connection the other side is closing (a 502).
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(256)
+                .pool_idle_timeout(settings.http.header_timeout() / 2)
                 .build()
                 .context("building the upstream client")?,
             upstreams: settings.upstreams.clone(),
@@ -76,6 +79,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         Ok(Self {
             router: router(state, &settings),
+            http: settings.http.clone(),
             listener,
             port,
         })
@@ -86,12 +90,19 @@ impl Application {
         self.port
     }
 
+    /// How long shutdown may take.
+    pub fn shutdown_timeout(&self) -> std::time::Duration {
+        self.http.shutdown_timeout()
+    }
+
     /// Serves until SIGINT/SIGTERM.
     ///
     /// # Errors
     /// When serving fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(infra::shutdown::shutdown_signal()).await
+        let bound = self.http.shutdown_timeout();
+        self.run_until(infra::shutdown::shutdown_signal_within(bound))
+            .await
     }
 
     /// Serves until `stop` resolves.
@@ -102,14 +113,7 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await
-        .context("serving HTTP")
+        infra::serve::serve(self.listener, self.router, &self.http, stop).await
     }
 }
 

@@ -22,6 +22,21 @@ pub struct AmqpSettings {
     /// Tests: queues and exchanges vanish this long after their last use. `None` in production.
     #[serde(default)]
     pub expires_ms: Option<u32>,
+    /// Bound on connecting, on one publish and on a batch's confirms: a broker that accepts and then
+    /// stops answering fails the step instead of hanging it.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+const fn default_timeout_ms() -> u64 {
+    5_000
+}
+
+impl AmqpSettings {
+    /// [`AmqpSettings::timeout_ms`].
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms.max(1))
+    }
 }
 
 /// Why talking to the broker failed.
@@ -36,6 +51,9 @@ pub enum AmqpError {
     /// A message body that is not an event.
     #[error("message does not decode: {0}")]
     Decode(#[from] serde_json::Error),
+    /// The broker did not answer within [`AmqpSettings::timeout`].
+    #[error("the broker did not answer in time ({0})")]
+    Timeout(&'static str),
 }
 
 /// Connects to the broker.
@@ -44,7 +62,28 @@ pub enum AmqpError {
 /// [`AmqpError::Broker`].
 pub async fn connect(settings: &AmqpSettings, name: &str) -> Result<Connection, AmqpError> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    Ok(Connection::connect(&settings.url, properties).await?)
+    tokio::time::timeout(
+        settings.timeout(),
+        Connection::connect(&settings.url, properties),
+    )
+    .await
+    .map_err(|_| AmqpError::Timeout("connect"))?
+    .map_err(AmqpError::from)
+}
+
+/// `future` bounded by the settings' timeout; `what` names the step in the error.
+///
+/// # Errors
+/// [`AmqpError::Timeout`], or the future's own error.
+pub async fn bounded<T, E: Into<AmqpError>>(
+    settings: &AmqpSettings,
+    what: &'static str,
+    future: impl Future<Output = Result<T, E>>,
+) -> Result<T, AmqpError> {
+    tokio::time::timeout(settings.timeout(), future)
+        .await
+        .map_err(|_| AmqpError::Timeout(what))?
+        .map_err(Into::into)
 }
 
 /// Declares the durable topic exchange (auto-deleted in tests).

@@ -1,13 +1,10 @@
-//! The Redis read-through cache shared by the projector (which moves generations and versions after each
-//! commit) and the query API (which reads through it). Redis is optional at every step: a failed or slow
-//! operation (past the configured timeout) is a miss, so reads fall back to Postgres and the service
-//! stays up while Redis is down. It reconnects on its own.
+//! The Redis cache the query API reads through, and the gateway's rate-limit windows. Redis is optional
+//! at every step: a failed or slow operation (past the configured timeout) is a miss, so reads fall back
+//! to Postgres and the service stays up while Redis is down. It reconnects on its own.
 //!
-//! Keys (all under the configured prefix):
-//! - `gen:<name>`: a counter the projector increments when anything behind `<name>` changes (search);
-//!   cached entries embed the generation they were read at, so a bump orphans them all at once.
-//! - `ver:<name>`: the highest version of one resource (a seat map) anyone has seen; it only grows, and
-//!   entries are cached per version, so a reader that follows it never goes back in time.
+//! Redis holds no reference state: every cached entry is keyed by the version (a seat map) or generation
+//! (search) it holds, and readers take that version from Postgres. So an entry can be missing (Redis
+//! restarted empty) but never stale, even after Redis comes back from an old snapshot.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,12 +16,6 @@ use crate::settings::RedisSettings;
 
 /// After a failed connect, how long to serve without Redis before trying again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(2);
-
-const RAISE_SCRIPT: &str = r"
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local wanted = tonumber(ARGV[1])
-if wanted > current then redis.call('SET', KEYS[1], ARGV[1]) return wanted end
-return current";
 
 const WINDOW_SCRIPT: &str = r"
 local count = redis.call('INCR', KEYS[1])
@@ -39,7 +30,6 @@ pub struct Cache {
     timeout: Duration,
     conn: Mutex<Option<ConnectionManager>>,
     failed_at: Mutex<Option<Instant>>,
-    raise: redis::Script,
     window: redis::Script,
 }
 
@@ -63,7 +53,6 @@ impl Cache {
             timeout: settings.timeout(),
             conn: Mutex::new(None),
             failed_at: Mutex::new(None),
-            raise: redis::Script::new(RAISE_SCRIPT),
             window: redis::Script::new(WINDOW_SCRIPT),
         }
     }
@@ -147,33 +136,12 @@ impl Cache {
             .await;
     }
 
-    /// The current generation of `name` (0 before the first bump); `None` when Redis is unavailable.
-    pub async fn generation(&self, name: &str) -> Option<u64> {
-        let key = self.key(&format!("gen:{name}"));
-        let value: Option<u64> = self.run(|mut c| async move { c.get(key).await }).await?;
-        Some(value.unwrap_or(0))
-    }
-
-    /// Moves `name` to a new generation, orphaning everything cached under the old one.
-    pub async fn bump(&self, name: &str) {
-        let key = self.key(&format!("gen:{name}"));
-        let _: Option<u64> = self.run(|mut c| async move { c.incr(key, 1).await }).await;
-    }
-
-    /// The highest version of `name` seen so far; `None` when Redis is unavailable.
-    pub async fn version(&self, name: &str) -> Option<u64> {
-        let key = self.key(&format!("ver:{name}"));
-        let value: Option<u64> = self.run(|mut c| async move { c.get(key).await }).await?;
-        Some(value.unwrap_or(0))
-    }
-
-    /// Raises the version of `name` to `version` unless it is already higher.
-    pub async fn raise_version(&self, name: &str, version: u64) {
-        let key = self.key(&format!("ver:{name}"));
-        let script = &self.raise;
-        let _: Option<u64> = self
-            .run(|mut c| async move { script.key(key).arg(version).invoke_async(&mut c).await })
+    /// Whether Redis answers now (readiness).
+    pub async fn ping(&self) -> bool {
+        let pong: Option<String> = self
+            .run(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
             .await;
+        pong.is_some()
     }
 
     /// Counts one hit in the fixed window `name` of `window_secs`: (hits so far, seconds until the window

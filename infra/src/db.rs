@@ -20,3 +20,35 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         .acquire_timeout(settings.acquire_timeout())
         .connect_lazy_with(settings.connect_options()?))
 }
+
+/// Whether `e` means the database is unreachable or refusing work for now (connection lost or refused,
+/// the server shutting down or starting up, too many connections, the pool exhausted), as opposed to a
+/// bug or a bad statement: the request may be retried, and the answer is a 503.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-57P03: admin or crash shutdown, cannot connect now;
+            // 53300: too many connections.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+/// Whether any cause in `error`'s chain is a database error for which [`is_unavailable`] holds (the
+/// event store's errors wrap sqlx's).
+pub fn unavailable_in_chain(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<sqlx::Error>().is_some_and(is_unavailable) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}

@@ -72,7 +72,8 @@ impl StoredEvent {
     }
 }
 
-const SELECT_COLUMNS: &str = "event_id, tx_id::text::bigint AS tx_id, global_position, aggregate_type, \
+/// The columns of a [`StoredEvent`], for queries of the `events` table.
+pub const SELECT_COLUMNS: &str = "event_id, tx_id::text::bigint AS tx_id, global_position, aggregate_type, \
      aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
 
 /// Up to `limit` committed events after `after`, in commit order.
@@ -249,6 +250,32 @@ impl Subscription {
         Ok(())
     }
 
+    /// Moves the checkpoint from `from` to `to`, only if it still is at `from`; `false` when it had
+    /// moved (another instance took over while this one worked outside a transaction).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn advance(
+        &self,
+        conn: &mut PgConnection,
+        from: Position,
+        to: Position,
+    ) -> Result<bool, sqlx::Error> {
+        let moved = sqlx::query(
+            "UPDATE subscriptions SET tx_id = $4::bigint::text::xid8, global_position = $5, updated_at = now() \
+             WHERE name = $1 AND tx_id = $2::bigint::text::xid8 AND global_position = $3",
+        )
+        .bind(&self.name)
+        .bind(from.tx_id)
+        .bind(from.global_position)
+        .bind(to.tx_id)
+        .bind(to.global_position)
+        .execute(conn)
+        .await?
+        .rows_affected();
+        Ok(moved == 1)
+    }
+
     /// Events after the checkpoint, and how old the oldest is.
     ///
     /// # Errors
@@ -351,52 +378,58 @@ impl Wakeup {
 }
 
 /// Runs `step` for as long as this instance holds `subscription`'s lock, waiting as a standby
-/// otherwise; wakes on new events (or every `poll`). After a failed step it lets the lock go (its
-/// session may have died with the database) and tries again after `poll`. Returns once `stop` is true.
+/// otherwise; wakes on new events (or every `poll`) and beats `heartbeat` after every step. Returns
+/// `Ok` once `stop` is true (between steps), and the error of a failed step, letting the lock go (its
+/// session may have died with the database): the supervisor backs off and starts it again.
+///
+/// # Errors
+/// The failed step's error, or the database's when the lock cannot be tried.
 pub async fn run_subscription<F, Fut, E>(
     pool: &PgPool,
     subscription: &Subscription,
     poll: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    heartbeat: &crate::supervisor::Heartbeat,
     mut step: F,
-) where
+) -> anyhow::Result<()>
+where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Outcome, E>>,
-    E: std::fmt::Display + std::fmt::Debug,
+    E: std::error::Error + Send + Sync + 'static,
 {
+    let lock = loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        if let Some(lock) = subscription.try_lock(pool).await? {
+            break lock;
+        }
+        heartbeat.standby();
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            () = tokio::time::sleep(poll) => {}
+        }
+    };
+    tracing::info!(subscription = subscription.name(), "subscription active");
+    let mut wakeup = Wakeup::new(pool, poll).await;
     loop {
-        let lock = match subscription.try_lock(pool).await {
-            Ok(Some(lock)) => lock,
-            Ok(None) | Err(_) => {
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    () = tokio::time::sleep(poll) => continue,
-                }
+        if *stop.borrow() {
+            drop(lock);
+            return Ok(());
+        }
+        match step().await? {
+            Outcome::Processed(_) => {
+                heartbeat.beat();
+                continue;
             }
-        };
-        tracing::info!(subscription = subscription.name(), "subscription active");
-        let mut wakeup = Wakeup::new(pool, poll).await;
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            match step().await {
-                Ok(Outcome::Processed(_)) => continue,
-                Ok(Outcome::Idle) => {}
-                Err(e) => {
-                    tracing::error!(subscription = subscription.name(), error.message = %e, error.cause_chain = ?e,
-                        "subscription step failed");
-                    drop(lock);
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(poll) => break,
-                    }
-                }
-            }
-            tokio::select! {
-                _ = stop.changed() => return,
-                () = wakeup.wait() => {}
-            }
+            Outcome::Idle => heartbeat.beat(),
+        }
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() {
+                // The supervisor is gone: stop as if asked.
+                return Ok(());
+            },
+            () = wakeup.wait() => {}
         }
     }
 }

@@ -139,6 +139,13 @@ async fn problems(req: Request, next: Next) -> Response {
         problem = serde_json::to_value(generic_problem(status)).unwrap_or_default();
     }
     problem["request_id"] = serde_json::Value::String(request_id);
+    if status == StatusCode::SERVICE_UNAVAILABLE && !parts.headers.contains_key(header::RETRY_AFTER)
+    {
+        // Every 503 here is a dependency away or a timeout: worth retrying soon.
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     parts.headers.remove(header::CONTENT_LENGTH);
     parts
         .headers

@@ -10,8 +10,10 @@ pub mod event_log;
 pub mod http;
 pub mod metrics;
 pub mod problem;
+pub mod serve;
 pub mod settings;
 pub mod shutdown;
+pub mod supervisor;
 pub mod telemetry;
 
 #[cfg(feature = "test-support")]

@@ -88,12 +88,37 @@ pub struct HttpSettings {
     pub request_timeout_ms: u64,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Longest a client may take to send a request's headers, and longest a kept-alive connection may
+    /// sit idle; then the connection is closed.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// On SIGTERM, longest the in-flight requests get before the listener closes them anyway.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
+}
+
+const fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+
+const fn default_shutdown_timeout_ms() -> u64 {
+    10_000
 }
 
 impl HttpSettings {
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`HttpSettings::header_timeout_ms`].
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms.max(1))
+    }
+
+    /// [`HttpSettings::shutdown_timeout_ms`].
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 }
 

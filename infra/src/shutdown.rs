@@ -1,4 +1,7 @@
-//! The future that resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+//! The future that resolves when the process is asked to stop (Ctrl-C or SIGTERM), and the watchdog
+//! that makes the process exit within its bound after that, whatever clients or dependencies do.
+
+use std::time::Duration;
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
@@ -27,4 +30,18 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested");
+}
+
+/// Resolves on SIGINT or SIGTERM like [`shutdown_signal`], and starts a watchdog: if the process is
+/// still running `bound` (plus a second for the last logs) later, it exits with status 1.
+pub async fn shutdown_signal_within(bound: Duration) {
+    shutdown_signal().await;
+    std::thread::spawn(move || {
+        std::thread::sleep(bound + Duration::from_secs(1));
+        tracing::error!(
+            bound_ms = bound.as_millis() as u64,
+            "shutdown did not finish within its bound; exiting"
+        );
+        std::process::exit(1);
+    });
 }

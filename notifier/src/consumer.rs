@@ -3,12 +3,13 @@
 //! one to the dead-letter queue; a message that cannot be decoded goes there directly. Every such
 //! republish is confirmed by the broker before the original is acked, so nothing is lost in between.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use infra::amqp::{AmqpError, AmqpSettings, EventMessage, text};
+use infra::amqp::{AmqpError, AmqpSettings, EventMessage, bounded, text};
+use infra::supervisor::Heartbeat;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
@@ -51,6 +52,20 @@ pub trait Handler: Send + Sync + 'static {
 
 const ATTEMPT: &str = "x-attempt";
 
+/// The aggregate a delivery is about (the relay's `aggregate_type` and `aggregate_id` headers).
+fn ordering_key(delivery: &Delivery) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?.inner();
+    let text = |name: &str| match headers.get(name)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        _ => None,
+    };
+    Some(format!(
+        "{}:{}",
+        text("aggregate_type")?,
+        text("aggregate_id")?
+    ))
+}
+
 fn attempt_of(delivery: &Delivery) -> usize {
     delivery
         .properties
@@ -65,77 +80,111 @@ fn attempt_of(delivery: &Delivery) -> usize {
         .unwrap_or(0)
 }
 
-/// Runs `handler` on its queue until `stop`, reconnecting after broker failures. `connected` reports
-/// whether it is currently consuming (readiness).
+/// Messages in hand at once per consumer (the channel's prefetch). Exactly once per notification comes
+/// from the inbox and the claims, not from handling one message at a time.
+pub const IN_FLIGHT: u16 = 32;
+
+/// Without deliveries, a consumer still beats this often (it is waiting, not stuck).
+const IDLE_BEAT: Duration = Duration::from_secs(1);
+
+/// Consumes `handler`'s queue until `stop`, up to [`IN_FLIGHT`] messages in hand (in order per aggregate). Returns `Ok` once
+/// stopped (after the messages in hand are settled) and the broker's error when the connection breaks:
+/// the supervisor counts it and reconnects after a backoff.
+///
+/// # Errors
+/// [`AmqpError`].
 pub async fn run<H: Handler>(
     handler: Arc<H>,
     settings: AmqpSettings,
     delays_ms: Vec<u32>,
-    connected: Arc<AtomicBool>,
+    beat: Heartbeat,
     mut stop: watch::Receiver<bool>,
-) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let result = consume(&*handler, &settings, &delays_ms, &connected, &mut stop).await;
-        connected.store(false, Ordering::SeqCst);
-        match result {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(consumer = handler.name(), error.message = %e, "consumer lost the broker; reconnecting");
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-}
-
-async fn consume<H: Handler>(
-    handler: &H,
-    settings: &AmqpSettings,
-    delays_ms: &[u32],
-    connected: &AtomicBool,
-    stop: &mut watch::Receiver<bool>,
 ) -> Result<(), AmqpError> {
-    let connection =
-        infra::amqp::connect(settings, &format!("airline-notifier-{}", handler.name())).await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    let queues = topology::declare(
-        &channel,
-        settings,
-        handler.name(),
-        handler.bindings(),
-        delays_ms,
+    let name = handler.name();
+    let connection = infra::amqp::connect(&settings, &format!("airline-notifier-{name}")).await?;
+    let channel = bounded(&settings, "open a channel", connection.create_channel()).await?;
+    bounded(
+        &settings,
+        "confirm select",
+        channel.confirm_select(ConfirmSelectOptions::default()),
     )
     .await?;
-    channel.basic_qos(16, BasicQosOptions::default()).await?;
-    let mut consumer = channel
-        .basic_consume(
+    let queues = bounded(
+        &settings,
+        "declare the queues",
+        topology::declare(&channel, &settings, name, handler.bindings(), &delays_ms),
+    )
+    .await?;
+    bounded(
+        &settings,
+        "set the prefetch",
+        channel.basic_qos(IN_FLIGHT, BasicQosOptions::default()),
+    )
+    .await?;
+    let mut consumer = bounded(
+        &settings,
+        "start consuming",
+        channel.basic_consume(
             ShortString::from(queues.main.as_str()),
-            ShortString::from(format!("{}-{}", handler.name(), uuid::Uuid::new_v4())),
+            ShortString::from(format!("{name}-{}", uuid::Uuid::new_v4())),
             BasicConsumeOptions::default(),
             FieldTable::default(),
-        )
-        .await?;
-    connected.store(true, Ordering::SeqCst);
-    loop {
-        let delivery = tokio::select! {
-            _ = stop.changed() => {
-                let _ = connection.close(200, "shutting down".into()).await;
-                return Ok(());
+        ),
+    )
+    .await?;
+    beat.beat();
+    // Messages of one aggregate are handled one after the other, in queue order (a passenger gets
+    // "seat changed" before "cancelled"); different aggregates go at once. A key is in `waiting` while
+    // one of its messages is in flight, with the ones queued behind it.
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut waiting: HashMap<String, VecDeque<Delivery>> = HashMap::new();
+    let start = |key: Option<String>, delivery: Delivery| {
+        let (handler, channel, queues) = (&*handler, &channel, &queues);
+        async move { (key, process(handler, channel, queues, delivery).await) }
+    };
+    let result = loop {
+        tokio::select! {
+            _ = stop.changed() => break Ok(()),
+            Some((key, done)) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Err(e) = done {
+                    break Err(e);
+                }
+                beat.beat();
+                if let Some(key) = key {
+                    match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
+                        Some(next) => in_flight.push(start(Some(key), next)),
+                        None => {
+                            waiting.remove(&key);
+                        }
+                    }
+                }
             }
+            // The channel's prefetch bounds how many deliveries are in hand.
             next = consumer.next() => match next {
-                Some(delivery) => delivery?,
-                None => return Err(AmqpError::Nacked("the consumer was cancelled".to_owned())),
+                Some(Ok(delivery)) => match ordering_key(&delivery) {
+                    Some(key) => match waiting.get_mut(&key) {
+                        Some(queued) => queued.push_back(delivery),
+                        None => {
+                            waiting.insert(key.clone(), VecDeque::new());
+                            in_flight.push(start(Some(key), delivery));
+                        }
+                    },
+                    None => in_flight.push(start(None, delivery)),
+                },
+                Some(Err(e)) => break Err(e.into()),
+                None => break Err(AmqpError::Nacked("the consumer was cancelled".to_owned())),
             },
-        };
-        process(handler, &channel, &queues, delivery).await?;
+            () = tokio::time::sleep(IDLE_BEAT) => beat.beat(),
+        }
+    };
+    // Settle what is in hand; the deliveries queued behind it are redelivered when the channel closes.
+    while let Some((_, done)) = in_flight.next().await {
+        if let Err(e) = done {
+            tracing::warn!(consumer = name, error.message = %e, "settling a message failed");
+        }
     }
+    let _ = tokio::time::timeout(settings.timeout(), connection.close(200, "bye".into())).await;
+    result
 }
 
 async fn process<H: Handler>(

@@ -1,18 +1,20 @@
 //! Building and running the notifier: the email and webhook consumers, and the HTTP API.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
+use infra::amqp::AmqpSettings;
 use infra::auth::JwtVerifier;
+use infra::settings::HttpSettings;
+use infra::supervisor::{Spec, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::consumer;
+use crate::consumer::{self, Handler};
 use crate::email::{EmailHandler, Mailer};
 use crate::routes::{self, AppState};
 use crate::webhooks::WebhookHandler;
@@ -25,6 +27,8 @@ pub struct Application {
     webhooks: Arc<WebhookHandler>,
     state: AppState,
     delays: Vec<u32>,
+    supervisor: Supervisor,
+    http: HttpSettings,
     port: u16,
 }
 
@@ -52,15 +56,13 @@ impl Application {
             .context("building the webhook client")?;
         let mailer = Mailer::new(&settings.smtp).context("SMTP settings")?;
         let delays = settings.retry.delays().context("APP_RETRY__DELAYS_MS")?;
+        let supervisor = Supervisor::new();
         let state = AppState {
             pool: pool.clone(),
             verifier,
             client: client.clone(),
             amqp: settings.amqp.clone(),
-            connected: vec![
-                ("email", Arc::new(AtomicBool::new(false))),
-                ("webhooks", Arc::new(AtomicBool::new(false))),
-            ],
+            workers: supervisor.registry(),
         };
         let (api, openapi) = routes::api().split_for_parts();
         let app = Router::new()
@@ -90,6 +92,8 @@ impl Application {
             webhooks: Arc::new(WebhookHandler::new(pool, client)),
             state,
             delays,
+            supervisor,
+            http: settings.http.clone(),
             port,
         })
     }
@@ -104,10 +108,12 @@ impl Application {
     /// # Errors
     /// When serving fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(infra::shutdown::shutdown_signal()).await
+        let bound = self.http.shutdown_timeout();
+        self.run_until(infra::shutdown::shutdown_signal_within(bound))
+            .await
     }
 
-    /// Runs until `stop` resolves.
+    /// Runs until `stop` resolves, the email and webhook consumers under a supervisor.
     ///
     /// # Errors
     /// When serving fails.
@@ -115,34 +121,37 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (tx, rx) = watch::channel(false);
-        let flags = &self.state.connected;
-        let consumers = [
-            tokio::spawn(consumer::run(
-                self.email,
-                self.state.amqp.clone(),
-                self.delays.clone(),
-                flags[0].1.clone(),
-                rx.clone(),
-            )),
-            tokio::spawn(consumer::run(
-                self.webhooks,
-                self.state.amqp.clone(),
-                self.delays,
-                flags[1].1.clone(),
-                rx,
-            )),
-        ];
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                let _ = tx.send(true);
-            })
-            .await
-            .context("serving HTTP")?;
-        for consumer in consumers {
-            let _ = consumer.await;
-        }
+        let mut supervisor = self.supervisor;
+        spawn_consumer(&mut supervisor, self.email, &self.state.amqp, &self.delays);
+        spawn_consumer(
+            &mut supervisor,
+            self.webhooks,
+            &self.state.amqp,
+            &self.delays,
+        );
+        infra::serve::serve(self.listener, self.router, &self.http, stop).await?;
+        supervisor.shutdown(self.http.shutdown_timeout()).await;
         Ok(())
     }
+}
+
+/// A consumer with nothing to do beats every second; one silent for this long is stuck in a message.
+const STUCK_AFTER: Duration = Duration::from_secs(60);
+
+fn spawn_consumer<H: Handler>(
+    supervisor: &mut Supervisor,
+    handler: Arc<H>,
+    amqp: &AmqpSettings,
+    delays: &[u32],
+) {
+    let (amqp, delays) = (amqp.clone(), delays.to_vec());
+    let spec = Spec::critical(format!("consumer:{}", handler.name()), STUCK_AFTER);
+    supervisor.spawn(spec, move |beat, stop| {
+        let (handler, amqp, delays) = (handler.clone(), amqp.clone(), delays.clone());
+        async move {
+            consumer::run(handler, amqp, delays, beat, stop)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    });
 }

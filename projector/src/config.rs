@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use infra::amqp::AmqpSettings;
-use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
+use infra::settings::{DatabaseSettings, HttpSettings};
 use serde::Deserialize;
 
 /// Everything the projector needs.
@@ -13,8 +13,6 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Health and metrics.
     pub http: HttpSettings,
-    /// The cache it invalidates.
-    pub redis: RedisSettings,
     /// Batching and polling.
     pub projector: ProjectorSettings,
     /// Where the relay publishes.
@@ -28,12 +26,24 @@ pub struct ProjectorSettings {
     pub batch_size: i64,
     /// Polling when no notification arrives.
     pub poll_interval_ms: u64,
+    /// A worker with no finished step for this long is stuck (not ready).
+    #[serde(default = "default_stuck_after_ms")]
+    pub stuck_after_ms: u64,
+}
+
+const fn default_stuck_after_ms() -> u64 {
+    30_000
 }
 
 impl ProjectorSettings {
     /// The poll interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// [`ProjectorSettings::stuck_after_ms`].
+    pub fn stuck_after(&self) -> Duration {
+        Duration::from_millis(self.stuck_after_ms)
     }
 }
 
@@ -48,9 +58,6 @@ impl Settings {
             ("http.port", "8083"),
             ("http.request_timeout_ms", "5000"),
             ("http.body_limit_bytes", "4096"),
-            ("redis.url", "redis://127.0.0.1:6379"),
-            ("redis.key_prefix", "airline:"),
-            ("redis.timeout_ms", "200"),
             ("projector.batch_size", "500"),
             ("projector.poll_interval_ms", "500"),
             ("amqp.url", "amqp://guest:guest@127.0.0.1:5672/%2f"),

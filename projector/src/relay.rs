@@ -2,14 +2,19 @@
 //! exchange (routing key `<aggregate>.<EventType>`), persistent, with `message_id` = event id and the
 //! correlation id and event type in headers. Its checkpoint moves only after the broker confirmed every
 //! message of the batch, so a crash or a dropped connection republishes (at least once) and never skips.
+//! Publishes are `mandatory`: an event no queue is bound for comes back and is kept in `relay_unroutable`
+//! to be offered again.
 
-use infra::amqp::{AmqpError, AmqpSettings, EventMessage, declare_exchange, text};
-use infra::event_log::{Outcome, Subscription, read_after};
+use std::time::{Duration, Instant};
+
+use infra::amqp::{AmqpError, AmqpSettings, EventMessage, bounded, declare_exchange, text};
+use infra::event_log::{Outcome, StoredEvent, Subscription, read_after};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 /// The relay's subscription name.
 pub const SUBSCRIPTION: &str = "relay";
@@ -26,7 +31,14 @@ pub enum RelayError {
     /// The database.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The checkpoint moved while this step published (another relay took over): it republished at
+    /// most a batch, and the next step reads from the new checkpoint.
+    #[error("the relay checkpoint moved during the step")]
+    Moved,
 }
+
+/// How often events the broker returned are offered to it again.
+const UNROUTABLE_RETRY: Duration = Duration::from_secs(30);
 
 /// Publishes the log to RabbitMQ.
 pub struct Relay {
@@ -35,6 +47,7 @@ pub struct Relay {
     subscription: Subscription,
     batch_size: i64,
     link: Mutex<Option<(Connection, Channel)>>,
+    last_unroutable_retry: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -54,6 +67,7 @@ impl Relay {
             subscription: Subscription::new(SUBSCRIPTION),
             batch_size: batch_size.max(1),
             link: Mutex::new(None),
+            last_unroutable_retry: Mutex::new(None),
         }
     }
 
@@ -70,12 +84,21 @@ impl Relay {
         {
             return Ok(channel.clone());
         }
-        let connection = infra::amqp::connect(&self.settings, "airline-relay").await?;
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        declare_exchange(&channel, &self.settings).await?;
+        let settings = &self.settings;
+        let connection = infra::amqp::connect(settings, "airline-relay").await?;
+        let channel = bounded(settings, "open a channel", connection.create_channel()).await?;
+        bounded(
+            settings,
+            "confirm select",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
+        bounded(
+            settings,
+            "declare the exchange",
+            declare_exchange(&channel, settings),
+        )
+        .await?;
         *link = Some((connection, channel.clone()));
         tracing::info!(exchange = %self.settings.exchange, "relay connected to the broker");
         Ok(channel)
@@ -84,11 +107,16 @@ impl Relay {
     /// Forgets the connection, so the next step reconnects.
     pub async fn disconnect(&self) {
         if let Some((connection, _)) = self.link.lock().await.take() {
-            let _ = connection.close(200, "bye".into()).await;
+            let _ =
+                tokio::time::timeout(self.settings.timeout(), connection.close(200, "bye".into()))
+                    .await;
         }
     }
 
-    /// Publishes the next batch and, once every message is confirmed, moves the checkpoint.
+    /// Publishes the next batch and, once every message is confirmed, moves the checkpoint. No
+    /// transaction is open while the broker is awaited (an open one would hold back the commit-order
+    /// horizon of every subscriber); the checkpoint moves afterwards in a short one, only from where this
+    /// step read it. Every broker call is bounded by the settings' timeout.
     ///
     /// # Errors
     /// [`RelayError`]; the checkpoint stays and the connection is dropped for the next attempt.
@@ -101,43 +129,136 @@ impl Relay {
     }
 
     async fn publish_batch(&self) -> Result<Outcome, RelayError> {
-        let channel = self.channel().await?;
-        let mut tx = self.pool.begin().await?;
-        let checkpoint = self.subscription.checkpoint_for_update(&mut tx).await?;
-        let events = read_after(&mut *tx, checkpoint, self.batch_size).await?;
-        let Some(last) = events.last().map(infra::event_log::StoredEvent::position) else {
-            tx.commit().await?;
+        let checkpoint = {
+            let mut conn = self.pool.acquire().await?;
+            self.subscription.checkpoint(&mut conn).await?
+        };
+        let events = read_after(&self.pool, checkpoint, self.batch_size).await?;
+        let Some(last) = events.last().map(StoredEvent::position) else {
+            self.retry_unroutable().await?;
             return Ok(Outcome::Idle);
         };
         let count = events.len();
-        let mut confirms = Vec::with_capacity(count);
+        let returned = self.publish(events).await?;
+        let mut tx = self.pool.begin().await?;
+        record_returns(&mut tx, &returned).await?;
+        if !self.subscription.advance(&mut tx, checkpoint, last).await? {
+            return Err(RelayError::Moved);
+        }
+        tx.commit().await?;
+        metrics::counter!("relay_published_total").increment(count as u64);
+        Ok(Outcome::Processed(count))
+    }
+
+    /// Publishes `events` pipelined (every publish sent before any confirm is awaited), `mandatory`, and
+    /// waits for all confirms under one deadline. Returns the events the broker returned as unroutable.
+    async fn publish(&self, events: Vec<StoredEvent>) -> Result<Vec<(Uuid, String)>, RelayError> {
+        let settings = &self.settings;
+        let channel = self.channel().await?;
+        let mut confirms = Vec::with_capacity(events.len());
         for event in events {
             let message = EventMessage::from(event);
             let body = serde_json::to_vec(&message).map_err(AmqpError::from)?;
-            let confirm = channel
-                .basic_publish(
-                    ShortString::from(self.settings.exchange.as_str()),
-                    ShortString::from(message.routing_key()),
-                    BasicPublishOptions::default(),
+            let routing_key = message.routing_key();
+            let options = BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            };
+            let confirm = bounded(
+                settings,
+                "publish",
+                channel.basic_publish(
+                    ShortString::from(settings.exchange.as_str()),
+                    ShortString::from(routing_key.as_str()),
+                    options,
                     &body,
                     properties(&message),
-                )
-                .await?;
-            confirms.push((message.event_id, confirm));
+                ),
+            )
+            .await?;
+            confirms.push((message.event_id, routing_key, confirm));
         }
-        for (event_id, confirm) in confirms {
-            match confirm.await? {
-                Confirmation::Ack(_) => {}
+        let deadline = tokio::time::Instant::now() + settings.timeout();
+        let mut returned = Vec::new();
+        for (event_id, routing_key, confirm) in confirms {
+            let confirmation = tokio::time::timeout_at(deadline, confirm)
+                .await
+                .map_err(|_| AmqpError::Timeout("confirm"))?
+                .map_err(AmqpError::from)?;
+            match confirmation {
+                Confirmation::Ack(None) => {}
+                Confirmation::Ack(Some(_)) => returned.push((event_id, routing_key)),
                 Confirmation::Nack(_) | Confirmation::NotRequested => {
                     return Err(AmqpError::Nacked(event_id.to_string()).into());
                 }
             }
         }
-        self.subscription.save_checkpoint(&mut tx, last).await?;
-        tx.commit().await?;
-        metrics::counter!("relay_published_total").increment(count as u64);
-        Ok(Outcome::Processed(count))
+        if !returned.is_empty() {
+            metrics::counter!("relay_unroutable_total").increment(returned.len() as u64);
+            tracing::warn!(count = returned.len(), first = %returned[0].1,
+                "the broker returned events no queue is bound for; kept in relay_unroutable for replay");
+        }
+        Ok(returned)
     }
+
+    /// Republishes events the broker returned before, at most every [`UNROUTABLE_RETRY`]; those a queue
+    /// now takes leave the table.
+    async fn retry_unroutable(&self) -> Result<(), RelayError> {
+        {
+            let mut last = self.last_unroutable_retry.lock().await;
+            if last.is_some_and(|at| at.elapsed() < UNROUTABLE_RETRY) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        let sql = format!(
+            "SELECT {} FROM events WHERE event_id IN \
+             (SELECT event_id FROM relay_unroutable ORDER BY first_returned_at LIMIT $1) \
+             ORDER BY tx_id, global_position",
+            infra::event_log::SELECT_COLUMNS
+        );
+        let events: Vec<StoredEvent> = sqlx::query_as(&sql)
+            .bind(self.batch_size)
+            .fetch_all(&self.pool)
+            .await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let returned = self.publish(events).await?;
+        let mut tx = self.pool.begin().await?;
+        let delivered: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|id| !returned.iter().any(|(r, _)| r == id))
+            .collect();
+        sqlx::query("DELETE FROM relay_unroutable WHERE event_id = ANY($1)")
+            .bind(&delivered)
+            .execute(&mut *tx)
+            .await?;
+        record_returns(&mut tx, &returned).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Keeps returned events (or counts another return).
+async fn record_returns(
+    conn: &mut sqlx::PgConnection,
+    returned: &[(Uuid, String)],
+) -> Result<(), sqlx::Error> {
+    if returned.is_empty() {
+        return Ok(());
+    }
+    let (ids, keys): (Vec<Uuid>, Vec<String>) = returned.iter().cloned().unzip();
+    sqlx::query(
+        "INSERT INTO relay_unroutable (event_id, routing_key) SELECT * FROM UNNEST($1::uuid[], $2::text[]) \
+         ON CONFLICT (event_id) DO UPDATE SET returns = relay_unroutable.returns + 1, last_returned_at = now()",
+    )
+    .bind(&ids)
+    .bind(&keys)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 fn properties(message: &EventMessage) -> BasicProperties {

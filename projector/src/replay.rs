@@ -7,10 +7,8 @@
 //! hands the shadow checkpoint to the live subscription. Readers see the old tables until that commit,
 //! then the new ones.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infra::cache::Cache;
 use infra::event_log::{Outcome, Subscription};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -43,7 +41,6 @@ impl Progress {
 pub async fn rebuild(
     pool: &PgPool,
     projection: Projection,
-    cache: Arc<Cache>,
     batch_size: i64,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<Progress, ProjectionError> {
@@ -63,7 +60,6 @@ pub async fn rebuild(
         shadow_pool.clone(),
         projection,
         Subscription::new(&shadow_name),
-        cache.clone(),
         batch_size,
     );
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
@@ -108,9 +104,14 @@ pub async fn rebuild(
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&mut *tx)
         .await?;
+    // Search pages cached from the old tables are orphaned with the swap.
+    sqlx::query(
+        "UPDATE rm_cache_generations SET generation = generation + 1 WHERE name = 'search'",
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     shadow_pool.close().await;
-    cache.bump("search").await;
     progress.elapsed = started.elapsed();
     Ok(progress)
 }

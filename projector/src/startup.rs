@@ -1,5 +1,5 @@
-//! Building and running the projector: one worker per projection, plus health, readiness (with lag)
-//! and metrics over HTTP.
+//! Building and running the projector: one supervised worker per projection and the relay, plus health,
+//! readiness (every worker's state, and the lag) and metrics over HTTP.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +9,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use infra::cache::Cache;
 use infra::event_log::{Subscription, run_subscription};
+use infra::supervisor::{Registry, Spec, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::projections::Projection;
@@ -31,12 +30,16 @@ pub struct Application {
     relay: Arc<Relay>,
     pool: PgPool,
     poll: Duration,
+    stuck_after: Duration,
+    supervisor: Supervisor,
+    http: infra::settings::HttpSettings,
     port: u16,
 }
 
 #[derive(Clone)]
 struct HealthState {
     pool: PgPool,
+    workers: Registry,
 }
 
 impl Application {
@@ -54,17 +57,9 @@ impl Application {
     /// # Errors
     /// Busy port.
     pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let cache = Arc::new(Cache::new(&settings.redis));
         let workers = Projection::ALL
             .into_iter()
-            .map(|p| {
-                Worker::new(
-                    pool.clone(),
-                    p,
-                    cache.clone(),
-                    settings.projector.batch_size,
-                )
-            })
+            .map(|p| Worker::new(pool.clone(), p, settings.projector.batch_size))
             .collect();
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .await
@@ -75,12 +70,19 @@ impl Application {
             settings.amqp.clone(),
             settings.projector.batch_size,
         ));
+        let supervisor = Supervisor::new();
         let router = Router::new()
             .route("/readyz", get(readyz))
-            .with_state(HealthState { pool: pool.clone() });
+            .with_state(HealthState {
+                pool: pool.clone(),
+                workers: supervisor.registry(),
+            });
         Ok(Self {
             relay,
             pool,
+            supervisor,
+            stuck_after: settings.projector.stuck_after(),
+            http: settings.http.clone(),
             router: infra::http::serve_stack(router, &settings.http),
             listener,
             workers,
@@ -99,10 +101,13 @@ impl Application {
     /// # Errors
     /// When serving fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(infra::shutdown::shutdown_signal()).await
+        let bound = self.http.shutdown_timeout();
+        self.run_until(infra::shutdown::shutdown_signal_within(bound))
+            .await
     }
 
-    /// Runs until `stop` resolves.
+    /// Runs until `stop` resolves: every projection and the relay under one supervisor, which stops
+    /// them at a batch boundary when `stop` resolves.
     ///
     /// # Errors
     /// When serving fails.
@@ -110,40 +115,46 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (tx, rx) = watch::channel(false);
-        let mut handles: Vec<_> = self
-            .workers
-            .into_iter()
-            .map(|w| tokio::spawn(w.run(self.poll, rx.clone())))
-            .collect();
-        let (relay, pool, poll, stop_relay) =
-            (self.relay.clone(), self.pool.clone(), self.poll, rx.clone());
-        handles.push(tokio::spawn(async move {
-            let subscription = relay.subscription().clone();
-            run_subscription(&pool, &subscription, poll, stop_relay, || {
-                relay.process_next_batch()
-            })
-            .await;
-            relay.disconnect().await;
-        }));
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                let _ = tx.send(true);
-            })
-            .await
-            .context("serving HTTP")?;
-        for handle in handles {
-            let _ = handle.await;
+        let mut supervisor = self.supervisor;
+        let poll = self.poll;
+        for worker in self.workers {
+            let worker = Arc::new(worker);
+            let name = format!("projection:{}", worker.subscription().name());
+            supervisor.spawn(Spec::critical(name, self.stuck_after), move |beat, stop| {
+                let worker = worker.clone();
+                async move { worker.run(poll, stop, &beat).await }
+            });
         }
+        let (relay, pool) = (self.relay, self.pool);
+        supervisor.spawn(
+            Spec::degrading("relay", self.stuck_after),
+            move |beat, stop| {
+                let (relay, pool) = (relay.clone(), pool.clone());
+                async move {
+                    let subscription = relay.subscription().clone();
+                    let result = run_subscription(&pool, &subscription, poll, stop, &beat, || {
+                        relay.process_next_batch()
+                    })
+                    .await;
+                    relay.disconnect().await;
+                    result
+                }
+            },
+        );
+        let http = self.http;
+        infra::serve::serve(self.listener, self.router, &http, stop).await?;
+        supervisor.shutdown(http.shutdown_timeout()).await;
         Ok(())
     }
 }
 
-/// Ready when Postgres answers and no projection is more than [`MAX_READY_LAG`] behind.
+/// Ready when Postgres answers, no critical worker is stuck and no projection is more than
+/// [`MAX_READY_LAG`] behind; `degraded` (still 200) when only the relay is in trouble.
 async fn readyz(State(state): State<HealthState>) -> (StatusCode, axum::Json<serde_json::Value>) {
     let mut lags = serde_json::Map::new();
-    let mut ready = true;
+    let report = state.workers.report();
+    let mut ready = report.ready;
+    let mut degraded = report.degraded;
     let names = Projection::ALL
         .map(|p| p.name())
         .into_iter()
@@ -156,7 +167,13 @@ async fn readyz(State(state): State<HealthState>) -> (StatusCode, axum::Json<ser
                     .set(lag.events_behind as f64);
                 metrics::gauge!("projection_lag_seconds", "subscription" => name)
                     .set(age.as_secs_f64());
-                ready &= age <= MAX_READY_LAG;
+                if age > MAX_READY_LAG {
+                    if name == crate::relay::SUBSCRIPTION {
+                        degraded = true;
+                    } else {
+                        ready = false;
+                    }
+                }
                 lags.insert(
                     name.to_owned(),
                     serde_json::json!({"events_behind": lag.events_behind, "oldest_age_seconds": age.as_secs_f64()}),
@@ -166,7 +183,9 @@ async fn readyz(State(state): State<HealthState>) -> (StatusCode, axum::Json<ser
                 tracing::warn!(error.message = %e, "not ready: database");
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(serde_json::json!({"status": "not_ready", "database": "down"})),
+                    axum::Json(
+                        serde_json::json!({"status": "not_ready", "database": "down", "workers": report.workers}),
+                    ),
                 );
             }
         }
@@ -176,9 +195,15 @@ async fn readyz(State(state): State<HealthState>) -> (StatusCode, axum::Json<ser
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let word = if ready { "ready" } else { "lagging" };
+    let word = match (ready, degraded) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
     (
         status,
-        axum::Json(serde_json::json!({"status": word, "lag": lags})),
+        axum::Json(
+            serde_json::json!({"status": word, "database": "up", "lag": lags, "workers": report.workers}),
+        ),
     )
 }

@@ -1,12 +1,10 @@
 //! One projection's subscription: a step that applies the next batch exactly once, and the loop that
 //! runs it while this instance holds the subscription (standby otherwise).
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infra::cache::Cache;
 use infra::event_log::{Outcome, Subscription, read_after, run_subscription};
+use infra::supervisor::Heartbeat;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -18,18 +16,16 @@ pub struct Worker {
     pool: PgPool,
     projection: Projection,
     subscription: Subscription,
-    cache: Arc<Cache>,
     batch_size: i64,
 }
 
 impl Worker {
     /// A worker for `projection` under its own subscription name.
-    pub fn new(pool: PgPool, projection: Projection, cache: Arc<Cache>, batch_size: i64) -> Self {
+    pub fn new(pool: PgPool, projection: Projection, batch_size: i64) -> Self {
         Self::with_subscription(
             pool,
             projection,
             Subscription::new(projection.name()),
-            cache,
             batch_size,
         )
     }
@@ -39,14 +35,12 @@ impl Worker {
         pool: PgPool,
         projection: Projection,
         subscription: Subscription,
-        cache: Arc<Cache>,
         batch_size: i64,
     ) -> Self {
         Self {
             pool,
             projection,
             subscription,
-            cache,
             batch_size: batch_size.max(1),
         }
     }
@@ -56,7 +50,8 @@ impl Worker {
         &self.subscription
     }
 
-    /// Applies the next batch and moves the checkpoint in one transaction, then invalidates the cache.
+    /// Applies the next batch, moves the search generation when search results changed, and moves the
+    /// checkpoint, in one transaction.
     ///
     /// # Errors
     /// [`ProjectionError`]; nothing of the batch is applied then.
@@ -69,43 +64,37 @@ impl Worker {
             tx.commit().await?;
             return Ok(Outcome::Idle);
         };
-        let mut invalidations = BTreeSet::new();
+        // Fault tests make a batch panic (`panic`) or fail (`return`) here, before anything is applied.
+        fail::fail_point!(self.projection.failpoint(), |_| Err(
+            ProjectionError::Database(sqlx::Error::Protocol(format!(
+                "failpoint {}",
+                self.projection.failpoint()
+            )))
+        ));
+        let mut search_changed = false;
         let mut batch = Batch::default();
         for event in &events {
-            invalidations.extend(self.projection.apply(&mut tx, event, &mut batch).await?);
+            let invalidations = self.projection.apply(&mut tx, event, &mut batch).await?;
+            search_changed |= invalidations.contains(&Invalidation::Search);
         }
         self.projection.finish(&mut tx, batch).await?;
+        if search_changed {
+            // Cached search pages are keyed by this generation: moving it in the same transaction as
+            // the rows means no reader can take a new generation and find an old page, or the reverse.
+            sqlx::query(
+                "UPDATE rm_cache_generations SET generation = generation + 1 WHERE name = 'search'",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         self.subscription.save_checkpoint(&mut tx, last).await?;
         tx.commit().await?;
-        self.invalidate(invalidations).await;
         let name = self.subscription.name().to_owned();
         metrics::counter!("projector_events_total", "subscription" => name.clone())
             .increment(events.len() as u64);
         metrics::histogram!("projector_batch_seconds", "subscription" => name)
             .record(started.elapsed().as_secs_f64());
         Ok(Outcome::Processed(events.len()))
-    }
-
-    async fn invalidate(&self, invalidations: BTreeSet<Invalidation>) {
-        let mut seat_maps = std::collections::BTreeMap::new();
-        let mut search = false;
-        for invalidation in invalidations {
-            match invalidation {
-                Invalidation::Search => search = true,
-                Invalidation::SeatMap(flight, version) => {
-                    let highest = seat_maps.entry(flight).or_insert(version);
-                    *highest = (*highest).max(version);
-                }
-            }
-        }
-        if search {
-            self.cache.bump("search").await;
-        }
-        for (flight, version) in seat_maps {
-            self.cache
-                .raise_version(&format!("seatmap:{flight}"), version)
-                .await;
-        }
     }
 
     /// Steps until there is nothing left (tests, replays).
@@ -120,13 +109,25 @@ impl Worker {
         Ok(total)
     }
 
-    /// Runs while this instance holds the subscription's lock; waits as a standby otherwise. Stops when
-    /// `stop` turns true.
-    pub async fn run(self, poll: Duration, stop: watch::Receiver<bool>) {
-        let (pool, subscription) = (self.pool.clone(), self.subscription.clone());
-        run_subscription(&pool, &subscription, poll, stop, || {
-            self.process_next_batch()
-        })
-        .await;
+    /// Runs while this instance holds the subscription's lock; waits as a standby otherwise. Returns
+    /// `Ok` when `stop` turns true, the error of a failed batch otherwise (the supervisor restarts it).
+    ///
+    /// # Errors
+    /// A failed batch; nothing of it was applied.
+    pub async fn run(
+        &self,
+        poll: Duration,
+        stop: watch::Receiver<bool>,
+        heartbeat: &Heartbeat,
+    ) -> anyhow::Result<()> {
+        run_subscription(
+            &self.pool,
+            &self.subscription,
+            poll,
+            stop,
+            heartbeat,
+            || self.process_next_batch(),
+        )
+        .await
     }
 }

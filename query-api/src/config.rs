@@ -21,7 +21,7 @@ pub struct Settings {
 /// How bearer tokens are checked (shared by every API).
 pub use infra::settings::TokenSettings as AuthSettings;
 
-/// Cache lifetimes (entries are also invalidated by generation and version).
+/// Cache lifetimes (entries are keyed by the generation or version they hold, so these only bound memory).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CacheSettings {
     /// Search results.

@@ -50,11 +50,10 @@ impl From<Problem> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(e.into())
-            }
-            other => Self::Internal(other.into()),
+        if infra::db::is_unavailable(&e) {
+            Self::Unavailable(e.into())
+        } else {
+            Self::Internal(e.into())
         }
     }
 }
@@ -66,7 +65,7 @@ impl IntoResponse for ApiError {
             Self::Unavailable(cause) => (
                 Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    "database_unavailable",
                     "the database is unavailable; retry later",
                 ),
                 Some(cause),

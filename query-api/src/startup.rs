@@ -19,6 +19,7 @@ use crate::state::AppState;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    http: HttpSettings,
     port: u16,
 }
 
@@ -52,6 +53,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         Ok(Self {
             router: router(state, &settings.http),
+            http: settings.http.clone(),
             listener,
             port,
         })
@@ -67,7 +69,9 @@ impl Application {
     /// # Errors
     /// When serving fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(infra::shutdown::shutdown_signal()).await
+        let bound = self.http.shutdown_timeout();
+        self.run_until(infra::shutdown::shutdown_signal_within(bound))
+            .await
     }
 
     /// Serves until `stop` resolves.
@@ -78,10 +82,7 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
-            .await
-            .context("serving HTTP")
+        infra::serve::serve(self.listener, self.router, &self.http, stop).await
     }
 }
 

@@ -1,24 +1,18 @@
-//! `/readyz`: ready when Postgres answers.
+//! `/readyz`: ready when Postgres answers and the sweeper and payment recovery are healthy.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use crate::state::AppState;
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database answers and no worker is stuck, 503 otherwise; every worker's state.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ready", "database": "up"})),
-        ),
-        Err(e) => {
-            tracing::warn!(error.message = %e, "not ready: database");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "not_ready", "database": "down"})),
-            )
-        }
+    let database = sqlx::query("SELECT 1").execute(&state.pool).await;
+    if let Err(e) = &database {
+        tracing::warn!(error.message = %e, "not ready: database");
     }
+    state
+        .workers
+        .report()
+        .readiness(database.is_ok(), serde_json::Map::new())
 }

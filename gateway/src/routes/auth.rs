@@ -92,6 +92,14 @@ fn problem(e: AccountError) -> Response {
         AccountError::UnknownUser => {
             Problem::new(StatusCode::NOT_FOUND, "user_not_found", e.to_string())
         }
+        AccountError::Database(ref db) if infra::db::is_unavailable(db) => {
+            tracing::warn!(error.message = %e, "account operation failed: database unavailable");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; retry later",
+            )
+        }
         AccountError::Hashing(_) | AccountError::Database(_) => {
             tracing::error!(error.message = %e, "account operation failed");
             Problem::new(

@@ -85,6 +85,8 @@ pub fn settings(
             port: 0,
             request_timeout_ms: 30_000,
             body_limit_bytes: 64 * 1024,
+            header_timeout_ms: 10_000,
+            shutdown_timeout_ms: 10_000,
         },
         redis: RedisSettings {
             url: redis_url.to_owned(),
@@ -154,6 +156,7 @@ pub fn upstreams(command: &str, query: &str, notifier: &str) -> UpstreamSettings
         command_api: command.to_owned(),
         query_api: query.to_owned(),
         notifier: notifier.to_owned(),
+        projector: String::new(),
         timeout_ms: 1_000,
     }
 }
@@ -166,6 +169,8 @@ pub async fn real_apis(private_pem: &str, db: &TestDatabase) -> (String, String)
         port: 0,
         request_timeout_ms: 30_000,
         body_limit_bytes: 64 * 1024,
+        header_timeout_ms: 10_000,
+        shutdown_timeout_ms: 10_000,
     };
     let database = DatabaseSettings {
         url: "postgres://unused".to_owned().into(),

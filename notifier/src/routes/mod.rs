@@ -2,13 +2,10 @@
 //! (reached through the gateway), dead letters under `/admin` (operators, on the notifier's own port),
 //! and readiness.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use infra::amqp::AmqpSettings;
+use infra::amqp::{AmqpError, AmqpSettings};
 use infra::auth::{JwtVerifier, Principal};
 use infra::http::AppJson;
 use infra::problem::Problem;
@@ -32,8 +29,8 @@ pub struct AppState {
     pub client: reqwest::Client,
     /// The broker.
     pub amqp: AmqpSettings,
-    /// Whether each consumer is consuming.
-    pub connected: Vec<(&'static str, Arc<AtomicBool>)>,
+    /// The consumers' health.
+    pub workers: infra::supervisor::Registry,
 }
 
 impl FromRef<AppState> for JwtVerifier {
@@ -54,7 +51,30 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(redeliver))
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+/// A failed request: 503 when the database or the broker is away (worth a retry), 500 otherwise.
+fn internal(e: impl std::error::Error + 'static) -> Response {
+    let e: &(dyn std::error::Error + 'static) = &e;
+    let broker_away = e
+        .downcast_ref::<AmqpError>()
+        .is_some_and(|a| matches!(a, AmqpError::Broker(_) | AmqpError::Timeout(_)));
+    if infra::db::unavailable_in_chain(e) {
+        tracing::warn!(error.message = %e, "notifier request failed: database unavailable");
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable; retry later",
+        )
+        .into_response();
+    }
+    if broker_away {
+        tracing::warn!(error.message = %e, "notifier request failed: broker unavailable");
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "broker_unavailable",
+            "the message broker is unavailable; retry later",
+        )
+        .into_response();
+    }
     tracing::error!(error.message = %e, "notifier request failed");
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -250,21 +270,11 @@ pub async fn requeue_dead_letters(
     }
 }
 
-/// Ready when Postgres answers and every consumer is consuming.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
+/// Ready when Postgres answers and both consumers are consuming (not stuck in a message).
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
-    let mut body = serde_json::json!({"database": if database { "up" } else { "down" }});
-    let mut ready = database;
-    for (name, flag) in &state.connected {
-        let up = flag.load(Ordering::SeqCst);
-        ready &= up;
-        body[name] = serde_json::json!(if up { "consuming" } else { "disconnected" });
-    }
-    body["status"] = serde_json::json!(if ready { "ready" } else { "not_ready" });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, axum::Json(body))
+    state
+        .workers
+        .report()
+        .readiness(database, serde_json::Map::new())
 }

@@ -42,6 +42,7 @@ pub fn amqp_settings() -> AmqpSettings {
         exchange: format!("test.{id}.events"),
         queue_prefix: format!("test.{id}.notifier"),
         expires_ms: Some(120_000),
+        timeout_ms: 5_000,
     }
 }
 
@@ -64,6 +65,8 @@ pub async fn spawn_app() -> TestApp {
             port: 0,
             request_timeout_ms: 10_000,
             body_limit_bytes: 16 * 1024,
+            header_timeout_ms: 10_000,
+            shutdown_timeout_ms: 10_000,
         },
         amqp: amqp.clone(),
         smtp: SmtpSettings {

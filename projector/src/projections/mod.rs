@@ -28,7 +28,8 @@ pub enum ProjectionError {
     },
 }
 
-/// What the cache must forget once the transaction commits.
+/// What a change makes stale in the cache. Search moves the search generation; a seat map's reference
+/// is its version in `rm_seat_map_versions`, which the projection writes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Invalidation {
     /// Any search result may have changed.
@@ -58,6 +59,15 @@ impl Projection {
             Self::Flights => "flights",
             Self::Bookings => "bookings",
             Self::Analytics => "analytics",
+        }
+    }
+
+    /// The failpoint at the start of each of its batches (`projector.batch.<name>`).
+    pub const fn failpoint(&self) -> &'static str {
+        match self {
+            Self::Flights => "projector.batch.flights",
+            Self::Bookings => "projector.batch.bookings",
+            Self::Analytics => "projector.batch.analytics",
         }
     }
 

@@ -1,5 +1,5 @@
-//! `GET /flights/{id}`, `GET /flights/{id}/seats` (cached per version; time travel with `version` or
-//! `as_of`), `GET /flights/{id}/history` (admin).
+//! `GET /flights/{id}`, `GET /flights/{id}/seats` (cached per version, the version read from Postgres;
+//! time travel with `version` or `as_of`), `GET /flights/{id}/history` (admin).
 
 use std::time::Duration;
 
@@ -150,23 +150,28 @@ async fn get_seat_map(
             .ok_or_else(|| ApiError::not_found("flight_not_found", "flight"))?;
         return Ok(respond(&folded_seat_map(id, &flight, version)));
     }
-    let name = format!("seatmap:{id}");
-    if let Some(version) = state.cache.version(&name).await.filter(|v| *v > 0)
-        && let Some(bytes) = state.cache.get(&format!("{name}:{version}")).await
-    {
+    // The version in Postgres is the reference: an entry is cached under the exact version it holds,
+    // so whatever Redis has (empty after a restart, old after a restore) a read never goes back.
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM rm_seat_map_versions WHERE flight_id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?;
+    let version = version.ok_or_else(|| ApiError::not_found("flight_not_found", "flight"))?;
+    if let Some(bytes) = state.cache.get(&format!("seatmap:{id}:{version}")).await {
         let mut response = ([(header::CONTENT_TYPE, "application/json")], bytes).into_response();
-        response.headers_mut().insert(header::ETAG, etag(version));
+        response
+            .headers_mut()
+            .insert(header::ETAG, etag(version as u64));
         return Ok(response);
     }
     let map = read_seat_map(&state, id).await?;
     if let Ok(bytes) = serde_json::to_vec(&map) {
-        let version = map.version as u64;
         let ttl = Duration::from_secs(state.ttl.seat_map_ttl_secs);
         state
             .cache
-            .put(&format!("{name}:{version}"), bytes, ttl)
+            .put(&format!("seatmap:{id}:{}", map.version), bytes, ttl)
             .await;
-        state.cache.raise_version(&name, version).await;
     }
     Ok(respond(&map))
 }

@@ -7,7 +7,7 @@ use crate::state::AppState;
 
 /// 200 when the database answers, 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let redis = if state.cache.generation("search").await.is_some() {
+    let redis = if state.cache.ping().await {
         "up"
     } else {
         "down"

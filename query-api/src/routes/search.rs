@@ -1,5 +1,5 @@
-//! `GET /flights`: search with filters, multi-key sort and stable cursor pages, cached in Redis by the
-//! search generation the projector bumps on every change.
+//! `GET /flights`: search with filters, multi-key sort and stable cursor pages, cached in Redis under the
+//! search generation the projector moves (in Postgres, with the rows) on every change.
 
 use std::time::Duration;
 
@@ -219,28 +219,28 @@ async fn search_flights(
     AppQuery(params): AppQuery<SearchParams>,
 ) -> Result<Response> {
     let v = validate(&params)?;
-    let generation = state.cache.generation("search").await;
-    let key = generation.map(|g| {
-        let digest = Sha256::digest(serde_json::to_vec(&params).unwrap_or_default());
-        format!("search:{g}:{}", hex::encode(digest))
-    });
-    if let Some(key) = &key
-        && let Some(bytes) = state.cache.get(key).await
-    {
+    // The generation in Postgres is the reference (the projector moves it with the rows): a page is
+    // cached under the generation read before it was computed, so it is never older than that
+    // generation, whatever Redis holds after a restart or a restore from an old snapshot.
+    let generation: i64 =
+        sqlx::query_scalar("SELECT generation FROM rm_cache_generations WHERE name = 'search'")
+            .fetch_one(&state.pool)
+            .await?;
+    let digest = Sha256::digest(serde_json::to_vec(&params).unwrap_or_default());
+    let key = format!("search:{generation}:{}", hex::encode(digest));
+    if let Some(bytes) = state.cache.get(&key).await {
         return Ok(json_bytes(bytes));
     }
     let page = run_search(&state, &params, &v).await?;
     let bytes = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
-    if let Some(key) = key {
-        state
-            .cache
-            .put(
-                &key,
-                bytes.clone(),
-                Duration::from_secs(state.ttl.search_ttl_secs),
-            )
-            .await;
-    }
+    state
+        .cache
+        .put(
+            &key,
+            bytes.clone(),
+            Duration::from_secs(state.ttl.search_ttl_secs),
+        )
+        .await;
     Ok(json_bytes(bytes))
 }
 

@@ -7,7 +7,6 @@ use command_api::config::{
 };
 use command_api::payments::TestCardProvider;
 use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
-use infra::cache::Cache;
 use infra::event_log::Subscription;
 use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
 use infra::testing::TestDatabase;
@@ -31,7 +30,8 @@ pub struct TestApp {
     pub admin: String,
     pub customer: String,
     pub customer_id: Uuid,
-    pub cache: Arc<Cache>,
+    /// Where its cache lives (URL and this test's key prefix).
+    pub redis: RedisSettings,
     pub public_pem: String,
 }
 
@@ -41,6 +41,8 @@ fn http() -> HttpSettings {
         port: 0,
         request_timeout_ms: 30_000,
         body_limit_bytes: 16 * 1024,
+        header_timeout_ms: 10_000,
+        shutdown_timeout_ms: 10_000,
     }
 }
 
@@ -146,7 +148,7 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
     let admin = token(Uuid::new_v4(), Role::Admin);
     let customer = token(customer_id, Role::Customer);
     TestApp {
-        cache: Arc::new(Cache::new(&redis)),
+        redis,
         db,
         command: command_address,
         query: query_address,
@@ -176,7 +178,7 @@ impl TestApp {
     }
 
     pub fn worker(&self, projection: Projection) -> Worker {
-        Worker::new(self.db.pool.clone(), projection, self.cache.clone(), 100)
+        Worker::new(self.db.pool.clone(), projection, 100)
     }
 
     /// Runs every projection until it has read everything appended so far. The commit-safe horizon is

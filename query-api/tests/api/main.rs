@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
 mod bookings;
+mod cache;
 mod flights;
 mod helpers;
 mod projector;

@@ -111,15 +111,9 @@ async fn a_projector_killed_mid_batch_ends_identical_to_a_full_rebuild() {
     );
     app.project().await;
     let incremental = app.dump(Projection::Flights).await;
-    replay::rebuild(
-        &app.db.pool,
-        Projection::Flights,
-        app.cache.clone(),
-        7,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    replay::rebuild(&app.db.pool, Projection::Flights, 7, |_| {})
+        .await
+        .unwrap();
     assert_eq!(app.dump(Projection::Flights).await, incremental);
 }
 
@@ -134,12 +128,7 @@ async fn two_projector_instances_never_apply_the_same_batch() {
     let applied = Arc::new(AtomicUsize::new(0));
     let mut instances = Vec::new();
     for _ in 0..2 {
-        let worker = projector::worker::Worker::new(
-            app.db.pool.clone(),
-            Projection::Bookings,
-            app.cache.clone(),
-            3,
-        );
+        let worker = projector::worker::Worker::new(app.db.pool.clone(), Projection::Bookings, 3);
         let (applied, pool) = (applied.clone(), app.db.pool.clone());
         instances.push(tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -165,15 +154,9 @@ async fn two_projector_instances_never_apply_the_same_batch() {
     // Every event was applied once in all: two instances applying one batch would count it twice.
     assert_eq!(applied.load(Ordering::SeqCst) as i64, total);
     let incremental = app.dump(Projection::Bookings).await;
-    replay::rebuild(
-        &app.db.pool,
-        Projection::Bookings,
-        app.cache.clone(),
-        50,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    replay::rebuild(&app.db.pool, Projection::Bookings, 50, |_| {})
+        .await
+        .unwrap();
     assert_eq!(app.dump(Projection::Bookings).await, incremental);
 }
 
@@ -216,15 +199,9 @@ async fn a_rebuild_during_reads_serves_every_read_and_ends_equal() {
         })
     };
     let mut updates = 0;
-    let progress = replay::rebuild(
-        &app.db.pool,
-        Projection::Flights,
-        app.cache.clone(),
-        2,
-        |_| updates += 1,
-    )
-    .await
-    .unwrap();
+    let progress = replay::rebuild(&app.db.pool, Projection::Flights, 2, |_| updates += 1)
+        .await
+        .unwrap();
     stop.store(true, Ordering::SeqCst);
     reader.await.unwrap();
     assert!(reads.load(Ordering::SeqCst) > 0);
