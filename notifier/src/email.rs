@@ -4,20 +4,52 @@
 use domain::booking::{Booking, BookingEvent};
 use domain::flight::Flight;
 use infra::amqp::EventMessage;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use lettre::message::header::ContentType;
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::PgPool;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::config::SmtpSettings;
 use crate::consumer::{Handler, StepError};
 use crate::render;
 
-/// Sends mail.
+/// How many SMTP connections a mailer keeps (as many messages go out at once).
+const POOL_SIZE: usize = 32;
+/// Longest one SMTP exchange (connect, or one message) may take.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends mail over pooled SMTP connections.
+///
+/// A plain `smtp://host:port` (no credentials, no TLS: a local relay or the sink) gets connections of its
+/// own with `TCP_NODELAY`, kept open and reused: lettre writes a message and its terminating dot in two
+/// writes, and with Nagle's algorithm on, the second waits for the first's delayed ACK (about 40 ms a
+/// message). Any other URL (TLS, authentication) goes through lettre's own pooled transport.
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: lettre::message::Mailbox,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Direct(Arc<DirectPool>),
+    Lettre(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Plain-TCP SMTP connections, idle ones kept for the next message.
+struct DirectPool {
+    address: String,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    permits: Semaphore,
+    hello: ClientId,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -34,9 +66,25 @@ impl Mailer {
     /// # Errors
     /// A URL or `From` address that does not parse.
     pub fn new(settings: &SmtpSettings) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.url)?
-            .timeout(Some(std::time::Duration::from_secs(10)))
-            .build();
+        let url = url::Url::parse(&settings.url)?;
+        let plain = url.scheme() == "smtp"
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none_or(|q| !q.contains("tls"));
+        let transport = match (plain, url.host_str()) {
+            (true, Some(host)) => Transport::Direct(Arc::new(DirectPool {
+                address: format!("{host}:{}", url.port().unwrap_or(25)),
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(POOL_SIZE),
+                hello: ClientId::default(),
+            })),
+            _ => Transport::Lettre(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.url)?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .pool_config(PoolConfig::new().max_size(POOL_SIZE as u32))
+                    .build(),
+            ),
+        };
         Ok(Self {
             transport,
             from: settings.from.parse()?,
@@ -55,8 +103,59 @@ impl Mailer {
             .message_id(Some(format!("<{id}@airline.example>")))
             .header(ContentType::TEXT_PLAIN)
             .body(body.to_owned())?;
-        self.transport.send(message).await?;
+        match &self.transport {
+            Transport::Lettre(transport) => {
+                transport.send(message).await?;
+            }
+            Transport::Direct(pool) => pool.send(&message).await?,
+        }
         Ok(())
+    }
+}
+
+impl DirectPool {
+    async fn connect(&self) -> anyhow::Result<AsyncSmtpConnection> {
+        let stream = tokio::time::timeout(SMTP_TIMEOUT, TcpStream::connect(&self.address))
+            .await
+            .map_err(|_| anyhow::anyhow!("connecting to {} timed out", self.address))??;
+        stream.set_nodelay(true)?;
+        let connect = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
+        Ok(tokio::time::timeout(SMTP_TIMEOUT, connect)
+            .await
+            .map_err(|_| anyhow::anyhow!("the SMTP greeting from {} timed out", self.address))??)
+    }
+
+    async fn send(&self, message: &Message) -> anyhow::Result<()> {
+        let _permit = self.permits.acquire().await?;
+        let envelope = message.envelope().clone();
+        let bytes = message.formatted();
+        // A kept connection the server has closed meanwhile fails at once: try a fresh one then.
+        let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut connection = match kept {
+            Some(connection) => connection,
+            None => self.connect().await?,
+        };
+        let mut sent = tokio::time::timeout(SMTP_TIMEOUT, connection.send(&envelope, &bytes)).await;
+        if !matches!(sent, Ok(Ok(_))) && !connection.has_broken() {
+            // A timeout leaves the connection in an unknown state: never reuse it.
+            connection.abort().await;
+        }
+        if !matches!(sent, Ok(Ok(_))) {
+            connection = self.connect().await?;
+            sent = tokio::time::timeout(SMTP_TIMEOUT, connection.send(&envelope, &bytes)).await;
+        }
+        match sent {
+            Ok(Ok(_)) => {
+                if !connection.has_broken()
+                    && let Ok(mut idle) = self.idle.lock()
+                {
+                    idle.push(connection);
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(anyhow::anyhow!("sending to {} timed out", self.address)),
+        }
     }
 }
 

@@ -130,6 +130,8 @@ impl SmtpSink {
     }
 
     async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
+        // Replies are small writes that the client waits for: no Nagle delay on them.
+        stream.set_nodelay(true)?;
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
         write.write_all(b"220 airline-sink ESMTP\r\n").await?;
