@@ -10,16 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{Duration as Span, Utc};
-use infra::auth::{Claims, JwtSigner, Role};
+use chrono::Utc;
 use infra::testing::TestDatabase;
-use notifier::sink::SmtpSink;
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::support::Airline;
+use crate::support::{send, setup};
 
 /// Short leases, so that a restart takes over what the killed process left within seconds (a claim's
 /// lease must outlive the request timeout).
@@ -30,28 +28,6 @@ const FAST_RECOVERY: [(&str, &str); 5] = [
     ("APP_BOOKING__RECOVERY_INTERVAL_MS", "200"),
     ("APP_BOOKING__SWEEP_LEASE_MS", "1000"),
 ];
-
-fn token(signer: &JwtSigner, user: Uuid, role: Role) -> String {
-    let now = Utc::now().timestamp() as u64;
-    signer
-        .sign(&Claims {
-            iss: "airline-gateway".to_owned(),
-            aud: "airline-api".to_owned(),
-            sub: user,
-            role,
-            exp: now + 3600,
-            iat: now,
-        })
-        .unwrap()
-}
-
-/// What a request came to: its status and body, or `None` while the process is down.
-async fn send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
-    let response = request.timeout(Duration::from_secs(10)).send().await.ok()?;
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Some((status, body))
-}
 
 /// Answers that say "not now, retry": a key still in flight (its lease runs out after a restart), a
 /// payment attempt that recovery voided or that is still being authorized, a lost race.
@@ -79,58 +55,6 @@ async fn settle(make: impl Fn() -> reqwest::RequestBuilder) -> (u16, Value) {
         }
         assert!(tokio::time::Instant::now() < deadline, "no answer in 90 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-struct Setup {
-    airline: Airline,
-    db: TestDatabase,
-    _sink: SmtpSink,
-    customer: String,
-    flights: Vec<Uuid>,
-    http: reqwest::Client,
-}
-
-/// Airports, an aircraft of 30 seats without exit rows, and `flights` flights.
-async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
-    let db = TestDatabase::create(4).await;
-    let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
-    let airline = Airline::start(&db, &sink.url(), extra).await;
-    let signer = JwtSigner::new(&airline.private_key()).unwrap();
-    let admin = token(&signer, Uuid::new_v4(), Role::Admin);
-    let customer = token(&signer, Uuid::new_v4(), Role::Customer);
-    let http = reqwest::Client::new();
-    let post = |path: &str, body: Value| {
-        http.post(format!("{}{path}", airline.command))
-            .bearer_auth(&admin)
-            .json(&body)
-    };
-    for code in ["CDG", "JFK"] {
-        let body = json!({"code": code, "name": code, "city": "City", "country": "FR", "time_zone": "Europe/Paris"});
-        assert_eq!(send(post("/api/v1/airports", body)).await.unwrap().0, 201);
-    }
-    let aircraft = json!({"model": "Crash 30", "cabins": [
-        {"cabin": "economy", "first_row": 1, "last_row": 5, "letters": "ABC DEF"}]});
-    let (status, aircraft) = send(post("/api/v1/aircraft", aircraft)).await.unwrap();
-    assert_eq!(status, 201);
-    let mut ids = Vec::new();
-    for n in 0..flights {
-        let departure = Utc::now() + Span::days(20 + n as i64);
-        let flight = json!({"number": format!("KL{}", 100 + n), "origin": "CDG", "destination": "JFK",
-            "departure_at": departure, "arrival_at": departure + Span::hours(8), "aircraft_id": aircraft["id"],
-            "fares": [{"cabin": "economy", "price": {"amount_minor": 10000, "currency": "EUR"},
-                "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 2500, "currency": "EUR"}}}]});
-        let (status, body) = send(post("/api/v1/flights", flight)).await.unwrap();
-        assert_eq!(status, 201, "{body}");
-        ids.push(body["id"].as_str().unwrap().parse().unwrap());
-    }
-    Setup {
-        airline,
-        db,
-        _sink: sink,
-        customer,
-        flights: ids,
-        http,
     }
 }
 

@@ -34,6 +34,7 @@ pub async fn shutdown_signal() {
 
 /// Resolves on SIGINT or SIGTERM like [`shutdown_signal`], and starts a watchdog: if the process is
 /// still running `bound` (plus a second for the last logs) later, it exits with status 1.
+#[allow(clippy::exit)] // The watchdog's one job: the bound holds whatever is stuck.
 pub async fn shutdown_signal_within(bound: Duration) {
     shutdown_signal().await;
     std::thread::spawn(move || {

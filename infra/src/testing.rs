@@ -1,5 +1,5 @@
 //! Test support (feature `test-support`): a fresh, migrated Postgres database per test, dropped when
-//! the test ends, pass or fail.
+//! the test ends, pass or fail; and a loopback TCP proxy that can hang a dependency without stopping it.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -79,6 +79,90 @@ impl Drop for TestDatabase {
         .join();
         if dropped.is_err() {
             tracing::warn!("could not drop a test database");
+        }
+    }
+}
+
+/// A loopback TCP proxy in front of a dependency (Redis, RabbitMQ) that can *hang* it: while stalled it
+/// still accepts connections but moves no byte either way, like a broker that is SIGSTOPped or a network
+/// that drops packets without resetting anything. Resumed, it forwards again what it held.
+#[derive(Debug, Clone)]
+pub struct StallingProxy {
+    port: u16,
+    stalled: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl StallingProxy {
+    /// Listens on a free loopback port and forwards every connection to `target` (`host:port`).
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("cannot bind a loopback port");
+        let port = listener.local_addr().expect("bound").port();
+        let stalled = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
+        let (target, gate) = (target.to_owned(), stalled.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (target, gate) = (target.clone(), gate.subscribe());
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::select! {
+                        () = pump(client_read, server_write, gate.clone()) => {}
+                        () = pump(server_read, client_write, gate) => {}
+                    }
+                });
+            }
+        });
+        Self { port, stalled }
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops forwarding (connections stay open and new ones are accepted).
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Forwards again.
+    pub fn resume(&self) {
+        self.stalled.send_replace(false);
+    }
+}
+
+/// Copies `from` to `to`, holding every chunk while the gate is closed.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // A chunk read just as the gate closed waits for it to open again.
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
         }
     }
 }

@@ -265,7 +265,11 @@ async fn only_one_instance_holds_a_subscription_and_a_standby_takes_over() {
     };
     assert_ne!(standby.backend_pid().await.unwrap(), active_pid);
     let holders: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        // This database's locks only: the server is shared with other tests and with `scripts/run`.
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
             .fetch_one(&db.pool)
             .await
             .unwrap();

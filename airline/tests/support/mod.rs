@@ -5,7 +5,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use chrono::{Duration as Span, Utc};
+use infra::auth::{Claims, JwtSigner, Role};
 use infra::testing::TestDatabase;
+use notifier::sink::SmtpSink;
+use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -164,11 +168,122 @@ impl Airline {
         }
     }
 
+    /// `http://<addr>` of a service, by its `AIRLINE_*_ADDR` variable (`AIRLINE_PROJECTOR_ADDR`, ...).
+    pub fn url(&self, var: &str) -> String {
+        let addr = self
+            .env
+            .iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{var} is not set"));
+        format!("http://{addr}")
+    }
+
+    /// Sends SIGTERM, as a process manager stopping it.
+    pub fn terminate(&self) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("airline all is not running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+    }
+
+    /// Waits up to `bound` for the process to exit; its status, or `None` if it is still running.
+    pub async fn exit_within(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let status = tokio::time::timeout(bound, child.wait()).await.ok()?.ok();
+        self.child = None;
+        status
+    }
+
     /// Waits for the process to end by itself (a failpoint that aborts it).
     pub async fn wait_exit(&mut self) {
         if let Some(mut child) = self.child.take() {
             let waited = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
             assert!(waited.is_ok(), "airline all did not stop");
         }
+    }
+}
+
+/// A token signed with the child's key.
+pub fn token(signer: &JwtSigner, user: Uuid, role: Role) -> String {
+    let now = Utc::now().timestamp() as u64;
+    signer
+        .sign(&Claims {
+            iss: "airline-gateway".to_owned(),
+            aud: "airline-api".to_owned(),
+            sub: user,
+            role,
+            exp: now + 3600,
+            iat: now,
+        })
+        .unwrap()
+}
+
+/// What a request came to: its status and body, or `None` while the process is down.
+pub async fn send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
+    let response = request.timeout(Duration::from_secs(10)).send().await.ok()?;
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Some((status, body))
+}
+
+/// A running `airline all` with airports, an aircraft and flights, and the tokens to use it.
+pub struct Setup {
+    pub airline: Airline,
+    pub db: TestDatabase,
+    pub sink: SmtpSink,
+    pub admin: String,
+    pub customer: String,
+    pub flights: Vec<Uuid>,
+    pub http: reqwest::Client,
+}
+
+/// Airports, an aircraft of 30 seats without exit rows, and `flights` flights.
+pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
+    let db = TestDatabase::create(4).await;
+    let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
+    let airline = Airline::start(&db, &sink.url(), extra).await;
+    let signer = JwtSigner::new(&airline.private_key()).unwrap();
+    let admin = token(&signer, Uuid::new_v4(), Role::Admin);
+    let customer = token(&signer, Uuid::new_v4(), Role::Customer);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", airline.command))
+            .bearer_auth(&admin)
+            .json(&body)
+    };
+    for code in ["CDG", "JFK"] {
+        let body = json!({"code": code, "name": code, "city": "City", "country": "FR", "time_zone": "Europe/Paris"});
+        assert_eq!(send(post("/api/v1/airports", body)).await.unwrap().0, 201);
+    }
+    let aircraft = json!({"model": "Crash 30", "cabins": [
+        {"cabin": "economy", "first_row": 1, "last_row": 5, "letters": "ABC DEF"}]});
+    let (status, aircraft) = send(post("/api/v1/aircraft", aircraft)).await.unwrap();
+    assert_eq!(status, 201);
+    let mut ids = Vec::new();
+    for n in 0..flights {
+        let departure = Utc::now() + Span::days(20 + n as i64);
+        let flight = json!({"number": format!("KL{}", 100 + n), "origin": "CDG", "destination": "JFK",
+            "departure_at": departure, "arrival_at": departure + Span::hours(8), "aircraft_id": aircraft["id"],
+            "fares": [{"cabin": "economy", "price": {"amount_minor": 10000, "currency": "EUR"},
+                "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 2500, "currency": "EUR"}}}]});
+        let (status, body) = send(post("/api/v1/flights", flight)).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().parse().unwrap());
+    }
+    Setup {
+        airline,
+        db,
+        sink,
+        admin,
+        customer,
+        flights: ids,
+        http,
     }
 }

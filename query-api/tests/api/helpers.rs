@@ -287,26 +287,9 @@ impl TestApp {
 
     /// Every read-model table as JSON, in key order, for comparing two builds.
     pub async fn dump(&self, projection: Projection) -> Value {
-        let mut out = serde_json::Map::new();
-        for table in projection.tables() {
-            let rows: Option<Value> = sqlx::query_scalar(&format!(
-                "SELECT json_agg(t ORDER BY t::text) FROM (SELECT * FROM {table}) t"
-            ))
-            .fetch_one(&self.db.pool)
+        projector::replay::snapshot(&self.db.pool, projection)
             .await
-            .unwrap();
-            let mut rows = rows.unwrap_or(Value::Null);
-            // `updated_at` records when a row was written, not what it says.
-            if let Value::Array(items) = &mut rows {
-                for item in items {
-                    if let Value::Object(map) = item {
-                        map.remove("updated_at");
-                    }
-                }
-            }
-            out.insert((*table).to_owned(), rows);
-        }
-        Value::Object(out)
+            .unwrap()
     }
 }
 
