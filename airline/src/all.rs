@@ -52,6 +52,18 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
     listen(&mut projector.http, at.projector);
     listen(&mut notifier.http, at.notifier);
 
+    // One shutdown bound for the whole process: the gateway drains first (three fifths of it), then the
+    // services behind it drain and stop their workers in the rest; the watchdog enforces the total.
+    let total = gateway.http.shutdown_timeout_ms;
+    gateway.http.shutdown_timeout_ms = total * 3 / 5;
+    for http in [
+        &mut command.http,
+        &mut query.http,
+        &mut projector.http,
+        &mut notifier.http,
+    ] {
+        http.shutdown_timeout_ms = total - total * 3 / 5;
+    }
     let database = &command.database;
     let pool = PgPoolOptions::new()
         .max_connections(database.max_connections.max(30))
@@ -76,9 +88,14 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
     gateway.upstreams.notifier = format!("http://{}", at.notifier);
     gateway.upstreams.projector = format!("http://{}", at.projector);
     if env_var("SMTP_URL").is_none() {
-        let sink = notifier::sink::SmtpSink::start("127.0.0.1:2525")
+        let at = env_var("AIRLINE_SMTP_SINK_ADDR").unwrap_or_else(|| "127.0.0.1:2525".to_owned());
+        let sink = notifier::sink::SmtpSink::start(&at)
             .await
-            .context("starting the built-in SMTP sink on 127.0.0.1:2525 (set SMTP_URL to use a real server)")?;
+            .with_context(|| {
+                format!(
+                    "starting the built-in SMTP sink on {at} (set SMTP_URL to use a real server)"
+                )
+            })?;
         notifier.smtp.url = sink.url();
         tracing::info!(url = %sink.url(), "no SMTP_URL: mail goes to the built-in sink and is logged");
     }
@@ -101,7 +118,7 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
 
     // On SIGTERM the gateway drains first, while the services behind it still answer (so none of its
     // requests in flight meets a closed upstream), then the rest stop; the watchdog bounds it all.
-    let bound = gateway_app.shutdown_timeout();
+    let bound = std::time::Duration::from_millis(total);
     let (tx, rx) = watch::channel(false);
     let (upstreams_tx, upstreams_rx) = watch::channel(false);
     tokio::spawn(async move {

@@ -7,7 +7,8 @@ Environment (every variable has a working local default):
   DATABASE_URL   Postgres            postgres://postgres:postgres@127.0.0.1:5432/airline
   REDIS_URL      Redis               redis://127.0.0.1:6379
   AMQP_URL       RabbitMQ            amqp://guest:guest@127.0.0.1:5672/%2f
-  SMTP_URL       outgoing mail       (unset for `all`: a built-in sink on 127.0.0.1:2525 logs each mail)
+  SMTP_URL       outgoing mail       (unset for `all`: a built-in sink on AIRLINE_SMTP_SINK_ADDR,
+                                      default 127.0.0.1:2525, logs each mail)
   AIRLINE_GATEWAY_ADDR, AIRLINE_COMMAND_API_ADDR, AIRLINE_QUERY_API_ADDR,
   AIRLINE_PROJECTOR_ADDR, AIRLINE_NOTIFIER_ADDR   where `all` listens (127.0.0.1:8080 to 8084)
   APP_<SECTION>__<KEY>  any other setting, e.g. APP_BOOKING__HOLD_MINUTES=30, APP_ENVIRONMENT=production

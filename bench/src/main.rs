@@ -4,6 +4,7 @@
 
 mod baseline;
 mod log;
+mod mail;
 mod report;
 mod scenarios;
 mod system;
@@ -33,7 +34,10 @@ pub struct Options {
     /// Events generated for the rebuild and relay scenarios.
     #[arg(long, default_value_t = 1_000_000)]
     pub log_events: i64,
-    /// Only these scenarios (comma-separated: hot,spread,search,visibility,rebuild,relay).
+    /// Bookings placed and then mailed in the mail scenario.
+    #[arg(long, default_value_t = 5_000)]
+    pub mails: u64,
+    /// Only these scenarios (comma-separated: hot,spread,search,visibility,mail,rebuild,relay).
     #[arg(long)]
     pub only: Option<String>,
 }
@@ -67,6 +71,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if options.wants("visibility") {
         rows.push(scenarios::visibility(&system).await?);
+    }
+    if options.wants("mail") {
+        rows.push(mail::mail(&system, options.mails).await?);
     }
     if options.wants("rebuild") || options.wants("relay") {
         log::generate(&system, options.log_events).await?;

@@ -73,7 +73,13 @@ where
     (total, merged, errors, started.elapsed().as_secs_f64())
 }
 
-async fn book(client: &reqwest::Client, base: &str, token: &str, flight: Uuid, seat: &str) -> Done {
+pub async fn book(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    flight: Uuid,
+    seat: &str,
+) -> Done {
     let body = json!({"flight_id": flight, "contact_email": "load@example.com",
         "passengers": [{"first_name": "Load", "last_name": "Test", "type": "adult", "seat": seat}]});
     match client

@@ -135,9 +135,8 @@ impl Application {
                 }
             },
         );
-        infra::serve::serve(self.listener, self.router, &self.http, stop).await?;
-        supervisor.shutdown(self.http.shutdown_timeout()).await;
-        Ok(())
+        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
+            .await
     }
 
     /// Serves without the background workers.

@@ -90,11 +90,6 @@ impl Application {
         self.port
     }
 
-    /// How long shutdown may take.
-    pub fn shutdown_timeout(&self) -> std::time::Duration {
-        self.http.shutdown_timeout()
-    }
-
     /// Serves until SIGINT/SIGTERM.
     ///
     /// # Errors

@@ -144,11 +144,34 @@ pub enum FoldError {
 pub async fn fold<A: cqrs_es::Aggregate>(
     pool: &PgPool,
     id: &str,
-    mut keep: impl FnMut(&StoredEvent) -> bool,
+    keep: impl FnMut(&StoredEvent) -> bool,
 ) -> Result<Option<(A, i64)>, FoldError> {
-    let mut aggregate = A::default();
-    let mut version = 0;
-    for e in aggregate_events(pool, A::TYPE, id).await? {
+    let (aggregate, version) = fold_onto(pool, id, (A::default(), 0), keep).await?;
+    Ok((version > 0).then_some((aggregate, version)))
+}
+
+/// Folds the events of aggregate `A` after `version` onto `aggregate` (its state at that version), like
+/// [`fold`]: a cached state is brought up to date with only the events it has not seen.
+///
+/// # Errors
+/// [`FoldError`].
+pub async fn fold_onto<A: cqrs_es::Aggregate>(
+    pool: &PgPool,
+    id: &str,
+    (mut aggregate, mut version): (A, i64),
+    mut keep: impl FnMut(&StoredEvent) -> bool,
+) -> Result<(A, i64), FoldError> {
+    let sql = format!(
+        "SELECT {SELECT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND sequence > $3 ORDER BY sequence"
+    );
+    let events: Vec<StoredEvent> = sqlx::query_as(&sql)
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(version)
+        .fetch_all(pool)
+        .await?;
+    for e in events {
         if !keep(&e) {
             break;
         }
@@ -160,7 +183,7 @@ pub async fn fold<A: cqrs_es::Aggregate>(
         aggregate.apply(event);
         version = e.sequence;
     }
-    Ok((version > 0).then_some((aggregate, version)))
+    Ok((aggregate, version))
 }
 
 /// How far a subscription is behind the log.

@@ -114,9 +114,11 @@ async fn problems(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    // A 503 readiness answer is a report (which worker, which dependency), not an error to hide.
+    let readiness = req.uri().path() == "/readyz";
     let response = next.run(req).await;
     let status = response.status();
-    if !status.is_client_error() && !status.is_server_error() {
+    if readiness || (!status.is_client_error() && !status.is_server_error()) {
         return response;
     }
     if let Some(ErrorChain(chain)) = response.extensions().get::<ErrorChain>() {
@@ -215,4 +217,62 @@ pub fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<u64>, Problem>
                 "If-Match must be an ETag from this API, like \"3\"",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn settings() -> HttpSettings {
+        HttpSettings {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            request_timeout_ms: 1_000,
+            body_limit_bytes: 1024,
+            header_timeout_ms: 1_000,
+            shutdown_timeout_ms: 1_000,
+        }
+    }
+
+    async fn call(
+        router: Router,
+        path: &str,
+    ) -> (StatusCode, Option<HeaderValue>, serde_json::Value) {
+        let response = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let retry = response.headers().get(header::RETRY_AFTER).cloned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_503_is_a_problem_with_retry_after_but_a_readiness_report_stays_a_report() {
+        let report = || async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "not_ready", "workers": [{"name": "w"}]})),
+            )
+        };
+        let router = serve_stack(
+            Router::new()
+                .route("/readyz", get(report))
+                .route("/other", get(report)),
+            &settings(),
+        );
+        let (status, _, body) = call(router.clone(), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["workers"][0]["name"], "w", "{body}");
+        let (status, retry, body) = call(router, "/other").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "unavailable", "{body}");
+        assert_eq!(retry.as_ref().map(HeaderValue::as_bytes), Some(&b"1"[..]));
+    }
 }

@@ -13,8 +13,8 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -60,18 +60,16 @@ pub async fn serve(
             }
         },
     ));
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: hyper-util's auto builder reads to detect an HTTP/2 preface first, without any
+    // timer, so a client that connects and sends nothing would hold its connection forever. Nothing here
+    // speaks h2c.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout())
         .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(settings.header_timeout()))
-        .keep_alive_timeout(settings.header_timeout());
     let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -93,15 +91,14 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error.message = %e, "connection ended with an error");
             }
         });
+        while connections.try_join_next().is_some() {}
     }
     draining.0.store(true, Ordering::SeqCst);
     drop(listener);
@@ -112,7 +109,39 @@ pub async fn serve(
             tracing::warn!(bound_ms = bound.as_millis() as u64, "connections still open at the shutdown bound; closing them");
         }
     }
+    connections.abort_all();
     Ok(())
+}
+
+/// [`serve`], with `workers` told to stop the moment `stop` resolves, while requests drain (both within
+/// the settings' bound, side by side, so the whole stop takes one bound, not two).
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with_workers(
+    listener: TcpListener,
+    router: Router,
+    settings: &HttpSettings,
+    stop: impl Future<Output = ()> + Send + 'static,
+    workers: crate::supervisor::Supervisor,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = tx.send(true);
+    });
+    let mut http_rx = rx.clone();
+    let bound = settings.shutdown_timeout();
+    let (served, ()) = tokio::join!(
+        serve(listener, router, settings, async move {
+            let _ = http_rx.wait_for(|s| *s).await;
+        }),
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+            workers.shutdown(bound).await;
+        }
+    );
+    served
 }
 
 #[cfg(test)]
@@ -164,6 +193,16 @@ mod tests {
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "the half-sent request was held {:?}",
+            started.elapsed()
+        );
+        // A client that connects and sends nothing is cut too.
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut buf)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "a silent client was held {:?}",
             started.elapsed()
         );
         // A request that never finishes does not hold shutdown past the bound.

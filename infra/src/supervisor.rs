@@ -79,7 +79,6 @@ struct Inner {
     last_progress: Option<Instant>,
     last_error: Option<String>,
     restarts: u64,
-    lag: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -122,18 +121,6 @@ impl Heartbeat {
             i.last_progress = Some(Instant::now());
         });
     }
-
-    /// Work waiting behind the worker (events, messages, overdue holds), when it knows.
-    pub fn lag(&self, waiting: i64) {
-        self.0.update(|i| i.lag = Some(waiting));
-        metrics::gauge!("worker_lag", "worker" => self.0.spec.name.clone()).set(waiting as f64);
-    }
-
-    /// A step failed but the worker carries on by itself (it will beat again when it recovers).
-    pub fn failed(&self, error: &dyn std::fmt::Display) {
-        let message = error.to_string();
-        self.0.update(|i| i.last_error = Some(message));
-    }
 }
 
 /// One worker as `/readyz` shows it.
@@ -153,7 +140,7 @@ pub struct WorkerReport {
     pub last_progress_secs_ago: Option<f64>,
     /// The last error it failed with.
     pub last_error: Option<String>,
-    /// Work waiting behind it, when it reports that.
+    /// Work waiting behind it (events, due holds), filled in by the service's readiness handler.
     pub lag: Option<i64>,
 }
 
@@ -257,7 +244,7 @@ fn report_of(health: &Health) -> WorkerReport {
         restarts: inner.restarts,
         last_progress_secs_ago: inner.last_progress.map(|at| at.elapsed().as_secs_f64()),
         last_error: inner.last_error.clone(),
-        lag: inner.lag,
+        lag: None,
     }
 }
 
@@ -306,7 +293,6 @@ impl Supervisor {
                 last_progress: None,
                 last_error: None,
                 restarts: 0,
-                lag: None,
             }),
         });
         if let Ok(mut all) = self.registry.0.lock() {
@@ -347,7 +333,10 @@ where
         let started = Instant::now();
         let run = make(Heartbeat(health.clone()), stop.clone());
         // Its own task, so a panic ends only this run and comes back here as a JoinError.
-        let outcome = tokio::spawn(run.in_current_span()).await;
+        let task = tokio::spawn(run.in_current_span());
+        // Aborting this supervisor (a shutdown past its bound) aborts the run too, not just the wait.
+        let _abort = AbortOnDrop(task.abort_handle());
+        let outcome = task.await;
         // Asked to stop, or the supervisor was dropped without a shutdown: either way, done.
         if *stop.borrow() || stop.has_changed().is_err() {
             health.update(|i| i.state = State::Stopped);
@@ -380,6 +369,15 @@ where
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -441,12 +439,18 @@ mod tests {
     #[tokio::test]
     async fn a_silent_worker_is_stuck_and_a_critical_one_makes_the_service_not_ready() {
         let mut supervisor = Supervisor::new();
+        let alive = Arc::new(());
+        let held = alive.clone();
         supervisor.spawn(
             Spec::critical("hangs", Duration::from_millis(100)),
-            |beat, _stop| async move {
-                beat.beat();
-                std::future::pending::<()>().await;
-                Ok(())
+            move |beat, _stop| {
+                let held = held.clone();
+                async move {
+                    beat.beat();
+                    std::future::pending::<()>().await;
+                    drop(held);
+                    Ok(())
+                }
             },
         );
         supervisor.spawn(
@@ -465,9 +469,16 @@ mod tests {
         assert!(report.workers.iter().all(|w| w.stuck));
         assert!(!report.ready);
         assert!(report.degraded);
-        // A run that ignores the stop signal is aborted at the bound.
+        // A run that ignores the stop signal is aborted at the bound, the run itself and not only the
+        // wait for it.
         let started = Instant::now();
         supervisor.shutdown(Duration::from_millis(300)).await;
         assert!(started.elapsed() < Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            Arc::strong_count(&alive),
+            1,
+            "a hanging run outlived the shutdown"
+        );
     }
 }

@@ -8,8 +8,11 @@ use crate::settings::env_var;
 
 /// Installs the global subscriber once; later calls do nothing (tests call it many times).
 pub fn init(service: &str, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // lapin logs every message the broker returns, payload and all, at WARN; the relay logs one line per
+    // batch of returned events instead.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{default_filter},lapin::returned_messages=error"))
+    });
     let json = env_var("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -140,7 +140,13 @@ pub async fn run<H: Handler>(
     let mut waiting: HashMap<String, VecDeque<Delivery>> = HashMap::new();
     let start = |key: Option<String>, delivery: Delivery| {
         let (handler, channel, queues) = (&*handler, &channel, &queues);
-        async move { (key, process(handler, channel, queues, delivery).await) }
+        let settings = &settings;
+        async move {
+            (
+                key,
+                process(handler, channel, queues, settings, delivery).await,
+            )
+        }
     };
     let result = loop {
         tokio::select! {
@@ -174,7 +180,9 @@ pub async fn run<H: Handler>(
                 Some(Err(e)) => break Err(e.into()),
                 None => break Err(AmqpError::Nacked("the consumer was cancelled".to_owned())),
             },
-            () = tokio::time::sleep(IDLE_BEAT) => beat.beat(),
+            // Idle, it beats on its own; with messages in hand only their completion counts, so a
+            // handler hanging on a dependency shows as stuck.
+            () = tokio::time::sleep(IDLE_BEAT), if in_flight.is_empty() => beat.beat(),
         }
     };
     // Settle what is in hand; the deliveries queued behind it are redelivered when the channel closes.
@@ -191,6 +199,7 @@ async fn process<H: Handler>(
     handler: &H,
     channel: &Channel,
     queues: &Queues,
+    settings: &AmqpSettings,
     delivery: Delivery,
 ) -> Result<(), AmqpError> {
     let attempt = attempt_of(&delivery);
@@ -211,6 +220,7 @@ async fn process<H: Handler>(
             metrics::counter!("notifier_retried_total", "consumer" => consumer).increment(1);
             tracing::warn!(consumer, attempt, error.message = %e, "will retry");
             republish(
+                settings,
                 channel,
                 &queues.retries[attempt],
                 &delivery,
@@ -223,6 +233,7 @@ async fn process<H: Handler>(
             metrics::counter!("notifier_dead_lettered_total", "consumer" => consumer).increment(1);
             tracing::error!(consumer, attempt, error.message = %e, "dead-lettered");
             republish(
+                settings,
                 channel,
                 &queues.dead,
                 &delivery,
@@ -232,11 +243,17 @@ async fn process<H: Handler>(
             .await?;
         }
     }
-    delivery.acker.ack(BasicAckOptions::default()).await?;
+    bounded(
+        settings,
+        "ack",
+        delivery.acker.ack(BasicAckOptions::default()),
+    )
+    .await?;
     Ok(())
 }
 
 async fn republish(
+    settings: &AmqpSettings,
     channel: &Channel,
     queue: &str,
     delivery: &Delivery,
@@ -247,25 +264,30 @@ async fn republish(
     headers.insert(ATTEMPT.into(), AMQPValue::LongLongInt(attempt as i64));
     headers.insert("x-last-error".into(), text(error));
     let properties = delivery.properties.clone().with_headers(headers);
-    publish(channel, queue, &delivery.data, properties).await
+    publish(settings, channel, queue, &delivery.data, properties).await
 }
 
+/// Publishes to `queue` and waits for the broker's confirm, both within the settings' timeout.
 async fn publish(
+    settings: &AmqpSettings,
     channel: &Channel,
     queue: &str,
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), AmqpError> {
-    let confirm = channel
-        .basic_publish(
+    let confirm = bounded(
+        settings,
+        "publish",
+        channel.basic_publish(
             "".into(),
             ShortString::from(queue),
             BasicPublishOptions::default(),
             body,
             properties,
-        )
-        .await?;
-    match confirm.await? {
+        ),
+    )
+    .await?;
+    match bounded(settings, "confirm", confirm).await? {
         Confirmation::Ack(_) => Ok(()),
         Confirmation::Nack(_) | Confirmation::NotRequested => {
             Err(AmqpError::Nacked(queue.to_owned()))
@@ -357,7 +379,7 @@ pub async fn requeue_dead_letters(
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();
         headers.insert(ATTEMPT.into(), AMQPValue::LongLongInt(0));
         let properties = delivery.properties.clone().with_headers(headers);
-        publish(&channel, &queues.main, &delivery.data, properties).await?;
+        publish(settings, &channel, &queues.main, &delivery.data, properties).await?;
         delivery.acker.ack(BasicAckOptions::default()).await?;
         moved += 1;
     }

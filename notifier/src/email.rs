@@ -2,8 +2,9 @@
 //! SMTP until it is sent.
 
 use domain::booking::{Booking, BookingEvent};
-use domain::flight::Flight;
+use domain::flight::{Flight, FlightState};
 use infra::amqp::EventMessage;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,18 +130,20 @@ impl DirectPool {
         let _permit = self.permits.acquire().await?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
-        // A kept connection the server has closed meanwhile fails at once: try a fresh one then.
+        // A kept connection the server closed meanwhile fails at once: then, and only then, the message
+        // goes again on a fresh one. After a timeout or on a fresh connection it is not retried here (the
+        // server may have taken it; the consumer's retry decides), so no mail is sent twice from here.
         let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let reused = kept.is_some();
         let mut connection = match kept {
             Some(connection) => connection,
             None => self.connect().await?,
         };
         let mut sent = tokio::time::timeout(SMTP_TIMEOUT, connection.send(&envelope, &bytes)).await;
-        if !matches!(sent, Ok(Ok(_))) && !connection.has_broken() {
+        if sent.is_err() {
             // A timeout leaves the connection in an unknown state: never reuse it.
             connection.abort().await;
-        }
-        if !matches!(sent, Ok(Ok(_))) {
+        } else if reused && matches!(sent, Ok(Err(_))) && connection.has_broken() {
             connection = self.connect().await?;
             sent = tokio::time::timeout(SMTP_TIMEOUT, connection.send(&envelope, &bytes)).await;
         }
@@ -160,16 +163,21 @@ impl DirectPool {
 }
 
 /// The email consumer.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct EmailHandler {
     pool: PgPool,
     mailer: Mailer,
+    flights: Flights,
 }
 
 impl EmailHandler {
     /// A handler recording to `pool` and sending with `mailer`.
     pub fn new(pool: PgPool, mailer: Mailer) -> Self {
-        Self { pool, mailer }
+        Self {
+            pool,
+            mailer,
+            flights: Flights::default(),
+        }
     }
 }
 
@@ -202,31 +210,22 @@ impl Handler for EmailHandler {
         }
         let event: BookingEvent = serde_json::from_value(message.payload.clone())
             .map_err(|e| StepError::Poison(e.to_string()))?;
-        record(&self.pool, message, &event).await?;
-        send_pending(&self.pool, &self.mailer, message.event_id).await
+        let claimed = match record(self, message, &event).await? {
+            Recorded::First(claimed) => claimed,
+            Recorded::Again => claim(&self.pool, message.event_id).await?,
+        };
+        deliver(&self.pool, &self.mailer, message.event_id, claimed).await
     }
 }
 
-/// Records the notification with the inbox row, once per message.
+/// Records the notification with the inbox row, once per message. The booking and flight are read
+/// first, outside the transaction, so a message holds one connection at a time.
 async fn record(
-    pool: &PgPool,
+    handler: &EmailHandler,
     message: &EventMessage,
     event: &BookingEvent,
-) -> Result<(), StepError> {
-    let mut tx = pool.begin().await.map_err(retry)?;
-    let first = sqlx::query(
-        "INSERT INTO notifier_inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(CONSUMER)
-    .bind(message.event_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(retry)?
-    .rows_affected()
-        == 1;
-    if !first {
-        return Ok(());
-    }
+) -> Result<Recorded, StepError> {
+    let pool = &handler.pool;
     // The booking as of this event, and its flight now.
     let booking = infra::event_log::fold::<Booking>(pool, &message.aggregate_id, |e| {
         e.sequence <= message.sequence
@@ -235,35 +234,97 @@ async fn record(
     .map_err(retry)?
     .and_then(|(b, _)| b.state().cloned())
     .ok_or_else(|| StepError::Poison(format!("booking {} has no events", message.aggregate_id)))?;
-    let flight = infra::event_log::fold::<Flight>(pool, &booking.flight_id.to_string(), |_| true)
-        .await
-        .map_err(retry)?
-        .and_then(|(f, _)| f.state().cloned());
-    if let Some(email) = render::email(event, &booking, flight.as_ref()) {
-        sqlx::query(
-            "INSERT INTO notifications (notification_id, message_id, booking_id, kind, channel, recipient, subject, body, \
-             status, correlation_id) VALUES ($1, $2, $3, $4, 'email', $5, $6, $7, 'pending', $8)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(message.event_id)
-        .bind(booking.id.as_uuid())
-        .bind(email.kind)
-        .bind(booking.contact_email.as_str())
-        .bind(&email.subject)
-        .bind(&email.body)
-        .bind(message.correlation_id())
-        .execute(&mut *tx)
+    let flight = handler
+        .flights
+        .now(pool, &booking.flight_id.to_string())
         .await
         .map_err(retry)?;
-    }
-    tx.commit().await.map_err(retry)
+    let email = render::email(event, &booking, flight.as_ref());
+    // The inbox row and the notification in one statement (one round trip, one transaction). The first
+    // attempt inserts the notification already claimed (`sending`), so it goes out without a claim step.
+    let notification_id = Uuid::now_v7();
+    let (first, noted): (bool, bool) = sqlx::query_as(
+        "WITH inbox AS (INSERT INTO notifier_inbox (consumer, message_id) VALUES ($1, $2) \
+           ON CONFLICT DO NOTHING RETURNING message_id), \
+         noted AS (INSERT INTO notifications (notification_id, message_id, booking_id, kind, channel, \
+           recipient, subject, body, status, claimed_at, correlation_id) \
+           SELECT $3, message_id, $4, $5::text, 'email', $6::text, $7::text, $8::text, 'sending', now(), $9::text \
+           FROM inbox WHERE $10::boolean RETURNING notification_id) \
+         SELECT EXISTS (SELECT 1 FROM inbox), EXISTS (SELECT 1 FROM noted)",
+    )
+    .bind(CONSUMER)
+    .bind(message.event_id)
+    .bind(notification_id)
+    .bind(booking.id.as_uuid())
+    .bind(email.as_ref().map(|e| e.kind))
+    .bind(booking.contact_email.as_str())
+    .bind(email.as_ref().map(|e| e.subject.as_str()))
+    .bind(email.as_ref().map(|e| e.body.as_str()))
+    .bind(message.correlation_id())
+    .bind(email.is_some())
+    .fetch_one(pool)
+    .await
+    .map_err(retry)?;
+    Ok(match (first, email) {
+        (false, _) => Recorded::Again,
+        (true, Some(email)) if noted => Recorded::First(vec![(
+            notification_id,
+            booking.contact_email.as_str().to_owned(),
+            email.subject,
+            email.body,
+        )]),
+        (true, _) => Recorded::First(Vec::new()),
+    })
 }
 
-/// Sends what this message recorded and nobody has sent. Rows are claimed first, so a second consumer
-/// handling the same message concurrently sends nothing; it retries later instead, in case the claimer
-/// dies before finishing.
-async fn send_pending(pool: &PgPool, mailer: &Mailer, message_id: Uuid) -> Result<(), StepError> {
-    let claimed: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+/// A notification to send: id, recipient, subject, body.
+type Claimed = (Uuid, String, String, String);
+
+/// What [`record`] found.
+enum Recorded {
+    /// This attempt recorded the message; here is what it claimed to send.
+    First(Vec<Claimed>),
+    /// An earlier attempt did: send what it left unsent.
+    Again,
+}
+
+/// The flights emails mention, folded once and then brought up to date with only their new events (a
+/// flight with a full cabin has hundreds; folding it from scratch for every email was most of the cost).
+#[derive(Debug, Default)]
+struct Flights(Mutex<HashMap<String, (Flight, i64)>>);
+
+/// Flights kept; past this the cache starts over (the states are small, the bound is for memory only).
+const FLIGHTS_KEPT: usize = 4_096;
+
+impl Flights {
+    /// The flight as the log has it now.
+    async fn now(
+        &self,
+        pool: &PgPool,
+        id: &str,
+    ) -> Result<Option<FlightState>, infra::event_log::FoldError> {
+        let cached = self.0.lock().ok().and_then(|c| c.get(id).cloned());
+        let (flight, version) =
+            infra::event_log::fold_onto(pool, id, cached.unwrap_or_default(), |_| true).await?;
+        let state = flight.state().cloned();
+        if let Ok(mut cache) = self.0.lock() {
+            if cache.len() >= FLIGHTS_KEPT {
+                cache.clear();
+            }
+            let newer = cache.get(id).is_none_or(|(_, v)| *v < version);
+            if newer && version > 0 {
+                cache.insert(id.to_owned(), (flight, version));
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// Claims what an earlier attempt at this message recorded and nobody has sent (pending, failed, or
+/// claimed by a consumer that has been silent for a minute). Claimed rows are this attempt's alone, so a
+/// second consumer handling the same message concurrently sends nothing.
+async fn claim(pool: &PgPool, message_id: Uuid) -> Result<Vec<Claimed>, StepError> {
+    sqlx::query_as(
         "UPDATE notifications SET status = 'sending', claimed_at = now() \
          WHERE message_id = $1 AND channel = 'email' \
            AND (status IN ('pending', 'failed') OR (status = 'sending' AND claimed_at < now() - interval '60 seconds')) \
@@ -272,7 +333,18 @@ async fn send_pending(pool: &PgPool, mailer: &Mailer, message_id: Uuid) -> Resul
     .bind(message_id)
     .fetch_all(pool)
     .await
-    .map_err(retry)?;
+    .map_err(retry)
+}
+
+/// Sends `claimed` and records each outcome. When nothing was claimed but another consumer is still
+/// sending this message, it is retried later, in case that consumer dies before finishing.
+async fn deliver(
+    pool: &PgPool,
+    mailer: &Mailer,
+    message_id: Uuid,
+    claimed: Vec<Claimed>,
+) -> Result<(), StepError> {
+    let nothing_claimed = claimed.is_empty();
     let mut failure = None;
     for (id, to, subject, body) in claimed {
         let sent = mailer.send(id, &to, &subject, &body).await;
@@ -294,7 +366,7 @@ async fn send_pending(pool: &PgPool, mailer: &Mailer, message_id: Uuid) -> Resul
             failure = Some(format!("smtp: {e}"));
         }
     }
-    if failure.is_none() {
+    if nothing_claimed {
         let in_flight: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM notifications WHERE message_id = $1 AND channel = 'email' AND status = 'sending'",
         )

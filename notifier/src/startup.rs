@@ -129,9 +129,8 @@ impl Application {
             &self.state.amqp,
             &self.delays,
         );
-        infra::serve::serve(self.listener, self.router, &self.http, stop).await?;
-        supervisor.shutdown(self.http.shutdown_timeout()).await;
-        Ok(())
+        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
+            .await
     }
 }
 

@@ -176,18 +176,31 @@ impl Relay {
                 ),
             )
             .await?;
-            confirms.push((message.event_id, routing_key, confirm));
+            confirms.push((message.event_id, confirm));
         }
         let deadline = tokio::time::Instant::now() + settings.timeout();
         let mut returned = Vec::new();
-        for (event_id, routing_key, confirm) in confirms {
+        for (event_id, confirm) in confirms {
             let confirmation = tokio::time::timeout_at(deadline, confirm)
                 .await
                 .map_err(|_| AmqpError::Timeout("confirm"))?
                 .map_err(AmqpError::from)?;
             match confirmation {
                 Confirmation::Ack(None) => {}
-                Confirmation::Ack(Some(_)) => returned.push((event_id, routing_key)),
+                // The returned message names its event: with acks coalesced, the confirm it rides on
+                // may be another message's.
+                Confirmation::Ack(Some(message)) => {
+                    let delivery = &message.delivery;
+                    let id = delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .and_then(|id| Uuid::parse_str(id.as_str()).ok());
+                    match id {
+                        Some(id) => returned.push((id, delivery.routing_key.to_string())),
+                        None => return Err(AmqpError::Nacked(event_id.to_string()).into()),
+                    }
+                }
                 Confirmation::Nack(_) | Confirmation::NotRequested => {
                     return Err(AmqpError::Nacked(event_id.to_string()).into());
                 }
@@ -211,6 +224,15 @@ impl Relay {
             }
             *last = Some(Instant::now());
         }
+        self.replay_unroutable().await
+    }
+
+    /// Offers the kept unroutable events (oldest first, a batch) to the broker again now; those a queue
+    /// takes leave `relay_unroutable`.
+    ///
+    /// # Errors
+    /// [`RelayError`].
+    pub async fn replay_unroutable(&self) -> Result<(), RelayError> {
         let sql = format!(
             "SELECT {} FROM events WHERE event_id IN \
              (SELECT event_id FROM relay_unroutable ORDER BY first_returned_at LIMIT $1) \

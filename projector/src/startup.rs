@@ -142,9 +142,7 @@ impl Application {
             },
         );
         let http = self.http;
-        infra::serve::serve(self.listener, self.router, &http, stop).await?;
-        supervisor.shutdown(http.shutdown_timeout()).await;
-        Ok(())
+        infra::serve::serve_with_workers(self.listener, self.router, &http, stop, supervisor).await
     }
 }
 
@@ -152,7 +150,7 @@ impl Application {
 /// [`MAX_READY_LAG`] behind; `degraded` (still 200) when only the relay is in trouble.
 async fn readyz(State(state): State<HealthState>) -> (StatusCode, axum::Json<serde_json::Value>) {
     let mut lags = serde_json::Map::new();
-    let report = state.workers.report();
+    let mut report = state.workers.report();
     let mut ready = report.ready;
     let mut degraded = report.degraded;
     let names = Projection::ALL
@@ -173,6 +171,14 @@ async fn readyz(State(state): State<HealthState>) -> (StatusCode, axum::Json<ser
                     } else {
                         ready = false;
                     }
+                }
+                let worker = if name == crate::relay::SUBSCRIPTION {
+                    name.to_owned()
+                } else {
+                    format!("projection:{name}")
+                };
+                if let Some(w) = report.workers.iter_mut().find(|w| w.name == worker) {
+                    w.lag = Some(lag.events_behind);
                 }
                 lags.insert(
                     name.to_owned(),

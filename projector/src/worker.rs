@@ -78,7 +78,8 @@ impl Worker {
             search_changed |= invalidations.contains(&Invalidation::Search);
         }
         self.projection.finish(&mut tx, batch).await?;
-        if search_changed {
+        // A rebuild's shadow run writes its own tables; the live generation moves with the swap.
+        if search_changed && self.subscription.name() == self.projection.name() {
             // Cached search pages are keyed by this generation: moving it in the same transaction as
             // the rows means no reader can take a new generation and find an old page, or the reverse.
             sqlx::query(

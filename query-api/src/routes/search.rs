@@ -222,12 +222,12 @@ async fn search_flights(
     // The generation in Postgres is the reference (the projector moves it with the rows): a page is
     // cached under the generation read before it was computed, so it is never older than that
     // generation, whatever Redis holds after a restart or a restore from an old snapshot.
-    let generation: i64 =
-        sqlx::query_scalar("SELECT generation FROM rm_cache_generations WHERE name = 'search'")
+    let (epoch, generation): (Uuid, i64) =
+        sqlx::query_as("SELECT epoch, generation FROM rm_cache_generations WHERE name = 'search'")
             .fetch_one(&state.pool)
             .await?;
     let digest = Sha256::digest(serde_json::to_vec(&params).unwrap_or_default());
-    let key = format!("search:{generation}:{}", hex::encode(digest));
+    let key = format!("search:{epoch}:{generation}:{}", hex::encode(digest));
     if let Some(bytes) = state.cache.get(&key).await {
         return Ok(json_bytes(bytes));
     }

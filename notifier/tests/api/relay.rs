@@ -1,0 +1,95 @@
+//! The relay's `mandatory` publishes: an event no queue is bound for comes back, is kept (under its own
+//! id, whatever confirm it rode on) and is delivered once a queue exists; the checkpoint never waits.
+
+use infra::event_log::Outcome;
+use infra::testing::TestDatabase;
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use projector::relay::Relay;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::amqp_settings;
+
+#[tokio::test]
+async fn unroutable_events_are_kept_under_their_own_ids_and_delivered_once_a_queue_exists() {
+    let db = TestDatabase::create(2).await;
+    let amqp = amqp_settings();
+    // Twenty events of two aggregates, in one transaction; nothing is bound to the exchange yet.
+    let mut ids = Vec::new();
+    let mut tx = db.pool.begin().await.unwrap();
+    for n in 0..20_i64 {
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             VALUES ('flight', $1, $2, 'FlightDelayed', '1.0', $3, '{}') RETURNING event_id",
+        )
+        .bind(format!("f-{}", n % 2))
+        .bind(n / 2 + 1)
+        .bind(json!({"n": n}))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+
+    let relay = Relay::new(db.pool.clone(), amqp.clone(), 7);
+    let mut published = 0;
+    while let Outcome::Processed(n) = relay.process_next_batch().await.unwrap() {
+        published += n;
+    }
+    assert_eq!(
+        published, 20,
+        "the checkpoint did not move past unroutable events"
+    );
+    let mut kept: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM relay_unroutable")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    kept.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(kept, expected, "the kept ids are not the returned events'");
+
+    // A queue appears; the replay delivers every kept event once and empties the table.
+    let connection = infra::amqp::connect(&amqp, "test").await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = format!("{}.late", amqp.queue_prefix);
+    let args = infra::amqp::queue_arguments(&amqp, &[]);
+    channel
+        .queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), args)
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            amqp.exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    // Batches of 7: three replays take all 20.
+    for _ in 0..3 {
+        relay.replay_unroutable().await.unwrap();
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM relay_unroutable")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let mut delivered = Vec::new();
+    while let Some(got) = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        let id = got.delivery.properties.message_id().clone().unwrap();
+        delivered.push(Uuid::parse_str(id.as_str()).unwrap());
+    }
+    delivered.sort();
+    assert_eq!(delivered, expected);
+    relay.disconnect().await;
+    let _ = connection.close(200, "done".into()).await;
+}
