@@ -62,6 +62,17 @@ impl Cache {
         format!("{}{name}", self.prefix)
     }
 
+    /// False when caching is off (no usable `REDIS_URL`) or Redis failed moments ago: a reader can skip
+    /// the cache, and the reference read that goes with it, altogether.
+    pub fn usable(&self) -> bool {
+        self.client.is_some()
+            && !self
+                .failed_at
+                .lock()
+                .ok()
+                .is_some_and(|at| at.is_some_and(|at| at.elapsed() < RECONNECT_AFTER))
+    }
+
     async fn connection(&self) -> Option<ConnectionManager> {
         if let Some(conn) = self.conn.lock().ok()?.clone() {
             return Some(conn);

@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod auth;
 pub mod cache;
+pub mod coalesce;
 pub mod db;
 pub mod event_log;
 pub mod http;

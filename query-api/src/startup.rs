@@ -46,6 +46,8 @@ impl Application {
             cache: Arc::new(Cache::new(&settings.redis)),
             verifier,
             ttl: settings.cache.clone(),
+            search_generation: Arc::default(),
+            seat_map_versions: Arc::default(),
         };
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .await

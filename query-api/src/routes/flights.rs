@@ -150,13 +150,19 @@ async fn get_seat_map(
             .ok_or_else(|| ApiError::not_found("flight_not_found", "flight"))?;
         return Ok(respond(&folded_seat_map(id, &flight, version)));
     }
+    if !state.cache.usable() {
+        return Ok(respond(&read_seat_map(&state, id).await?));
+    }
     // The version in Postgres is the reference: an entry is cached under the exact version it holds,
     // so whatever Redis has (empty after a restart, old after a restore) a read never goes back.
-    let version: Option<i64> =
-        sqlx::query_scalar("SELECT version FROM rm_seat_map_versions WHERE flight_id = $1")
-            .bind(id)
-            .fetch_optional(&state.pool)
-            .await?;
+    let version = state
+        .seat_map_versions
+        .get(&id, || {
+            sqlx::query_scalar("SELECT version FROM rm_seat_map_versions WHERE flight_id = $1")
+                .bind(id)
+                .fetch_optional(&state.pool)
+        })
+        .await?;
     let version = version.ok_or_else(|| ApiError::not_found("flight_not_found", "flight"))?;
     if let Some(bytes) = state.cache.get(&format!("seatmap:{id}:{version}")).await {
         let mut response = ([(header::CONTENT_TYPE, "application/json")], bytes).into_response();

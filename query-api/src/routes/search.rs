@@ -219,13 +219,25 @@ async fn search_flights(
     AppQuery(params): AppQuery<SearchParams>,
 ) -> Result<Response> {
     let v = validate(&params)?;
+    if !state.cache.usable() {
+        let page = run_search(&state, &params, &v).await?;
+        let bytes = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+        return Ok(json_bytes(bytes));
+    }
     // The generation in Postgres is the reference (the projector moves it with the rows): a page is
     // cached under the generation read before it was computed, so it is never older than that
     // generation, whatever Redis holds after a restart or a restore from an old snapshot.
-    let (epoch, generation): (Uuid, i64) =
-        sqlx::query_as("SELECT epoch, generation FROM rm_cache_generations WHERE name = 'search'")
+    // One read serves every request that arrived while the previous one was in flight, and each
+    // request gets a read that started after it arrived (`infra::coalesce`).
+    let (epoch, generation) = state
+        .search_generation
+        .get(|| {
+            sqlx::query_as(
+                "SELECT epoch, generation FROM rm_cache_generations WHERE name = 'search'",
+            )
             .fetch_one(&state.pool)
-            .await?;
+        })
+        .await?;
     let digest = Sha256::digest(serde_json::to_vec(&params).unwrap_or_default());
     let key = format!("search:{epoch}:{generation}:{}", hex::encode(digest));
     if let Some(bytes) = state.cache.get(&key).await {
