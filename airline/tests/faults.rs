@@ -405,7 +405,7 @@ async fn sigterm_under_32_clients_loses_no_accepted_request_and_exits_within_the
                         .send()
                         .await
                         .map(|r| r.status().as_u16())
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| error_chain(&e));
                     outcomes.lock().await.push((sent, result));
                     if signalled.is_some() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -455,9 +455,24 @@ async fn sigterm_under_32_clients_loses_no_accepted_request_and_exits_within_the
         server_errors.len()
     );
     assert!(before.len() > 100, "too little load: {}", before.len());
+    let lost: Vec<_> = lost
+        .iter()
+        .map(|(at, r)| (signalled.duration_since(*at), r))
+        .collect();
     assert!(
         lost.is_empty(),
-        "requests sent before the signal got no answer: {lost:?}"
+        "requests sent before the signal (by how long) got no answer: {lost:?}"
     );
     assert!(server_errors.is_empty(), "5xx answers: {server_errors:?}");
+}
+
+/// An error with its causes, for a failure message that says what happened on the wire.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }

@@ -2,16 +2,20 @@
 //!
 //! - Every connection has a header read timeout, which also closes a kept-alive connection left idle
 //!   that long (hyper starts the timer whenever it waits for a request head).
-//! - When `stop` resolves, `/readyz` answers 503 at once, the listener closes (no new connections), every
-//!   open connection is asked to finish its request in flight and close, and after
-//!   [`HttpSettings::shutdown_timeout`] whatever is still open is dropped, whatever the clients do.
+//! - When `stop` resolves, `/readyz` answers 503 at once and the listener closes (no new connections)
+//!   once the connections the kernel had already completed are taken. For a short linger (a tenth of the
+//!   bound, at most 250 ms) open connections carry on, so a request already on its way is read rather
+//!   than reset, and every response says `Connection: close`. Then every open connection is asked to
+//!   finish its request in flight and close, and at [`HttpSettings::shutdown_timeout`] whatever is still
+//!   open is dropped, whatever the clients do.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -52,11 +56,20 @@ pub async fn serve(
                 if draining && req.uri().path() == "/readyz" {
                     return (
                         StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CONNECTION, "close")],
                         axum::Json(serde_json::json!({"status": "draining"})),
                     )
                         .into_response();
                 }
-                next.run(req).await
+                let mut response = next.run(req).await;
+                if draining {
+                    // hyper closes the connection after this response: the client opens a new one
+                    // (refused now) instead of sending its next request into a closing socket.
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                response
             }
         },
     ));
@@ -70,20 +83,7 @@ pub async fn serve(
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    tracing::warn!(error.message = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let mut accept = |stream: tokio::net::TcpStream, peer: std::net::SocketAddr| {
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let service =
@@ -91,21 +91,49 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         connections.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error.message = %e, "connection ended with an error");
             }
         });
         while connections.try_join_next().is_some() {}
+    };
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => accept(stream, peer),
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error.message = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
     }
-    draining.0.store(true, Ordering::SeqCst);
-    drop(listener);
+    let stopped = Instant::now();
     let bound = settings.shutdown_timeout();
+    draining.0.store(true, Ordering::SeqCst);
+    // Connections the kernel completed before the stop carry requests their clients already sent; closing
+    // the listener would reset them. Take them first (a timeout of zero polls the accept once).
+    while let Ok(Ok((stream, peer))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await
+    {
+        accept(stream, peer);
+    }
+    drop(listener);
+    // Requests written into a kept-alive connection just before the stop may not be read yet: let the
+    // connections run a little longer (each response now closes its connection) before the idle ones go.
+    let linger = (bound / 10).min(Duration::from_millis(250));
+    tokio::select! {
+        () = tokio::time::sleep(linger) => {}
+        () = async { while connections.join_next().await.is_some() {} } => {}
+    }
+    let rest = bound.saturating_sub(stopped.elapsed());
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("every connection finished"),
-        () = tokio::time::sleep(bound) => {
+        () = tokio::time::sleep(rest) => {
             tracing::warn!(bound_ms = bound.as_millis() as u64, "connections still open at the shutdown bound; closing them");
         }
     }
@@ -146,8 +174,6 @@ pub async fn serve_with_workers(
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
-
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -219,5 +245,59 @@ mod tests {
             "shutdown took {:?}",
             started.elapsed()
         );
+    }
+
+    /// Reads one HTTP/1.1 response head and its `Content-Length` body; the status line.
+    async fn response(stream: &mut tokio::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut byte = [0_u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte).await {
+                Ok(1) => buf.push(byte[0]),
+                _ => return format!("no answer: {:?}", String::from_utf8_lossy(&buf)),
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).to_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|l| l.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0_u8; length];
+        let _ = stream.read_exact(&mut body).await;
+        head.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn connections_made_just_before_the_stop_are_answered_not_reset() {
+        // Blocking connects complete in the kernel while the server task cannot run (this runtime has one
+        // thread): at the stop the connections sit in the accept queue with their requests written. Each
+        // must be taken and answered, not reset with the listener.
+        for _ in 0..10 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let router = Router::new().route("/", get(|| async { "ok" }));
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(async move {
+                serve(listener, router, &settings(), async move {
+                    let _ = rx.await;
+                })
+                .await
+            });
+            let mut queued = Vec::new();
+            for _ in 0..4 {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                stream.set_nonblocking(true).unwrap();
+                queued.push(tokio::net::TcpStream::from_std(stream).unwrap());
+            }
+            tx.send(()).unwrap();
+            for stream in &mut queued {
+                let status = response(stream).await;
+                assert!(status.contains("200"), "{status}");
+            }
+            server.await.unwrap().unwrap();
+        }
     }
 }
