@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use infra::settings::{HttpSettings, env_var};
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 
 use crate::cli::AllArgs;
@@ -65,9 +64,8 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
         http.shutdown_timeout_ms = total - total * 3 / 5;
     }
     let database = &command.database;
-    let pool = PgPoolOptions::new()
+    let pool = infra::db::options(database)
         .max_connections(database.max_connections.max(30))
-        .acquire_timeout(database.acquire_timeout())
         .connect_with(database.connect_options()?)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;

@@ -39,8 +39,10 @@ impl TestDatabase {
             .await
             .expect("cannot create the test database");
         let options = admin.clone().database(&name);
+        // As the services' pools (`db::options`): no ping before every acquire.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .expect("cannot connect to the test database");

@@ -234,12 +234,13 @@ async fn record(
     .map_err(retry)?
     .and_then(|(b, _)| b.state().cloned())
     .ok_or_else(|| StepError::Poison(format!("booking {} has no events", message.aggregate_id)))?;
-    let flight = handler
+    let email = handler
         .flights
-        .now(pool, &booking.flight_id.to_string())
+        .with_now(pool, &booking.flight_id.to_string(), |flight| {
+            render::email(event, &booking, flight)
+        })
         .await
         .map_err(retry)?;
-    let email = render::email(event, &booking, flight.as_ref());
     // The inbox row and the notification in one statement (one round trip, one transaction). The first
     // attempt inserts the notification already claimed (`sending`), so it goes out without a claim step.
     let notification_id = Uuid::now_v7();
@@ -290,33 +291,41 @@ enum Recorded {
 
 /// The flights emails mention, folded once and then brought up to date with only their new events (a
 /// flight with a full cabin has hundreds; folding it from scratch for every email was most of the cost).
+/// Each flight is folded in place under its own lock, never cloned: a full flight's seat and hold maps
+/// are kilobytes, and copying them for every email was most of the consumer's CPU.
 #[derive(Debug, Default)]
-struct Flights(Mutex<HashMap<String, (Flight, i64)>>);
+struct Flights(Mutex<HashMap<String, FlightSlot>>);
 
-/// Flights kept; past this the cache starts over (the states are small, the bound is for memory only).
+/// One flight as folded so far, and its version.
+type FlightSlot = Arc<tokio::sync::Mutex<(Flight, i64)>>;
+
+/// Flights kept; past this the cache starts over (the bound is for memory only).
 const FLIGHTS_KEPT: usize = 4_096;
 
 impl Flights {
-    /// The flight as the log has it now.
-    async fn now(
+    /// `f` of the flight as the log has it now.
+    async fn with_now<R>(
         &self,
         pool: &PgPool,
         id: &str,
-    ) -> Result<Option<FlightState>, infra::event_log::FoldError> {
-        let cached = self.0.lock().ok().and_then(|c| c.get(id).cloned());
-        let (flight, version) =
-            infra::event_log::fold_onto(pool, id, cached.unwrap_or_default(), |_| true).await?;
-        let state = flight.state().cloned();
-        if let Ok(mut cache) = self.0.lock() {
-            if cache.len() >= FLIGHTS_KEPT {
-                cache.clear();
+        f: impl FnOnce(Option<&FlightState>) -> R,
+    ) -> Result<R, infra::event_log::FoldError> {
+        let slot = {
+            let mut flights = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if flights.len() >= FLIGHTS_KEPT && !flights.contains_key(id) {
+                flights.clear();
             }
-            let newer = cache.get(id).is_none_or(|(_, v)| *v < version);
-            if newer && version > 0 {
-                cache.insert(id.to_owned(), (flight, version));
-            }
-        }
-        Ok(state)
+            Arc::clone(flights.entry(id.to_owned()).or_default())
+        };
+        let mut entry = slot.lock().await;
+        // Taken out while the new events are read: if this is cancelled or fails, the entry is left
+        // empty at version 0, which is consistent, and the next email folds the flight afresh.
+        let folded = std::mem::take(&mut *entry);
+        *entry = infra::event_log::fold_onto(pool, id, folded, |_| true).await?;
+        Ok(f(entry.0.state()))
     }
 }
 
