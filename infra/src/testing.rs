@@ -1,7 +1,7 @@
 //! Test support (feature `test-support`): a fresh, migrated Postgres database per test, dropped when
 //! the test ends, pass or fail; and a loopback TCP proxy that can hang a dependency without stopping it.
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -39,13 +39,15 @@ impl TestDatabase {
             .await
             .expect("cannot create the test database");
         let options = admin.clone().database(&name);
-        // As the services' pools (`db::options`): no ping before every acquire.
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await
-            .expect("cannot connect to the test database");
+        // As the services' pools (`db::options`).
+        let pool = crate::db::options(&crate::settings::DatabaseSettings {
+            url: String::new().into(),
+            max_connections,
+            acquire_timeout_ms: 30_000,
+        })
+        .connect_with(options.clone())
+        .await
+        .expect("cannot connect to the test database");
         MIGRATOR.run(&pool).await.expect("migrations failed");
         Self {
             pool,
