@@ -25,6 +25,9 @@ use tower::ServiceExt;
 
 use crate::settings::HttpSettings;
 
+/// The most connections taken from the accept queue at the stop (Linux's default `somaxconn`).
+const BACKLOG: usize = 4096;
+
 /// Whether the server is draining; `/readyz` answers 503 while it is.
 #[derive(Debug, Clone, Default)]
 pub struct Draining(Arc<AtomicBool>);
@@ -117,10 +120,13 @@ pub async fn serve(
     let bound = settings.shutdown_timeout();
     draining.0.store(true, Ordering::SeqCst);
     // Connections the kernel completed before the stop carry requests their clients already sent; closing
-    // the listener would reset them. Take them first (a timeout of zero polls the accept once).
-    while let Ok(Ok((stream, peer))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await
-    {
-        accept(stream, peer);
+    // the listener would reset them. Take them first (a timeout of zero polls the accept once), as many
+    // as a listen backlog holds, so clients that keep connecting cannot hold the listener open.
+    for _ in 0..BACKLOG {
+        match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+            Ok(Ok((stream, peer))) => accept(stream, peer),
+            _ => break,
+        }
     }
     drop(listener);
     // Requests written into a kept-alive connection just before the stop may not be read yet: let the
