@@ -65,24 +65,22 @@ impl Cache {
     /// False when caching is off (no usable `REDIS_URL`) or Redis failed moments ago: a reader can skip
     /// the cache, and the reference read that goes with it, altogether.
     pub fn usable(&self) -> bool {
-        self.client.is_some()
-            && !self
-                .failed_at
-                .lock()
-                .ok()
-                .is_some_and(|at| at.is_some_and(|at| at.elapsed() < RECONNECT_AFTER))
+        self.client.is_some() && !self.failed_recently()
+    }
+
+    /// A connect failed less than [`RECONNECT_AFTER`] ago.
+    fn failed_recently(&self) -> bool {
+        self.failed_at
+            .lock()
+            .ok()
+            .is_some_and(|at| at.is_some_and(|at| at.elapsed() < RECONNECT_AFTER))
     }
 
     async fn connection(&self) -> Option<ConnectionManager> {
         if let Some(conn) = self.conn.lock().ok()?.clone() {
             return Some(conn);
         }
-        if self
-            .failed_at
-            .lock()
-            .ok()?
-            .is_some_and(|at| at.elapsed() < RECONNECT_AFTER)
-        {
+        if self.failed_recently() {
             return None;
         }
         let config = ConnectionManagerConfig::new()
