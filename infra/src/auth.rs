@@ -50,6 +50,11 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, seconds since the epoch.
     pub iat: u64,
+    /// The session (one sign-in) the token belongs to. The gateway refuses a token whose session was
+    /// ended (logout, a reused refresh token) or whose account was disabled, and forwards one whose role
+    /// changed re-signed with the current role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// Why keys could not be used.

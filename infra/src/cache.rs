@@ -145,6 +145,38 @@ impl Cache {
             .await;
     }
 
+    /// Seconds until `name` expires: 0 when it does not exist, `None` when Redis is unavailable.
+    pub async fn ttl(&self, name: &str) -> Option<u64> {
+        let key = self.key(name);
+        let ttl: i64 = self.run(|mut c| async move { c.ttl(key).await }).await?;
+        Some(u64::try_from(ttl).unwrap_or(0))
+    }
+
+    /// Sets `name` for `ttl` unless it exists: whether it was set, `None` when Redis is unavailable.
+    pub async fn set_if_absent(&self, name: &str, ttl: Duration) -> Option<bool> {
+        let key = self.key(name);
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Some(set.is_some())
+    }
+
+    /// Removes `name`.
+    pub async fn remove(&self, name: &str) {
+        let key = self.key(name);
+        let _: Option<i64> = self.run(|mut c| async move { c.del(key).await }).await;
+    }
+
     /// Whether Redis answers now (readiness).
     pub async fn ping(&self) -> bool {
         let pong: Option<String> = self

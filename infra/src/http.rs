@@ -169,9 +169,20 @@ fn generic_problem(status: StatusCode) -> Problem {
     Problem::new(status, code, detail)
 }
 
+/// A bounded label: a method outside the standard ones would add a series per invented name.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("other")
+}
+
 async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_owned();
     let path = req
         .extensions()
         .get::<MatchedPath>()

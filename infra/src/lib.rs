@@ -11,11 +11,13 @@ pub mod event_log;
 pub mod http;
 pub mod metrics;
 pub mod problem;
+pub mod production;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
 pub mod supervisor;
 pub mod telemetry;
+pub mod time;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

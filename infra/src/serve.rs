@@ -83,6 +83,8 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout())
+        // A request head (line and headers) over 32 KiB is 431, answered by hyper.
+        .max_header_size(32 * 1024)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
