@@ -29,6 +29,19 @@ impl Application {
     /// # Errors
     /// Bad settings or key, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        {
+            use secrecy::ExposeSecret;
+            let dev = infra::production::dev_key_dir();
+            infra::production::refuse_development_defaults(
+                "the query API",
+                &[
+                    ("DATABASE_URL", settings.database.url.expose_secret()),
+                    ("REDIS_URL", &settings.redis.url),
+                ],
+                &infra::production::verifying_key(&settings.auth),
+                &[dev.as_path()],
+            )?;
+        }
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }

@@ -28,9 +28,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Range {
-    /// First day.
+    /// First day (`YYYY-MM-DD`, years 1900-2199).
+    #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub from: Option<NaiveDate>,
-    /// Last day.
+    /// Last day (`YYYY-MM-DD`, years 1900-2199).
+    #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub to: Option<NaiveDate>,
 }
 

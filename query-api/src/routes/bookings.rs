@@ -101,15 +101,18 @@ const COLUMNS: &str = "booking_id AS id, reference, customer_id, flight_id, stat
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// A PNR.
+    /// A PNR: six letters and digits.
+    #[param(pattern = "^[A-Za-z0-9]{6}$")]
     pub reference: Option<String>,
     /// Admins: one flight's bookings.
     pub flight_id: Option<Uuid>,
     /// Admins: one customer's bookings.
     pub customer_id: Option<Uuid>,
     /// `held`, `confirmed`, `cancelled`, `expired`.
+    #[param(pattern = "^(held|confirmed|cancelled|expired)$")]
     pub status: Option<String>,
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next` cursor of the previous page.
     pub after: Option<String>,

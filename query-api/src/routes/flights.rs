@@ -67,8 +67,10 @@ pub struct FlightView {
     /// Arrival (UTC).
     pub arrival_at: DateTime<Utc>,
     /// Departure, local.
+    #[schema(value_type = String, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-12-24T09:30:00")]
     pub departure_local: NaiveDateTime,
     /// Arrival, local.
+    #[schema(value_type = String, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-12-24T09:30:00")]
     pub arrival_local: NaiveDateTime,
     /// Minutes.
     pub duration_min: i32,

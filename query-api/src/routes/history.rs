@@ -65,9 +65,11 @@ impl From<StoredEvent> for HistoryEntry {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AsOf {
-    /// The state after this many events.
+    /// The state after this many events (from 1; not with `as_of`).
+    #[param(minimum = 1)]
     pub version: Option<i64>,
     /// The state at this instant (RFC 3339).
+    #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

@@ -30,27 +30,40 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Departure airport (IATA).
+    #[param(pattern = "^[A-Za-z]{3}$")]
     pub origin: Option<String>,
     /// Arrival airport (IATA).
+    #[param(pattern = "^[A-Za-z]{3}$")]
     pub destination: Option<String>,
     /// Departure date, local to the origin airport (`YYYY-MM-DD`).
+    #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub date: Option<NaiveDate>,
     /// Seats needed in one cabin (1–9, default 1).
+    #[param(minimum = 1, maximum = 9)]
     pub passengers: Option<u8>,
     /// Cabin; without it each flight offers its cheapest cabin with enough seats.
+    #[param(pattern = "^(economy|premium_economy|business|first)$")]
     pub cabin: Option<String>,
     /// Lowest price per seat, minor units.
+    #[param(minimum = 0)]
     pub min_price: Option<i64>,
     /// Highest price per seat, minor units.
+    #[param(minimum = 0)]
     pub max_price: Option<i64>,
     /// Departing at or after this instant (RFC 3339).
+    #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_after: Option<DateTime<Utc>>,
     /// Departing before this instant (RFC 3339).
+    #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_before: Option<DateTime<Utc>>,
     /// Comma-separated keys among `price`, `departure_at`, `arrival_at`, `duration`; `-` for descending.
     /// Default `departure_at`.
+    #[param(
+        pattern = "^-?(price|departure_at|arrival_at|duration)(,-?(price|departure_at|arrival_at|duration))*$"
+    )]
     pub sort: Option<String>,
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
@@ -72,8 +85,10 @@ pub struct FlightOffer {
     /// Arrival (UTC).
     pub arrival_at: DateTime<Utc>,
     /// Departure, local time at the origin.
+    #[schema(value_type = String, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-12-24T09:30:00")]
     pub departure_local: NaiveDateTime,
     /// Arrival, local time at the destination.
+    #[schema(value_type = String, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-12-24T09:30:00")]
     pub arrival_local: NaiveDateTime,
     /// Minutes in the air.
     pub duration_min: i32,

@@ -93,6 +93,8 @@ async fn command_state(app: &crate::helpers::TestApp) -> command_api::state::App
             recovery_interval_ms: 60_000,
             payment_recovery_after_ms: 0,
             max_attempts: 5,
+            // One principal stands in for many customers here; the cap has its own tests.
+            max_held_seats: 100_000,
         },
     )
 }

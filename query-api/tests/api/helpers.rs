@@ -93,6 +93,8 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
             recovery_interval_ms: 60_000,
             payment_recovery_after_ms: 0,
             max_attempts: 20,
+            // One principal stands in for many customers here; the cap has its own tests.
+            max_held_seats: 100_000,
         },
     };
     let command = command_api::startup::Application::build_with(
@@ -142,6 +144,7 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
                 role,
                 exp: now + 900,
                 iat: now,
+                sid: None,
             })
             .unwrap()
     };
@@ -173,6 +176,7 @@ impl TestApp {
                 role,
                 exp: now + 900,
                 iat: now,
+                sid: None,
             })
             .unwrap()
     }
