@@ -21,6 +21,16 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Retries.
     pub retry: RetrySettings,
+    /// Webhook destinations.
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook destinations.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    /// Let webhooks aim at loopback, private and other non-public addresses (tests, local
+    /// development). Off by default in every mode.
+    pub allow_private_destinations: bool,
 }
 
 /// Outgoing mail.
@@ -83,6 +93,7 @@ impl Settings {
             ("auth.public_key_file", ".local/jwt-public.pem"),
             ("retry.delays_ms", "1000,10000,60000"),
             ("retry.webhook_timeout_ms", "5000"),
+            ("webhooks.allow_private_destinations", "false"),
         ])
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod destination;
 pub mod email;
 pub mod render;
 pub mod routes;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use infra::amqp::AmqpSettings;
 use infra::auth::JwtVerifier;
 use infra::settings::HttpSettings;
@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::consumer::{self, Handler};
 use crate::email::{EmailHandler, Mailer};
 use crate::routes::{self, AppState};
-use crate::webhooks::WebhookHandler;
+use crate::webhooks::{Outbound, WebhookHandler};
 
 /// A bound notifier.
 pub struct Application {
@@ -38,6 +38,19 @@ impl Application {
     /// # Errors
     /// Bad settings, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        {
+            use secrecy::ExposeSecret;
+            let dev = infra::production::dev_key_dir();
+            infra::production::refuse_development_defaults(
+                "the notifier",
+                &[
+                    ("DATABASE_URL", settings.database.url.expose_secret()),
+                    ("AMQP_URL", &settings.amqp.url),
+                ],
+                &infra::production::verifying_key(&settings.auth),
+                &[dev.as_path()],
+            )?;
+        }
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }
@@ -50,31 +63,24 @@ impl Application {
         let auth = &settings.auth;
         let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
             .context("loading the token public key")?;
-        let client = reqwest::Client::builder()
-            .timeout(settings.retry.webhook_timeout())
-            .build()
-            .context("building the webhook client")?;
+        let outbound = Outbound::new(
+            settings.retry.webhook_timeout(),
+            settings.webhooks.allow_private_destinations,
+        )
+        .context("building the webhook client")?;
         let mailer = Mailer::new(&settings.smtp).context("SMTP settings")?;
         let delays = settings.retry.delays().context("APP_RETRY__DELAYS_MS")?;
         let supervisor = Supervisor::new();
         let state = AppState {
             pool: pool.clone(),
             verifier,
-            client: client.clone(),
+            outbound: outbound.clone(),
             amqp: settings.amqp.clone(),
             workers: supervisor.registry(),
         };
         let (api, openapi) = routes::api().split_for_parts();
         let app = Router::new()
             .merge(api)
-            .route(
-                "/admin/dead-letters/{consumer}",
-                get(routes::list_dead_letters),
-            )
-            .route(
-                "/admin/dead-letters/{consumer}/requeue",
-                post(routes::requeue_dead_letters),
-            )
             .route("/readyz", get(routes::readyz))
             .route(
                 "/openapi.json",
@@ -89,7 +95,7 @@ impl Application {
             router: infra::http::serve_stack(app, &settings.http),
             listener,
             email: Arc::new(EmailHandler::new(pool.clone(), mailer)),
-            webhooks: Arc::new(WebhookHandler::new(pool, client)),
+            webhooks: Arc::new(WebhookHandler::new(pool, outbound)),
             state,
             delays,
             supervisor,

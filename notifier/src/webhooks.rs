@@ -24,11 +24,16 @@ pub struct Webhook {
     pub url: String,
     /// Routing-key patterns (`booking.*`, `#`).
     pub events: Vec<String>,
-    /// Whether deliveries are made.
+    /// Whether deliveries are made (false: paused; events meanwhile are not delivered).
     pub active: bool,
     /// When created.
     pub created_at: chrono::DateTime<Utc>,
+    /// Until when deliveries are signed with the previous secret too, after a rotation.
+    pub previous_secret_expires_at: Option<chrono::DateTime<Utc>>,
 }
+
+const WEBHOOK_COLUMNS: &str =
+    "webhook_id, url, events, active, created_at, previous_secret_expires_at";
 
 /// One delivery attempt record.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -96,11 +101,11 @@ pub async fn create(
     events: &[String],
     by: Uuid,
 ) -> Result<(Webhook, String), sqlx::Error> {
-    let secret = format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>()));
-    let webhook = sqlx::query_as(
+    let secret = new_secret();
+    let webhook = sqlx::query_as(&format!(
         "INSERT INTO webhooks (webhook_id, url, secret, events, created_by) VALUES ($1, $2, $3, $4, $5) \
-         RETURNING webhook_id, url, events, active, created_at",
-    )
+         RETURNING {WEBHOOK_COLUMNS}"
+    ))
     .bind(Uuid::now_v7())
     .bind(url)
     .bind(&secret)
@@ -116,11 +121,94 @@ pub async fn create(
 /// # Errors
 /// Database failures.
 pub async fn list(pool: &PgPool) -> Result<Vec<Webhook>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT webhook_id, url, events, active, created_at FROM webhooks ORDER BY created_at",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created_at"
+    ))
     .fetch_all(pool)
     .await
+}
+
+fn new_secret() -> String {
+    format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>()))
+}
+
+/// Pauses (`false`) or resumes (`true`) a subscription; `None` when there is none.
+///
+/// # Errors
+/// Database failures.
+pub async fn set_active(
+    pool: &PgPool,
+    webhook_id: Uuid,
+    active: bool,
+) -> Result<Option<Webhook>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE webhooks SET active = $2 WHERE webhook_id = $1 RETURNING {WEBHOOK_COLUMNS}"
+    ))
+    .bind(webhook_id)
+    .bind(active)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Deletes a subscription and its delivery log; whether there was one.
+///
+/// # Errors
+/// Database failures.
+pub async fn delete(pool: &PgPool, webhook_id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM webhooks WHERE webhook_id = $1")
+        .bind(webhook_id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives a subscription a new secret; the old one keeps signing too for `overlap_secs`. Returns the
+/// subscription and the new secret (shown only here); `None` when there is none.
+///
+/// # Errors
+/// Database failures.
+pub async fn rotate_secret(
+    pool: &PgPool,
+    webhook_id: Uuid,
+    overlap_secs: u32,
+) -> Result<Option<(Webhook, String)>, sqlx::Error> {
+    let secret = new_secret();
+    let webhook: Option<Webhook> = sqlx::query_as(&format!(
+        "UPDATE webhooks SET previous_secret = secret, secret = $2, \
+           previous_secret_expires_at = now() + make_interval(secs => $3) \
+         WHERE webhook_id = $1 RETURNING {WEBHOOK_COLUMNS}"
+    ))
+    .bind(webhook_id)
+    .bind(&secret)
+    .bind(f64::from(overlap_secs))
+    .fetch_optional(pool)
+    .await?;
+    Ok(webhook.map(|w| (w, secret)))
+}
+
+/// How webhooks go out: the guarded client, and whether non-public destinations are let through.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl Outbound {
+    /// The guarded client of [`crate::destination::client`].
+    ///
+    /// # Errors
+    /// When the TLS backend cannot start.
+    pub fn new(timeout: std::time::Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            client: crate::destination::client(timeout, allow_private)?,
+            allow_private,
+        })
+    }
+
+    /// Whether non-public destinations are let through.
+    pub fn allow_private(&self) -> bool {
+        self.allow_private
+    }
 }
 
 const DELIVERY_COLUMNS: &str = "delivery_id, webhook_id, message_id, event_type, status, attempts, response_status, \
@@ -150,29 +238,48 @@ pub async fn deliveries(
 /// Database failures; an endpoint failure is recorded, not returned.
 pub async fn attempt(
     pool: &PgPool,
-    client: &reqwest::Client,
+    outbound: &Outbound,
     delivery_id: Uuid,
 ) -> Result<Option<Delivery>, sqlx::Error> {
-    let row: Option<(String, String, serde_json::Value)> = sqlx::query_as(
-        "SELECT w.url, w.secret, d.payload FROM webhook_deliveries d JOIN webhooks w USING (webhook_id) \
-         WHERE d.delivery_id = $1",
+    let row: Option<(String, String, Option<String>, serde_json::Value)> = sqlx::query_as(
+        "SELECT w.url, w.secret, \
+           CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END, d.payload \
+         FROM webhook_deliveries d JOIN webhooks w USING (webhook_id) WHERE d.delivery_id = $1",
     )
     .bind(delivery_id)
     .fetch_optional(pool)
     .await?;
-    let Some((url, secret, payload)) = row else {
+    let Some((url, secret, previous, payload)) = row else {
         return Ok(None);
     };
     let body = serde_json::to_vec(&payload).unwrap_or_default();
     let timestamp = Utc::now().timestamp();
-    let sent = client
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("webhook-id", delivery_id.to_string())
-        .header("webhook-signature", signature(&secret, timestamp, &body))
-        .body(body)
-        .send()
-        .await;
+    let mut signed = signature(&secret, timestamp, &body);
+    if let Some(previous) = previous {
+        // `t=..,v1=<new>,v1=<old>`: a receiver accepts any v1 that matches a secret it holds.
+        let old = signature(&previous, timestamp, &body);
+        if let Some((_, v1)) = old.split_once(',') {
+            signed = format!("{signed},{v1}");
+        }
+    }
+    // Checked again at every delivery: a subscription stored before the rules, or edited in the
+    // database, is refused here; a host name is checked after resolution by the client's resolver.
+    let sent = match crate::destination::check_url(&url, outbound.allow_private) {
+        Ok(checked) => outbound
+            .client
+            .post(checked)
+            .header("content-type", "application/json")
+            .header("webhook-id", delivery_id.to_string())
+            .header("webhook-signature", signed)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| error_chain(&e)),
+        Err(refusal) => {
+            metrics::counter!("webhook_destinations_refused_total").increment(1);
+            Err(format!("destination refused: {refusal}"))
+        }
+    };
     let (status, code, error) = match sent {
         Ok(r) if r.status().is_success() => {
             ("delivered", Some(i32::from(r.status().as_u16())), None)
@@ -182,7 +289,7 @@ pub async fn attempt(
             Some(i32::from(r.status().as_u16())),
             Some(format!("endpoint answered {}", r.status())),
         ),
-        Err(e) => ("failed", None, Some(e.to_string())),
+        Err(e) => ("failed", None, Some(e)),
     };
     metrics::counter!("webhook_attempts_total", "status" => status).increment(1);
     sqlx::query_as(&format!(
@@ -198,17 +305,29 @@ pub async fn attempt(
     .await
 }
 
+/// An error with its causes, which is where reqwest says why a connection failed.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// The webhook consumer.
 #[derive(Debug, Clone)]
 pub struct WebhookHandler {
     pool: PgPool,
-    client: reqwest::Client,
+    outbound: Outbound,
 }
 
 impl WebhookHandler {
-    /// A handler on `pool`, calling endpoints with `client`.
-    pub fn new(pool: PgPool, client: reqwest::Client) -> Self {
-        Self { pool, client }
+    /// A handler on `pool`, calling endpoints through `outbound`.
+    pub fn new(pool: PgPool, outbound: Outbound) -> Self {
+        Self { pool, outbound }
     }
 }
 
@@ -266,10 +385,13 @@ impl Handler for WebhookHandler {
         }
         tx.commit().await.map_err(retry)?;
         // Claim before calling out, so a concurrent consumer of the same message calls nobody twice.
+        // Deliveries of a paused subscription are left as they are: not sent, and not retried once the
+        // message is done (an admin can redeliver them).
         let claimed: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE webhook_deliveries SET status = 'sending', claimed_at = now() WHERE message_id = $1 \
-               AND (status IN ('pending', 'failed') OR (status = 'sending' AND claimed_at < now() - interval '60 seconds')) \
-             RETURNING delivery_id",
+            "UPDATE webhook_deliveries d SET status = 'sending', claimed_at = now() FROM webhooks w \
+             WHERE w.webhook_id = d.webhook_id AND w.active AND d.message_id = $1 \
+               AND (d.status IN ('pending', 'failed') OR (d.status = 'sending' AND d.claimed_at < now() - interval '60 seconds')) \
+             RETURNING d.delivery_id",
         )
         .bind(message.event_id)
         .fetch_all(&self.pool)
@@ -277,7 +399,9 @@ impl Handler for WebhookHandler {
         .map_err(retry)?;
         let mut failed = 0;
         for id in claimed {
-            let done = attempt(&self.pool, &self.client, id).await.map_err(retry)?;
+            let done = attempt(&self.pool, &self.outbound, id)
+                .await
+                .map_err(retry)?;
             if done.is_some_and(|d| d.status != "delivered") {
                 failed += 1;
             }

@@ -1,6 +1,5 @@
 //! The notifier's HTTP API (admins): webhook subscriptions and their delivery log under `/api/v1`
-//! (reached through the gateway), dead letters under `/admin` (operators, on the notifier's own port),
-//! and readiness.
+//! and dead letters under `/api/v1/admin` (reached through the gateway), and readiness.
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
@@ -16,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::destination::{self, Refusal};
 use crate::webhooks::{self, Delivery, Webhook};
 
 /// Shared state.
@@ -26,7 +26,7 @@ pub struct AppState {
     /// Token checks.
     pub verifier: JwtVerifier,
     /// Calls webhook endpoints.
-    pub client: reqwest::Client,
+    pub outbound: webhooks::Outbound,
     /// The broker.
     pub amqp: AmqpSettings,
     /// The consumers' health.
@@ -40,15 +40,21 @@ impl FromRef<AppState> for JwtVerifier {
 }
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Airline notifier API"), tags((name = "webhooks")))]
+#[openapi(info(title = "Airline notifier API"), tags((name = "webhooks"), (name = "admin")))]
 struct ApiDoc;
 
 /// The webhook routes and their OpenAPI document.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(delete_webhook))
+        .routes(routes!(pause_webhook))
+        .routes(routes!(resume_webhook))
+        .routes(routes!(rotate_secret))
         .routes(routes!(list_deliveries))
         .routes(routes!(redeliver))
+        .routes(routes!(list_dead_letters))
+        .routes(routes!(requeue_dead_letters))
 }
 
 /// A failed request: 503 when the database or the broker is away (worth a retry), 500 otherwise.
@@ -84,15 +90,44 @@ fn internal(e: impl std::error::Error + 'static) -> Response {
     .into_response()
 }
 
+/// The longest webhook URL.
+const MAX_URL_BYTES: usize = 2048;
+/// The most event patterns on one subscription.
+const MAX_PATTERNS: usize = 32;
+/// The longest overlap of two secrets after a rotation: a week.
+const MAX_OVERLAP_SECS: u32 = 7 * 24 * 3600;
+
 /// A new subscription.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// `https://…` (or `http://` for local receivers).
+    /// An `https://` or `http://` URL on the public internet: no user name or password, no loopback,
+    /// private, link-local, CGNAT, metadata, multicast or other non-public address in any spelling.
+    #[schema(max_length = 2048, example = "https://hooks.example.com/airline")]
     pub url: String,
     /// Routing-key patterns like RabbitMQ topics: `booking.*`, `flight.FlightCancelled`, `#` (default).
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub events: Vec<String>,
+}
+
+/// A secret rotation.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long deliveries are signed with the old secret too (default a day, at most a week).
+    #[schema(minimum = 0, maximum = 604_800)]
+    pub overlap_secs: Option<u32>,
+}
+
+/// A new secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    /// The subscription.
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// The new HMAC-SHA256 key (shown only here).
+    pub secret: String,
 }
 
 /// A created subscription with its signing secret (shown only here).
@@ -116,13 +151,31 @@ async fn create_webhook(
     if let Err(p) = principal.require_admin() {
         return p.into_response();
     }
-    let url_ok = reqwest::Url::parse(&req.url)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if !url_ok {
+    if req.url.len() > MAX_URL_BYTES {
         return Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_url",
-            "url must be an http(s) URL",
+            format!("url is longer than {MAX_URL_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    if let Err(refusal) =
+        destination::check_destination(&req.url, state.outbound.allow_private()).await
+    {
+        let code = match refusal {
+            Refusal::Address(_) | Refusal::LocalName | Refusal::ResolvesInside => {
+                "forbidden_destination"
+            }
+            _ => "invalid_url",
+        };
+        return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, refusal.to_string())
+            .into_response();
+    }
+    if req.events.len() > MAX_PATTERNS {
+        return Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_events",
+            format!("at most {MAX_PATTERNS} event patterns"),
         )
         .into_response();
     }
@@ -160,6 +213,118 @@ async fn list_webhooks(State(state): State<AppState>, principal: Principal) -> R
     }
     match webhooks::list(&state.pool).await {
         Ok(list) => axum::Json(list).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+fn webhook_not_found() -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "webhook_not_found",
+        "webhook not found",
+    )
+    .into_response()
+}
+
+/// Delete a subscription and its delivery log.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> Response {
+    if let Err(p) = principal.require_admin() {
+        return p.into_response();
+    }
+    match webhooks::delete(&state.pool, id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => webhook_not_found(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn set_active(state: &AppState, principal: &Principal, id: Uuid, active: bool) -> Response {
+    if let Err(p) = principal.require_admin() {
+        return p.into_response();
+    }
+    match webhooks::set_active(&state.pool, id, active).await {
+        Ok(Some(webhook)) => axum::Json(webhook).into_response(),
+        Ok(None) => webhook_not_found(),
+        Err(e) => internal(e),
+    }
+}
+
+/// Pause a subscription: events from now on are not delivered to it.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/pause", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Webhook), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn pause_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> Response {
+    set_active(&state, &principal, id, false).await
+}
+
+/// Resume a paused subscription.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/resume", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Webhook), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn resume_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> Response {
+    set_active(&state, &principal, id, true).await
+}
+
+/// Rotate the signing secret. Until `previous_secret_expires_at`, every delivery carries two `v1`
+/// signatures in `Webhook-Signature` (new secret first, then the old), so a receiver can switch over.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/secret", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body(content = Option<RotateSecret>),
+    responses((status = 200, body = RotatedSecret), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(p) = principal.require_admin() {
+        return p.into_response();
+    }
+    // The body is optional: none (or `{}`) takes the default overlap.
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateSecret::default()
+    } else {
+        match serde_json::from_slice::<RotateSecret>(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    e.to_string(),
+                )
+                .into_response();
+            }
+        }
+    };
+    let overlap = request.overlap_secs.unwrap_or(24 * 3600);
+    if overlap > MAX_OVERLAP_SECS {
+        return Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_overlap",
+            format!("overlap_secs is at most {MAX_OVERLAP_SECS}"),
+        )
+        .into_response();
+    }
+    match webhooks::rotate_secret(&state.pool, id, overlap).await {
+        Ok(Some((webhook, secret))) => {
+            axum::Json(RotatedSecret { webhook, secret }).into_response()
+        }
+        Ok(None) => webhook_not_found(),
         Err(e) => internal(e),
     }
 }
@@ -212,7 +377,7 @@ async fn redeliver(
         }
         Err(e) => return internal(e),
     }
-    match webhooks::attempt(&state.pool, &state.client, delivery).await {
+    match webhooks::attempt(&state.pool, &state.outbound, delivery).await {
         Ok(Some(d)) => axum::Json(d).into_response(),
         Ok(None) => Problem::new(
             StatusCode::NOT_FOUND,
@@ -238,8 +403,11 @@ fn operator_consumer(principal: &Principal, name: &str) -> Result<&'static str, 
     }
 }
 
-/// Dead letters of a consumer, left in place (operators).
-pub async fn list_dead_letters(
+/// Dead letters of a consumer (`email` or `webhooks`), at most 100, left in place (admins).
+#[utoipa::path(get, path = "/api/v1/admin/dead-letters/{consumer}", tag = "admin", security(("bearer" = [])),
+    params(("consumer" = String, Path, pattern = "^(email|webhooks)$")),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn list_dead_letters(
     State(state): State<AppState>,
     principal: Principal,
     Path(consumer): Path<String>,
@@ -254,8 +422,11 @@ pub async fn list_dead_letters(
     }
 }
 
-/// Puts a consumer's dead letters back on its queue (operators).
-pub async fn requeue_dead_letters(
+/// Puts a consumer's dead letters back on its queue (admins).
+#[utoipa::path(post, path = "/api/v1/admin/dead-letters/{consumer}/requeue", tag = "admin", security(("bearer" = [])),
+    params(("consumer" = String, Path, pattern = "^(email|webhooks)$")),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn requeue_dead_letters(
     State(state): State<AppState>,
     principal: Principal,
     Path(consumer): Path<String>,

@@ -406,7 +406,7 @@ async fn a_webhook_that_keeps_failing_is_dead_lettered_and_can_be_requeued() {
     app.book(flight, &["10A"], "ada@example.com").await;
     app.relay_all().await;
 
-    let dead_letters = format!("{}/admin/dead-letters/webhooks", app.notifier);
+    let dead_letters = format!("{}/api/v1/admin/dead-letters/webhooks", app.notifier);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let listed = loop {
         let listed: serde_json::Value = app

@@ -15,7 +15,7 @@ use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
 use infra::event_log::{Outcome, Subscription};
 use infra::settings::{DatabaseSettings, HttpSettings};
 use infra::testing::TestDatabase;
-use notifier::config::{AuthSettings, RetrySettings, Settings, SmtpSettings};
+use notifier::config::{AuthSettings, RetrySettings, Settings, SmtpSettings, WebhookSettings};
 use notifier::sink::SmtpSink;
 use projector::relay::Relay;
 use serde_json::json;
@@ -83,6 +83,9 @@ pub async fn spawn_app() -> TestApp {
             delays_ms: "50,100,200".to_owned(),
             webhook_timeout_ms: 2_000,
         },
+        webhooks: WebhookSettings {
+            allow_private_destinations: true,
+        },
     };
     let clock = ManualClock::new(Utc::now());
     let mut app = TestApp {
@@ -108,6 +111,7 @@ pub async fn spawn_app() -> TestApp {
             role: Role::Admin,
             exp: now + 900,
             iat: now,
+            sid: None,
         })
         .unwrap();
     app
@@ -127,6 +131,8 @@ fn command_state(db: &TestDatabase, public_pem: &str, clock: &ManualClock) -> Ap
             recovery_interval_ms: 60_000,
             payment_recovery_after_ms: 0,
             max_attempts: 10,
+            // One principal stands in for many customers here; the cap has its own tests.
+            max_held_seats: 100_000,
         },
     )
 }
@@ -362,6 +368,11 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(failures: usize) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), "127.0.0.1", failures).await
+    }
+
+    /// A receiver listening on `addr`, its URL naming `host`.
+    pub async fn start_on(addr: std::net::SocketAddr, host: &str, failures: usize) -> Self {
         let mut receiver = Self::default();
         let state = receiver.clone();
         let app = Router::new().route(
@@ -391,8 +402,9 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        receiver.url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        receiver.url = format!("http://{host}:{port}/hook");
         tokio::spawn(async move { axum::serve(listener, app).await });
         receiver
     }
@@ -414,23 +426,23 @@ impl Receiver {
     }
 }
 
-/// The receiver's own check, as a subscriber would write it: HMAC-SHA256 of "t.body", hex.
-fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
+/// The receiver's own check, as a subscriber would write it: HMAC-SHA256 of "t.body", hex, in any of
+/// the `v1` entries (two during a secret rotation).
+pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
     use hmac::{Hmac, Mac};
     let mut parts = header.split(',');
-    let (Some(t), Some(v1)) = (
-        parts.next().and_then(|p| p.strip_prefix("t=")),
-        parts.next().and_then(|p| p.strip_prefix("v1=")),
-    ) else {
+    let Some(t) = parts.next().and_then(|p| p.strip_prefix("t=")) else {
         return false;
     };
-    let Ok(expected) = hex::decode(v1) else {
-        return false;
-    };
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    parts
+        .filter_map(|p| p.strip_prefix("v1="))
+        .filter_map(|v1| hex::decode(v1).ok())
+        .any(|expected| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(format!("{t}.").as_bytes());
+            mac.update(body);
+            mac.verify_slice(&expected).is_ok()
+        })
 }
 
 /// The command API's own booking response (the tests read the returned state, not the body).

@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
 mod delivery;
+mod destinations;
 mod helpers;
 mod relay;
