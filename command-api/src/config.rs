@@ -38,6 +38,8 @@ pub struct BookingSettings {
     pub payment_recovery_after_ms: u64,
     /// Attempts for a decision that meets a concurrent writer of the same aggregate.
     pub max_attempts: u32,
+    /// The most seats one customer may hold unpaid at once (409 `hold_limit_exceeded` past it).
+    pub max_held_seats: u32,
 }
 
 impl BookingSettings {
@@ -93,6 +95,7 @@ impl Settings {
             ("booking.recovery_interval_ms", "1000"),
             ("booking.payment_recovery_after_ms", "30000"),
             ("booking.max_attempts", "8"),
+            ("booking.max_held_seats", "20"),
         ])?;
         // A claim must outlive its request, or a retry could take it over while the request still runs.
         if settings.booking.idempotency_lease() <= settings.http.request_timeout() {

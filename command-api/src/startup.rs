@@ -38,6 +38,16 @@ impl Application {
     /// # Errors
     /// Bad settings, unreachable database, failed migration, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        {
+            use secrecy::ExposeSecret;
+            let dev = infra::production::dev_key_dir();
+            infra::production::refuse_development_defaults(
+                "the command API",
+                &[("DATABASE_URL", settings.database.url.expose_secret())],
+                &infra::production::verifying_key(&settings.auth),
+                &[dev.as_path()],
+            )?;
+        }
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(
             settings,

@@ -40,7 +40,10 @@ impl AppState {
         booking: BookingSettings,
     ) -> Self {
         Self {
-            executor: Arc::new(Executor::new(pool.clone(), booking.max_attempts)),
+            executor: Arc::new(
+                Executor::new(pool.clone(), booking.max_attempts)
+                    .with_max_held_seats(booking.max_held_seats),
+            ),
             pool,
             verifier,
             clock,

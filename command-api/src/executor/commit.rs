@@ -55,8 +55,15 @@ dl_drop AS (
     DELETE FROM hold_deadlines WHERE booking_id = ANY($11::uuid[])
 ),
 dl_add AS (
-    INSERT INTO hold_deadlines (booking_id, flight_id, hold_until)
-    SELECT * FROM UNNEST($12::uuid[], $13::uuid[], $14::timestamptz[])
+    INSERT INTO hold_deadlines (booking_id, flight_id, hold_until, customer_id, seats)
+    SELECT * FROM UNNEST($12::uuid[], $13::uuid[], $14::timestamptz[], $36::uuid[], $37::int[])
+),
+over_cap AS (
+    SELECT n.customer FROM (SELECT customer, sum(seats) AS seats FROM UNNEST($36::uuid[], $37::int[]) AS u(customer, seats)
+                            GROUP BY customer) n
+    WHERE n.seats + coalesce((SELECT sum(d.seats) FROM hold_deadlines d
+                              WHERE d.customer_id = n.customer AND d.hold_until > now()
+                                AND d.booking_id <> ALL($11::uuid[])), 0) > $38
 ),
 pay_add AS (
     INSERT INTO payments (payment_id, booking_id, flight_id, kind, attempt, amount_minor, currency, status, provider_key)
@@ -82,6 +89,7 @@ idem AS (
 SELECT CASE
     WHEN (SELECT count(*) FROM idem) <> $34 THEN airline_abort('idempotency_claim_lost')
     WHEN (SELECT count(*) FROM pay_move) <> $35 THEN airline_abort('payment_moved')
+    WHEN EXISTS (SELECT 1 FROM over_cap) THEN airline_abort('hold_limit')
     ELSE 0
 END
 ";
@@ -89,12 +97,35 @@ END
 /// Appends `events` with `side` rows and `outcomes` in one statement. The events go in ordered by
 /// stream key (type, id, sequence), so two commits over the same streams take their key locks in the same
 /// order and cannot deadlock each other; each stream keeps its own order.
+///
+/// A batch that puts holds on takes a transaction lock per customer first (in customer order), so the
+/// statement's snapshot, taken after the locks, sees every hold a concurrent commit for the same customer
+/// made, on any flight: the cap of `max_held_seats` per customer cannot be raced past.
 pub(super) async fn commit(
     pool: &PgPool,
     events: &[NewEvent],
     side: &SideRows,
     outcomes: &[Outcome],
+    max_held_seats: i64,
 ) -> Result<(), CommitError> {
+    let mut customers: Vec<Uuid> = side.deadlines_added.iter().map(|h| h.customer).collect();
+    customers.sort_unstable();
+    customers.dedup();
+    let mut tx = if customers.is_empty() {
+        None
+    } else {
+        let mut tx = pool.begin().await.map_err(classify)?;
+        for customer in &customers {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended('airline.holds:' || $1::text, 0))",
+            )
+            .bind(customer)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        }
+        Some(tx)
+    };
     let mut events: Vec<&NewEvent> = events.iter().collect();
     events.sort_by(|a, b| {
         (a.aggregate_type, &a.aggregate_id, a.sequence).cmp(&(
@@ -106,7 +137,7 @@ pub(super) async fn commit(
     let col = |f: fn(&NewEvent) -> String| events.iter().map(|e| f(e)).collect::<Vec<_>>();
     let pays = &side.payments_added;
     let moves = &side.payments_moved;
-    sqlx::query(COMMIT)
+    let query = sqlx::query(COMMIT)
         .bind(col(|e| e.aggregate_type.to_owned()))
         .bind(col(|e| e.aggregate_id.clone()))
         .bind(events.iter().map(|e| e.sequence).collect::<Vec<_>>())
@@ -123,9 +154,24 @@ pub(super) async fn commit(
         .bind(side.pnrs.iter().map(|p| p.0.clone()).collect::<Vec<_>>())
         .bind(side.pnrs.iter().map(|p| p.1).collect::<Vec<_>>())
         .bind(&side.deadlines_dropped)
-        .bind(side.deadlines_added.iter().map(|d| d.0).collect::<Vec<_>>())
-        .bind(side.deadlines_added.iter().map(|d| d.1).collect::<Vec<_>>())
-        .bind(side.deadlines_added.iter().map(|d| d.2).collect::<Vec<_>>())
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.booking)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.flight)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.until)
+                .collect::<Vec<_>>(),
+        )
         .bind(pays.iter().map(|p| p.payment_id).collect::<Vec<_>>())
         .bind(pays.iter().map(|p| p.booking_id).collect::<Vec<_>>())
         .bind(pays.iter().map(|p| p.flight_id).collect::<Vec<_>>())
@@ -166,10 +212,28 @@ pub(super) async fn commit(
         .bind(outcomes.iter().map(|o| o.body.clone()).collect::<Vec<_>>())
         .bind(outcomes.len() as i64)
         .bind(moves.len() as i64)
-        .execute(pool)
-        .await
-        .map(drop)
-        .map_err(classify)
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.customer)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.seats)
+                .collect::<Vec<_>>(),
+        )
+        .bind(max_held_seats);
+    match tx.as_mut() {
+        Some(tx) => query.execute(&mut **tx).await,
+        None => query.execute(pool).await,
+    }
+    .map_err(classify)?;
+    if let Some(tx) = tx {
+        tx.commit().await.map_err(classify)?;
+    }
+    Ok(())
 }
 
 fn classify(e: sqlx::Error) -> CommitError {
@@ -187,6 +251,9 @@ fn classify(e: sqlx::Error) -> CommitError {
         (Some("P0001"), _) if db.message().contains("payment_moved") => {
             CommitError::Guard("payment_moved")
         }
+        (Some("P0001"), _) if db.message().contains("hold_limit") => {
+            CommitError::Guard("hold_limit")
+        }
         _ => CommitError::Store(e),
     }
 }
@@ -197,8 +264,34 @@ pub(super) async fn failed_guards(
     pool: &PgPool,
     side: &SideRows,
     outcomes: &[Outcome],
+    max_held_seats: i64,
 ) -> Result<Vec<(usize, &'static str)>, sqlx::Error> {
     let mut jobs = Vec::new();
+    // Holds in decision order: each customer's seats already held, plus this batch's up to each hold;
+    // the decisions whose hold goes past the cap fail.
+    let mut held: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
+    for hold in &side.deadlines_added {
+        let total = match held.get(&hold.customer) {
+            Some(total) => *total,
+            None => {
+                sqlx::query_scalar(
+                    "SELECT coalesce(sum(seats), 0)::bigint FROM hold_deadlines \
+                     WHERE customer_id = $1 AND hold_until > now() AND booking_id <> ALL($2::uuid[])",
+                )
+                .bind(hold.customer)
+                .bind(&side.deadlines_dropped)
+                .fetch_one(pool)
+                .await?
+            }
+        };
+        let with = total + i64::from(hold.seats);
+        if with > max_held_seats {
+            jobs.push((hold.job, "hold_limit"));
+            held.insert(hold.customer, total);
+        } else {
+            held.insert(hold.customer, with);
+        }
+    }
     for o in outcomes {
         let held: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE principal = $1 AND key = $2 AND claim = $3 \

@@ -69,12 +69,16 @@ const MAX_ROUNDS: usize = 6;
 /// Streams loaded at once by one batch.
 const LOAD_CONCURRENCY: usize = 4;
 
+/// Seats one customer may hold unpaid at once unless configured otherwise.
+pub const DEFAULT_MAX_HELD_SEATS: i64 = 20;
+
 /// Decides and commits; see the module docs.
 pub struct Executor {
     pool: PgPool,
     stores: Stores,
     lanes: Lanes,
     max_attempts: u32,
+    max_held_seats: i64,
 }
 
 impl Executor {
@@ -85,7 +89,15 @@ impl Executor {
             pool,
             lanes: Mutex::new(HashMap::new()),
             max_attempts: max_attempts.max(1),
+            max_held_seats: DEFAULT_MAX_HELD_SEATS,
         }
+    }
+
+    /// The most seats one customer may hold unpaid at once (default 20).
+    #[must_use]
+    pub fn with_max_held_seats(mut self, seats: u32) -> Self {
+        self.max_held_seats = i64::from(seats);
+        self
     }
 
     /// The aggregate as of now (`Default` with version 0 when it has no events).
@@ -288,7 +300,14 @@ impl Executor {
             let committed = if nothing {
                 Ok(())
             } else {
-                commit::commit(&self.pool, &ws.events, &ws.side, &outcomes).await
+                commit::commit(
+                    &self.pool,
+                    &ws.events,
+                    &ws.side,
+                    &outcomes,
+                    self.max_held_seats,
+                )
+                .await
             };
             match committed {
                 Ok(()) => {
@@ -312,7 +331,14 @@ impl Executor {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(CommitError::Guard(_)) => {
-                    match commit::failed_guards(&self.pool, &ws.side, &outcomes).await {
+                    match commit::failed_guards(
+                        &self.pool,
+                        &ws.side,
+                        &outcomes,
+                        self.max_held_seats,
+                    )
+                    .await
+                    {
                         Ok(lost) if !lost.is_empty() => {
                             for (job, guard) in lost {
                                 failed[job] = Some(guard_problem(guard));
@@ -391,6 +417,10 @@ where
 pub(super) fn guard_problem(guard: &'static str) -> ApiError {
     use axum::http::StatusCode;
     let (code, detail) = match guard {
+        "hold_limit" => (
+            "hold_limit_exceeded",
+            "this would put you over the limit of seats on hold at once; pay for or cancel a held booking first",
+        ),
         "payment_moved" => (
             "payment_voided",
             "the payment authorization was voided before it could be used; pay again",

@@ -58,11 +58,22 @@ pub(super) struct PaymentMove {
     pub reference: Option<String>,
 }
 
+/// An unpaid hold put on the sweeper's list, with who holds how many seats (the hold cap).
+#[derive(Debug, Clone)]
+pub(super) struct Hold {
+    pub job: usize,
+    pub booking: Uuid,
+    pub flight: Uuid,
+    pub until: DateTime<Utc>,
+    pub customer: Uuid,
+    pub seats: i32,
+}
+
 /// Rows that commit with the events.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SideRows {
     pub pnrs: Vec<(String, Uuid)>,
-    pub deadlines_added: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    pub deadlines_added: Vec<Hold>,
     pub deadlines_dropped: Vec<Uuid>,
     pub payments_added: Vec<PaymentRow>,
     pub payments_moved: Vec<PaymentMove>,
@@ -301,14 +312,29 @@ impl WorkingSet {
         self.side.pnrs.push((pnr.to_owned(), booking));
     }
 
-    /// Puts an unpaid hold on the sweeper's work list.
-    pub fn add_deadline(&mut self, booking: Uuid, flight: Uuid, until: DateTime<Utc>) {
-        self.side.deadlines_added.push((booking, flight, until));
+    /// Puts an unpaid hold of `seats` seats by `customer` on the sweeper's work list; the commit fails
+    /// this decision if it takes the customer past the cap on seats held at once.
+    pub fn add_hold(
+        &mut self,
+        booking: Uuid,
+        flight: Uuid,
+        until: DateTime<Utc>,
+        customer: Uuid,
+        seats: usize,
+    ) {
+        self.side.deadlines_added.push(Hold {
+            job: self.job,
+            booking,
+            flight,
+            until,
+            customer,
+            seats: i32::try_from(seats).unwrap_or(i32::MAX),
+        });
     }
 
     /// Takes a hold off the sweeper's work list (also one this batch put there).
     pub fn drop_deadline(&mut self, booking: Uuid) {
-        self.side.deadlines_added.retain(|(b, _, _)| *b != booking);
+        self.side.deadlines_added.retain(|h| h.booking != booking);
         self.side.deadlines_dropped.push(booking);
     }
 

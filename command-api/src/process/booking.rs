@@ -110,7 +110,13 @@ pub async fn book(
         ws.create::<Booking>(&booking_key);
         ws.execute::<Booking>(&booking_key, "PlaceBooking", place)?;
         ws.reserve_pnr(pnr.as_str(), *booking_id.as_uuid());
-        ws.add_deadline(*booking_id.as_uuid(), *flight_id.as_uuid(), hold_until);
+        ws.add_hold(
+            *booking_id.as_uuid(),
+            *flight_id.as_uuid(),
+            hold_until,
+            principal.user_id,
+            occupants.len(),
+        );
         Ok(ws.get::<Booking>(&booking_key)?.clone())
     };
     state

@@ -28,11 +28,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterAircraftRequest {
     /// Model name.
-    #[schema(value_type = String, example = "Airbus A320neo")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Airbus A320neo")]
     pub model: Label,
     /// Cabins front to back: `{"cabin": "economy", "first_row": 10, "last_row": 30, "letters": "ABC DEF",
     /// "exit_rows": [12, 13]}`; a space in `letters` is an aisle.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::routes::schemas::CabinLayoutSchema>, min_items = 1, max_items = 4)]
     pub cabins: SeatLayout,
 }
 

@@ -30,19 +30,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterAirportRequest {
     /// IATA code.
-    #[schema(value_type = String, example = "CDG")]
+    #[schema(value_type = String, pattern = "^[A-Za-z]{3}$", example = "CDG")]
     pub code: AirportCode,
     /// Name.
-    #[schema(value_type = String, example = "Paris Charles de Gaulle")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Paris Charles de Gaulle")]
     pub name: Label,
     /// City.
-    #[schema(value_type = String, example = "Paris")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Paris")]
     pub city: Label,
     /// ISO 3166 country.
-    #[schema(value_type = String, example = "FR")]
+    #[schema(value_type = String, pattern = "^[A-Za-z]{2}$", example = "FR")]
     pub country: CountryCode,
     /// IANA time zone.
-    #[schema(value_type = String, example = "Europe/Paris")]
+    #[schema(value_type = String, pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", max_length = 64, example = "Europe/Paris")]
     pub time_zone: TimeZone,
 }
 
@@ -51,16 +51,16 @@ pub struct RegisterAirportRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAirportRequest {
     /// Name.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub name: Option<Label>,
     /// City.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub city: Option<Label>,
     /// Country.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z]{2}$")]
     pub country: Option<CountryCode>,
     /// Time zone.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", max_length = 64)]
     pub time_zone: Option<TimeZone>,
 }
 

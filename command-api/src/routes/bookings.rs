@@ -38,11 +38,11 @@ pub struct PlaceBookingRequest {
     /// The flight.
     pub flight_id: Uuid,
     /// Where notifications go.
-    #[schema(value_type = String, example = "ada@example.com")]
+    #[schema(value_type = String, format = Email, max_length = 254, example = "ada@example.com")]
     pub contact_email: EmailAddress,
     /// 1–9 seated passengers, at least one adult, infants (no seat) no more than adults:
     /// `{"first_name": "Ada", "last_name": "Lovelace", "type": "adult", "seat": "12A"}`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::routes::schemas::PassengerSchema>, min_items = 1, max_items = 18)]
     pub passengers: Vec<Passenger>,
 }
 
@@ -51,10 +51,10 @@ pub struct PlaceBookingRequest {
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// A card token from the payment provider (`tok_visa` in test mode; others are declined).
-    #[schema(example = "tok_visa")]
+    #[schema(min_length = 1, max_length = 128, example = "tok_visa")]
     pub card_token: String,
     /// `{"amount_minor": 25800, "currency": "EUR"}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::routes::schemas::MoneySchema)]
     pub amount: Money,
 }
 
@@ -63,9 +63,10 @@ pub struct PaymentRequest {
 #[serde(deny_unknown_fields)]
 pub struct SeatChangeRequest {
     /// Index of the passenger in the booking's `passengers`.
+    #[schema(minimum = 0, maximum = 17)]
     pub passenger: usize,
     /// The seat wanted.
-    #[schema(value_type = String, example = "14C")]
+    #[schema(value_type = String, pattern = "^[1-9][0-9]?[A-HJK]$", example = "14C")]
     pub seat: SeatNumber,
 }
 
@@ -146,8 +147,12 @@ pub fn render(status: StatusCode) -> impl Fn(&Versioned<Booking>) -> Result<Stor
 /// Hold seats: the booking starts `held` until `hold_expires_at`.
 #[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", security(("bearer" = [])),
     request_body = PlaceBookingRequest,
-    responses((status = 201, body = BookingResponse), (status = 404, body = Problem),
-        (status = 409, description = "a seat is taken", body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = BookingResponse),
+        (status = 404, description = "`flight_not_found`", body = Problem),
+        (status = 409, description = "`seats_unavailable` (a seat is taken), `hold_limit_exceeded` (you hold the most \
+            seats unpaid at once), `flight_cancelled`, `flight_departed`, `concurrent_modification`", body = Problem),
+        (status = 422, description = "`invalid_body`, the party rules (1-9 seated passengers, an adult, infants on \
+            laps), `unknown_seat`, `duplicate_seat`, `mixed_cabins`, `exit_row_restricted`", body = Problem)))]
 async fn place_booking(
     State(state): State<AppState>,
     principal: Principal,
@@ -177,7 +182,8 @@ async fn place_booking(
     responses((status = 200, description = "confirmed: seats sold, payment authorized and (normally at once) captured",
             body = BookingResponse),
         (status = 402, description = "the card was declined", body = Problem), (status = 404, body = Problem),
-        (status = 409, description = "already paid, hold expired or ended, or another payment in progress", body = Problem),
+        (status = 409, description = "`already_paid`, `hold_expired`, `booking_cancelled`, `booking_expired`, \
+            another payment in progress", body = Problem),
         (status = 412, body = Problem), (status = 422, body = Problem),
         (status = 503, description = "the payment provider did not answer; nothing was charged", body = Problem)))]
 async fn pay_booking(
@@ -207,8 +213,9 @@ async fn pay_booking(
 /// Cancel: a customer gets the fare rules' refund; an admin cancels for the airline (full refund).
 #[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", tag = "bookings", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = BookingResponse), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 412, body = Problem)))]
+    responses((status = 200, body = BookingResponse), (status = 404, description = "`booking_not_found`", body = Problem),
+        (status = 409, description = "`booking_cancelled`, `booking_expired`, `flight_departed`", body = Problem),
+        (status = 412, description = "`version_mismatch`: `If-Match` is not the current version", body = Problem)))]
 async fn cancel_booking(
     State(state): State<AppState>,
     principal: Principal,
@@ -229,8 +236,11 @@ async fn cancel_booking(
 /// Move a passenger to another free seat in the same cabin.
 #[utoipa::path(post, path = "/api/v1/bookings/{id}/seat-changes", tag = "bookings", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SeatChangeRequest,
-    responses((status = 200, body = BookingResponse), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 412, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = BookingResponse), (status = 404, description = "`booking_not_found`", body = Problem),
+        (status = 409, description = "`seats_unavailable`, `booking_cancelled`, `booking_expired`, `flight_departed`", body = Problem),
+        (status = 412, description = "`version_mismatch`", body = Problem),
+        (status = 422, description = "`no_such_passenger`, `same_seat`, `unknown_seat`, `cabin_change`, \
+            `seat_taken_in_booking`", body = Problem)))]
 async fn change_seat(
     State(state): State<AppState>,
     principal: Principal,

@@ -45,24 +45,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleFlightRequest {
     /// Flight number.
-    #[schema(value_type = String, example = "AF1234")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9]{2}[0-9]{1,4}[A-Za-z]?$", example = "AF1234")]
     pub number: FlightNumber,
     /// Departure airport (registered).
-    #[schema(value_type = String, example = "CDG")]
+    #[schema(value_type = String, pattern = "^[A-Za-z]{3}$", example = "CDG")]
     pub origin: AirportCode,
     /// Arrival airport (registered).
-    #[schema(value_type = String, example = "JFK")]
+    #[schema(value_type = String, pattern = "^[A-Za-z]{3}$", example = "JFK")]
     pub destination: AirportCode,
-    /// Departure, RFC 3339.
+    /// Departure, RFC 3339 (years 1900-2199).
+    #[serde(deserialize_with = "infra::time::instant")]
     pub departure_at: DateTime<Utc>,
-    /// Arrival, RFC 3339.
+    /// Arrival, RFC 3339 (years 1900-2199).
+    #[serde(deserialize_with = "infra::time::instant")]
     pub arrival_at: DateTime<Utc>,
     /// Aircraft type (registered); its seat layout is copied.
     pub aircraft_id: Uuid,
     /// One fare per cabin of the aircraft: `{"cabin": "economy", "price": {"amount_minor": 12900,
     /// "currency": "EUR"}, "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 2500,
     /// "currency": "EUR"}}}`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::routes::schemas::FareSchema>, min_items = 1, max_items = 4)]
     pub fares: Vec<Fare>,
 }
 
@@ -71,11 +73,13 @@ pub struct ScheduleFlightRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateFlightRequest {
     /// New departure.
+    #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_at: Option<DateTime<Utc>>,
     /// New arrival.
+    #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub arrival_at: Option<DateTime<Utc>>,
     /// New fares.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<crate::routes::schemas::FareSchema>>, min_items = 1, max_items = 4)]
     pub fares: Option<Vec<Fare>>,
 }
 
@@ -84,11 +88,13 @@ pub struct UpdateFlightRequest {
 #[serde(deny_unknown_fields)]
 pub struct DelayFlightRequest {
     /// New departure.
+    #[serde(deserialize_with = "infra::time::instant")]
     pub departure_at: DateTime<Utc>,
     /// New arrival.
+    #[serde(deserialize_with = "infra::time::instant")]
     pub arrival_at: DateTime<Utc>,
     /// For passengers.
-    #[schema(value_type = String, example = "late inbound aircraft")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "late inbound aircraft")]
     pub reason: Label,
 }
 
@@ -97,7 +103,7 @@ pub struct DelayFlightRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelFlightRequest {
     /// For passengers.
-    #[schema(value_type = String, example = "technical fault")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "technical fault")]
     pub reason: Label,
 }
 
@@ -179,7 +185,9 @@ fn unknown(code: &str, detail: String) -> ApiError {
 /// Schedule a flight.
 #[utoipa::path(post, path = "/api/v1/flights", tag = "flights", security(("bearer" = [])),
     request_body = ScheduleFlightRequest,
-    responses((status = 201, body = FlightResponse), (status = 422, body = Problem)))]
+    responses((status = 201, body = FlightResponse),
+        (status = 422, description = "`invalid_body`, `unknown_airport`, `unknown_aircraft`, \
+            `arrival_not_after_departure`, `departure_in_past`, `fares_do_not_match_cabins`, `mixed_currencies`", body = Problem)))]
 async fn schedule_flight(
     State(state): State<AppState>,
     principal: Principal,
@@ -237,8 +245,10 @@ async fn schedule_flight(
 /// Reschedule an unsold flight and/or change its fares.
 #[utoipa::path(patch, path = "/api/v1/flights/{id}", tag = "flights", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateFlightRequest,
-    responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 412, body = Problem)))]
+    responses((status = 200, body = FlightResponse), (status = 404, description = "`flight_not_found`", body = Problem),
+        (status = 409, description = "`flight_has_bookings` (times change only while nothing is sold), `flight_cancelled`, \
+            `flight_departed`", body = Problem),
+        (status = 412, description = "`version_mismatch`", body = Problem)))]
 async fn update_flight(
     State(state): State<AppState>,
     principal: Principal,
@@ -290,7 +300,8 @@ async fn update_flight(
 /// Delay a flight; every affected booking notes it in the same commit.
 #[utoipa::path(post, path = "/api/v1/flights/{id}/delay", tag = "flights", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = DelayFlightRequest,
-    responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = FlightResponse), (status = 404, description = "`flight_not_found`", body = Problem),
+        (status = 422, description = "`delay_must_be_later`, `arrival_not_after_departure`", body = Problem)))]
 async fn delay_flight(
     State(state): State<AppState>,
     principal: Principal,
@@ -322,7 +333,8 @@ async fn delay_flight(
 /// full, in the same commit (the refunds are then paid back).
 #[utoipa::path(post, path = "/api/v1/flights/{id}/cancel", tag = "flights", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = CancelFlightRequest,
-    responses((status = 200, body = FlightResponse), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = FlightResponse), (status = 404, description = "`flight_not_found`", body = Problem),
+        (status = 409, description = "`flight_cancelled`, `flight_departed`", body = Problem)))]
 async fn cancel_flight(
     State(state): State<AppState>,
     principal: Principal,

@@ -5,6 +5,7 @@ pub mod airports;
 pub mod bookings;
 pub mod flights;
 pub mod health;
+pub mod schemas;
 
 use axum::extract::FromRequestParts;
 pub use axum::http::StatusCode;

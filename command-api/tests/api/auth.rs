@@ -15,6 +15,7 @@ fn claims(exp_offset: i64, aud: &str) -> Claims {
         role: Role::Admin,
         exp: (now + exp_offset) as u64,
         iat: now as u64,
+        sid: None,
     }
 }
 

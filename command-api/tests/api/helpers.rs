@@ -98,6 +98,8 @@ fn settings(public_pem: &str) -> Settings {
             recovery_interval_ms: 60_000,
             payment_recovery_after_ms: 0,
             max_attempts: 50,
+            // Most tests stand in for a crowd with one customer; the cap has its own tests.
+            max_held_seats: 10_000,
         },
     }
 }
@@ -178,6 +180,7 @@ impl TestApp {
                 role,
                 exp: now + 900,
                 iat: now,
+                sid: None,
             })
             .unwrap()
     }

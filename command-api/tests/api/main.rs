@@ -6,6 +6,7 @@ mod bookings;
 mod dropped;
 mod flights;
 mod helpers;
+mod hold_cap;
 mod idempotency;
 mod process;
 mod race;
