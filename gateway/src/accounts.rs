@@ -35,6 +35,12 @@ pub enum AccountError {
     /// No account has this id.
     #[error("no such user")]
     UnknownUser,
+    /// The right password for a disabled account.
+    #[error("the account is disabled")]
+    Disabled,
+    /// The change would leave no active admin.
+    #[error("this is the last active admin; make another admin first")]
+    LastAdmin,
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Hashing(String),
@@ -120,7 +126,8 @@ async fn verify(password: String, stored: String) -> bool {
     .unwrap_or(false)
 }
 
-fn role_of(raw: &str) -> Role {
+/// The role a stored name stands for.
+pub(crate) fn role_of(raw: &str) -> Role {
     if raw == "admin" {
         Role::Admin
     } else {
@@ -169,18 +176,25 @@ pub async fn authenticate(
     email: &str,
     password: &str,
 ) -> Result<Option<User>, AccountError> {
-    let row: Option<(Uuid, String, String, String)> = match EmailAddress::parse(email) {
-        Ok(email) => {
-            sqlx::query_as("SELECT user_id, email, password_hash, role FROM users WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(pool)
-                .await?
-        }
-        Err(_) => None,
-    };
+    let row: Option<(Uuid, String, String, String, bool)> =
+        match EmailAddress::parse(email) {
+            Ok(email) => sqlx::query_as(
+                "SELECT user_id, email, password_hash, role, disabled FROM users WHERE email = $1",
+            )
+            .bind(email.as_str())
+            .fetch_optional(pool)
+            .await?,
+            Err(_) => None,
+        };
     match row {
-        Some((id, email, stored, role)) => {
-            Ok(verify(password.to_owned(), stored).await.then(|| User {
+        Some((id, email, stored, role, disabled)) => {
+            if !verify(password.to_owned(), stored).await {
+                return Ok(None);
+            }
+            if disabled {
+                return Err(AccountError::Disabled);
+            }
+            Ok(Some(User {
                 id,
                 email,
                 role: role_of(&role),
@@ -210,20 +224,81 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>, AccountError>
     }))
 }
 
-/// Changes a user's role.
+/// Changes a user's role. Refused when it would leave no active admin (the admins' rows are locked
+/// first, so two admins demoting each other at once cannot both succeed).
 ///
 /// # Errors
-/// [`AccountError::UnknownUser`], database failures.
+/// [`AccountError::UnknownUser`], [`AccountError::LastAdmin`], database failures.
 pub async fn set_role(pool: &PgPool, id: Uuid, role: Role) -> Result<User, AccountError> {
+    let mut tx = pool.begin().await?;
+    if role != Role::Admin {
+        refuse_last_admin(&mut tx, id).await?;
+    }
     let row: Option<(Uuid, String)> = sqlx::query_as(
         "UPDATE users SET role = $2, updated_at = now() WHERE user_id = $1 RETURNING user_id, email",
     )
     .bind(id)
     .bind(role.as_str())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    row.map(|(id, email)| User { id, email, role })
-        .ok_or(AccountError::UnknownUser)
+    let user = row
+        .map(|(id, email)| User { id, email, role })
+        .ok_or(AccountError::UnknownUser)?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Disables (or enables again) an account: a disabled one cannot sign in, and every token it holds is
+/// refused from the next request on. The last active admin cannot be disabled.
+///
+/// # Errors
+/// [`AccountError::UnknownUser`], [`AccountError::LastAdmin`], database failures.
+pub async fn set_disabled(pool: &PgPool, id: Uuid, disabled: bool) -> Result<User, AccountError> {
+    let mut tx = pool.begin().await?;
+    if disabled {
+        refuse_last_admin(&mut tx, id).await?;
+    }
+    let row: Option<(Uuid, String, String)> = sqlx::query_as(
+        "UPDATE users SET disabled = $2, updated_at = now() WHERE user_id = $1 RETURNING user_id, email, role",
+    )
+    .bind(id)
+    .bind(disabled)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let user = row
+        .map(|(id, email, role)| User {
+            id,
+            email,
+            role: role_of(&role),
+        })
+        .ok_or(AccountError::UnknownUser)?;
+    if disabled {
+        // Ended, not only refused: enabling the account again must not bring old sessions back.
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = now(), revoked_reason = 'account_disabled' \
+             WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(user)
+}
+
+async fn refuse_last_admin(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+) -> Result<(), AccountError> {
+    let admins: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY user_id FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    if admins == [id] {
+        return Err(AccountError::LastAdmin);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

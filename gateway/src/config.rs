@@ -24,6 +24,12 @@ pub struct Settings {
     pub upstreams: UpstreamSettings,
     /// Limits per policy.
     pub rate_limits: RateLimitSettings,
+    /// Lets a scraper read `/metrics` from off this host with `Authorization: Bearer <token>`; without
+    /// it only loopback clients can.
+    #[serde(default)]
+    pub metrics_token: Option<secrecy::SecretString>,
+    /// Growing delays after failed sign-ins.
+    pub login_throttle: crate::throttle::LoginThrottleSettings,
     /// Allowed browser origins, comma-separated; empty for none, `*` for any.
     pub cors_origins: String,
 }
@@ -43,8 +49,10 @@ pub struct AuthSettings {
     pub issuer: String,
     /// `aud`.
     pub audience: String,
-    /// Token lifetime.
+    /// Access token lifetime.
     pub token_ttl_secs: u64,
+    /// Session lifetime: how long refresh tokens can keep a sign-in going.
+    pub refresh_ttl_secs: u64,
 }
 
 impl AuthSettings {
@@ -89,8 +97,11 @@ pub struct Policy {
 /// The policies.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
-    /// Signup and login, per IP (brute force).
+    /// Login, refresh and logout, per IP (failed logins are also throttled per account, see
+    /// `login_throttle`).
     pub auth: Policy,
+    /// Signups, per IP.
+    pub signup: Policy,
     /// Flight search, per principal or IP.
     pub search: Policy,
     /// Booking writes, per principal or IP.
@@ -125,12 +136,19 @@ impl Settings {
             ("auth.issuer", "airline-gateway"),
             ("auth.audience", "airline-api"),
             ("auth.token_ttl_secs", "900"),
+            ("auth.refresh_ttl_secs", "2592000"),
             ("upstreams.command_api", "http://127.0.0.1:8081"),
             ("upstreams.query_api", "http://127.0.0.1:8082"),
             ("upstreams.notifier", "http://127.0.0.1:8084"),
             ("upstreams.projector", "http://127.0.0.1:8083"),
             ("upstreams.timeout_ms", "10000"),
-            ("rate_limits.auth.limit", "10"),
+            ("rate_limits.auth.limit", "60"),
+            ("rate_limits.signup.limit", "30"),
+            ("rate_limits.signup.window_secs", "60"),
+            ("login_throttle.account_free_failures", "5"),
+            ("login_throttle.ip_free_failures", "50"),
+            ("login_throttle.window_secs", "900"),
+            ("login_throttle.max_delay_secs", "900"),
             ("rate_limits.auth.window_secs", "60"),
             ("rate_limits.search.limit", "600"),
             ("rate_limits.search.window_secs", "60"),

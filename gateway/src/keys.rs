@@ -28,7 +28,7 @@ pub fn private_key(settings: &Settings) -> anyhow::Result<String> {
     }
     if settings.is_production() {
         bail!(
-            "production mode needs APP_AUTH__PRIVATE_KEY_PEM or APP_AUTH__PRIVATE_KEY_FILE; development keys are refused"
+            "production mode needs APP_AUTH__PRIVATE_KEY_PEM or APP_AUTH__PRIVATE_KEY_FILE (`airline keys --dir` makes a pair); development keys are refused"
         );
     }
     let (private, _) = ensure_dev_keys(&auth.dev_key_dir())?;
@@ -43,11 +43,10 @@ pub fn ensure_dev_keys(dir: &Path) -> anyhow::Result<(String, String)> {
     let private_path = dir.join(PRIVATE_FILE);
     let public_path = dir.join(PUBLIC_FILE);
     if !private_path.exists() || !public_path.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let (private, public) = infra::auth::generate_key_pair()?;
-        write_private(&private_path, &private)?;
-        std::fs::write(&public_path, &public)
-            .with_context(|| format!("writing {}", public_path.display()))?;
+        write_pair(dir)?;
+        // Marked, so a production deployment recognises and refuses these keys.
+        std::fs::write(dir.join(infra::production::DEVELOPMENT_MARKER), "")
+            .with_context(|| format!("marking {}", dir.display()))?;
         tracing::warn!(dir = %dir.display(), "generated a development token key pair; never use it in production");
     }
     let private = std::fs::read_to_string(&private_path)
@@ -55,6 +54,41 @@ pub fn ensure_dev_keys(dir: &Path) -> anyhow::Result<(String, String)> {
     let public = std::fs::read_to_string(&public_path)
         .with_context(|| format!("reading {}", public_path.display()))?;
     Ok((private, public))
+}
+
+/// Writes a new key pair into `dir` (`jwt-private.pem` readable by the owner only, `jwt-public.pem`).
+///
+/// # Errors
+/// When the directory cannot be written.
+pub fn write_pair(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (private, public) = infra::auth::generate_key_pair()?;
+    write_private(&dir.join(PRIVATE_FILE), &private)?;
+    let public_path = dir.join(PUBLIC_FILE);
+    std::fs::write(&public_path, &public)
+        .with_context(|| format!("writing {}", public_path.display()))?;
+    Ok(())
+}
+
+/// `airline keys`: a key pair for a deployment in `dir` (kept if one is there already), and its public
+/// half copied into `public_dir` for the services that only verify.
+///
+/// # Errors
+/// When a directory cannot be written or an existing key read.
+pub fn make_pair(dir: &Path, public_dir: Option<&Path>) -> anyhow::Result<()> {
+    let public_path = dir.join(PUBLIC_FILE);
+    if !dir.join(PRIVATE_FILE).exists() || !public_path.exists() {
+        write_pair(dir)?;
+    }
+    if let Some(public_dir) = public_dir {
+        std::fs::create_dir_all(public_dir)
+            .with_context(|| format!("creating {}", public_dir.display()))?;
+        let public = std::fs::read_to_string(&public_path)
+            .with_context(|| format!("reading {}", public_path.display()))?;
+        std::fs::write(public_dir.join(PUBLIC_FILE), public)
+            .with_context(|| format!("writing into {}", public_dir.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

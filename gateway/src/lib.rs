@@ -9,5 +9,7 @@ pub mod keys;
 pub mod proxy;
 pub mod rate_limit;
 pub mod routes;
+pub mod sessions;
 pub mod startup;
 pub mod state;
+pub mod throttle;

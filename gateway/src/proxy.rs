@@ -1,17 +1,19 @@
-//! The reverse proxy: reads (GET, HEAD) go to the query API, writes to the command API, webhooks to the
-//! notifier. Bodies stream both ways (nothing is buffered or re-encoded, so `Content-Length` and the
-//! bytes always agree); hop-by-hop headers are dropped; the request id travels on. An upstream that
+//! The reverse proxy for the routes of the allow-list (`routes::table`): reads go to the query API, writes
+//! to the command API, webhooks and dead letters to the notifier. Responses stream back, request
+//! bodies are read whole within the limit (nothing is re-encoded, so `Content-Length` and the bytes always
+//! agree); hop-by-hop headers are dropped; the request id travels on. An upstream that
 //! does not answer in time is 504, one that cannot be reached is 502, both problem+json.
 
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use infra::problem::Problem;
 
+use crate::routes::table::Upstream;
 use crate::state::AppState;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
@@ -43,20 +45,20 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn upstream<'a>(state: &'a AppState, method: &Method, path: &str) -> &'a str {
-    if path.starts_with("/api/v1/webhooks") {
-        &state.upstreams.notifier
-    } else if method == Method::GET || method == Method::HEAD {
-        &state.upstreams.query_api
-    } else {
-        &state.upstreams.command_api
+fn base(state: &AppState, upstream: Upstream) -> &str {
+    match upstream {
+        Upstream::Command => &state.upstreams.command_api,
+        Upstream::Query => &state.upstreams.query_api,
+        Upstream::Notifier => &state.upstreams.notifier,
     }
 }
 
-/// Forwards the request and streams the answer back.
-pub async fn forward(State(state): State<AppState>, req: Request) -> Response {
+/// Forwards the request (a route of the allow-list, its path already checked) and streams the answer
+/// back. The request body is read first, within the body limit, so a body over it (chunked too) is a
+/// 413 here rather than a broken upstream request; API bodies are small JSON documents.
+pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let base = upstream(&state, &parts.method, parts.uri.path());
+    let base = base(&state, upstream);
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
     let mut headers = parts.headers.clone();
@@ -67,7 +69,10 @@ pub async fn forward(State(state): State<AppState>, req: Request) -> Response {
     {
         headers.insert(HeaderName::from_static("x-forwarded-for"), value);
     }
-    let body = reqwest::Body::wrap_stream(body.into_data_stream());
+    let body = match axum::body::to_bytes(body, state.body_limit_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return unreadable_body(&e),
+    };
     let sent = state
         .client
         .request(parts.method.clone(), &url)
@@ -90,6 +95,30 @@ pub async fn forward(State(state): State<AppState>, req: Request) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+fn unreadable_body(e: &axum::Error) -> Response {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut too_large = false;
+    while let Some(c) = cause {
+        too_large |= c.is::<http_body_util::LengthLimitError>();
+        cause = c.source();
+    }
+    if too_large {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is over the limit",
+        )
+        .into_response()
+    } else {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            "the request body could not be read",
+        )
+        .into_response()
+    }
 }
 
 fn failure(e: &reqwest::Error, url: &str) -> Response {

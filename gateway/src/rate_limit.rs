@@ -24,7 +24,9 @@ static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 fn policy<'a>(state: &'a AppState, method: &Method, path: &str) -> (&'static str, &'a Policy) {
     let limits = &state.limits;
-    if path.starts_with("/api/v1/auth/") && method == Method::POST {
+    if path == "/api/v1/auth/signup" && method == Method::POST {
+        ("signup", &limits.signup)
+    } else if path.starts_with("/api/v1/auth/") && method == Method::POST {
         ("auth", &limits.auth)
     } else if path == "/api/v1/flights" && method == Method::GET {
         ("search", &limits.search)
@@ -47,7 +49,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
     let subject = match req.extensions().get::<Principal>() {
-        Some(p) if name != "auth" => format!("user:{}", p.user_id),
+        Some(p) if name != "auth" && name != "signup" => format!("user:{}", p.user_id),
         _ => format!("ip:{ip}"),
     };
     let Some((count, reset)) = state

@@ -1,6 +1,8 @@
 //! Building and running the gateway.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -8,10 +10,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{MethodFilter, MethodRouter, get};
 use infra::auth::{JwtSigner, JwtVerifier};
 use infra::cache::Cache;
 use infra::problem::Problem;
+use infra::supervisor::{Spec, Supervisor};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -22,6 +25,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::config::Settings;
 use crate::rate_limit::rate_limit;
 use crate::routes;
+use crate::routes::table::{BadPath, ROUTES, check_path};
+use crate::sessions::{Grant, Grants};
 use crate::state::AppState;
 
 /// The gateway's own part of the OpenAPI document.
@@ -31,6 +36,8 @@ struct GatewayDoc;
 
 /// A bound gateway.
 pub struct Application {
+    grants: Arc<Grants>,
+    supervisor: Supervisor,
     listener: TcpListener,
     router: Router,
     http: infra::settings::HttpSettings,
@@ -43,6 +50,31 @@ impl Application {
     /// # Errors
     /// Bad settings, development keys in production, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        {
+            use secrecy::ExposeSecret;
+            let auth = &settings.auth;
+            let key = match (&auth.private_key_pem, &auth.private_key_file) {
+                (Some(pem), _) => vec![infra::production::Key::Pem(pem.expose_secret())],
+                (None, Some(file)) => vec![infra::production::Key::File(file)],
+                (None, None) => Vec::new(),
+            };
+            let dev = auth.dev_key_dir();
+            if settings.is_production() {
+                let found = infra::production::findings(
+                    &[
+                        ("DATABASE_URL", settings.database.url.expose_secret()),
+                        ("REDIS_URL", &settings.redis.url),
+                    ],
+                    &key,
+                    &[dev.as_path()],
+                );
+                anyhow::ensure!(
+                    found.is_empty(),
+                    "the gateway refuses to start in production: {}",
+                    found.join("; ")
+                );
+            }
+        }
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }
@@ -55,7 +87,12 @@ impl Application {
         let private = crate::keys::private_key(&settings)?;
         let public = infra::auth::public_key_of(&private).context("the token private key")?;
         let auth = &settings.auth;
+        let supervisor = Supervisor::new();
+        let grants = Arc::new(Grants::new(pool.clone()));
         let state = AppState {
+            grants,
+            workers: supervisor.registry(),
+            refresh_ttl_secs: auth.refresh_ttl_secs,
             pool,
             redis: Arc::new(Cache::new(&settings.redis)),
             signer: JwtSigner::new(&private).context("the token private key")?,
@@ -72,12 +109,16 @@ impl Application {
                 .context("building the upstream client")?,
             upstreams: settings.upstreams.clone(),
             limits: settings.rate_limits.clone(),
+            login_throttle: settings.login_throttle.clone(),
+            body_limit_bytes: settings.http.body_limit_bytes,
         };
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .await
             .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
         let port = listener.local_addr()?.port();
         Ok(Self {
+            grants: state.grants.clone(),
+            supervisor,
             router: router(state, &settings),
             http: settings.http.clone(),
             listener,
@@ -108,7 +149,17 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        infra::serve::serve(self.listener, self.router, &self.http, stop).await
+        let mut supervisor = self.supervisor;
+        let grants = self.grants;
+        supervisor.spawn(
+            Spec::degrading("session-listener", Duration::from_secs(30)),
+            move |beat, stop| {
+                let grants = grants.clone();
+                async move { grants.listen(beat, stop).await }
+            },
+        );
+        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
+            .await
     }
 }
 
@@ -118,7 +169,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .split_for_parts();
     let app = Router::new()
         .merge(own)
-        .route("/api/v1/{*rest}", any(crate::proxy::forward))
+        .merge(proxied())
         .route("/readyz", get(routes::health::readyz))
         .route(
             "/openapi.json",
@@ -127,37 +178,155 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .merge(SwaggerUi::new("/docs").config(Config::from("/openapi.json")))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(refuse_bad_paths))
         .with_state(state);
     let app = infra::http::serve_stack(app, &settings.http);
+    let token = settings.metrics_token.clone();
+    let app = app.layer(middleware::from_fn(move |req: Request, next: Next| {
+        let token = token.clone();
+        async move { guard_metrics(token.as_ref(), req, next).await }
+    }));
     match cors(&settings.cors_origins) {
         Some(layer) => app.layer(layer),
         None => app,
     }
 }
 
-/// A present bearer token must be valid here already (401 otherwise); the verified principal rides in
-/// the request extensions to the rate limiter, and the header goes on to the APIs, which verify again.
-async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if req.headers().contains_key(header::AUTHORIZATION) {
-        let token = infra::auth::bearer_token(req.headers());
-        match token.map(|t| state.verifier.verify(t)) {
-            Some(Ok(claims)) => {
-                req.extensions_mut().insert(infra::auth::Principal {
-                    user_id: claims.sub,
-                    role: claims.role,
-                });
-            }
-            _ => {
-                return Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "the token is invalid or expired",
-                )
-                .into_response();
-            }
-        }
+/// The routes of the allow-list, each to its upstream. A path in the table with another method is 405
+/// with `Allow` (axum's method router), any other path 404.
+fn proxied() -> Router<AppState> {
+    let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for route in ROUTES {
+        let Ok(filter) = MethodFilter::try_from(route.method()) else {
+            continue;
+        };
+        let upstream = route.upstream;
+        let handler = move |State(state): State<AppState>, req: Request| {
+            crate::proxy::forward(state, upstream, req)
+        };
+        let methods = by_path.remove(route.path).unwrap_or_default();
+        by_path.insert(route.path, methods.on(filter, handler));
     }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+}
+
+/// Refuses, before anything else reads it, a path that a URL parser on the way could read as another
+/// one: dot segments in any spelling, encoded slashes and backslashes, NUL and control characters, and
+/// over-long paths.
+async fn refuse_bad_paths(req: Request, next: Next) -> Response {
+    let detail = match check_path(req.uri().path()) {
+        Ok(()) => return next.run(req).await,
+        Err(BadPath::TooLong) => "the path is too long",
+        Err(BadPath::DotSegment) => "the path holds a `.` or `..` segment",
+        Err(BadPath::BadCharacter) => {
+            "the path holds an encoded slash, a backslash, a control character or a broken escape"
+        }
+    };
+    metrics::counter!("gateway_bad_paths_total").increment(1);
+    Problem::new(StatusCode::BAD_REQUEST, "bad_path", detail).into_response()
+}
+
+/// A present bearer token must be valid here already (401 otherwise), and its session must still grant
+/// something: a token of an ended session or a disabled account is 401 from the next request on, and one
+/// whose account changed role is forwarded re-signed with the current role (same expiry and session), so
+/// every API behind enforces the role the account has now. The principal rides in the request extensions
+/// to the rate limiter.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        return next.run(req).await;
+    }
+    let unauthorized = |detail: &str| {
+        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.to_owned()).into_response()
+    };
+    let token = infra::auth::bearer_token(req.headers());
+    let Some(Ok(mut claims)) = token.map(|t| state.verifier.verify(t)) else {
+        return unauthorized("the token is invalid or expired");
+    };
+    let Some(sid) = claims.sid else {
+        return unauthorized("the token belongs to no session; sign in again");
+    };
+    let role = match state.grants.current(sid, claims.sub).await {
+        Ok(Grant::Active(role)) => role,
+        Ok(Grant::Revoked) => {
+            return unauthorized("the session has ended or the account is disabled; sign in again");
+        }
+        Err(e) => {
+            tracing::warn!(error.message = %e, "checking a session failed");
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; retry later",
+            )
+            .into_response();
+        }
+    };
+    if role != claims.role {
+        claims.role = role;
+        let Ok(resigned) = state.signer.sign(&claims) else {
+            return Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "something went wrong on our side",
+            )
+            .into_response();
+        };
+        let Ok(value) = HeaderValue::from_str(&format!("Bearer {resigned}")) else {
+            return unauthorized("the token is invalid");
+        };
+        req.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+    req.extensions_mut().insert(infra::auth::Principal {
+        user_id: claims.sub,
+        role,
+    });
     next.run(req).await
+}
+
+/// The gateway's port is public: its `/metrics` (in `airline all`, every service's, one recorder) is
+/// for a loopback client or one holding the configured metrics token, anyone else gets 404; its
+/// `/readyz` tells anyone else only the overall status, not each upstream's workers.
+async fn guard_metrics(
+    token: Option<&secrecy::SecretString>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use secrecy::ExposeSecret;
+    let path = req.uri().path();
+    if path != "/metrics" && path != "/readyz" {
+        return next.run(req).await;
+    }
+    let loopback = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|c| c.0.ip().is_loopback());
+    let bearer = infra::auth::bearer_token(req.headers());
+    let holds_token = token.is_some_and(|t| {
+        bearer.is_some_and(|b| {
+            let (a, b) = (t.expose_secret().as_bytes(), b.as_bytes());
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+        })
+    });
+    if loopback || holds_token {
+        return next.run(req).await;
+    }
+    if path == "/metrics" {
+        return Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response();
+    }
+    let (parts, body) = next.run(req).await.into_parts();
+    let report = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let status = serde_json::from_slice::<serde_json::Value>(&report)
+        .ok()
+        .and_then(|r| r.get("status").cloned())
+        .unwrap_or_else(|| "unknown".into());
+    let mut response = axum::Json(serde_json::json!({"status": status})).into_response();
+    *response.status_mut() = parts.status;
+    response
 }
 
 fn cors(origins: &str) -> Option<CorsLayer> {

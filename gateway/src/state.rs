@@ -8,6 +8,7 @@ use infra::cache::Cache;
 use sqlx::PgPool;
 
 use crate::config::{RateLimitSettings, UpstreamSettings};
+use crate::sessions::Grants;
 
 /// Shared, cheap to clone.
 #[derive(Clone)]
@@ -24,14 +25,24 @@ pub struct AppState {
     pub issuer: String,
     /// Token audience.
     pub audience: String,
-    /// Token lifetime.
+    /// Access token lifetime.
     pub token_ttl_secs: u64,
+    /// Session lifetime.
+    pub refresh_ttl_secs: u64,
+    /// What each session grants now.
+    pub grants: Arc<Grants>,
+    /// The background workers' health.
+    pub workers: infra::supervisor::Registry,
     /// Upstream HTTP client.
     pub client: reqwest::Client,
     /// Upstreams.
     pub upstreams: UpstreamSettings,
     /// Limits.
     pub limits: RateLimitSettings,
+    /// Failed sign-in delays.
+    pub login_throttle: crate::throttle::LoginThrottleSettings,
+    /// The largest request body forwarded.
+    pub body_limit_bytes: usize,
 }
 
 impl FromRef<AppState> for JwtVerifier {

@@ -1,6 +1,7 @@
 //! `GET /openapi.json`: the gateway's own document merged with the services' (fetched live, so it is
 //! always theirs; a service that is down is left out and logged). `GET /docs` serves Swagger UI from
-//! files built into the binary, so it works offline.
+//! files built into the binary, so it works offline. Errors are documented as problems throughout
+//! ([`infra::problem::document_problems`]).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -39,5 +40,7 @@ pub async fn openapi(State(state): State<AppState>, own: OpenApi) -> Response {
     }
     merged.info.title = "Airline API".to_owned();
     merged.info.description = Some("Everything behind the gateway, under /api/v1.".to_owned());
-    axum::Json(merged).into_response()
+    let mut doc = serde_json::to_value(merged).unwrap_or_default();
+    infra::problem::document_problems(&mut doc);
+    axum::Json(doc).into_response()
 }

@@ -12,8 +12,8 @@ use crate::state::AppState;
 const UPSTREAM_READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// 503 when Postgres is down or the command API, the query API or the projector is not ready (writes,
-/// reads or fresh read models are missing); 200 `degraded` when only Redis or the notifier (or a
-/// non-critical worker behind an upstream) is in trouble; 200 `ready` otherwise. Every upstream's own
+/// reads or fresh read models are missing); 200 `degraded` when only Redis, the notifier, the gateway's
+/// session listener or a non-critical worker behind an upstream is in trouble; 200 `ready` otherwise. Every upstream's own
 /// answer is included.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
@@ -27,7 +27,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Va
     );
     let required = [&command, &query, &projector];
     let ready = database && required.iter().all(|u| u.ready);
-    let degraded = !redis || !notifier.ready || required.iter().any(|u| u.degraded);
+    // The session listener down means grants are read from Postgres on every request: correct, slower.
+    let workers = state.workers.report();
+    let degraded = !redis
+        || !notifier.ready
+        || required.iter().any(|u| u.degraded)
+        || workers.degraded
+        || !workers.ready;
     let word = match (ready, degraded) {
         (false, _) => "not_ready",
         (true, true) => "degraded",
@@ -46,6 +52,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Va
             "database": up(database), "redis": up(redis),
             "command_api": command.body, "query_api": query.body,
             "projector": projector.body, "notifier": notifier.body,
+            "workers": workers.workers,
         })),
     )
 }

@@ -3,3 +3,4 @@
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod table;

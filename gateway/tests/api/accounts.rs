@@ -141,7 +141,7 @@ async fn admins_change_roles_customers_cannot() {
     )
     .await
     .unwrap();
-    let admin_token = app.token(admin.id, Role::Admin, "airline-api", 900);
+    let admin_token = app.session_token(admin.id, Role::Admin).await;
     let user = app.signup("ada@example.com").await;
     let user_token = user["access_token"].as_str().unwrap();
     let id = user["user"]["id"].as_str().unwrap();
@@ -196,6 +196,7 @@ async fn bad_tokens_are_401_at_the_gateway_and_customers_get_403_on_admin_routes
             role: Role::Admin,
             exp: (chrono::Utc::now().timestamp() + 900) as u64,
             iat: 0,
+            sid: None,
         })
         .unwrap();
     let expired = app.token(Uuid::new_v4(), Role::Admin, "airline-api", -3600);
@@ -224,7 +225,7 @@ async fn bad_tokens_are_401_at_the_gateway_and_customers_get_403_on_admin_routes
     let mut settings = app.settings.clone();
     settings.upstreams = upstreams(&command, &query, &dead);
     let address = crate::helpers::start(&settings, &app.db).await;
-    let customer = app.token(Uuid::new_v4(), Role::Customer, "airline-api", 900);
+    let (_, customer) = app.user_with_token(Role::Customer).await;
     let response = app
         .client
         .post(format!("{address}/api/v1/airports"))

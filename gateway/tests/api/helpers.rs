@@ -100,9 +100,17 @@ pub fn settings(
             issuer: "airline-gateway".to_owned(),
             audience: "airline-api".to_owned(),
             token_ttl_secs: 900,
+            refresh_ttl_secs: 86_400,
         },
         upstreams,
         rate_limits: limits,
+        metrics_token: None,
+        login_throttle: gateway::throttle::LoginThrottleSettings {
+            account_free_failures: 5,
+            ip_free_failures: 50,
+            window_secs: 900,
+            max_delay_secs: 900,
+        },
         cors_origins: String::new(),
     }
 }
@@ -110,6 +118,7 @@ pub fn settings(
 pub fn generous() -> RateLimitSettings {
     RateLimitSettings {
         auth: policy(1000),
+        signup: policy(1000),
         search: policy(1000),
         bookings: policy(1000),
         default: policy(1000),
@@ -195,6 +204,7 @@ pub async fn real_apis(private_pem: &str, db: &TestDatabase) -> (String, String)
                 recovery_interval_ms: 60_000,
                 payment_recovery_after_ms: 0,
                 max_attempts: 10,
+                max_held_seats: 20,
             },
         },
         db.pool.clone(),
@@ -287,17 +297,119 @@ impl TestApp {
         body
     }
 
-    pub fn token(&self, sub: Uuid, role: Role, aud: &str, exp_offset: i64) -> String {
+    /// A user of `role` made in the database, with a session and a token of it.
+    pub async fn user_with_token(&self, role: Role) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', $3)",
+        )
+        .bind(id)
+        .bind(format!("{id}@example.com"))
+        .bind(role.as_str())
+        .execute(&self.db.pool)
+        .await
+        .unwrap();
+        (id, self.session_token(id, role).await)
+    }
+
+    /// A token of a new session of an existing user.
+    pub async fn session_token(&self, user: Uuid, role: Role) -> String {
+        let opened =
+            gateway::sessions::open(&self.db.pool, user, std::time::Duration::from_secs(3600))
+                .await
+                .unwrap();
+        let mut claims = Self::claims(user, role, "airline-api", 900);
+        claims.sid = Some(opened.session_id);
+        self.signer.sign(&claims).unwrap()
+    }
+
+    pub fn claims(sub: Uuid, role: Role, aud: &str, exp_offset: i64) -> Claims {
         let now = chrono::Utc::now().timestamp();
+        Claims {
+            iss: "airline-gateway".to_owned(),
+            aud: aud.to_owned(),
+            sub,
+            role,
+            exp: (now + exp_offset) as u64,
+            iat: now as u64,
+            sid: None,
+        }
+    }
+
+    /// A token of no session (the gateway refuses it; the APIs behind it check only the signature).
+    pub fn token(&self, sub: Uuid, role: Role, aud: &str, exp_offset: i64) -> String {
         self.signer
-            .sign(&Claims {
-                iss: "airline-gateway".to_owned(),
-                aud: aud.to_owned(),
-                sub,
-                role,
-                exp: (now + exp_offset) as u64,
-                iat: now as u64,
-            })
+            .sign(&Self::claims(sub, role, aud, exp_offset))
             .unwrap()
+    }
+}
+
+/// The real notifier on `db`, verifying with the gateway's public key, webhooks refused inside.
+pub async fn real_notifier(private_pem: &str, db: &TestDatabase) -> String {
+    let id = Uuid::new_v4().simple().to_string();
+    let settings = notifier::config::Settings {
+        database: test_database(),
+        http: test_http(),
+        amqp: infra::amqp::AmqpSettings {
+            url: std::env::var("AMQP_URL").expect("AMQP_URL must point at RabbitMQ"),
+            exchange: format!("test.{id}.events"),
+            queue_prefix: format!("test.{id}.notifier"),
+            expires_ms: Some(120_000),
+            timeout_ms: 5_000,
+        },
+        smtp: notifier::config::SmtpSettings {
+            url: "smtp://127.0.0.1:1".to_owned(),
+            from: "Airline <no-reply@airline.example>".to_owned(),
+        },
+        auth: infra::settings::TokenSettings {
+            public_key_pem: Some(infra::auth::public_key_of(private_pem).unwrap()),
+            public_key_file: None,
+            issuer: "airline-gateway".to_owned(),
+            audience: "airline-api".to_owned(),
+        },
+        retry: notifier::config::RetrySettings {
+            delays_ms: "100".to_owned(),
+            webhook_timeout_ms: 1_000,
+        },
+        webhooks: notifier::config::WebhookSettings {
+            allow_private_destinations: false,
+        },
+    };
+    let app = notifier::startup::Application::build_with(settings, db.pool.clone())
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    address
+}
+
+/// A gateway in front of the real command and query APIs (the notifier's address dead), and its
+/// address: the gateway `TestApp` itself points at dead upstreams.
+pub async fn over_real_apis() -> (TestApp, String) {
+    let dead = dead_upstream();
+    let app = spawn_gateway(upstreams(&dead, &dead, &dead), generous()).await;
+    let (command, query) = real_apis(&app.private_pem, &app.db).await;
+    let mut settings = app.settings.clone();
+    settings.upstreams = upstreams(&command, &query, &dead);
+    let address = start(&settings, &app.db).await;
+    (app, address)
+}
+
+fn test_http() -> HttpSettings {
+    HttpSettings {
+        host: "127.0.0.1".to_owned(),
+        port: 0,
+        request_timeout_ms: 10_000,
+        body_limit_bytes: 16 * 1024,
+        header_timeout_ms: 10_000,
+        shutdown_timeout_ms: 10_000,
+    }
+}
+
+fn test_database() -> DatabaseSettings {
+    DatabaseSettings {
+        url: "postgres://unused".to_owned().into(),
+        max_connections: 4,
+        acquire_timeout_ms: 10_000,
     }
 }

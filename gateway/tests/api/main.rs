@@ -3,5 +3,9 @@
 
 mod accounts;
 mod helpers;
+mod inputs;
+mod paths;
 mod proxy;
 mod rate_limits;
+mod revocation;
+mod through;

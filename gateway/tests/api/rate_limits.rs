@@ -8,6 +8,7 @@ use crate::helpers::{
 fn tight() -> RateLimitSettings {
     RateLimitSettings {
         auth: policy(3),
+        signup: policy(3),
         search: policy(4),
         bookings: policy(2),
         default: policy(100),
@@ -69,18 +70,8 @@ async fn the_limit_holds_across_two_gateway_instances() {
 async fn signed_in_users_are_limited_per_principal() {
     let echo = echo_upstream().await;
     let app = spawn_gateway(upstreams(&echo, &echo, &echo), tight()).await;
-    let ada = app.token(
-        uuid::Uuid::new_v4(),
-        infra::auth::Role::Customer,
-        "airline-api",
-        900,
-    );
-    let bob = app.token(
-        uuid::Uuid::new_v4(),
-        infra::auth::Role::Customer,
-        "airline-api",
-        900,
-    );
+    let (_, ada) = app.user_with_token(infra::auth::Role::Customer).await;
+    let (_, bob) = app.user_with_token(infra::auth::Role::Customer).await;
     let statuses: Vec<u16> = {
         let mut out = Vec::new();
         for token in [&ada, &ada, &ada, &bob] {
@@ -110,4 +101,96 @@ async fn with_redis_down_requests_pass_without_limits() {
         assert_eq!(status, 200);
         assert!(headers.get("ratelimit-limit").is_none());
     }
+}
+
+async fn login_attempt(
+    app: &crate::helpers::TestApp,
+    email: &str,
+    password: &str,
+) -> (u16, Option<u64>, serde_json::Value) {
+    let (status, headers, body) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"email": email, "password": password}),
+        )
+        .await;
+    let retry = headers
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (status.as_u16(), retry, body)
+}
+
+#[tokio::test]
+async fn failed_logins_lock_the_account_for_growing_delays() {
+    let echo = echo_upstream().await;
+    let app = spawn_gateway(upstreams(&echo, &echo, &echo), crate::helpers::generous()).await;
+    app.signup("ada@example.com").await;
+    app.signup("bob@example.com").await;
+    let wrong = "Wrong-Horse-42!";
+    for _ in 0..5 {
+        let (status, retry, body) = login_attempt(&app, "ada@example.com", wrong).await;
+        assert_eq!((status, retry), (401, None), "{body}");
+    }
+    let (status, retry, _) = login_attempt(&app, "ada@example.com", wrong).await;
+    assert_eq!((status, retry), (401, Some(1)));
+    // Locked: even the right password is not checked now.
+    let (status, retry, body) = login_attempt(&app, "ADA@example.com", "Correct-Horse-42").await;
+    assert_eq!(
+        (status, &body["code"]),
+        (429, &json!("login_throttled")),
+        "{body}"
+    );
+    assert!(retry.is_some_and(|r| (1..=1).contains(&r)), "{retry:?}");
+    // Another account from the same address is not locked.
+    let (status, _, _) = login_attempt(&app, "bob@example.com", "Correct-Horse-42").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, retry, _) = login_attempt(&app, "ada@example.com", wrong).await;
+    assert_eq!((status, retry), (401, Some(2)), "the delay did not grow");
+    let (status, retry, _) = login_attempt(&app, "ada@example.com", wrong).await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some_and(|r| (1..=2).contains(&r)), "{retry:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, _, body) = login_attempt(&app, "ada@example.com", "Correct-Horse-42").await;
+    assert_eq!(status, 200, "{body}");
+    // A success starts the count again.
+    let (status, retry, _) = login_attempt(&app, "ada@example.com", wrong).await;
+    assert_eq!((status, retry), (401, None));
+}
+
+#[tokio::test]
+async fn failures_spread_over_accounts_lock_the_address_and_signups_are_limited_per_ip() {
+    let echo = echo_upstream().await;
+    let mut limits = crate::helpers::generous();
+    limits.signup = policy(3);
+    let app = spawn_gateway(upstreams(&echo, &echo, &echo), limits).await;
+    let mut settings = app.settings.clone();
+    settings.login_throttle.ip_free_failures = 4;
+    let gw = start(&settings, &app.db).await;
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let response = app
+            .client
+            .post(format!("{gw}/api/v1/auth/login"))
+            .json(&json!({"email": format!("guess{n}@example.com"), "password": "Wrong-Horse-42!"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        let (status, _, _) = app
+            .post(
+                "/api/v1/auth/signup",
+                None,
+                &json!({"email": format!("new{n}@example.com"), "password": "Correct-Horse-42"}),
+            )
+            .await;
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 429]);
 }
