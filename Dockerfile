@@ -9,6 +9,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/airline /usr/local/bin/airline
+# Mount points for the key volumes, owned by the service user so a new named volume is too: the key job
+# writes the pair as that user, and the private key stays readable by it alone.
+RUN mkdir -p /keys /public-keys && chown 65534:65534 /keys /public-keys
 USER 65534:65534
 ENV LOG_FORMAT=json
 ENTRYPOINT ["airline"]

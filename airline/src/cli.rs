@@ -74,9 +74,12 @@ pub struct VerifyArgs {
 /// `keys`.
 #[derive(Debug, Args)]
 pub struct KeysArgs {
-    /// Where `jwt-private.pem` and `jwt-public.pem` go.
+    /// Where `jwt-private.pem` and `jwt-public.pem` go (an existing pair there is kept).
     #[arg(long)]
     pub dir: std::path::PathBuf,
+    /// Also copy `jwt-public.pem` here, for the services that only verify tokens.
+    #[arg(long)]
+    pub public_dir: Option<std::path::PathBuf>,
 }
 
 /// `all`.

@@ -64,8 +64,8 @@ async fn main() -> anyhow::Result<()> {
         Action::SmtpSink(args) => tools::smtp_sink(&args.addr).await,
         Action::Verify(args) => tools::verify(args.grace_secs).await,
         Action::Keys(args) => {
-            gateway::keys::ensure_dev_keys(&args.dir)?;
-            tracing::info!(dir = %args.dir.display(), "development key pair ready");
+            gateway::keys::make_pair(&args.dir, args.public_dir.as_deref())?;
+            tracing::info!(dir = %args.dir.display(), "token key pair ready");
             Ok(())
         }
     }

@@ -203,6 +203,8 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
             recovery_interval_ms: 1000,
             payment_recovery_after_ms: 30_000,
             max_attempts: 10,
+            // The seed books for many customers as one principal; the cap is for customers.
+            max_held_seats: 100_000,
         },
     );
     let meta = CommandMeta {

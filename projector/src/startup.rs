@@ -48,6 +48,18 @@ impl Application {
     /// # Errors
     /// Bad settings, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        {
+            use secrecy::ExposeSecret;
+            infra::production::refuse_development_defaults(
+                "the projector",
+                &[
+                    ("DATABASE_URL", settings.database.url.expose_secret()),
+                    ("AMQP_URL", &settings.amqp.url),
+                ],
+                &[],
+                &[],
+            )?;
+        }
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }

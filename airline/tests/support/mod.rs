@@ -72,6 +72,8 @@ impl Airline {
             ("APP_AMQP__EXPIRES_MS".into(), "120000".into()),
             ("APP_AUTH__DEV_KEY_DIR".into(), keys.display().to_string()),
             ("APP_RETRY__DELAYS_MS".into(), "100,200,400".into()),
+            // One token stands in for a crowd of customers; the hold cap has its own tests.
+            ("APP_BOOKING__MAX_HELD_SEATS".into(), "100000".into()),
             ("APP_PROJECTOR__POLL_INTERVAL_MS".into(), "100".into()),
             ("APP_DATABASE__MAX_CONNECTIONS".into(), "12".into()),
             (
@@ -210,8 +212,29 @@ impl Airline {
     }
 }
 
-/// A token signed with the child's key.
-pub fn token(signer: &JwtSigner, user: Uuid, role: Role) -> String {
+/// A new account of `role` with a session, and a token of that session signed with the child's key
+/// (the gateway checks both on every request).
+pub async fn session_token(db: &TestDatabase, signer: &JwtSigner, role: Role) -> String {
+    use sqlx::Connection;
+    let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+    // A connection of its own, closed after: the fault tests end every session but their pool's one.
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    sqlx::query("INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', $3)")
+        .bind(user)
+        .bind(format!("{user}@example.com"))
+        .bind(role.as_str())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO sessions (session_id, user_id, expires_at) VALUES ($1, $2, now() + interval '1 hour')",
+    )
+    .bind(session)
+    .bind(user)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
     let now = Utc::now().timestamp() as u64;
     signer
         .sign(&Claims {
@@ -221,6 +244,7 @@ pub fn token(signer: &JwtSigner, user: Uuid, role: Role) -> String {
             role,
             exp: now + 3600,
             iat: now,
+            sid: Some(session),
         })
         .unwrap()
 }
@@ -250,8 +274,8 @@ pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
     let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
     let airline = Airline::start(&db, &sink.url(), extra).await;
     let signer = JwtSigner::new(&airline.private_key()).unwrap();
-    let admin = token(&signer, Uuid::new_v4(), Role::Admin);
-    let customer = token(&signer, Uuid::new_v4(), Role::Customer);
+    let admin = session_token(&db, &signer, Role::Admin).await;
+    let customer = session_token(&db, &signer, Role::Customer).await;
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         http.post(format!("{}{path}", airline.command))
