@@ -145,6 +145,9 @@ pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<Ro
     })
 }
 
+/// How many customers the write scenarios book as.
+const CUSTOMERS: usize = 256;
+
 /// 64 clients book random seats on many flights; a seat someone else got first is a 409.
 pub async fn spread(system: &System, options: &Options) -> anyhow::Result<Row> {
     let mut flights = Vec::with_capacity(options.flights);
@@ -154,19 +157,17 @@ pub async fn spread(system: &System, options: &Options) -> anyhow::Result<Row> {
     let flights = Arc::new(flights);
     let seats = Arc::new(system.seats());
     let client = reqwest::Client::new();
-    let (token, base) = (Arc::new(system.token()), system.command.clone());
+    // Many customers, as in life: one customer's holds commit one at a time (the hold cap's lock).
+    let tokens: Arc<Vec<String>> = Arc::new((0..CUSTOMERS).map(|_| system.token()).collect());
+    let base = system.command.clone();
     let (ok, latency, errors, seconds) = drive(
         options.clients,
         None,
         Duration::from_secs(options.seconds),
-        move |_| {
-            let (client, flights, seats, token, base) = (
-                client.clone(),
-                flights.clone(),
-                seats.clone(),
-                token.clone(),
-                base.clone(),
-            );
+        move |n| {
+            let (client, flights, seats, base) =
+                (client.clone(), flights.clone(), seats.clone(), base.clone());
+            let token = tokens[n as usize % tokens.len()].clone();
             async move {
                 let (f, s) = {
                     let mut rng = rand::rng();
@@ -218,16 +219,39 @@ pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Ro
     }
     wait_projected(system).await?;
     let mut rows = Vec::new();
-    for (name, base) in [
-        ("search cached, query API direct", system.query.clone()),
-        ("search cached, through the gateway", system.gateway.clone()),
+    let signed_in = system.session_token().await?;
+    for (name, base, token) in [
+        (
+            "search cached, query API direct",
+            system.query.clone(),
+            None,
+        ),
+        (
+            "search cached, through the gateway",
+            system.gateway.clone(),
+            None,
+        ),
+        (
+            "search cached, through the gateway, signed in",
+            system.gateway.clone(),
+            Some(signed_in.clone()),
+        ),
         (
             "search uncached, query API direct",
             system.query_uncached.clone(),
+            None,
         ),
     ] {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?,
+            );
+        }
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(options.clients)
+            .default_headers(headers)
             .build()?;
         let url = format!("{base}/api/v1/flights?origin=CDG&destination=LHR&limit=20&sort=price");
         let _ = client.get(&url).send().await?;
@@ -263,6 +287,13 @@ pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Ro
     if let (Some(direct), Some(gateway)) = (rows.first(), rows.get(1)) {
         let cost = 1.0 - gateway.rate() / direct.rate().max(1e-9);
         rows[1].note = format!("gateway costs {:.0}% of direct throughput", cost * 100.0);
+    }
+    if let (Some(anonymous), Some(signed_in)) = (rows.get(1), rows.get(2)) {
+        let cost = 1.0 - signed_in.rate() / anonymous.rate().max(1e-9);
+        rows[2].note = format!(
+            "the session check costs {:.0}% of anonymous throughput",
+            cost * 100.0
+        );
     }
     Ok(rows)
 }

@@ -106,6 +106,8 @@ impl System {
                     recovery_interval_ms: 60_000,
                     payment_recovery_after_ms: 30_000,
                     max_attempts: 50,
+                    // One principal stands in for many customers here; the cap has its own tests.
+                    max_held_seats: 100_000,
                 },
             },
             pool.clone(),
@@ -140,6 +142,7 @@ impl System {
         };
         gateway_settings.rate_limits = gateway::config::RateLimitSettings {
             auth: unlimited,
+            signup: unlimited,
             search: unlimited,
             bookings: unlimited,
             default: unlimited,
@@ -197,8 +200,34 @@ impl System {
                 role: Role::Customer,
                 exp: now + 3600,
                 iat: now,
+                sid: None,
             })
             .unwrap_or_default()
+    }
+
+    /// A customer with a session, and a token of it the gateway accepts.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn session_token(&self) -> anyhow::Result<String> {
+        let user = Uuid::now_v7();
+        sqlx::query("INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', 'customer')")
+            .bind(user)
+            .bind(format!("{user}@bench.example"))
+            .execute(&self.pool)
+            .await?;
+        let session =
+            gateway::sessions::open(&self.pool, user, std::time::Duration::from_secs(3600)).await?;
+        let now = Utc::now().timestamp() as u64;
+        Ok(self.signer.sign(&Claims {
+            iss: "airline-gateway".to_owned(),
+            aud: "airline-api".to_owned(),
+            sub: user,
+            role: Role::Customer,
+            exp: now + 3600,
+            iat: now,
+            sid: Some(session.session_id),
+        })?)
     }
 
     /// Schedules a CDG→LHR flight `days` ahead at `hour`; returns its id.
