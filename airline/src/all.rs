@@ -45,6 +45,12 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
     let mut query = query_api::config::Settings::load().context("query API settings")?;
     let mut projector = projector::config::Settings::load().context("projector settings")?;
     let mut notifier = notifier::config::Settings::load().context("notifier settings")?;
+    // The checks each service runs in production before it connects, here before the shared pool does.
+    gateway::startup::refuse_development_defaults(&gateway)?;
+    command_api::startup::refuse_development_defaults(&command)?;
+    query_api::startup::refuse_development_defaults(&query)?;
+    projector::startup::refuse_development_defaults(&projector)?;
+    notifier::startup::refuse_development_defaults(&notifier)?;
     listen(&mut gateway.http, at.gateway);
     listen(&mut command.http, at.command);
     listen(&mut query.http, at.query);

@@ -44,10 +44,13 @@ pub fn ensure_dev_keys(dir: &Path) -> anyhow::Result<(String, String)> {
     let public_path = dir.join(PUBLIC_FILE);
     if !private_path.exists() || !public_path.exists() {
         write_pair(dir)?;
-        // Marked, so a production deployment recognises and refuses these keys.
-        std::fs::write(dir.join(infra::production::DEVELOPMENT_MARKER), "")
-            .with_context(|| format!("marking {}", dir.display()))?;
         tracing::warn!(dir = %dir.display(), "generated a development token key pair; never use it in production");
+    }
+    // Marked (also a pair generated before markers existed), so a production deployment recognises and
+    // refuses these keys.
+    let marker = dir.join(infra::production::DEVELOPMENT_MARKER);
+    if !marker.exists() {
+        std::fs::write(&marker, "").with_context(|| format!("marking {}", dir.display()))?;
     }
     let private = std::fs::read_to_string(&private_path)
         .with_context(|| format!("reading {}", private_path.display()))?;

@@ -36,6 +36,9 @@ const MAX_CACHED: usize = 100_000;
 /// arriving without the connection failing (a half-open connection, a pooler that drops LISTEN).
 const ENTRY_TTL: Duration = Duration::from_secs(15);
 
+/// The live sessions one account may have; signing in once more ends the oldest.
+pub const MAX_LIVE_SESSIONS: i64 = 50;
+
 /// How often the listener checks that its own notification comes back, and how long it may take.
 const PING_EVERY: Duration = Duration::from_secs(5);
 const PING_WITHIN: Duration = Duration::from_secs(10);
@@ -195,11 +198,13 @@ impl Grants {
                         }
                         Some(_) => {}
                         None => {
+                            // On the listening connection itself: a busy pool must not keep this
+                            // loop from reading the notifications that revoke grants.
                             let token = format!("ping:{}", Uuid::new_v4());
                             sqlx::query("SELECT pg_notify($1, $2)")
                                 .bind(CHANNEL)
                                 .bind(&token)
-                                .execute(&self.pool)
+                                .execute(&mut listener)
                                 .await?;
                             ping = Some((token, Instant::now()));
                         }
@@ -274,6 +279,25 @@ pub async fn open(pool: &PgPool, user_id: Uuid, ttl: Duration) -> Result<Opened,
         .bind(session_id)
         .execute(&mut *tx)
         .await?;
+    // What one account keeps is bounded: past MAX_LIVE_SESSIONS sign-ins the oldest live ones end, and
+    // sessions ended a day ago go (their refresh tokens with them).
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'too_many_sessions' \
+         WHERE session_id IN (SELECT session_id FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() \
+             ORDER BY created_at DESC, session_id DESC OFFSET $2)",
+    )
+    .bind(user_id)
+    .bind(MAX_LIVE_SESSIONS)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM sessions WHERE user_id = $1 \
+         AND (expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day')",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Opened {
         session_id,

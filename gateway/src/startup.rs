@@ -44,37 +44,45 @@ pub struct Application {
     port: u16,
 }
 
+/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
+/// credentials, before anything connects; `airline all` runs the same check.
+///
+/// # Errors
+/// Every finding, when running as production.
+pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let auth = &settings.auth;
+    let key = match (&auth.private_key_pem, &auth.private_key_file) {
+        (Some(pem), _) => vec![infra::production::Key::Pem(pem.expose_secret())],
+        (None, Some(file)) => vec![infra::production::Key::File(file)],
+        (None, None) => Vec::new(),
+    };
+    let dev = auth.dev_key_dir();
+    if settings.is_production() {
+        let found = infra::production::findings(
+            &[
+                ("DATABASE_URL", settings.database.url.expose_secret()),
+                ("REDIS_URL", &settings.redis.url),
+            ],
+            &key,
+            &[dev.as_path()],
+        );
+        anyhow::ensure!(
+            found.is_empty(),
+            "the gateway refuses to start in production: {}",
+            found.join("; ")
+        );
+    }
+    Ok(())
+}
+
 impl Application {
     /// Connects, loads or generates keys, binds.
     ///
     /// # Errors
     /// Bad settings, development keys in production, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        {
-            use secrecy::ExposeSecret;
-            let auth = &settings.auth;
-            let key = match (&auth.private_key_pem, &auth.private_key_file) {
-                (Some(pem), _) => vec![infra::production::Key::Pem(pem.expose_secret())],
-                (None, Some(file)) => vec![infra::production::Key::File(file)],
-                (None, None) => Vec::new(),
-            };
-            let dev = auth.dev_key_dir();
-            if settings.is_production() {
-                let found = infra::production::findings(
-                    &[
-                        ("DATABASE_URL", settings.database.url.expose_secret()),
-                        ("REDIS_URL", &settings.redis.url),
-                    ],
-                    &key,
-                    &[dev.as_path()],
-                );
-                anyhow::ensure!(
-                    found.is_empty(),
-                    "the gateway refuses to start in production: {}",
-                    found.join("; ")
-                );
-            }
-        }
+        refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }
@@ -178,9 +186,10 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .merge(SwaggerUi::new("/docs").config(Config::from("/openapi.json")))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn(refuse_bad_paths))
         .with_state(state);
-    let app = infra::http::serve_stack(app, &settings.http);
+    // Around the shared stack, so that it also guards the fallback (a path no route matches).
+    let app =
+        infra::http::serve_stack(app, &settings.http).layer(middleware::from_fn(refuse_bad_paths));
     let token = settings.metrics_token.clone();
     let app = app.layer(middleware::from_fn(move |req: Request, next: Next| {
         let token = token.clone();
@@ -236,7 +245,16 @@ async fn refuse_bad_paths(req: Request, next: Next) -> Response {
 /// every API behind enforces the role the account has now. The principal rides in the request extensions
 /// to the rate limiter.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if !req.headers().contains_key(header::AUTHORIZATION) {
+    // The routes that take credentials in the body ignore a bearer header: a client that always sends
+    // its (by then expired) access token must still be able to refresh or sign in again.
+    const CREDENTIAL_ROUTES: [&str; 3] = [
+        "/api/v1/auth/signup",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+    ];
+    if !req.headers().contains_key(header::AUTHORIZATION)
+        || CREDENTIAL_ROUTES.contains(&req.uri().path())
+    {
         return next.run(req).await;
     }
     let unauthorized = |detail: &str| {

@@ -42,24 +42,31 @@ struct HealthState {
     workers: Registry,
 }
 
+/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
+/// credentials, before anything connects; `airline all` runs the same check.
+///
+/// # Errors
+/// Every finding, when running as production.
+pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    infra::production::refuse_development_defaults(
+        "the projector",
+        &[
+            ("DATABASE_URL", settings.database.url.expose_secret()),
+            ("AMQP_URL", &settings.amqp.url),
+        ],
+        &[],
+        &[],
+    )
+}
+
 impl Application {
     /// Connects and binds.
     ///
     /// # Errors
     /// Bad settings, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        {
-            use secrecy::ExposeSecret;
-            infra::production::refuse_development_defaults(
-                "the projector",
-                &[
-                    ("DATABASE_URL", settings.database.url.expose_secret()),
-                    ("AMQP_URL", &settings.amqp.url),
-                ],
-                &[],
-                &[],
-            )?;
-        }
+        refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }

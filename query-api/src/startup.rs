@@ -23,25 +23,32 @@ pub struct Application {
     port: u16,
 }
 
+/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
+/// credentials, before anything connects; `airline all` runs the same check.
+///
+/// # Errors
+/// Every finding, when running as production.
+pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let dev = infra::production::dev_key_dir();
+    infra::production::refuse_development_defaults(
+        "the query API",
+        &[
+            ("DATABASE_URL", settings.database.url.expose_secret()),
+            ("REDIS_URL", &settings.redis.url),
+        ],
+        &infra::production::verifying_key(&settings.auth),
+        &[dev.as_path()],
+    )
+}
+
 impl Application {
     /// Connects and binds.
     ///
     /// # Errors
     /// Bad settings or key, busy port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        {
-            use secrecy::ExposeSecret;
-            let dev = infra::production::dev_key_dir();
-            infra::production::refuse_development_defaults(
-                "the query API",
-                &[
-                    ("DATABASE_URL", settings.database.url.expose_secret()),
-                    ("REDIS_URL", &settings.redis.url),
-                ],
-                &infra::production::verifying_key(&settings.auth),
-                &[dev.as_path()],
-            )?;
-        }
+        refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }

@@ -407,6 +407,17 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_family() {
     )
     .await;
     assert_eq!(status, 200);
+    // A client that always sends its bearer header refreshes even when that access token is invalid
+    // (expired, or of an ended session): the refresh token in the body is what counts.
+    let (status, _, fourth) = app
+        .post(
+            "/api/v1/auth/refresh",
+            Some("expired.or.garbage"),
+            &json!({"refresh_token": third["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{fourth}");
+    let third = fourth;
 
     // The first token again: someone kept a copy. The session ends for everyone holding any of it.
     let (status, body) = refresh(&first["refresh_token"]).await;
@@ -456,4 +467,54 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_family() {
     )
     .await;
     assert_eq!(status, 401, "the race left a live session");
+}
+
+#[tokio::test]
+async fn an_account_keeps_a_bounded_number_of_sessions() {
+    let dead = dead_upstream();
+    let app = spawn_gateway(upstreams(&dead, &dead, &dead), generous()).await;
+    let (user, _) = app.user_with_token(Role::Customer).await;
+    let pool = &app.db.pool;
+    let ttl = Duration::from_secs(3600);
+    let first = gateway::sessions::open(pool, user, ttl).await.unwrap();
+    // An old session that ended two days ago, as pruning finds it.
+    let ended = gateway::sessions::open(pool, user, ttl).await.unwrap();
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now() - interval '2 days', revoked_reason = 'logout' \
+         WHERE session_id = $1",
+    )
+    .bind(ended.session_id)
+    .execute(pool)
+    .await
+    .unwrap();
+    let mut last = None;
+    for _ in 0..gateway::sessions::MAX_LIVE_SESSIONS {
+        last = Some(gateway::sessions::open(pool, user, ttl).await.unwrap());
+    }
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(live, gateway::sessions::MAX_LIVE_SESSIONS);
+    let grants = gateway::sessions::Grants::new(pool.clone());
+    let grant = |sid| grants.current(sid, user);
+    assert_eq!(
+        grant(first.session_id).await.unwrap(),
+        gateway::sessions::Grant::Revoked,
+        "the oldest live session ended"
+    );
+    let last = last.unwrap();
+    assert_eq!(
+        grant(last.session_id).await.unwrap(),
+        gateway::sessions::Grant::Active(Role::Customer)
+    );
+    let pruned: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE session_id = $1")
+        .bind(ended.session_id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 0, "a session ended a day ago is deleted");
 }

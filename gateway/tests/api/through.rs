@@ -32,18 +32,40 @@ async fn webhooks_aimed_inside_are_refused_through_the_gateway_and_the_lifecycle
     let (_, admin) = app.user_with_token(Role::Admin).await;
     let (_, customer) = app.user_with_token(Role::Customer).await;
     let hooks = format!("{gw}/api/v1/webhooks");
+    // Every spelling of an inside address: loopback, unspecified, private, CGNAT, link-local and the
+    // metadata address, multicast, broadcast, IPv6 loopback/ULA/link-local, IPv4 inside IPv6 (mapped,
+    // compatible, NAT64, 6to4), in decimal, hex, octal and short forms.
     for url in [
         "http://127.0.0.1:5432/",
         "http://localhost/",
+        "http://LOCALHOST./",
+        "http://api.localhost/",
         "http://[::1]/",
         "http://2130706433/",
+        "http://0x7f000001/",
         "http://0x7f.1/",
+        "http://0177.0.0.1/",
         "http://017700000001/",
-        "http://169.254.169.254/latest/meta-data/",
+        "http://127.1/",
+        "http://0/",
+        "http://0.0.0.0/",
+        "http://[::]/",
+        "http://10.1.2.3/",
+        "http://172.16.5.4/",
         "http://192.168.1.1/",
         "http://100.100.100.200/",
-        "http://[::ffff:10.0.0.1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://224.0.0.1/",
+        "http://255.255.255.255/",
+        "http://[fd00::1]/",
+        "http://[fe80::1]/",
         "http://[fe80::1%25eth0]/",
+        "http://[ff02::1]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://[::ffff:7f00:1]/",
+        "http://[::127.0.0.1]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2002:7f00:1::]/",
     ] {
         let (status, body) = send(
             &app.client,
