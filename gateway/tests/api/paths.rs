@@ -184,7 +184,7 @@ async fn a_known_path_with_another_method_is_405_with_allow_and_invented_methods
     };
     // Half on a route of the table, half on paths nobody routes (each one new).
     let send = |i: usize| {
-        let path = if i % 2 == 0 {
+        let path = if i.is_multiple_of(2) {
             "/api/v1/flights".to_owned()
         } else {
             format!("/api/v1/nowhere-{i}")
