@@ -124,6 +124,7 @@ fn flight_status(e: &FlightError) -> (StatusCode, &'static str) {
             (S::UNPROCESSABLE_ENTITY, "fares_do_not_match_cabins")
         }
         FlightError::MixedCurrencies => (S::UNPROCESSABLE_ENTITY, "mixed_currencies"),
+        FlightError::FareTooHigh { .. } => (S::UNPROCESSABLE_ENTITY, "fare_too_high"),
         FlightError::FlightCancelled => (S::CONFLICT, "flight_cancelled"),
         FlightError::Departed => (S::CONFLICT, "flight_departed"),
         FlightError::DelayMustBeLater => (S::UNPROCESSABLE_ENTITY, "delay_must_be_later"),

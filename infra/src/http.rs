@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -82,6 +83,16 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
             // Outermost first. `problems` sits inside the request-id layers (it reads the id) and outside
             // the timeout and body limit, whose plain-text errors it turns into problem+json.
             ServiceBuilder::new()
+                // No browser guesses a type from content or frames an answer (a proxied one keeps the
+                // upstream's).
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     let request_id = req

@@ -143,16 +143,14 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = embedded_v4(ip) {
         return is_public_v4(v4);
     }
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || (s[0] & 0xfe00) == 0xfc00 // ULA
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] & 0xffc0) == 0xfec0 // site-local
-        || (s[0] & 0xff00) == 0xff00 // multicast
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x2001 && s[1] == 0) // Teredo
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64, 64:ff9b:1::/48
-        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])) // discard
+    // Only global unicast (2000::/3) is public; everything else (loopback, unspecified, ULA,
+    // link-local, site-local, multicast, discard, local-use NAT64, SRv6 SIDs) is not, and inside it the
+    // special-purpose blocks are not either.
+    // 2001::/23 holds the IETF protocol assignments (Teredo, benchmarking, ORCHID); 2001:db8::/32 and
+    // 3fff::/20 are for documentation.
+    let special = s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8);
+    let documentation = s[0] == 0x3fff && s[1] < 0x1000;
+    (s[0] & 0xe000) == 0x2000 && !special && !documentation
 }
 
 /// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64
@@ -272,6 +270,15 @@ mod tests {
             "http://[fd12:3456::1]/",
             "http://[fe80::1]/",
             "http://[ff02::1]/",
+            "http://[2001:db8::1]/",
+            "http://[3fff::1]/",
+            "http://[3fff:fff::1]/",
+            "http://[2001:2::1]/",
+            "http://[2001:10::1]/",
+            "http://[2001:20::1]/",
+            "http://[2001::1]/",
+            "http://[5f00::1]/",
+            "http://[100::1]/",
             "https://%31%32%37.0.0.1/",
             "http://127.0.0.1.:8080/",
         ] {
@@ -307,6 +314,8 @@ mod tests {
             "https://hooks.example.com/airline",
             "http://93.184.216.34/",
             "http://[2606:4700::1111]/",
+            "http://[2001:4860:4860::8888]/",
+            "http://[2a00:1450:4001::1]/",
             "http://[::ffff:93.184.216.34]/",
             "http://172.32.0.1/",
             "http://100.128.0.1/",

@@ -187,7 +187,7 @@ fn unknown(code: &str, detail: String) -> ApiError {
     request_body = ScheduleFlightRequest,
     responses((status = 201, body = FlightResponse),
         (status = 422, description = "`invalid_body`, `unknown_airport`, `unknown_aircraft`, \
-            `arrival_not_after_departure`, `departure_in_past`, `fares_do_not_match_cabins`, `mixed_currencies`", body = Problem)))]
+            `arrival_not_after_departure`, `departure_in_past`, `fares_do_not_match_cabins`, `mixed_currencies`, `fare_too_high`", body = Problem)))]
 async fn schedule_flight(
     State(state): State<AppState>,
     principal: Principal,

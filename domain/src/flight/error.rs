@@ -26,6 +26,12 @@ pub enum FlightError {
         /// A cabin missing a fare, priced twice, or priced without seats.
         cabin: Cabin,
     },
+    /// A fare or fee over [`super::Fare::MAX_AMOUNT_MINOR`].
+    #[error("the {cabin} fare or its fee is over the maximum of 1000000000000 minor units")]
+    FareTooHigh {
+        /// The cabin of that fare.
+        cabin: Cabin,
+    },
     /// Fares or fees in several currencies.
     #[error("all fares and fees must be in one currency")]
     MixedCurrencies,

@@ -25,6 +25,10 @@ pub struct Fare {
 }
 
 impl Fare {
+    /// The most a fare or a fee may be, in minor units (ten billion units of any currency): nine
+    /// passengers' totals, and every sum of them the read models keep, stay far inside 64 bits.
+    pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+
     /// Price for `seated` passengers.
     ///
     /// # Errors

@@ -129,6 +129,11 @@ fn check_fares(layout: &SeatLayout, fares: &[Fare]) -> Result<(), FlightError> {
         if !cabins.contains(&fare.cabin) || !priced.insert(fare.cabin) {
             return Err(FlightError::FaresDoNotMatchCabins { cabin: fare.cabin });
         }
+        if fare.price.amount_minor() > Fare::MAX_AMOUNT_MINOR
+            || fare.rules.cancellation_fee.amount_minor() > Fare::MAX_AMOUNT_MINOR
+        {
+            return Err(FlightError::FareTooHigh { cabin: fare.cabin });
+        }
     }
     if let Some(cabin) = cabins.difference(&priced).next() {
         return Err(FlightError::FaresDoNotMatchCabins { cabin: *cabin });

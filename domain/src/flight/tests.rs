@@ -144,6 +144,32 @@ mod scheduling {
     }
 
     #[test]
+    fn a_fare_or_fee_over_the_maximum_is_rejected() {
+        let eur = crate::values::Currency::parse("EUR").unwrap();
+        let too_much = crate::values::Money::try_new(Fare::MAX_AMOUNT_MINOR + 1, eur).unwrap();
+        let mut cmd = schedule_cmd();
+        cmd.fares[0].price = too_much;
+        let cabin = cmd.fares[0].cabin;
+        FlightTestFramework::with(())
+            .given_no_previous_events()
+            .when(FlightCommand::Schedule(Box::new(cmd)))
+            .then_expect_error(FlightError::FareTooHigh { cabin });
+        let mut cmd = schedule_cmd();
+        cmd.fares[0].rules.cancellation_fee = too_much;
+        FlightTestFramework::with(())
+            .given_no_previous_events()
+            .when(FlightCommand::Schedule(Box::new(cmd)))
+            .then_expect_error(FlightError::FareTooHigh { cabin });
+        let mut cmd = schedule_cmd();
+        cmd.fares[0].price = crate::values::Money::try_new(Fare::MAX_AMOUNT_MINOR, eur).unwrap();
+        let ok = FlightTestFramework::with(())
+            .given_no_previous_events()
+            .when(FlightCommand::Schedule(Box::new(cmd)))
+            .inspect_result();
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
     fn commands_on_an_unscheduled_flight_are_rejected() {
         FlightTestFramework::with(())
             .given_no_previous_events()

@@ -188,15 +188,22 @@ fn pair(
         sid: Some(session_id),
     };
     match state.signer.sign(&claims) {
-        Ok(access_token) => axum::Json(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: state.token_ttl_secs,
-            refresh_token,
-            refresh_expires_in: session_left,
-            user: user.into(),
-        })
-        .into_response(),
+        Ok(access_token) => (
+            // Tokens are never kept by a cache on the way (RFC 6749, 5.1).
+            [
+                (axum::http::header::CACHE_CONTROL, "no-store"),
+                (axum::http::header::PRAGMA, "no-cache"),
+            ],
+            axum::Json(TokenResponse {
+                access_token,
+                token_type: "Bearer",
+                expires_in: state.token_ttl_secs,
+                refresh_token,
+                refresh_expires_in: session_left,
+                user: user.into(),
+            }),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error.message = %e, "signing a token failed");
             internal_error()

@@ -22,7 +22,7 @@ async fn signup_login_and_me() {
     assert_eq!(signed_up["user"]["email"], "ada@example.com");
     assert_eq!(signed_up["user"]["role"], "customer");
 
-    let (status, _, login) = app
+    let (status, headers, login) = app
         .post(
             "/api/v1/auth/login",
             None,
@@ -30,6 +30,12 @@ async fn signup_login_and_me() {
         )
         .await;
     assert_eq!(status, 200, "{login}");
+    assert_eq!(
+        headers["cache-control"], "no-store",
+        "tokens are not cached"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
     let token = login["access_token"].as_str().unwrap();
     let (status, _, me) = app.get("/api/v1/auth/me", Some(token)).await;
     assert_eq!(status, 200);
