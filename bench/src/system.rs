@@ -43,6 +43,7 @@ fn http() -> HttpSettings {
         body_limit_bytes: 64 * 1024,
         header_timeout_ms: 10_000,
         shutdown_timeout_ms: 10_000,
+        write_timeout_ms: 30_000,
     }
 }
 
@@ -70,6 +71,7 @@ async fn query_api(pool: &PgPool, public: &str, redis: RedisSettings) -> anyhow:
                 search_ttl_secs: 300,
                 seat_map_ttl_secs: 300,
             },
+            feed: query_api::feed::FeedSettings::default(),
         },
         pool.clone(),
     )

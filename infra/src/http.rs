@@ -256,6 +256,7 @@ mod tests {
             body_limit_bytes: 1024,
             header_timeout_ms: 1_000,
             shutdown_timeout_ms: 1_000,
+            write_timeout_ms: 30_000,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod coalesce;
 pub mod db;
 pub mod event_log;
 pub mod http;
+pub mod io;
 pub mod metrics;
 pub mod problem;
 pub mod production;

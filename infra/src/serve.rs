@@ -86,6 +86,7 @@ pub async fn serve(
         // A request head (line and headers) over 32 KiB is 431, answered by hyper.
         .max_header_size(32 * 1024)
         .keep_alive(true);
+    let write_timeout = settings.write_timeout();
     let graceful = GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
     let mut accept = |stream: tokio::net::TcpStream, peer: std::net::SocketAddr| {
@@ -96,6 +97,7 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
+        let stream = crate::io::WriteTimeout::new(stream, write_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         connections.spawn(async move {
             if let Err(e) = connection.await {
@@ -195,6 +197,7 @@ mod tests {
             body_limit_bytes: 1024,
             header_timeout_ms: 300,
             shutdown_timeout_ms: 1_000,
+            write_timeout_ms: 30_000,
         }
     }
 

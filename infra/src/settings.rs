@@ -95,6 +95,14 @@ pub struct HttpSettings {
     /// On SIGTERM, longest the in-flight requests get before the listener closes them anyway.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
+    /// Longest a write to a client may stay blocked (the client stopped reading) before the connection
+    /// is closed: a stalled event-stream reader or a slow-read attack holds nothing for longer.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+}
+
+const fn default_write_timeout_ms() -> u64 {
+    30_000
 }
 
 const fn default_header_timeout_ms() -> u64 {
@@ -114,6 +122,11 @@ impl HttpSettings {
     /// [`HttpSettings::header_timeout_ms`].
     pub fn header_timeout(&self) -> Duration {
         Duration::from_millis(self.header_timeout_ms.max(1))
+    }
+
+    /// [`HttpSettings::write_timeout_ms`].
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms.max(1))
     }
 
     /// [`HttpSettings::shutdown_timeout_ms`].

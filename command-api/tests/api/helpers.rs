@@ -82,6 +82,7 @@ fn settings(public_pem: &str) -> Settings {
             body_limit_bytes: 16 * 1024,
             header_timeout_ms: 10_000,
             shutdown_timeout_ms: 10_000,
+            write_timeout_ms: 30_000,
         },
         auth: AuthSettings {
             public_key_pem: Some(public_pem.to_owned()),

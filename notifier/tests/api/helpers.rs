@@ -67,6 +67,7 @@ pub async fn spawn_app() -> TestApp {
             body_limit_bytes: 16 * 1024,
             header_timeout_ms: 10_000,
             shutdown_timeout_ms: 10_000,
+            write_timeout_ms: 30_000,
         },
         amqp: amqp.clone(),
         smtp: SmtpSettings {
