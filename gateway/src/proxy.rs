@@ -73,17 +73,22 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
         Ok(bytes) => bytes,
         Err(e) => return unreadable_body(&e),
     };
-    let sent = state
-        .client
-        .request(parts.method.clone(), &url)
-        .headers(headers)
-        .body(body)
-        .timeout(state.upstreams.timeout())
-        .send()
-        .await;
+    // The timeout bounds the wait for the answer's head; its body then streams for as long as it runs
+    // (an event stream does not end), passed on chunk by chunk, never buffered.
+    let sent = tokio::time::timeout(
+        state.upstreams.timeout(),
+        state
+            .client
+            .request(parts.method.clone(), &url)
+            .headers(headers)
+            .body(body)
+            .send(),
+    )
+    .await;
     let upstream_response = match sent {
-        Ok(r) => r,
-        Err(e) => return failure(&e, &url),
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return failure(e.is_timeout(), &e, &url),
+        Err(elapsed) => return failure(true, &elapsed, &url),
     };
     let status = upstream_response.status();
     let mut headers = upstream_response.headers().clone();
@@ -121,8 +126,8 @@ fn unreadable_body(e: &axum::Error) -> Response {
     }
 }
 
-fn failure(e: &reqwest::Error, url: &str) -> Response {
-    let (status, code, detail) = if e.is_timeout() {
+fn failure(timed_out: bool, e: &dyn std::fmt::Display, url: &str) -> Response {
+    let (status, code, detail) = if timed_out {
         (
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_timeout",

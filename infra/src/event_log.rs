@@ -62,7 +62,53 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// Whether a routing key (`booking.BookingConfirmed`) matches a topic pattern: `*` one word, `#` any
+/// number, as RabbitMQ's topic exchanges match.
+pub fn topic_matches(pattern: &str, key: &str) -> bool {
+    fn go(p: &[&str], k: &[&str]) -> bool {
+        match (p.first(), k.first()) {
+            (None, None) => true,
+            (Some(&"#"), _) => go(&p[1..], k) || (!k.is_empty() && go(p, &k[1..])),
+            (Some(&"*"), Some(_)) => go(&p[1..], &k[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &k[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let k: Vec<&str> = key.split('.').collect();
+    go(&p, &k)
+}
+
+impl std::fmt::Display for Position {
+    /// `<tx_id>-<global_position>`: the form clients hand back (`Last-Event-ID`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.tx_id, self.global_position)
+    }
+}
+
+impl std::str::FromStr for Position {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const BAD: &str = "a position is `<tx_id>-<global_position>`, two non-negative integers";
+        let (tx, gp) = s.trim().split_once('-').ok_or(BAD)?;
+        let parse = |n: &str| {
+            n.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0 && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        Ok(Self {
+            tx_id: parse(tx).ok_or(BAD)?,
+            global_position: parse(gp).ok_or(BAD)?,
+        })
+    }
+}
+
 impl StoredEvent {
+    /// `<aggregate_type>.<event_type>`, the routing key on the broker and the type in the event feed.
+    pub fn routing_key(&self) -> String {
+        format!("{}.{}", self.aggregate_type, self.event_type)
+    }
+
     /// Where this event stands in the commit order.
     pub const fn position(&self) -> Position {
         Position {

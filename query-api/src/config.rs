@@ -16,6 +16,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Cache lifetimes.
     pub cache: CacheSettings,
+    /// The event feed.
+    #[serde(default)]
+    pub feed: crate::feed::FeedSettings,
 }
 
 /// How bearer tokens are checked (shared by every API).

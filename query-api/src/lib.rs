@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod feed;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -11,7 +11,13 @@ use infra::settings::HttpSettings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use std::time::Duration;
+
+use infra::supervisor::{Spec, Supervisor};
+use tokio::sync::watch;
+
 use crate::config::Settings;
+use crate::feed::Hub;
 use crate::routes;
 use crate::state::AppState;
 
@@ -21,6 +27,10 @@ pub struct Application {
     router: Router,
     http: HttpSettings,
     port: u16,
+    supervisor: Supervisor,
+    feed: Arc<Hub>,
+    pool: PgPool,
+    stopping: watch::Sender<bool>,
 }
 
 /// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
@@ -61,13 +71,19 @@ impl Application {
         let auth = &settings.auth;
         let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
             .context("loading the token public key")?;
+        let supervisor = Supervisor::new();
+        let feed = Arc::new(Hub::new(settings.feed.clone()));
+        let (stopping, stopping_rx) = watch::channel(false);
         let state = AppState {
-            pool,
+            pool: pool.clone(),
             cache: Arc::new(Cache::new(&settings.redis)),
             verifier,
             ttl: settings.cache.clone(),
             search_generation: Arc::default(),
             seat_map_versions: Arc::default(),
+            feed: feed.clone(),
+            stopping: stopping_rx,
+            workers: supervisor.registry(),
         };
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .await
@@ -78,6 +94,10 @@ impl Application {
             http: settings.http.clone(),
             listener,
             port,
+            supervisor,
+            feed,
+            pool,
+            stopping,
         })
     }
 
@@ -104,7 +124,24 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        infra::serve::serve(self.listener, self.router, &self.http, stop).await
+        let mut supervisor = self.supervisor;
+        let (feed, pool) = (self.feed, self.pool);
+        // A stopped feed listener only slows the streams down to polling.
+        supervisor.spawn(
+            Spec::degrading("feed-listener", Duration::from_secs(30)),
+            move |beat, stop| {
+                let (feed, pool) = (feed.clone(), pool.clone());
+                async move { feed.listen(&pool, beat, stop).await }
+            },
+        );
+        let stopping = self.stopping;
+        let stop = async move {
+            stop.await;
+            // Event streams end now, so their connections drain like any other.
+            let _ = stopping.send(true);
+        };
+        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
+            .await
     }
 }
 

@@ -26,6 +26,12 @@ pub struct AppState {
     pub search_generation: Arc<Coalesced<(Uuid, i64)>>,
     /// Each seat map's reference version, shared the same way.
     pub seat_map_versions: Arc<CoalescedMap<Uuid, i64>>,
+    /// Wakes the event streams.
+    pub feed: Arc<crate::feed::Hub>,
+    /// Turns true when the server stops: event streams end so connections can drain.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The workers' health (the feed's listener), for readiness.
+    pub workers: infra::supervisor::Registry,
 }
 
 impl FromRef<AppState> for JwtVerifier {

@@ -58,6 +58,8 @@ pub const ROUTES: &[ProxiedRoute] = &[
     route("GET", "/api/v1/bookings", Query),
     route("GET", "/api/v1/bookings/{id}", Query),
     route("GET", "/api/v1/bookings/{id}/history", Query),
+    route("GET", "/api/v1/bookings/{id}/events", Query),
+    route("GET", "/api/v1/events", Query),
     route("POST", "/api/v1/bookings/{id}/payment", Command),
     route("POST", "/api/v1/bookings/{id}/cancel", Command),
     route("POST", "/api/v1/bookings/{id}/seat-changes", Command),

@@ -87,6 +87,7 @@ pub fn settings(
             body_limit_bytes: 64 * 1024,
             header_timeout_ms: 10_000,
             shutdown_timeout_ms: 10_000,
+            write_timeout_ms: 30_000,
         },
         redis: RedisSettings {
             url: redis_url.to_owned(),
@@ -180,6 +181,7 @@ pub async fn real_apis(private_pem: &str, db: &TestDatabase) -> (String, String)
         body_limit_bytes: 64 * 1024,
         header_timeout_ms: 10_000,
         shutdown_timeout_ms: 10_000,
+        write_timeout_ms: 30_000,
     };
     let database = DatabaseSettings {
         url: "postgres://unused".to_owned().into(),
@@ -234,6 +236,7 @@ pub async fn real_apis(private_pem: &str, db: &TestDatabase) -> (String, String)
                 search_ttl_secs: 60,
                 seat_map_ttl_secs: 60,
             },
+            feed: query_api::feed::FeedSettings::default(),
         },
         db.pool.clone(),
     )
@@ -403,6 +406,7 @@ fn test_http() -> HttpSettings {
         body_limit_bytes: 16 * 1024,
         header_timeout_ms: 10_000,
         shutdown_timeout_ms: 10_000,
+        write_timeout_ms: 30_000,
     }
 }
 

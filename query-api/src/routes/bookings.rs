@@ -198,7 +198,7 @@ async fn list_bookings(
     Ok(axum::Json(BookingPage { bookings, next }).into_response())
 }
 
-fn visible(principal: &Principal, customer: Uuid) -> Result<()> {
+pub(crate) fn visible(principal: &Principal, customer: Uuid) -> Result<()> {
     if principal.is_admin() || principal.user_id == customer {
         Ok(())
     } else {
@@ -255,13 +255,20 @@ async fn booking_history(
     principal: Principal,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let (booking, _) = fold::<Booking>(&state.pool, &id.to_string(), AsOf::default())
+    visible(&principal, owner(&state.pool, id).await?)?;
+    Ok(axum::Json(entries(&state.pool, "booking", &id.to_string()).await?).into_response())
+}
+
+/// Whose booking `id` is, from its events (so a booking the projector has not reached has an owner).
+///
+/// # Errors
+/// 404 for a booking that does not exist.
+pub(crate) async fn owner(pool: &sqlx::PgPool, id: Uuid) -> Result<Uuid> {
+    let (booking, _) = fold::<Booking>(pool, &id.to_string(), AsOf::default())
         .await?
         .ok_or_else(|| ApiError::not_found("booking_not_found", "booking"))?;
-    let owner = booking
+    booking
         .state()
         .map(|s| *s.customer_id.as_uuid())
-        .ok_or_else(|| ApiError::not_found("booking_not_found", "booking"))?;
-    visible(&principal, owner)?;
-    Ok(axum::Json(entries(&state.pool, "booking", &id.to_string()).await?).into_response())
+        .ok_or_else(|| ApiError::not_found("booking_not_found", "booking"))
 }

@@ -1,4 +1,5 @@
-//! `/readyz`: ready when Postgres answers; reports whether Redis does (the service works without it).
+//! `/readyz`: ready when Postgres answers; reports whether Redis does (the service works without it) and
+//! the feed's listener (down, event streams poll: `degraded`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,19 +13,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<se
     } else {
         "down"
     };
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ready", "database": "up", "redis": redis})),
-        ),
+    let database = match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => true,
         Err(e) => {
             tracing::warn!(error.message = %e, "not ready: database");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(
-                    serde_json::json!({"status": "not_ready", "database": "down", "redis": redis}),
-                ),
-            )
+            false
         }
-    }
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("redis".into(), redis.into());
+    state.workers.report().readiness(database, extra)
 }

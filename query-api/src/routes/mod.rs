@@ -24,7 +24,7 @@ use crate::state::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Airline query API", description = "The read side: search, seat maps, bookings, history, analytics."),
-    tags((name = "flights"), (name = "bookings"), (name = "reference"), (name = "analytics"))
+    tags((name = "flights"), (name = "bookings"), (name = "reference"), (name = "analytics"), (name = "events"))
 )]
 pub struct ApiDoc;
 
@@ -36,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(bookings::router())
         .merge(reference::router())
         .merge(analytics::router())
+        .merge(crate::feed::router())
 }
 
 /// Query parameters whose rejections are `invalid_query` problems.

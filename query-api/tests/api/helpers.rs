@@ -43,6 +43,7 @@ fn http() -> HttpSettings {
         body_limit_bytes: 16 * 1024,
         header_timeout_ms: 10_000,
         shutdown_timeout_ms: 10_000,
+        write_timeout_ms: 30_000,
     }
 }
 
@@ -60,6 +61,39 @@ pub fn redis_settings(url: &str) -> RedisSettings {
         key_prefix: format!("test:{}:", Uuid::new_v4()),
         timeout_ms: 200,
     }
+}
+
+fn query_settings(public_pem: &str, redis: &RedisSettings) -> Settings {
+    Settings {
+        database: database(),
+        http: http(),
+        redis: redis.clone(),
+        auth: AuthSettings {
+            public_key_pem: Some(public_pem.to_owned()),
+            public_key_file: None,
+            issuer: ISSUER.to_owned(),
+            audience: AUDIENCE.to_owned(),
+        },
+        cache: CacheSettings {
+            search_ttl_secs: 60,
+            seat_map_ttl_secs: 60,
+        },
+        feed: query_api::feed::FeedSettings::default(),
+    }
+}
+
+/// A query API on `db`, running until the test ends; its address.
+async fn start_query(db: &TestDatabase, public_pem: &str, redis: &RedisSettings) -> String {
+    start_query_with(db, query_settings(public_pem, redis)).await
+}
+
+async fn start_query_with(db: &TestDatabase, settings: Settings) -> String {
+    let query = query_api::startup::Application::build_with(settings, db.pool.clone())
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", query.port());
+    tokio::spawn(query.run_until(std::future::pending()));
+    address
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -109,28 +143,7 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
     tokio::spawn(command.run_without_workers(std::future::pending()));
 
     let redis = redis_settings(redis_url);
-    let query = query_api::startup::Application::build_with(
-        Settings {
-            database: database(),
-            http: http(),
-            redis: redis.clone(),
-            auth: AuthSettings {
-                public_key_pem: Some(public_pem.clone()),
-                public_key_file: None,
-                issuer: ISSUER.to_owned(),
-                audience: AUDIENCE.to_owned(),
-            },
-            cache: CacheSettings {
-                search_ttl_secs: 60,
-                seat_map_ttl_secs: 60,
-            },
-        },
-        db.pool.clone(),
-    )
-    .await
-    .unwrap();
-    let query_address = format!("http://127.0.0.1:{}", query.port());
-    tokio::spawn(query.run_until(std::future::pending()));
+    let query_address = start_query(&db, &public_pem, &redis).await;
 
     let signer = JwtSigner::new(&private_pem).unwrap();
     let customer_id = Uuid::new_v4();
@@ -166,6 +179,18 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
 }
 
 impl TestApp {
+    /// Another query API process on the same database (a restart, or a second instance).
+    pub async fn another_query(&self) -> String {
+        start_query(&self.db, &self.public_pem, &self.redis).await
+    }
+
+    /// Another query API whose writes to a client may stay blocked for `ms` at most.
+    pub async fn query_writing_within(&self, ms: u64) -> String {
+        let mut settings = query_settings(&self.public_pem, &self.redis);
+        settings.http.write_timeout_ms = ms;
+        start_query_with(&self.db, settings).await
+    }
+
     pub fn token(&self, sub: Uuid, role: Role) -> String {
         let now = Utc::now().timestamp() as u64;
         self.signer

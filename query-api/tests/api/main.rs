@@ -3,6 +3,7 @@
 
 mod bookings;
 mod cache;
+mod feed;
 mod flights;
 mod helpers;
 mod projector;
