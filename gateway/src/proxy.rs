@@ -10,11 +10,14 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
+use futures::StreamExt;
 use infra::problem::Problem;
 
 use crate::routes::table::Upstream;
 use crate::state::AppState;
+
+/// Longest an upstream's answer may go without a chunk once its head came.
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -93,9 +96,17 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
     let status = upstream_response.status();
     let mut headers = upstream_response.headers().clone();
     strip_hop_by_hop(&mut headers);
-    let stream = upstream_response
-        .bytes_stream()
-        .map_err(std::io::Error::other);
+    // An upstream that goes silent mid-body (event streams send a heartbeat every 15 s) is cut.
+    let stream = futures::stream::unfold(upstream_response.bytes_stream(), |mut body| async move {
+        match tokio::time::timeout(BODY_IDLE, body.next()).await {
+            Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), body)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::other("the upstream stopped sending")),
+                body,
+            )),
+        }
+    });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     *response.headers_mut() = headers;

@@ -340,9 +340,11 @@ fn parse(query: Option<&str>, headers: &HeaderMap, default: Start) -> Result<(St
         raw.parse::<Position>()
             .map_err(|e| ApiError::bad_query(format!("`{raw}` is not an event id: {e}")))
     };
+    // An empty `Last-Event-ID` is none (a browser sends it before the first id).
     let resume = headers
         .get("last-event-id")
-        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").trim().to_owned())
+        .filter(|v| !v.is_empty());
     let start = match (resume, after, from.as_deref()) {
         (Some(id), _, _) => Start::After(position(&id)?),
         (None, Some(_), Some(_)) => {
@@ -376,22 +378,30 @@ async fn read(
     filter: &Filter,
     limit: i64,
 ) -> std::result::Result<Vec<StoredEvent>, sqlx::Error> {
+    // One statement per shape, so each keeps a plan that fits it: one aggregate's events come from the
+    // primary key, not from a walk of the commit-order index.
+    let only = match (&filter.aggregate_type, &filter.aggregate_id) {
+        (Some(_), Some(_)) => "AND aggregate_type = $4 AND aggregate_id = $5",
+        (Some(_), None) => "AND aggregate_type = $4",
+        _ => "",
+    };
     let sql = format!(
         "SELECT {SELECT_COLUMNS} FROM events \
          WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-           AND ($4::text IS NULL OR aggregate_type = $4) \
-           AND ($5::text IS NULL OR aggregate_id = $5) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) {only} \
          ORDER BY tx_id, global_position LIMIT $3"
     );
-    sqlx::query_as(&sql)
+    let mut query = sqlx::query_as(&sql)
         .bind(after.tx_id)
         .bind(after.global_position)
-        .bind(limit)
-        .bind(filter.aggregate_type.as_deref())
-        .bind(filter.aggregate_id.as_deref())
-        .fetch_all(pool)
-        .await
+        .bind(limit);
+    if let Some(kind) = &filter.aggregate_type {
+        query = query.bind(kind.as_str());
+        if let Some(id) = &filter.aggregate_id {
+            query = query.bind(id.as_str());
+        }
+    }
+    query.fetch_all(pool).await
 }
 
 async fn stream(state: AppState, start: Start, filter: Filter) -> Result<Response> {
@@ -441,6 +451,16 @@ async fn follow(state: AppState, mut at: Position, filter: Filter, tx: mpsc::Sen
     let mut wake = state.feed.wake.subscribe();
     let mut stopping = state.stopping.clone();
     let poll = Duration::from_millis(settings.poll_ms.max(10));
+    // The start position goes out first, as an id without data (which sets a client's last event id
+    // without an event): a client that reconnects before any event arrives resumes from here, not from a
+    // later live end, and misses nothing.
+    if tx
+        .send(Event::default().id(at.to_string()).comment("start"))
+        .await
+        .is_err()
+    {
+        return;
+    }
     loop {
         if *stopping.borrow_and_update() {
             return;
@@ -462,11 +482,14 @@ async fn follow(state: AppState, mut at: Position, filter: Filter, tx: mpsc::Sen
             }
             continue;
         }
+        let mut unsent = false;
         for e in batch {
             at = e.position();
             if !filter.accepts(&e) {
+                unsent = true;
                 continue;
             }
+            unsent = false;
             let name = e.routing_key();
             let frame = match Event::default()
                 .id(at.to_string())
@@ -486,6 +509,16 @@ async fn follow(state: AppState, mut at: Position, filter: Filter, tx: mpsc::Sen
                 _ = stopping.changed() => return,
             }
             metrics::counter!("feed_events_sent_total").increment(1);
+        }
+        // Events the type filter passed over still move the client's position, so a reconnect does not
+        // read them again.
+        if unsent
+            && tx
+                .send(Event::default().id(at.to_string()).comment("skipped"))
+                .await
+                .is_err()
+        {
+            return;
         }
     }
 }
@@ -556,5 +589,9 @@ mod tests {
             );
         }
         assert!(parse(None, &headers(Some("garbage")), Start::End).is_err());
+        assert_eq!(
+            parse(None, &headers(Some("")), Start::End).unwrap().0,
+            Start::End
+        );
     }
 }

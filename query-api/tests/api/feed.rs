@@ -24,6 +24,8 @@ struct Sse {
 struct Feed {
     body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
     buffer: String,
+    /// The last `id:` seen, from an event or an id-only block (the stream's start position).
+    last_id: Option<String>,
 }
 
 impl Feed {
@@ -41,6 +43,7 @@ impl Feed {
                 .map(|r| r.map(|b| b.to_vec()))
                 .boxed(),
             buffer: String::new(),
+            last_id: None,
         }
     }
 
@@ -60,8 +63,11 @@ impl Feed {
                         data.push_str(v.trim());
                     }
                 }
+                if !id.is_empty() {
+                    self.last_id = Some(id.clone());
+                }
                 if data.is_empty() {
-                    continue; // a heartbeat comment
+                    continue; // a heartbeat, or a position without an event
                 }
                 return Some(Sse {
                     id,
@@ -242,6 +248,19 @@ async fn resuming_after_an_event_gives_the_next_one_onward_also_on_a_restarted_s
     append(pool, "flight", "f1", 11, "SeatsReleased").await;
     let got = feed.take(1).await;
     assert_eq!(got[0].event, "flight.SeatsReleased");
+    // A client that drops before any event came still resumes where it started: the stream's first
+    // block carries its start position as an id.
+    let mut feed = Feed::open(&app, &app.query, "/api/v1/events", &app.admin, None).await;
+    assert!(feed.next(Duration::from_millis(500)).await.is_none());
+    let start = feed.last_id.clone().expect("the start position");
+    drop(feed);
+    append(pool, "flight", "f1", 12, "SeatsReleased").await;
+    let mut feed = Feed::open(&app, &app.query, "/api/v1/events", &app.admin, Some(&start)).await;
+    let got = feed.take(1).await;
+    assert_eq!(
+        got[0].data["sequence"], 12,
+        "the event committed while away"
+    );
 
     // Bad positions and parameters are 400 problems.
     for path in [
