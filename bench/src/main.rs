@@ -3,6 +3,7 @@
 //! from the event log that no seat was held or sold twice; a violation fails the run.
 
 mod baseline;
+mod feed;
 mod log;
 mod mail;
 mod report;
@@ -37,7 +38,10 @@ pub struct Options {
     /// Bookings placed and then mailed in the mail scenario.
     #[arg(long, default_value_t = 5_000)]
     pub mails: u64,
-    /// Only these scenarios (comma-separated: hot,spread,search,visibility,mail,rebuild,relay).
+    /// Event-feed streams held open in the feed scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub feed_clients: usize,
+    /// Only these scenarios (comma-separated: hot,spread,search,visibility,feed,mail,rebuild,relay).
     #[arg(long)]
     pub only: Option<String>,
 }
@@ -71,6 +75,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if options.wants("visibility") {
         rows.push(scenarios::visibility(&system).await?);
+    }
+    if options.wants("feed") {
+        rows.push(feed::feed(&system, options.feed_clients).await?);
     }
     if options.wants("mail") {
         rows.push(mail::mail(&system, options.mails).await?);

@@ -212,12 +212,23 @@ impl System {
     /// # Errors
     /// Database failures.
     pub async fn session_token(&self) -> anyhow::Result<String> {
+        self.session_token_as(Role::Customer).await
+    }
+
+    /// An account of `role` with a session, and a token of it the gateway accepts.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn session_token_as(&self, role: Role) -> anyhow::Result<String> {
         let user = Uuid::now_v7();
-        sqlx::query("INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', 'customer')")
-            .bind(user)
-            .bind(format!("{user}@bench.example"))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', $3)",
+        )
+        .bind(user)
+        .bind(format!("{user}@bench.example"))
+        .bind(role.as_str())
+        .execute(&self.pool)
+        .await?;
         let session =
             gateway::sessions::open(&self.pool, user, std::time::Duration::from_secs(3600)).await?;
         let now = Utc::now().timestamp() as u64;
@@ -225,7 +236,7 @@ impl System {
             iss: "airline-gateway".to_owned(),
             aud: "airline-api".to_owned(),
             sub: user,
-            role: Role::Customer,
+            role,
             exp: now + 3600,
             iat: now,
             sid: Some(session.session_id),

@@ -451,6 +451,11 @@ async fn follow(state: AppState, mut at: Position, filter: Filter, tx: mpsc::Sen
     let mut wake = state.feed.wake.subscribe();
     let mut stopping = state.stopping.clone();
     let poll = Duration::from_millis(settings.poll_ms.max(10));
+    // After a wake-up or a batch, look again soon and then less and less often: an event can be
+    // committed but still under the horizon (an older transaction, maybe one that writes no events, is
+    // still open), and no notification says when that transaction ends.
+    let eager = Duration::from_millis(10).min(poll);
+    let mut wait = poll;
     // The start position goes out first, as an id without data (which sets a client's last event id
     // without an event): a client that reconnects before any event arrives resumes from here, not from a
     // later live end, and misses nothing.
@@ -475,13 +480,14 @@ async fn follow(state: AppState, mut at: Position, filter: Filter, tx: mpsc::Sen
         };
         if batch.is_empty() {
             tokio::select! {
-                _ = wake.changed() => {}
-                () = tokio::time::sleep(poll) => {}
+                _ = wake.changed() => wait = eager,
+                () = tokio::time::sleep(wait) => wait = (wait * 2).min(poll),
                 _ = stopping.changed() => {}
                 () = tx.closed() => return,
             }
             continue;
         }
+        wait = eager;
         let mut unsent = false;
         for e in batch {
             at = e.position();
