@@ -31,7 +31,7 @@ use crate::state::AppState;
 
 /// The gateway's own part of the OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(info(title = "Airline API"), tags((name = "auth")))]
+#[openapi(info(title = "Airline API"), tags((name = "auth"), (name = "admin")))]
 struct GatewayDoc;
 
 /// A bound gateway.
@@ -174,6 +174,7 @@ impl Application {
 fn router(state: AppState, settings: &Settings) -> Router {
     let (own, own_doc) = OpenApiRouter::with_openapi(GatewayDoc::openapi())
         .merge(routes::auth::router())
+        .merge(routes::health::router())
         .split_for_parts();
     let app = Router::new()
         .merge(own)
@@ -184,6 +185,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
             get(move |s: State<AppState>| routes::docs::openapi(s, own_doc.clone())),
         )
         .merge(SwaggerUi::new("/docs").config(Config::from("/openapi.json")))
+        .merge(routes::console::router())
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state);

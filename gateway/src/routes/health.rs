@@ -1,10 +1,17 @@
-//! `/readyz`: Postgres, Redis and every service behind the gateway, by their own `/readyz`.
+//! `/readyz`: Postgres, Redis and every service behind the gateway, by their own `/readyz`; and
+//! `GET /api/v1/admin/status`, the same report in full for admins wherever they are (the console's
+//! operations page), since `/readyz` tells callers off the gateway's host only the overall status.
 
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use infra::auth::Principal;
+use infra::problem::Problem;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -16,14 +23,43 @@ const UPSTREAM_READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// session listener or a non-critical worker behind an upstream is in trouble; 200 `ready` otherwise. Every upstream's own
 /// answer is included.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Value>) {
+    let (ready, report) = report(&state).await;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(report))
+}
+
+/// The admin routes of the gateway itself.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(admin_status))
+}
+
+/// The whole system's state for operators: the readiness report of the gateway and of every service
+/// behind it, each worker with its state, lag, restarts and last error, and the projections' lag.
+/// Always 200 for an admin: `status` says `ready`, `degraded` or `not_ready`.
+#[utoipa::path(get, path = "/api/v1/admin/status", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "the readiness report in full", body = Object),
+        (status = 401, body = Problem), (status = 403, description = "`forbidden`: admins only", body = Problem)))]
+async fn admin_status(State(state): State<AppState>, principal: Principal) -> Response {
+    if let Err(problem) = principal.require_admin() {
+        return problem.into_response();
+    }
+    axum::Json(report(&state).await.1).into_response()
+}
+
+/// Whether the system is ready, and the report that says why.
+async fn report(state: &AppState) -> (bool, Value) {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
     let redis = state.redis.ping().await;
     let upstreams = &state.upstreams;
     let (command, query, projector, notifier) = tokio::join!(
-        upstream_ready(&state, &upstreams.command_api),
-        upstream_ready(&state, &upstreams.query_api),
-        upstream_ready(&state, &upstreams.projector),
-        upstream_ready(&state, &upstreams.notifier),
+        upstream_ready(state, &upstreams.command_api),
+        upstream_ready(state, &upstreams.query_api),
+        upstream_ready(state, &upstreams.projector),
+        upstream_ready(state, &upstreams.notifier),
     );
     let required = [&command, &query, &projector];
     let ready = database && required.iter().all(|u| u.ready);
@@ -39,22 +75,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Va
         (true, true) => "degraded",
         (true, false) => "ready",
     };
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
     let up = |b: bool| if b { "up" } else { "down" };
-    (
-        status,
-        axum::Json(json!({
-            "status": word,
-            "database": up(database), "redis": up(redis),
-            "command_api": command.body, "query_api": query.body,
-            "projector": projector.body, "notifier": notifier.body,
-            "workers": workers.workers,
-        })),
-    )
+    let report = json!({
+        "status": word,
+        "database": up(database), "redis": up(redis),
+        "command_api": command.body, "query_api": query.body,
+        "projector": projector.body, "notifier": notifier.body,
+        "workers": workers.workers,
+    });
+    (ready, report)
 }
 
 struct Upstream {

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
 mod accounts;
+mod console;
 mod feed;
 mod helpers;
 mod inputs;

@@ -1,0 +1,70 @@
+// Small DOM helpers. Text always goes in as text nodes (never as HTML), so nothing the API returns can
+// become markup.
+
+/** An element: h('a', {href: '#/x', class: 'y'}, 'text', child, ...). `on*` attributes bind listeners. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else if (key === 'class') el.className = value;
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element, same calling convention as `h`. */
+export function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null) continue;
+    el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces the children of `el`. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** Minor units as money: 12345, 'EUR' → '€123.45'. */
+export function money(minor, currency) {
+  if (minor === null || minor === undefined) return '–';
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(minor / 100);
+  } catch {
+    return `${(minor / 100).toFixed(2)} ${currency}`;
+  }
+}
+
+/** An instant, in the viewer's time zone. */
+export function when(iso) {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
+/** A local time as the API gives it (no offset): shown as is. */
+export function local(naive) {
+  return naive ? naive.replace('T', ' ').slice(0, 16) : '–';
+}
+
+/** An id in short: its last 8 characters (our ids are UUIDv7, whose first ones are a timestamp). */
+export function short(id) {
+  return id ? `…${String(id).slice(-8)}` : '–';
+}

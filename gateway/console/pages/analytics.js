@@ -1,0 +1,91 @@
+// Analytics from the projections: revenue and bookings per day, hold-to-confirm conversion and
+// cancellations for bookings made in a range; load factor per flight for flights departing in a range.
+
+import * as api from '../api.js';
+import { columns, bars } from '../charts.js';
+import { fill, h, money } from '../dom.js';
+
+const day = (d) => d.toISOString().slice(0, 10);
+const addDays = (n) => new Date(Date.now() + n * 86400000);
+let ranges = { from: day(addDays(-29)), to: day(new Date()), depart_from: day(addDays(-1)), depart_to: day(addDays(90)) };
+
+export function render(view, _params, ctx) {
+  const date = (name, label) => h('div', { class: 'field' }, h('label', { for: `a-${name}` }, label),
+    h('input', { type: 'date', id: `a-${name}`, name, value: ranges[name], required: true }));
+  const form = h('form', { class: 'inline', id: 'analytics-form' },
+    date('from', 'Booked from'), date('to', 'to'), date('depart_from', 'Departing from'), date('depart_to', 'to'),
+    h('button', { type: 'submit' }, 'Show'));
+  const out = h('div', { class: 'charts', id: 'charts' });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    ranges = Object.fromEntries(new FormData(form));
+    load(out, ctx);
+  });
+  fill(view, h('section', { class: 'card' }, h('h1', {}, 'Analytics'), form), out);
+  load(out, ctx);
+}
+
+async function load(out, ctx) {
+  fill(out, h('p', { class: 'muted' }, 'Loading…'));
+  const booked = `from=${ranges.from}&to=${ranges.to}`;
+  try {
+    const [revenue, loads, conversion, cancellations] = await Promise.all([
+      api.get(`/analytics/revenue?${booked}`),
+      api.get(`/analytics/load-factors?from=${ranges.depart_from}&to=${ranges.depart_to}`),
+      api.get(`/analytics/conversion?${booked}`),
+      api.get(`/analytics/cancellations?${booked}`),
+    ]);
+    fill(out, ...perDay(revenue), loadFactors(loads), funnel(conversion, cancellations));
+  } catch (error) {
+    fill(out);
+    ctx.notice(error.message, 'error');
+  }
+}
+
+/** Revenue and bookings per day (rows are per day and route; one chart per currency). */
+function perDay(rows) {
+  const currencies = [...new Set(rows.map((r) => r.currency))].sort();
+  if (currencies.length === 0) currencies.push('EUR');
+  const days = [...new Set(rows.map((r) => r.day))].sort();
+  const sum = (d, field, currency) => rows.filter((r) => r.day === d && (!currency || r.currency === currency)).reduce((a, r) => a + r[field], 0);
+  return [
+    ...currencies.map((c) => h('section', { class: 'card' }, columns({
+      id: `revenue-${c}`, title: `Revenue per day (${c}, net of refunds)`, labels: days.map((d) => d.slice(5)),
+      values: days.map((d) => sum(d, 'revenue_minor', c) - sum(d, 'refunds_minor', c)),
+      format: (v) => money(Math.round(v), c),
+    }))),
+    h('section', { class: 'card' }, columns({
+      id: 'bookings-per-day', title: 'Bookings per day', labels: days.map((d) => d.slice(5)),
+      values: days.map((d) => sum(d, 'bookings')), format: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)),
+    })),
+  ];
+}
+
+function loadFactors(rows) {
+  const shown = rows.slice(0, 40);
+  const note = rows.length > shown.length ? ` (first ${shown.length} of ${rows.length} by departure)` : '';
+  return h('section', { class: 'card' }, bars({
+    id: 'load-factors', title: `Load factor per flight${note}`,
+    labels: shown.map((r) => `${r.origin}→${r.destination} ${r.departure_at.slice(0, 10)}`),
+    values: shown.map((r) => r.load_factor), max: 1, format: (v) => `${Math.round(v * 100)} %`,
+  }));
+}
+
+function funnel(c, cancellations) {
+  const minutes = (secs) => {
+    if (secs === null || secs === undefined) return '–';
+    if (secs < 60) return `${secs.toFixed(1)} s`;
+    return secs < 3600 ? `${(secs / 60).toFixed(1)} min` : `${(secs / 3600).toFixed(1)} h`;
+  };
+  const cancelled = cancellations.reduce((a, r) => a + r.cancellations, 0);
+  return h('section', { class: 'card' },
+    bars({
+      id: 'conversion', title: 'Holds and what became of them',
+      labels: ['held', 'confirmed (paid)', 'expired unpaid', 'cancelled unpaid'],
+      values: [c.holds, c.confirmed, c.expired, c.cancelled_unpaid], format: String,
+    }),
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Hold-to-confirm conversion'), h('dd', { id: 'conversion-rate' }, `${(c.conversion_rate * 100).toFixed(1)} %`),
+      h('dt', {}, 'Time from hold to payment'), h('dd', {}, `average ${minutes(c.avg_seconds_to_payment)}, median ${minutes(c.p50_seconds_to_payment)}`),
+      h('dt', {}, 'Cancellations'), h('dd', {}, String(cancelled))));
+}

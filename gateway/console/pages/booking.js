@@ -1,0 +1,195 @@
+// Booking: look one up by id or PNR; its state, its timeline (every event with time, actor and what
+// changed) and time travel: a slider that shows the booking as of any version, folded from the log by
+// the API. The timeline follows the booking's own event stream, so a payment or a cancellation made
+// elsewhere appears while the page is open.
+
+import * as api from '../api.js';
+import { fill, h, money, short, when } from '../dom.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PNR = /^[A-Za-z0-9]{6}$/;
+
+export function render(view, params, ctx) {
+  return params[0] ? booking(view, params[0], ctx) : lookup(view, ctx);
+}
+
+function lookup(view, ctx) {
+  const input = h('input', { id: 'booking-query', name: 'q', required: true, placeholder: 'ABC123 or a booking id', autocomplete: 'off' });
+  const form = h('form', { class: 'inline', id: 'booking-form' },
+    h('div', { class: 'field grow' }, h('label', { for: 'booking-query' }, 'Booking reference (PNR) or id'), input),
+    h('button', { type: 'submit' }, 'Open'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const q = input.value.trim();
+    if (UUID.test(q)) {
+      location.hash = `#/booking/${q.toLowerCase()}`;
+    } else if (PNR.test(q)) {
+      try {
+        const page = await api.get(`/bookings?reference=${encodeURIComponent(q.toUpperCase())}`);
+        if (page.bookings.length) location.hash = `#/booking/${page.bookings[0].id}`;
+        else ctx.notice(`No booking with reference ${q.toUpperCase()}.`, 'error');
+      } catch (error) {
+        ctx.notice(error.message, 'error');
+      }
+    } else {
+      ctx.notice('A reference is six letters and digits; an id is a UUID.', 'error');
+    }
+  });
+  const recent = h('div', {}, h('p', { class: 'muted' }, 'Loading recent bookings…'));
+  fill(view, h('section', { class: 'card' }, h('h1', {}, 'Booking'), form), h('section', { class: 'card' }, h('h2', {}, 'Recent bookings'), recent));
+  api.get('/bookings?limit=15').then((page) => {
+    if (!page.bookings.length) return fill(recent, h('p', { class: 'muted' }, 'No bookings yet.'));
+    fill(recent, h('div', { class: 'scroll' }, h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, ...['Reference', 'Status', 'Seats', 'Total', 'Made'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, page.bookings.map((b) => h('tr', {},
+        h('td', {}, h('a', { href: `#/booking/${b.id}` }, b.reference)),
+        h('td', {}, h('span', { class: `badge ${b.status}` }, b.status)),
+        h('td', {}, seats(b.passengers)),
+        h('td', { class: 'num' }, money(b.total_minor, b.currency)),
+        h('td', {}, when(b.created_at))))))));
+  }, (error) => fill(recent, h('p', { class: 'error' }, error.message)));
+}
+
+function seats(passengers) {
+  return (passengers || []).map((p) => p.seat).filter(Boolean).join(', ') || '–';
+}
+
+function booking(view, id, ctx) {
+  const title = h('h1', {}, 'Booking');
+  const state = h('div', { id: 'booking-state' });
+  const travel = h('div', { class: 'travel' });
+  const timeline = h('ol', { class: 'timeline', id: 'timeline' });
+  fill(view,
+    h('p', {}, h('a', { href: '#/booking' }, '← Find another booking')),
+    h('section', { class: 'card' }, title, travel, state),
+    h('section', { class: 'card' }, h('h2', {}, 'Timeline'), h('p', { class: 'muted', id: 'timeline-live' }, ''), timeline));
+
+  let entries = [];
+  let selected = 0;
+  let loading = null;
+
+  const show = async (version) => {
+    selected = version;
+    const latest = version === entries.length;
+    const path = latest ? `/bookings/${id}` : `/bookings/${id}?version=${version}`;
+    const at = entries[version - 1];
+    drawTravel(travel, version, entries.length, at, show);
+    for (const li of timeline.children) li.classList.toggle('future', Number(li.dataset.version) > version);
+    try {
+      const b = await api.get(path);
+      if (selected !== version) return; // A newer choice is on its way.
+      fill(title, `Booking ${b.reference}`);
+      drawState(state, b, version, latest);
+    } catch (error) {
+      ctx.notice(error.message, 'error');
+    }
+  };
+
+  const reload = async () => {
+    loading ??= (async () => {
+      try {
+        const followLatest = selected === entries.length;
+        entries = await api.get(`/bookings/${id}/history`);
+        drawTimeline(timeline, entries);
+        await show(followLatest || selected === 0 ? entries.length : selected);
+      } catch (error) {
+        ctx.notice(error.message, 'error');
+      }
+    })().finally(() => {
+      loading = null;
+    });
+    return loading;
+  };
+
+  reload();
+  const liveNote = view.querySelector('#timeline-live');
+  return api.follow(`/bookings/${id}/events`, {
+    event: (e) => {
+      if (e.data.sequence > entries.length) reload();
+    },
+    state: (word, error) => {
+      liveNote.textContent = word === 'live' ? 'Following this booking’s events live.'
+        : word === 'failed' ? `Not live: ${error.message}` : 'Reconnecting to the booking’s events…';
+    },
+  });
+}
+
+function drawTravel(el, version, count, entry, show) {
+  const slider = h('input', { type: 'range', id: 'version', min: 1, max: count, step: 1, value: version, 'aria-valuetext': `version ${version} of ${count}` });
+  slider.addEventListener('input', () => show(Number(slider.value)));
+  const step = (delta, label, text) => h('button', {
+    type: 'button', class: 'step', 'aria-label': label, id: delta < 0 ? 'version-back' : 'version-forward',
+    disabled: version + delta < 1 || version + delta > count, onclick: () => show(version + delta),
+  }, text);
+  fill(el,
+    h('label', { for: 'version' }, 'Time travel: the booking as of version'),
+    h('div', { class: 'travel-row' }, step(-1, 'One version back', '◀'), slider, step(1, 'One version forward', '▶'),
+      h('output', { for: 'version', id: 'version-label' }, `${version} of ${count}`)),
+    entry ? h('p', { class: 'muted' }, `${entry.event_type}, ${when(entry.recorded_at)}`) : null);
+}
+
+function drawState(el, b, version, latest) {
+  el.dataset.version = String(version);
+  el.dataset.status = b.status;
+  const row = (label, value) => [h('dt', {}, label), h('dd', {}, value)];
+  fill(el,
+    latest ? null : h('p', { class: 'past' }, `As it was at version ${version}, not as it is now.`),
+    h('dl', { class: 'facts' },
+      row('Status', h('span', { class: `badge ${b.status}`, id: 'booking-status' }, b.status)),
+      row('Reference', b.reference),
+      row('Flight', h('a', { href: `#/flights/${b.flight_id}` }, short(b.flight_id))),
+      row('Cabin', b.cabin),
+      row('Total', money(b.total_minor, b.currency)),
+      row(b.status === 'held' ? 'Hold expires' : 'Hold was until', when(b.hold_expires_at)),
+      row('Payment', b.captured ? 'captured' : b.status === 'confirmed' ? 'authorized' : '–'),
+      b.refund_minor !== null && b.refund_minor !== undefined
+        ? row('Refund', `${money(b.refund_minor, b.currency)}${b.refunded ? ', paid back' : ', pending'}`) : null,
+      row('Contact', b.contact_email)),
+    h('div', { class: 'scroll' }, h('table', { class: 'data' },
+      h('caption', {}, 'Passengers'),
+      h('thead', {}, h('tr', {}, ...['Name', 'Type', 'Seat'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, (b.passengers || []).map((p) => h('tr', {},
+        h('td', {}, `${p.first_name} ${p.last_name}`), h('td', {}, p.type), h('td', { class: 'seat-cell' }, p.seat || '–')))))));
+}
+
+function drawTimeline(el, entries) {
+  fill(el, entries.map((e) => h('li', { 'data-version': e.version, class: 'entry' },
+    h('div', { class: 'entry-head' },
+      h('span', { class: 'version' }, `v${e.version}`),
+      h('strong', {}, e.event_type),
+      h('time', { datetime: e.recorded_at }, when(e.recorded_at))),
+    h('p', { class: 'muted' }, `by ${actor(e.actor)}`, e.correlation_id ? ` · request ${short(e.correlation_id)}` : '',
+      e.causation_id ? ` · caused by ${short(e.causation_id)}` : ''),
+    h('p', { class: 'changes' }, changes(e)))));
+}
+
+function actor(a) {
+  if (!a || typeof a !== 'object') return 'unknown';
+  if (a.role === 'system' || !a.user_id) return a.role || 'system';
+  return `${a.role} ${short(a.user_id)}`;
+}
+
+/** What an event changed, in a line: its payload's fields, with money and seats made readable. */
+function changes(e) {
+  let body = e.payload;
+  if (body && typeof body === 'object' && Object.keys(body).length === 1 && body[e.event_type] !== undefined) body = body[e.event_type];
+  if (!body || typeof body !== 'object') return '';
+  const parts = [];
+  for (const [key, value] of Object.entries(body)) {
+    if (['id', 'customer_id', 'flight_id', 'contact_email', 'departure_at', 'fare_rules'].includes(key)) continue;
+    parts.push(`${key.replaceAll('_', ' ')}: ${describe(value)}`);
+  }
+  return parts.join(' · ');
+}
+
+function describe(value) {
+  if (value === null || value === undefined) return '–';
+  if (Array.isArray(value)) return value.map(describe).join(', ');
+  if (typeof value === 'object') {
+    if ('amount_minor' in value && 'currency' in value) return money(value.amount_minor, value.currency);
+    if ('first_name' in value) return `${value.first_name} ${value.last_name}${value.seat ? ` (${value.seat})` : ''}`;
+    return Object.entries(value).map(([k, v]) => `${k.replaceAll('_', ' ')} ${describe(v)}`).join(', ');
+  }
+  if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value)) return when(value);
+  return String(value);
+}
