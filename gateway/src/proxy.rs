@@ -3,21 +3,90 @@
 //! bodies are read whole within the limit (nothing is re-encoded, so `Content-Length` and the bytes always
 //! agree); hop-by-hop headers are dropped; the request id travels on. An upstream that
 //! does not answer in time is 504, one that cannot be reached is 502, both problem+json.
+//!
+//! An event stream lives only as long as what let it open: it ends when its token expires, and within
+//! a second of its session ending (logout, reuse of a refresh token, the account disabled) or its role
+//! changing, so a client must come back and be let in again (a browser refreshes its token, or is
+//! signed out).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use infra::auth::Role;
 use infra::problem::Problem;
+use uuid::Uuid;
 
 use crate::routes::table::Upstream;
+use crate::sessions::{Grant, Grants};
 use crate::state::AppState;
 
 /// Longest an upstream's answer may go without a chunk once its head came.
-const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+const BODY_IDLE: Duration = Duration::from_secs(60);
+
+/// How often an open event stream checks that its session still grants it.
+const STREAM_RECHECK: Duration = Duration::from_secs(1);
+
+/// What a request's token granted when it came in (set by the authentication layer): an event stream
+/// holds on to it and ends when it no longer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamGrant {
+    /// The session.
+    pub session: Uuid,
+    /// Its account.
+    pub user: Uuid,
+    /// The role the request was let in with.
+    pub role: Role,
+    /// The token's `exp` (Unix seconds).
+    pub expires_at: u64,
+}
+
+/// Watches a stream's grant: [`Watch::ended`] resolves once the token has expired (with the leeway
+/// every request gets) or the session no longer grants the same role.
+struct Watch {
+    grants: Arc<Grants>,
+    grant: StreamGrant,
+    until: tokio::time::Instant,
+    check: tokio::time::Interval,
+}
+
+impl Watch {
+    fn new(grants: Arc<Grants>, grant: StreamGrant) -> Self {
+        // The verifier accepts the token through second `exp + leeway`; the stream ends when the next
+        // one starts, so a client coming back then is refused and refreshes its token.
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let left = (grant.expires_at + infra::auth::LEEWAY_SECS + 1).saturating_sub(now);
+        let mut check = tokio::time::interval(STREAM_RECHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            grants,
+            grant,
+            until: tokio::time::Instant::now() + Duration::from_secs(left),
+            check,
+        }
+    }
+
+    async fn ended(&mut self) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(self.until) => return,
+                _ = self.check.tick() => {
+                    match self.grants.current(self.grant.session, self.grant.user).await {
+                        Ok(Grant::Active(role)) if role == self.grant.role => {}
+                        Ok(_) => return,
+                        // The grant cannot be read now; what let the stream in still stands.
+                        Err(e) => tracing::warn!(error.message = %e, "checking a stream's session failed"),
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -61,6 +130,7 @@ fn base(state: &AppState, upstream: Upstream) -> &str {
 /// 413 here rather than a broken upstream request; API bodies are small JSON documents.
 pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let grant = parts.extensions.get::<StreamGrant>().copied();
     let base = base(&state, upstream);
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
@@ -96,14 +166,33 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
     let status = upstream_response.status();
     let mut headers = upstream_response.headers().clone();
     strip_hop_by_hop(&mut headers);
-    // An upstream that goes silent mid-body (event streams send a heartbeat every 15 s) is cut.
-    let stream = futures::stream::unfold(upstream_response.bytes_stream(), |mut body| async move {
-        match tokio::time::timeout(BODY_IDLE, body.next()).await {
-            Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), body)),
+    let is_stream = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let watch = grant
+        .filter(|_| is_stream)
+        .map(|g| Watch::new(state.grants.clone(), g));
+    // An upstream that goes silent mid-body (event streams send a heartbeat every 15 s) is cut; a
+    // stream whose grant has ended is closed.
+    let body = upstream_response.bytes_stream();
+    let stream = futures::stream::unfold((body, watch), |(mut body, mut watch)| async move {
+        let next = tokio::time::timeout(BODY_IDLE, body.next());
+        let next = match watch.as_mut() {
+            None => next.await,
+            Some(w) => tokio::select! {
+                next = next => next,
+                () = w.ended() => {
+                    metrics::counter!("gateway_streams_ended_total", "reason" => "grant").increment(1);
+                    return None;
+                }
+            },
+        };
+        match next {
+            Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), (body, watch))),
             Ok(None) => None,
             Err(_) => Some((
                 Err(std::io::Error::other("the upstream stopped sending")),
-                body,
+                (body, watch),
             )),
         }
     });

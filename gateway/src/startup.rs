@@ -303,6 +303,12 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         user_id: claims.sub,
         role,
     });
+    req.extensions_mut().insert(crate::proxy::StreamGrant {
+        session: sid,
+        user: claims.sub,
+        role,
+        expires_at: claims.exp,
+    });
     next.run(req).await
 }
 

@@ -35,6 +35,9 @@ impl Role {
     }
 }
 
+/// Seconds a token is still accepted after its `exp` (clock skew between machines).
+pub const LEEWAY_SECS: u64 = 5;
+
 /// The claims we sign and require.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -93,7 +96,7 @@ impl JwtVerifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
         Ok(Self {
             key: Arc::new(key),
             validation: Arc::new(validation),
