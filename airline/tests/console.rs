@@ -11,6 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, Utc};
+use fantoccini::Locator;
 use infra::auth::{JwtSigner, Role};
 use infra::testing::TestDatabase;
 use notifier::sink::SmtpSink;
@@ -239,6 +240,18 @@ async fn the_seat_map_turns_held_then_sold_live_as_a_booking_is_made_and_paid() 
         )
         .await;
     assert_eq!(browser.eval(&seat_status("12A")).await, json!("free"));
+    // The skip link moves focus to the content and leaves the page (and its stream) where it is.
+    browser
+        .eval("document.querySelector('.skip').click()")
+        .await;
+    assert_eq!(
+        browser.eval("document.activeElement.id").await,
+        json!("view")
+    );
+    assert_eq!(
+        browser.eval("location.hash").await,
+        json!(format!("#/flights/{flight}"))
+    );
     let business_left =
         "document.querySelector('.cabin-card[data-cabin=business] .seats-left').textContent";
     assert_eq!(browser.eval(business_left).await, json!("12"));
@@ -350,17 +363,33 @@ async fn the_booking_timeline_lists_every_event_and_steps_back_to_an_earlier_ver
         )
         .await;
 
-    // Step back one version at a time to the first: the booking as it was, held.
-    for version in (1..events).rev() {
-        browser.click("#version-back").await;
+    // Step back one version at a time to the first, with the keyboard on the slider (it keeps focus
+    // from one step to the next), then forward and back with the buttons: the booking as it was, held.
+    let version = "document.getElementById('booking-state').dataset.version";
+    browser
+        .eval("document.getElementById('version').focus()")
+        .await;
+    for step in (1..events).rev() {
+        let slider = browser.client.find(Locator::Css("#version")).await.unwrap();
+        slider.send_keys("\u{E012}").await.unwrap(); // the left arrow
         browser
-            .until(
-                "document.getElementById('booking-state').dataset.version",
-                Duration::from_secs(5),
-                |v| v == &json!(version.to_string()),
-            )
+            .until(version, Duration::from_secs(5), |v| {
+                v == &json!(step.to_string())
+            })
             .await;
+        assert_eq!(
+            browser.eval("document.activeElement.id").await,
+            json!("version")
+        );
     }
+    browser.click("#version-forward").await;
+    browser
+        .until(version, Duration::from_secs(5), |v| v == &json!("2"))
+        .await;
+    browser.click("#version-back").await;
+    browser
+        .until(version, Duration::from_secs(5), |v| v == &json!("1"))
+        .await;
     browser
         .until(
             "document.getElementById('booking-state').dataset.status",
@@ -435,13 +464,11 @@ async fn the_charts_draw_as_many_bars_as_the_analytics_have_data() {
             &world.admin,
         )
         .await;
-    let mut days: Vec<&str> = revenue
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["day"].as_str().unwrap())
-        .collect();
-    days.dedup();
+    let rows = revenue.as_array().unwrap();
+    assert!(
+        rows.iter().all(|r| r["day"] == json!(today.to_string())),
+        "{revenue}"
+    );
     let loads = loads.as_array().unwrap();
     assert_eq!(loads.len(), 4);
 
@@ -456,11 +483,9 @@ async fn the_charts_draw_as_many_bars_as_the_analytics_have_data() {
             v == &json!(loads.len())
         })
         .await;
-    assert_eq!(
-        browser.eval(&bars("bookings-per-day")).await,
-        json!(days.len())
-    );
-    assert_eq!(browser.eval(&bars("revenue-EUR")).await, json!(days.len()));
+    // One bar per day of the range (30 days by default), days without bookings drawn as zero.
+    assert_eq!(browser.eval(&bars("bookings-per-day")).await, json!(30));
+    assert_eq!(browser.eval(&bars("revenue-EUR")).await, json!(30));
     assert_eq!(browser.eval(&bars("conversion")).await, json!(4));
     // Each bar carries the number it draws.
     let drawn = browser.eval("[...document.querySelectorAll('#load-factors rect.bar')].map((r) => Number(r.dataset.value))").await;
@@ -476,7 +501,16 @@ async fn the_charts_draw_as_many_bars_as_the_analytics_have_data() {
         .collect();
     assert_eq!(drawn, expected);
     let per_day = browser.eval("[...document.querySelectorAll('#bookings-per-day rect.bar')].map((r) => Number(r.dataset.value))").await;
-    assert_eq!(per_day, json!([4]));
+    let mut expected = vec![0; 29];
+    expected.push(4);
+    assert_eq!(per_day, json!(expected));
+    let revenue_today: i64 = rows
+        .iter()
+        .map(|r| r["revenue_minor"].as_i64().unwrap() - r["refunds_minor"].as_i64().unwrap())
+        .sum();
+    let last =
+        "Number([...document.querySelectorAll('#revenue-EUR rect.bar')].at(-1).dataset.value)";
+    assert_eq!(browser.eval(last).await, json!(revenue_today));
     assert_eq!(
         browser
             .eval("document.getElementById('conversion-rate').textContent")

@@ -158,6 +158,9 @@ export function follow(path, handlers) {
             state('failed', error);
             return;
           }
+          // Rate limited or unavailable: wait at least as long as the server asks.
+          const asked = Number(response.headers.get('retry-after')) * 1000;
+          if (asked > delay) delay = Math.min(asked, 60000);
           throw error;
         }
         state('live');
@@ -166,7 +169,11 @@ export function follow(path, handlers) {
       } catch (error) {
         if (stopped) return;
         state('reconnecting', error);
+        await sleep(delay);
+        delay = Math.min(delay * 2, 10000);
+        continue;
       }
+      // The server ended the stream (a restart, the token's end): reconnect after it.
       if (stopped) return;
       state('reconnecting');
       await sleep(delay);

@@ -90,6 +90,11 @@ window.addEventListener('hashchange', () => {
   render();
   $('view').focus({ preventScroll: true });
 });
+// The skip link moves focus; it must not change the hash, which is the router's.
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  $('view').focus();
+});
 window.addEventListener('unhandledrejection', (event) => {
   notice(event.reason?.message || String(event.reason), 'error');
 });

@@ -4,7 +4,14 @@
 
 import { h, s } from './dom.js';
 
-const W = 640;
+/** The drawing's width: the page's, so that text keeps its size on a phone. */
+function width() {
+  const room = (document.getElementById('view')?.clientWidth || 700) - 48;
+  return Math.round(Math.min(760, Math.max(300, room)));
+}
+
+/** Room for a column of labels of this many characters (11 px text). */
+const room = (chars) => 10 + Math.ceil(chars * 6.6);
 
 function niceMax(max) {
   if (max <= 0) return 1;
@@ -14,20 +21,22 @@ function niceMax(max) {
 
 /** Vertical bars: one per label. `format` prints a value. */
 export function columns({ id, title, labels, values, format = String, unit = '' }) {
+  const W = width();
   const H = 240;
-  const pad = { left: 64, right: 12, top: 16, bottom: 48 };
   const max = niceMax(Math.max(0, ...values));
+  const ticks = [0, 0.5, 1].map((f) => format(max * f));
+  const pad = { left: room(Math.max(...ticks.map((t) => t.length))), right: 12, top: 16, bottom: 48 };
   const plotW = W - pad.left - pad.right;
   const plotH = H - pad.top - pad.bottom;
   const step = labels.length ? plotW / labels.length : plotW;
   const barW = Math.max(2, Math.min(48, step * 0.7));
-  const every = Math.ceil(labels.length / 12); // At most about twelve axis labels.
+  const every = Math.ceil(labels.length / Math.max(2, Math.floor(plotW / 50))); // Labels never overlap.
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-labelledby': `${id}-caption` },
-    [0, 0.5, 1].map((f) => {
+    [0, 0.5, 1].map((f, i) => {
       const y = pad.top + plotH * (1 - f);
       return s('g', { class: 'grid' },
         s('line', { x1: pad.left, x2: W - pad.right, y1: y, y2: y }),
-        s('text', { x: pad.left - 6, y: y + 4, 'text-anchor': 'end' }, format(max * f)));
+        s('text', { x: pad.left - 6, y: y + 4, 'text-anchor': 'end' }, ticks[i]));
     }),
     labels.map((label, i) => {
       const v = values[i];
@@ -43,8 +52,10 @@ export function columns({ id, title, labels, values, format = String, unit = '' 
 
 /** Horizontal bars: one per label, for long labels (routes, flights). Values in [0, max]. */
 export function bars({ id, title, labels, values, max, format = String }) {
+  const W = width();
   const row = 22;
-  const pad = { left: 200, right: 60, top: 8, bottom: 8 };
+  const longest = Math.max(0, ...labels.map((l) => l.length));
+  const pad = { left: Math.min(room(longest), Math.round(W * 0.45)), right: 60, top: 8, bottom: 8 };
   const H = pad.top + pad.bottom + row * Math.max(labels.length, 1);
   const top = max ?? niceMax(Math.max(0, ...values));
   const plotW = W - pad.left - pad.right;

@@ -42,11 +42,21 @@ async function load(out, ctx) {
   }
 }
 
-/** Revenue and bookings per day (rows are per day and route; one chart per currency). */
+/** Every day from `from` to `to` (YYYY-MM-DD), at most a year of them. */
+function daysBetween(from, to) {
+  const days = [];
+  for (let d = new Date(`${from}T00:00:00Z`); d <= new Date(`${to}T00:00:00Z`) && days.length < 366; d.setUTCDate(d.getUTCDate() + 1)) {
+    days.push(d.toISOString().slice(0, 10));
+  }
+  return days;
+}
+
+/** Revenue and bookings per day of the range, days without any as zero (rows are per day and route;
+ * one revenue chart per currency). */
 function perDay(rows) {
   const currencies = [...new Set(rows.map((r) => r.currency))].sort();
   if (currencies.length === 0) currencies.push('EUR');
-  const days = [...new Set(rows.map((r) => r.day))].sort();
+  const days = daysBetween(ranges.from, ranges.to);
   const sum = (d, field, currency) => rows.filter((r) => r.day === d && (!currency || r.currency === currency)).reduce((a, r) => a + r[field], 0);
   return [
     ...currencies.map((c) => h('section', { class: 'card' }, columns({
@@ -63,10 +73,10 @@ function perDay(rows) {
 
 function loadFactors(rows) {
   const shown = rows.slice(0, 40);
-  const note = rows.length > shown.length ? ` (first ${shown.length} of ${rows.length} by departure)` : '';
+  const note = rows.length > shown.length ? ` (first ${shown.length} of ${rows.length} by departure, UTC)` : ' (departure, UTC)';
   return h('section', { class: 'card' }, bars({
     id: 'load-factors', title: `Load factor per flight${note}`,
-    labels: shown.map((r) => `${r.origin}→${r.destination} ${r.departure_at.slice(0, 10)}`),
+    labels: shown.map((r) => `${r.origin}→${r.destination} ${r.departure_at.slice(0, 16).replace('T', ' ')}`),
     values: shown.map((r) => r.load_factor), max: 1, format: (v) => `${Math.round(v * 100)} %`,
   }));
 }

@@ -10,7 +10,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PNR = /^[A-Za-z0-9]{6}$/;
 
 export function render(view, params, ctx) {
-  return params[0] ? booking(view, params[0], ctx) : lookup(view, ctx);
+  if (!params[0]) return lookup(view, ctx);
+  if (!UUID.test(params[0])) {
+    fill(view, h('section', { class: 'card' }, h('h1', {}, 'No such booking'), h('p', {}, h('a', { href: '#/booking' }, 'Find a booking'))));
+    return null;
+  }
+  return booking(view, params[0].toLowerCase(), ctx);
 }
 
 function lookup(view, ctx) {
@@ -57,52 +62,78 @@ function seats(passengers) {
 function booking(view, id, ctx) {
   const title = h('h1', {}, 'Booking');
   const state = h('div', { id: 'booking-state' });
-  const travel = h('div', { class: 'travel' });
   const timeline = h('ol', { class: 'timeline', id: 'timeline' });
+  const liveNote = h('p', { class: 'muted', id: 'timeline-live' });
+  let entries = [];
+  let selected = 0;
+
+  // The time-travel controls are made once and updated in place, so keyboard focus and a drag survive.
+  const slider = h('input', { type: 'range', id: 'version', min: 1, max: 1, step: 1, value: 1 });
+  const back = h('button', { type: 'button', class: 'step', id: 'version-back', 'aria-label': 'One version back' }, '◀');
+  const forward = h('button', { type: 'button', class: 'step', id: 'version-forward', 'aria-label': 'One version forward' }, '▶');
+  const label = h('output', { for: 'version', id: 'version-label' });
+  const about = h('p', { class: 'muted' });
+  const travel = h('div', { class: 'travel' },
+    h('label', { for: 'version' }, 'Time travel: the booking as of version'),
+    h('div', { class: 'travel-row' }, back, slider, forward, label), about);
+
   fill(view,
     h('p', {}, h('a', { href: '#/booking' }, '← Find another booking')),
     h('section', { class: 'card' }, title, travel, state),
-    h('section', { class: 'card' }, h('h2', {}, 'Timeline'), h('p', { class: 'muted', id: 'timeline-live' }, ''), timeline));
+    h('section', { class: 'card' }, h('h2', {}, 'Timeline'), liveNote, timeline));
 
-  let entries = [];
-  let selected = 0;
-  let loading = null;
-
+  // Every version, the newest too, is folded from the log: the read model may still be a step behind.
   const show = async (version) => {
+    const count = entries.length;
+    if (version < 1 || version > count) return;
     selected = version;
-    const latest = version === entries.length;
-    const path = latest ? `/bookings/${id}` : `/bookings/${id}?version=${version}`;
-    const at = entries[version - 1];
-    drawTravel(travel, version, entries.length, at, show);
+    slider.max = String(count);
+    slider.value = String(version);
+    slider.setAttribute('aria-valuetext', `version ${version} of ${count}`);
+    back.disabled = version <= 1;
+    forward.disabled = version >= count;
+    label.textContent = `${version} of ${count}`;
+    const entry = entries[version - 1];
+    about.textContent = `${entry.event_type}, ${when(entry.recorded_at)}`;
     for (const li of timeline.children) li.classList.toggle('future', Number(li.dataset.version) > version);
     try {
-      const b = await api.get(path);
+      const b = await api.get(`/bookings/${id}?version=${version}`);
       if (selected !== version) return; // A newer choice is on its way.
       fill(title, `Booking ${b.reference}`);
-      drawState(state, b, version, latest);
+      drawState(state, b, version, version === count);
     } catch (error) {
       ctx.notice(error.message, 'error');
     }
   };
+  slider.addEventListener('input', () => show(Number(slider.value)));
+  back.addEventListener('click', () => show(selected - 1));
+  forward.addEventListener('click', () => show(selected + 1));
 
+  // One reload at a time; an event that arrives during one asks for another after it.
+  let loading = false;
+  let again = false;
   const reload = async () => {
-    loading ??= (async () => {
-      try {
+    if (loading) {
+      again = true;
+      return;
+    }
+    loading = true;
+    try {
+      do {
+        again = false;
         const followLatest = selected === entries.length;
         entries = await api.get(`/bookings/${id}/history`);
         drawTimeline(timeline, entries);
-        await show(followLatest || selected === 0 ? entries.length : selected);
-      } catch (error) {
-        ctx.notice(error.message, 'error');
-      }
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
+        if (entries.length) await show(followLatest ? entries.length : selected);
+      } while (again);
+    } catch (error) {
+      ctx.notice(error.message, 'error');
+    } finally {
+      loading = false;
+    }
   };
 
   reload();
-  const liveNote = view.querySelector('#timeline-live');
   return api.follow(`/bookings/${id}/events`, {
     event: (e) => {
       if (e.data.sequence > entries.length) reload();
@@ -112,20 +143,6 @@ function booking(view, id, ctx) {
         : word === 'failed' ? `Not live: ${error.message}` : 'Reconnecting to the booking’s events…';
     },
   });
-}
-
-function drawTravel(el, version, count, entry, show) {
-  const slider = h('input', { type: 'range', id: 'version', min: 1, max: count, step: 1, value: version, 'aria-valuetext': `version ${version} of ${count}` });
-  slider.addEventListener('input', () => show(Number(slider.value)));
-  const step = (delta, label, text) => h('button', {
-    type: 'button', class: 'step', 'aria-label': label, id: delta < 0 ? 'version-back' : 'version-forward',
-    disabled: version + delta < 1 || version + delta > count, onclick: () => show(version + delta),
-  }, text);
-  fill(el,
-    h('label', { for: 'version' }, 'Time travel: the booking as of version'),
-    h('div', { class: 'travel-row' }, step(-1, 'One version back', '◀'), slider, step(1, 'One version forward', '▶'),
-      h('output', { for: 'version', id: 'version-label' }, `${version} of ${count}`)),
-    entry ? h('p', { class: 'muted' }, `${entry.event_type}, ${when(entry.recorded_at)}`) : null);
 }
 
 function drawState(el, b, version, latest) {
@@ -140,7 +157,7 @@ function drawState(el, b, version, latest) {
       row('Flight', h('a', { href: `#/flights/${b.flight_id}` }, short(b.flight_id))),
       row('Cabin', b.cabin),
       row('Total', money(b.total_minor, b.currency)),
-      row(b.status === 'held' ? 'Hold expires' : 'Hold was until', when(b.hold_expires_at)),
+      b.status === 'held' ? row('Hold expires', when(b.hold_expires_at)) : null,
       row('Payment', b.captured ? 'captured' : b.status === 'confirmed' ? 'authorized' : '–'),
       b.refund_minor !== null && b.refund_minor !== undefined
         ? row('Refund', `${money(b.refund_minor, b.currency)}${b.refunded ? ', paid back' : ', pending'}`) : null,

@@ -11,7 +11,7 @@ export function render(view, _params, ctx) {
   const list = h('ol', { class: 'log', id: 'event-log', reversed: true });
   const status = h('span', { id: 'feed-state', class: 'muted' }, 'Connecting…');
   const counter = h('span', { id: 'feed-count' }, '0 events');
-  const pause = h('button', { type: 'button', id: 'feed-pause', 'aria-pressed': 'false' }, 'Pause');
+  const pause = h('button', { type: 'button', id: 'feed-pause' }, 'Pause');
   const typeSelect = h('select', { id: 'f-aggregate_type', name: 'aggregate_type' },
     ...['', 'flight', 'booking', 'airport', 'aircraft'].map((t) => h('option', { value: t, selected: filters.aggregate_type === t }, t || 'any')));
   const form = h('form', { class: 'inline', id: 'feed-form' },
@@ -50,9 +50,13 @@ export function render(view, _params, ctx) {
     stop = api.follow(`/events?${query}`, {
       event: (e) => {
         count += 1;
-        if (paused) held.push(e);
-        else add(e);
-        counter.textContent = `${count} event${count === 1 ? '' : 's'}${held.length ? `, ${held.length} waiting` : ''}`;
+        if (!paused) add(e);
+        else {
+          held.push(e);
+          // Only the newest KEEP could be shown anyway: a long pause holds no more than that.
+          if (held.length > KEEP) held.shift();
+        }
+        counter.textContent = `${count} event${count === 1 ? '' : 's'}${paused ? `, ${held.length} waiting` : ''}`;
       },
       state: (word, error) => {
         status.textContent = word === 'live' ? '● live' : word === 'failed' ? `stopped: ${error.message}` : 'reconnecting…';
@@ -64,7 +68,6 @@ export function render(view, _params, ctx) {
   pause.addEventListener('click', () => {
     paused = !paused;
     pause.textContent = paused ? 'Resume' : 'Pause';
-    pause.setAttribute('aria-pressed', String(paused));
     if (!paused) {
       for (const e of held) add(e);
       held = [];
@@ -74,6 +77,11 @@ export function render(view, _params, ctx) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const data = new FormData(form);
+    if (data.get('aggregate_id').trim() && !data.get('aggregate_type')) {
+      ctx.notice('An aggregate id needs its aggregate type.', 'error');
+      typeSelect.focus();
+      return;
+    }
     filters = {
       aggregate_type: data.get('aggregate_type'),
       aggregate_id: data.get('aggregate_id').trim(),

@@ -9,8 +9,15 @@ const CABINS = ['first', 'business', 'premium_economy', 'economy'];
 const CABIN_NAMES = { first: 'First', business: 'Business', premium_economy: 'Premium economy', economy: 'Economy' };
 let lastSearch = { origin: '', destination: '', date: '' };
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function render(view, params, ctx) {
-  return params[0] ? flight(view, params[0], ctx) : search(view, ctx);
+  if (!params[0]) return search(view, ctx);
+  if (!UUID.test(params[0])) {
+    fill(view, h('section', { class: 'card' }, h('h1', {}, 'No such flight'), h('p', {}, h('a', { href: '#/flights' }, 'All flights'))));
+    return null;
+  }
+  return flight(view, params[0].toLowerCase(), ctx);
 }
 
 function search(view, ctx) {
@@ -33,28 +40,38 @@ function search(view, ctx) {
   run(results, ctx);
 }
 
-async function run(results, ctx) {
+async function run(results, ctx, after = null) {
   const query = new URLSearchParams({ limit: '50' });
   for (const [key, value] of Object.entries(lastSearch)) if (value) query.set(key, key === 'date' ? value : value.toUpperCase());
-  fill(results, h('p', { class: 'muted' }, 'Searching…'));
+  if (after) query.set('after', after);
+  else fill(results, h('p', { class: 'muted' }, 'Searching…'));
   try {
     const page = await api.get(`/flights?${query}`);
-    if (page.flights.length === 0) {
+    if (page.flights.length === 0 && !after) {
       fill(results, h('p', { class: 'card muted' }, 'No flights match.'));
       return;
     }
-    fill(results, h('div', { class: 'card scroll' }, h('table', { class: 'data', id: 'flight-list' },
-      h('caption', { class: 'sr' }, 'Flights found'),
-      h('thead', {}, h('tr', {}, ...['Flight', 'Route', 'Departs (local)', 'Duration', 'From', 'Seats left', 'Status']
-        .map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, page.flights.map((f) => h('tr', {},
+    let body = results.querySelector('#flight-list tbody');
+    if (!after || !body) {
+      body = h('tbody');
+      fill(results, h('div', { class: 'card scroll' }, h('table', { class: 'data', id: 'flight-list' },
+        h('caption', { class: 'sr' }, 'Flights found'),
+        h('thead', {}, h('tr', {}, ...['Flight', 'Route', 'Departs (local)', 'Duration', 'From', 'Seats left', 'Status']
+          .map((t) => h('th', { scope: 'col' }, t)))),
+        body), h('p', { id: 'more' })));
+    }
+    body.append(...page.flights.map((f) => h('tr', {},
         h('td', {}, h('a', { href: `#/flights/${f.flight_id}`, class: 'flight-link' }, f.number)),
         h('td', {}, `${f.origin} → ${f.destination}`),
         h('td', {}, local(f.departure_local)),
         h('td', {}, `${Math.floor(f.duration_min / 60)} h ${String(f.duration_min % 60).padStart(2, '0')}`),
         h('td', { class: 'num' }, money(f.price_minor, f.currency), h('span', { class: 'muted' }, ` ${CABIN_NAMES[f.cabin] || f.cabin}`)),
         h('td', { class: 'num' }, f.seats_left),
-        h('td', {}, h('span', { class: `badge ${f.status}` }, f.status))))))));
+        h('td', {}, h('span', { class: `badge ${f.status}` }, f.status)))));
+    const more = results.querySelector('#more');
+    if (more) {
+      fill(more, page.next ? h('button', { type: 'button', onclick: () => run(results, ctx, page.next) }, 'More flights') : null);
+    }
   } catch (error) {
     fill(results);
     ctx.notice(error.message, 'error');
@@ -75,12 +92,15 @@ function flight(view, id, ctx) {
   let shown = -1;
   let previous = new Map();
   let cabins = [];
+  let layout = new Map(); // cabin → letters with spaces for aisles, from the aircraft
+  let latest = null;
   const draw = (seatMap) => {
     if (seatMap.version <= shown) return; // Never step back to an older map.
     shown = seatMap.version;
+    latest = seatMap;
     map.dataset.version = String(shown);
     drawSummary(summary, seatMap.seats, cabins);
-    drawMap(map, seatMap.seats, previous);
+    drawMap(map, seatMap.seats, previous, layout);
     previous = new Map(seatMap.seats.map((s) => [s.seat, s.status]));
     const at = live.dataset.mode === 'feed' ? 'live from the event log' : 'refreshed every 2 s';
     live.textContent = `Version ${shown}, ${at}`;
@@ -110,6 +130,17 @@ function flight(view, id, ctx) {
     try {
       const [info, seatMap] = await Promise.all([api.get(`/flights/${id}`), api.get(`/flights/${id}/seats`)]);
       cabins = info.cabins;
+      try {
+        const aircraft = await api.get(`/aircraft/${info.aircraft_id}`);
+        layout = new Map(aircraft.cabins.map((c) => [c.cabin, c.letters]));
+      } catch {
+        // Without the layout the aisles are guessed from the seats' characteristics.
+      }
+      if (latest) {
+        // A newer map may have been drawn already (the live feed): draw it again with fares and aisles.
+        drawSummary(summary, latest.seats, cabins);
+        drawMap(map, latest.seats, new Map(), layout);
+      }
       fill(title, `${info.number} ${info.origin} → ${info.destination}`);
       fill(facts, `Departs ${local(info.departure_local)} (local), arrives ${local(info.arrival_local)} · `,
         h('span', { class: `badge ${info.status}` }, info.status), ` · flight ${short(info.flight_id)}`);
@@ -120,9 +151,21 @@ function flight(view, id, ctx) {
     }
   })();
 
+  let timer = null;
+  const poll = () => {
+    live.dataset.mode = 'poll';
+    timer ??= setInterval(async () => {
+      if (document.hidden) return;
+      try {
+        draw(await api.get(`/flights/${id}/seats`));
+      } catch {
+        // The next tick tries again.
+      }
+    }, 2000);
+  };
   if (api.isAdmin()) {
     live.dataset.mode = 'feed';
-    return api.follow(`/events?aggregate_type=flight&aggregate_id=${encodeURIComponent(id)}`, {
+    const stop = api.follow(`/events?aggregate_type=flight&aggregate_id=${encodeURIComponent(id)}`, {
       event: (e) => want(e.data.sequence),
       state: async (word, error) => {
         if (word === 'live') {
@@ -133,21 +176,20 @@ function flight(view, id, ctx) {
             ctx.notice(e.message, 'error');
           }
         } else if (word === 'failed') {
-          ctx.notice(`The live feed stopped: ${error.message}`, 'error');
+          // The feed refused us (the role changed, say): keep the map fresh by polling instead.
+          ctx.notice(`The live feed stopped (${error.message}); refreshing every 2 s instead.`, 'error');
+          poll();
         } else {
           live.textContent = `Version ${shown}, reconnecting to the event log…`;
         }
       },
     });
+    return () => {
+      stop();
+      clearInterval(timer);
+    };
   }
-  live.dataset.mode = 'poll';
-  const timer = setInterval(async () => {
-    try {
-      draw(await api.get(`/flights/${id}/seats`));
-    } catch {
-      // The next tick tries again.
-    }
-  }, 2000);
+  poll();
   return () => clearInterval(timer);
 }
 
@@ -178,18 +220,19 @@ function drawSummary(el, seats, cabins) {
   }));
 }
 
-function drawMap(el, seats, previous) {
+/** The cabin's columns, `null` for an aisle: from the aircraft's layout (`"ABC DEF"`) when known. */
+function columnsOf(list, letters) {
+  if (letters) return [...letters].map((c) => (c === ' ' ? null : c));
+  // Otherwise a guess: an aisle between two neighbouring letters that are both aisle seats.
+  const seen = [...new Set(list.map((s) => s.letter))].sort();
+  const aisle = (l) => list.some((s) => s.letter === l && s.characteristics.includes('aisle'));
+  return seen.flatMap((l, i) => (i + 1 < seen.length && aisle(l) && aisle(seen[i + 1]) ? [l, null] : [l]));
+}
+
+function drawMap(el, seats, previous, layout) {
   fill(el, byCabin(seats).map(([cabin, list]) => {
-    const letters = [...new Set(list.map((s) => s.letter))].sort();
     const at = new Map(list.map((s) => [s.seat, s]));
-    // An aisle runs between two neighbouring letters that are both aisle seats.
-    const aisleAfter = new Set();
-    for (let i = 0; i + 1 < letters.length; i++) {
-      const both = list.some((s) => s.letter === letters[i] && s.characteristics.includes('aisle')) &&
-        list.some((s) => s.letter === letters[i + 1] && s.characteristics.includes('aisle'));
-      if (both) aisleAfter.add(letters[i]);
-    }
-    const columns = letters.flatMap((l) => (aisleAfter.has(l) ? [l, null] : [l]));
+    const columns = columnsOf(list, layout.get(cabin));
     const rows = [...new Set(list.map((s) => s.row_number))].sort((a, b) => a - b);
     return h('div', { class: 'cabin-map' },
       h('h3', {}, CABIN_NAMES[cabin] || cabin),

@@ -49,6 +49,14 @@ async fn every_console_file_is_served_with_its_type_a_validator_and_the_policy()
         assert_eq!(again.status(), 304, "{}", asset.path);
         assert_eq!(again.headers()[header::ETAG].to_str().unwrap(), etag);
         assert!(again.bytes().await.unwrap().is_empty());
+        let weak = app
+            .client
+            .get(&url)
+            .header(header::IF_NONE_MATCH, format!("\"x\", W/{etag}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(weak.status(), 304, "a weak match of a list counts");
         let stale = app
             .client
             .get(&url)
