@@ -132,7 +132,7 @@ impl World {
             assert_eq!(self.post("/api/v1/airports", &admin, body).await.0, 201);
         }
         let aircraft = json!({"model": "A320", "cabins": [
-            {"cabin": "business", "first_row": 1, "last_row": 3, "letters": "AC DF"},
+            {"cabin": "business", "first_row": 1, "last_row": 3, "letters": "A DG K"},
             {"cabin": "economy", "first_row": 10, "last_row": 24, "letters": "ABC DEF", "exit_rows": [14]}]});
         let (status, aircraft) = self.post("/api/v1/aircraft", &admin, aircraft).await;
         assert_eq!(status, 201, "{aircraft}");
@@ -240,6 +240,12 @@ async fn the_seat_map_turns_held_then_sold_live_as_a_booking_is_made_and_paid() 
         )
         .await;
     assert_eq!(browser.eval(&seat_status("12A")).await, json!("free"));
+    // Aisles come from the aircraft's layout: `A DG K` is window, aisle, a pair, aisle, window.
+    let columns = "[...document.querySelectorAll('table.seatmap[data-cabin=business] thead tr > *')].map((c) => c.textContent || '|')";
+    assert_eq!(
+        browser.eval(columns).await,
+        json!(["|", "A", "|", "D", "G", "|", "K"])
+    );
     // The skip link moves focus to the content and leaves the page (and its stream) where it is.
     browser
         .eval("document.querySelector('.skip').click()")
@@ -291,9 +297,9 @@ async fn the_seat_map_turns_held_then_sold_live_as_a_booking_is_made_and_paid() 
     assert_eq!(browser.eval(economy_left).await, json!("88"));
     // A seat nobody touched stays free; a second booking shows held beside the sold ones.
     assert_eq!(browser.eval(&seat_status("20F")).await, json!("free"));
-    world.book(&flight, &["2A", "2C"]).await;
+    world.book(&flight, &["2A", "2D"]).await;
     browser
-        .until(&seat_status("2C"), LIVE, |v| v == &json!("held"))
+        .until(&seat_status("2D"), LIVE, |v| v == &json!("held"))
         .await;
     assert_eq!(browser.eval(business_left).await, json!("10"));
     browser.screenshot("seat-map").await;
