@@ -222,6 +222,33 @@ async fn resuming_after_an_event_gives_the_next_one_onward_also_on_a_restarted_s
     let rest: Vec<String> = feed.take(10).await.into_iter().map(|e| e.id).collect();
     assert_eq!(rest, all[20..]);
     assert!(feed.next(Duration::from_millis(300)).await.is_none());
+    // The same by the header, as a browser's reconnect sends it.
+    let mut feed = Feed::open(
+        &app,
+        &restarted,
+        "/api/v1/events",
+        &app.admin,
+        Some(&next[9].id),
+    )
+    .await;
+    let rest: Vec<String> = feed.take(10).await.into_iter().map(|e| e.id).collect();
+    assert_eq!(rest, all[20..]);
+
+    // A filtered stream resumes after the last position it passed, matched or not.
+    let path = "/api/v1/events?type=booking.BookingConfirmed";
+    let start = format!("{path}&from=start");
+    let mut feed = Feed::open(&app, &app.query, &start, &app.admin, None).await;
+    let got = feed.take(5).await;
+    let resume = feed.last_id.clone().expect("a position");
+    drop(feed);
+    let mut feed = Feed::open(&app, &restarted, path, &app.admin, Some(&resume)).await;
+    let got: Vec<i64> = got
+        .iter()
+        .chain(&feed.take(5).await)
+        .map(|e| e.data["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, (1..=10).collect::<Vec<_>>());
+    assert!(feed.next(Duration::from_millis(300)).await.is_none());
 
     // Filters: by type pattern (repeatable), by aggregate.
     let path = "/api/v1/events?from=start&type=flight.*&type=booking.BookingConfirmed";
