@@ -668,6 +668,18 @@ async fn a_customer_sees_flights_and_own_bookings_but_no_admin_pages() {
         )
         .await;
 
+    // A crafted link cannot make the console call another API path with the user's token.
+    browser
+        .goto(&world.url("/console/#/booking/..%2F..%2Fadmin%2Fstatus"))
+        .await;
+    browser
+        .until(
+            "document.querySelector('#view h1')?.textContent",
+            Duration::from_secs(5),
+            |v| v == &json!("No such booking"),
+        )
+        .await;
+
     // The seat map refreshes by polling for a customer (the log is for admins).
     browser
         .goto(&world.url(&format!("/console/#/flights/{}", world.flights[0])))

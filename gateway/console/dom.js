@@ -68,3 +68,16 @@ export function local(naive) {
 export function short(id) {
   return id ? `…${String(id).slice(-8)}` : '–';
 }
+
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether `text` is an id (a UUID): only such text goes into an API path. */
+export function isId(text) {
+  return ID.test(text);
+}
+
+/** A page for an id that names nothing, with a way back. */
+export function notFound(view, title, href, text) {
+  fill(view, h('section', { class: 'card' }, h('h1', {}, title), h('p', {}, h('a', { href }, text))));
+  return null;
+}

@@ -4,17 +4,13 @@
 // elsewhere appears while the page is open.
 
 import * as api from '../api.js';
-import { fill, h, money, short, when } from '../dom.js';
+import { fill, h, isId, money, notFound, short, when } from '../dom.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PNR = /^[A-Za-z0-9]{6}$/;
 
 export function render(view, params, ctx) {
   if (!params[0]) return lookup(view, ctx);
-  if (!UUID.test(params[0])) {
-    fill(view, h('section', { class: 'card' }, h('h1', {}, 'No such booking'), h('p', {}, h('a', { href: '#/booking' }, 'Find a booking'))));
-    return null;
-  }
+  if (!isId(params[0])) return notFound(view, 'No such booking', '#/booking', 'Find a booking');
   return booking(view, params[0].toLowerCase(), ctx);
 }
 
@@ -26,7 +22,7 @@ function lookup(view, ctx) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const q = input.value.trim();
-    if (UUID.test(q)) {
+    if (isId(q)) {
       location.hash = `#/booking/${q.toLowerCase()}`;
     } else if (PNR.test(q)) {
       try {

@@ -3,20 +3,15 @@
 // a customer, who may not read the log, sees it refreshed every two seconds.
 
 import * as api from '../api.js';
-import { fill, h, local, money, short } from '../dom.js';
+import { fill, h, isId, local, money, notFound, short } from '../dom.js';
 
 const CABINS = ['first', 'business', 'premium_economy', 'economy'];
 const CABIN_NAMES = { first: 'First', business: 'Business', premium_economy: 'Premium economy', economy: 'Economy' };
 let lastSearch = { origin: '', destination: '', date: '' };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function render(view, params, ctx) {
   if (!params[0]) return search(view, ctx);
-  if (!UUID.test(params[0])) {
-    fill(view, h('section', { class: 'card' }, h('h1', {}, 'No such flight'), h('p', {}, h('a', { href: '#/flights' }, 'All flights'))));
-    return null;
-  }
+  if (!isId(params[0])) return notFound(view, 'No such flight', '#/flights', 'All flights');
   return flight(view, params[0].toLowerCase(), ctx);
 }
 
