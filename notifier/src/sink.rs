@@ -116,14 +116,18 @@ impl SmtpSink {
         self.mails.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// How many messages arrived so far (without copying them).
+    pub fn count(&self) -> usize {
+        self.mails.lock().map(|m| m.len()).unwrap_or_default()
+    }
+
     /// Waits until at least `count` messages arrived, or `timeout` passed; returns what arrived.
     pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedMail> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.arrived.notified();
-            let mails = self.received();
-            if mails.len() >= count || tokio::time::Instant::now() >= deadline {
-                return mails;
+            if self.count() >= count || tokio::time::Instant::now() >= deadline {
+                return self.received();
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
