@@ -62,12 +62,13 @@ impl AuthSettings {
     }
 }
 
-/// The services behind the gateway.
+/// The services behind the gateway. The command and query APIs may each be several instances: a
+/// comma-separated list of base URLs, taken in turn.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpstreamSettings {
-    /// Writes.
+    /// Writes (one base URL or several, comma-separated).
     pub command_api: String,
-    /// Reads.
+    /// Reads (one base URL or several, comma-separated).
     pub query_api: String,
     /// Webhook subscriptions.
     pub notifier: String,
@@ -76,6 +77,11 @@ pub struct UpstreamSettings {
     pub projector: String,
     /// Longest an upstream may take before a 504.
     pub timeout_ms: u64,
+}
+
+/// The base URLs of a comma-separated list.
+pub fn instances(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|u| !u.is_empty())
 }
 
 impl UpstreamSettings {

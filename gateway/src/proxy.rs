@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -117,12 +118,19 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn base(state: &AppState, upstream: Upstream) -> &str {
-    match upstream {
+/// The instances of `upstream`, starting with the one whose turn it is (round robin over requests).
+fn bases(state: &AppState, upstream: Upstream) -> Vec<&str> {
+    let list = match upstream {
         Upstream::Command => &state.upstreams.command_api,
         Upstream::Query => &state.upstreams.query_api,
         Upstream::Notifier => &state.upstreams.notifier,
+    };
+    let mut all: Vec<&str> = crate::config::instances(list).collect();
+    if all.len() > 1 {
+        let turn = state.turn.fetch_add(1, Ordering::Relaxed) % all.len();
+        all.rotate_left(turn);
     }
+    all
 }
 
 /// Forwards the request (a route of the allow-list, its path already checked) and streams the answer
@@ -131,9 +139,8 @@ fn base(state: &AppState, upstream: Upstream) -> &str {
 pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let grant = parts.extensions.get::<StreamGrant>().copied();
-    let base = base(&state, upstream);
+    let bases = bases(&state, upstream);
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
@@ -147,17 +154,34 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
         Err(e) => return unreadable_body(&e),
     };
     // The timeout bounds the wait for the answer's head; its body then streams for as long as it runs
-    // (an event stream does not end), passed on chunk by chunk, never buffered.
-    let sent = tokio::time::timeout(
-        state.upstreams.timeout(),
-        state
-            .client
-            .request(parts.method.clone(), &url)
-            .headers(headers)
-            .body(body)
-            .send(),
-    )
-    .await;
+    // (an event stream does not end), passed on chunk by chunk, never buffered. An instance that refuses
+    // the connection never saw the request, so the next one gets it.
+    let mut sent = None;
+    for (i, base) in bases.iter().enumerate() {
+        let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
+        let answer = tokio::time::timeout(
+            state.upstreams.timeout(),
+            state
+                .client
+                .request(parts.method.clone(), &url)
+                .headers(headers.clone())
+                .body(body.clone())
+                .send(),
+        )
+        .await;
+        match answer {
+            Ok(Err(e)) if e.is_connect() && i + 1 < bases.len() => {
+                tracing::warn!(error.message = %e, url, "an upstream instance refused; trying the next");
+            }
+            answer => {
+                sent = Some((answer, url));
+                break;
+            }
+        }
+    }
+    let Some((sent, url)) = sent else {
+        return failure(false, &"no upstream instance is configured", "");
+    };
     let upstream_response = match sent {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return failure(e.is_timeout(), &e, &url),

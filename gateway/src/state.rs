@@ -37,6 +37,8 @@ pub struct AppState {
     pub client: reqwest::Client,
     /// Upstreams.
     pub upstreams: UpstreamSettings,
+    /// Whose turn it is among an upstream's instances (round robin over requests).
+    pub turn: Arc<std::sync::atomic::AtomicUsize>,
     /// Limits.
     pub limits: RateLimitSettings,
     /// Failed sign-in delays.

@@ -17,7 +17,11 @@ pub async fn openapi(State(state): State<AppState>, own: OpenApi) -> Response {
         &state.upstreams.query_api,
         &state.upstreams.notifier,
     ];
-    for base in upstreams {
+    // One instance of each: they serve the same document.
+    for base in upstreams
+        .into_iter()
+        .filter_map(|l| crate::config::instances(l).next())
+    {
         let url = format!("{}/openapi.json", base.trim_end_matches('/'));
         let fetched = state
             .client

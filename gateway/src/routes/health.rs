@@ -92,7 +92,25 @@ struct Upstream {
     body: Value,
 }
 
-async fn upstream_ready(state: &AppState, base: &str) -> Upstream {
+/// Every instance of a (comma-separated) upstream: ready when one is, degraded when any is down or
+/// degraded; one instance's report as it is, several as a list.
+async fn upstream_ready(state: &AppState, list: &str) -> Upstream {
+    let bases: Vec<&str> = crate::config::instances(list).collect();
+    if bases.len() <= 1 {
+        return instance_ready(state, bases.first().copied().unwrap_or("")).await;
+    }
+    let each = futures::future::join_all(bases.iter().map(|b| instance_ready(state, b))).await;
+    Upstream {
+        ready: each.iter().any(|u| u.ready),
+        degraded: each.iter().any(|u| u.degraded || !u.ready),
+        body: json!({
+            "status": if each.iter().all(|u| u.ready) { "ready" } else { "degraded" },
+            "instances": bases.iter().zip(&each).map(|(b, u)| json!({"url": b, "report": u.body})).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+async fn instance_ready(state: &AppState, base: &str) -> Upstream {
     if base.is_empty() {
         return Upstream {
             ready: true,

@@ -144,3 +144,71 @@ async fn the_openapi_document_merges_every_service_and_the_docs_page_works_offli
         "the docs page loads something from the internet"
     );
 }
+
+/// An upstream that answers every request with its own name.
+async fn named_upstream(name: &'static str) -> String {
+    let app = axum::Router::new().fallback(axum::routing::any(move || async move {
+        axum::Json(json!({ "instance": name }))
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+#[tokio::test]
+async fn several_instances_take_turns_and_one_that_refuses_is_skipped() {
+    let (a, b) = (named_upstream("a").await, named_upstream("b").await);
+    let dead = dead_upstream();
+    let commands = format!("{a}, {dead},{b}");
+    let queries = format!("{a},{b}");
+    let app = spawn_gateway(upstreams(&commands, &queries, &dead_upstream()), generous()).await;
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..30 {
+        let response = app
+            .client
+            .post(format!("{}/api/v1/bookings", app.address))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "a refusing instance was not skipped"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        *seen
+            .entry(body["instance"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    // Three instances in turn; the dead one's turns go to the next, so b answers twice as often.
+    assert_eq!(seen.get("a"), Some(&10), "{seen:?}");
+    assert_eq!(seen.get("b"), Some(&20), "{seen:?}");
+
+    let mut reads = std::collections::BTreeMap::new();
+    for _ in 0..10 {
+        let (status, _, body) = app.get("/api/v1/flights?origin=CDG", None).await;
+        assert_eq!(status, 200);
+        *reads
+            .entry(body["instance"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(reads.get("a"), Some(&5), "{reads:?}");
+    assert_eq!(reads.get("b"), Some(&5), "{reads:?}");
+}
+
+#[tokio::test]
+async fn readiness_lists_every_instance_and_one_down_is_degraded_not_down() {
+    let (a, dead) = (echo_upstream().await, dead_upstream());
+    let both = format!("{a},{dead}");
+    let app = spawn_gateway(upstreams(&both, &a, &dead_upstream()), generous()).await;
+    let (_, admin) = app.user_with_token(infra::auth::Role::Admin).await;
+    let (status, _, report) = app.get("/api/v1/admin/status", Some(&admin)).await;
+    assert_eq!(status, 200);
+    let instances = report["command_api"]["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{report}");
+    assert_eq!(instances[1]["report"]["status"], "unreachable", "{report}");
+    assert_eq!(report["command_api"]["status"], "degraded", "{report}");
+}
