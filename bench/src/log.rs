@@ -69,7 +69,6 @@ pub async fn generate(system: &System, events: i64) -> anyhow::Result<()> {
 /// # Errors
 /// Database failures.
 pub async fn rebuild(system: &System) -> anyhow::Result<Row> {
-    system.stop_projector();
     let done = projector::replay::rebuild(&system.pool, Projection::Flights, 1000, |_| {}).await?;
     Ok(Row {
         scenario: format!("rebuild `flights` over {} events", done.done),

@@ -6,8 +6,10 @@ mod baseline;
 mod feed;
 mod log;
 mod mail;
+mod process;
 mod report;
 mod scenarios;
+mod search;
 mod system;
 mod verify;
 
@@ -41,7 +43,8 @@ pub struct Options {
     /// Event-feed streams held open in the feed scenario.
     #[arg(long, default_value_t = 1000)]
     pub feed_clients: usize,
-    /// Only these scenarios (comma-separated: hot,spread,search,visibility,feed,mail,rebuild,relay).
+    /// Only these scenarios (comma-separated: rss,several,hot,spread,search,feed,mail,rebuild,relay); spread
+    /// includes write → visible under its load.
     #[arg(long)]
     pub only: Option<String>,
 }
@@ -58,23 +61,60 @@ impl Options {
 async fn main() -> anyhow::Result<()> {
     infra::telemetry::init("bench", "warn");
     let options = Options::parse();
-    let system = system::System::start().await?;
     let mut rows = Vec::new();
+    if options.wants("rss") {
+        rows.extend(process::rss(&options).await?);
+    }
+    if options.wants("several") {
+        rows.extend(process::several(&options).await?);
+    }
+    let system = system::System::start().await?;
+    let mut seen = Vec::new();
     if options.wants("hot") {
-        rows.push(scenarios::hot_flight(&system, &options).await?);
-        rows.push(baseline::naive_hot_flight(&system, &options).await?);
+        let (mut row, flights) = scenarios::hot_flight(&system, &options).await?;
+        row.note = system.catch_up().await?.to_string();
+        seen.push(verify::Seen {
+            scenario: "hot flight".to_owned(),
+            flights,
+            booked: row.ok,
+        });
+        let (mut baseline, flights) = baseline::hot_flight(&system, &options).await?;
+        baseline.note = format!("{}; {}", baseline.note, system.catch_up().await?);
+        seen.push(verify::Seen {
+            scenario: "baseline".to_owned(),
+            flights,
+            booked: baseline.ok,
+        });
+        let times = row.rate() / baseline.rate().max(1e-9);
+        row.note = format!("{:.1}x the fair baseline; {}", times, row.note);
+        rows.push(row);
+        rows.push(baseline);
     }
     if options.wants("spread") {
-        rows.push(scenarios::spread(&system, &options).await?);
+        let (mut row, visible, flights, probes, probed) =
+            scenarios::spread(&system, &options).await?;
+        row.note = format!("{}; {}", row.note, system.catch_up().await?);
+        seen.push(verify::Seen {
+            scenario: "spread".to_owned(),
+            flights,
+            booked: row.ok,
+        });
+        seen.push(verify::Seen {
+            scenario: "visibility probe".to_owned(),
+            flights: probes,
+            booked: probed,
+        });
+        rows.push(row);
+        rows.push(visible);
     }
-    if options.wants("hot") || options.wants("spread") {
-        verify::no_double_booking(&system.pool).await?;
+    if !seen.is_empty() {
+        let ledger = verify::ledger(&system.pool, &seen).await?;
+        if let Some(last) = rows.last_mut() {
+            last.note = format!("{}; {ledger}", last.note);
+        }
     }
     if options.wants("search") {
-        rows.extend(scenarios::search(&system, &options).await?);
-    }
-    if options.wants("visibility") {
-        rows.push(scenarios::visibility(&system).await?);
+        rows.extend(search::search(&system, &options).await?);
     }
     if options.wants("feed") {
         rows.push(feed::feed(&system, options.feed_clients).await?);
@@ -83,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(mail::mail(&system, options.mails).await?);
     }
     if options.wants("rebuild") || options.wants("relay") {
+        system.stop_workers().await;
         log::generate(&system, options.log_events).await?;
     }
     if options.wants("rebuild") {
@@ -91,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
     if options.wants("relay") {
         rows.push(log::relay(&system).await?);
     }
+    system.stop_workers().await;
     report::print(&rows)?;
     Ok(())
 }

@@ -38,9 +38,59 @@ fn ms(h: Option<&Histogram<u64>>, q: f64) -> String {
     )
 }
 
-/// Prints the table to stdout.
+fn run(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Where the figures come from: the commit (and whether the tree had changes), the command, the machine.
+pub fn provenance() -> String {
+    let commit = run("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = if run("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        ""
+    } else {
+        " with uncommitted changes"
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or_else(
+            || "?".to_owned(),
+            |kb| format!("{:.0} GiB", kb as f64 / 1048576.0),
+        );
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!(
+        "commit `{commit}`{dirty}; command `scripts/bench {}`; machine: {cores} CPUs ({cpu}), {memory}, {}; Postgres, Redis, RabbitMQ and the harness on the same machine; {}",
+        args.join(" "),
+        run("uname", &["-sr"]),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// Prints the table to stdout, under where it comes from.
 pub fn print(rows: &[Row]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
+    writeln!(out, "\n{}", provenance())?;
     writeln!(
         out,
         "\n| scenario | clients | ok | ops/s | p50 ms | p95 ms | p99 ms | errors | note |\n|---|---:|---:|---:|---:|---:|---:|---|---|"

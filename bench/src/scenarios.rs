@@ -1,4 +1,4 @@
-//! The HTTP scenarios: hot flight, spread, search, visibility.
+//! The booking scenarios: hot flight, and spread with write → visible measured under its load.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -100,12 +100,14 @@ pub async fn book(
 }
 
 /// 64 clients book single seats on one flight until it is full, over several fresh flights.
-pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<Row> {
+pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(Row, Vec<Uuid>)> {
     let client = reqwest::Client::new();
     let seats = Arc::new(system.seats());
     let (mut ok, mut latency, mut errors, mut seconds) = (0, histogram(), BTreeMap::new(), 0.0);
+    let mut flights = Vec::new();
     for round in 0..options.hot_flights {
         let flight = system.flight(3, round as i64).await?;
+        flights.push(flight);
         let (client, seats, token, base) = (
             client.clone(),
             seats.clone(),
@@ -130,37 +132,49 @@ pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<Ro
             *errors.entry(k).or_insert(0) += v;
         }
     }
-    Ok(Row {
-        scenario: format!(
-            "hot flight ({} flights x {} seats, HTTP booking)",
-            options.hot_flights,
-            seats.len()
-        ),
-        clients: options.clients,
-        ok,
-        seconds,
-        latency: Some(latency),
-        errors,
-        note: String::new(),
-    })
+    Ok((
+        Row {
+            scenario: format!(
+                "hot flight ({} flights x {} seats, HTTP booking, workers on)",
+                options.hot_flights,
+                seats.len()
+            ),
+            clients: options.clients,
+            ok,
+            seconds,
+            latency: Some(latency),
+            errors,
+            note: String::new(),
+        },
+        flights,
+    ))
 }
 
 /// How many customers the write scenarios book as.
 const CUSTOMERS: usize = 256;
 
-/// 64 clients book random seats on many flights; a seat someone else got first is a 409.
-pub async fn spread(system: &System, options: &Options) -> anyhow::Result<Row> {
+/// 64 clients book random seats on many flights (a seat someone else got first is a 409) while one more
+/// client measures write → visible: it books a seat on a flight of its own, then polls the cached seat
+/// map until the seat shows held. Returns the spread row, the visibility row, and the spread's flights
+/// with its bookings and the probe's.
+pub async fn spread(
+    system: &System,
+    options: &Options,
+) -> anyhow::Result<(Row, Row, Vec<Uuid>, Vec<Uuid>, u64)> {
     let mut flights = Vec::with_capacity(options.flights);
     for i in 0..options.flights {
         flights.push(system.flight(5 + (i as i64 % 20), i as i64 % 24).await?);
     }
+    let probe_flights = vec![system.flight(4, 12).await?, system.flight(4, 13).await?];
+    wait_projected(system).await?;
+    let flight_ids = flights.clone();
     let flights = Arc::new(flights);
     let seats = Arc::new(system.seats());
     let client = reqwest::Client::new();
     // Many customers, as in life: one customer's holds commit one at a time (the hold cap's lock).
     let tokens: Arc<Vec<String>> = Arc::new((0..CUSTOMERS).map(|_| system.token()).collect());
     let base = system.command.clone();
-    let (ok, latency, errors, seconds) = drive(
+    let booking = drive(
         options.clients,
         None,
         Duration::from_secs(options.seconds),
@@ -179,20 +193,37 @@ pub async fn spread(system: &System, options: &Options) -> anyhow::Result<Row> {
                 book(&client, &base, &token, flights[f], &seats[s]).await
             }
         },
-    )
-    .await;
-    Ok(Row {
-        scenario: format!("spread ({} flights, HTTP booking)", options.flights),
-        clients: options.clients,
-        ok,
-        seconds,
-        latency: Some(latency),
-        errors,
-        note: "409 = seat already taken (expected)".to_owned(),
-    })
+    );
+    let deadline = Instant::now() + Duration::from_secs(options.seconds);
+    let ((ok, latency, errors, seconds), visible) =
+        tokio::join!(booking, visibility(system, &probe_flights, deadline));
+    let visible = visible?;
+    let probed = visible.ok + visible.errors.get("never visible").copied().unwrap_or(0);
+    Ok((
+        Row {
+            scenario: format!(
+                "spread ({} flights, HTTP booking, workers on)",
+                options.flights
+            ),
+            clients: options.clients,
+            ok,
+            seconds,
+            latency: Some(latency),
+            errors,
+            note: "409 = seat already taken (expected)".to_owned(),
+        },
+        visible,
+        flight_ids,
+        probe_flights,
+        probed,
+    ))
 }
 
-async fn wait_projected(system: &System) -> anyhow::Result<()> {
+/// Waits until every projection is level with the log.
+///
+/// # Errors
+/// A projection that does not catch up in two minutes; database failures.
+pub async fn wait_projected(system: &System) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     for name in ["flights", "bookings", "analytics"] {
         while Subscription::new(name)
@@ -211,97 +242,9 @@ async fn wait_projected(system: &System) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Flight search: cached through the query API and through the gateway, and uncached.
-pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Row>> {
-    // Something to find, fully projected.
-    for i in 0..20 {
-        system.flight(2, i).await?;
-    }
-    wait_projected(system).await?;
-    let mut rows = Vec::new();
-    let signed_in = system.session_token().await?;
-    for (name, base, token) in [
-        (
-            "search cached, query API direct",
-            system.query.clone(),
-            None,
-        ),
-        (
-            "search cached, through the gateway",
-            system.gateway.clone(),
-            None,
-        ),
-        (
-            "search cached, through the gateway, signed in",
-            system.gateway.clone(),
-            Some(signed_in.clone()),
-        ),
-        (
-            "search uncached, query API direct",
-            system.query_uncached.clone(),
-            None,
-        ),
-    ] {
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(token) = token {
-            headers.insert(
-                reqwest::header::AUTHORIZATION,
-                reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?,
-            );
-        }
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(options.clients)
-            .default_headers(headers)
-            .build()?;
-        let url = format!("{base}/api/v1/flights?origin=CDG&destination=LHR&limit=20&sort=price");
-        let _ = client.get(&url).send().await?;
-        let (ok, latency, errors, seconds) = drive(
-            options.clients,
-            None,
-            Duration::from_secs(options.seconds),
-            move |_| {
-                let (client, url) = (client.clone(), url.clone());
-                async move {
-                    match client.get(&url).send().await {
-                        Ok(r) if r.status() == 200 => match r.bytes().await {
-                            Ok(_) => Done::Ok,
-                            Err(_) => Done::Failed("body".to_owned()),
-                        },
-                        Ok(r) => Done::Failed(r.status().as_u16().to_string()),
-                        Err(_) => Done::Failed("io".to_owned()),
-                    }
-                }
-            },
-        )
-        .await;
-        rows.push(Row {
-            scenario: name.to_owned(),
-            clients: options.clients,
-            ok,
-            seconds,
-            latency: Some(latency),
-            errors,
-            note: String::new(),
-        });
-    }
-    if let (Some(direct), Some(gateway)) = (rows.first(), rows.get(1)) {
-        let cost = 1.0 - gateway.rate() / direct.rate().max(1e-9);
-        rows[1].note = format!("gateway costs {:.0}% of direct throughput", cost * 100.0);
-    }
-    if let (Some(anonymous), Some(signed_in)) = (rows.get(1), rows.get(2)) {
-        let cost = 1.0 - signed_in.rate() / anonymous.rate().max(1e-9);
-        rows[2].note = format!(
-            "the session check costs {:.0}% of anonymous throughput",
-            cost * 100.0
-        );
-    }
-    Ok(rows)
-}
-
-/// Time from a booking's 201 to its seat showing as held in the query API's seat map.
-pub async fn visibility(system: &System) -> anyhow::Result<Row> {
-    let flight = system.flight(4, 12).await?;
-    wait_projected(system).await?;
+/// Until `deadline`: book a seat on one of `flights`, then poll the query API's (cached) seat map until
+/// the seat shows held; the time from the 201 to that is the visibility delay.
+async fn visibility(system: &System, flights: &[Uuid], deadline: Instant) -> anyhow::Result<Row> {
     let client = reqwest::Client::new();
     let token = system.token();
     let seats = system.seats();
@@ -309,7 +252,13 @@ pub async fn visibility(system: &System) -> anyhow::Result<Row> {
     let mut errors = BTreeMap::new();
     let started = Instant::now();
     let mut ok = 0;
-    for seat in seats.iter().take(150) {
+    let slots = flights
+        .iter()
+        .flat_map(|f| seats.iter().map(move |s| (*f, s)));
+    for (flight, seat) in slots {
+        if Instant::now() >= deadline {
+            break;
+        }
         if !matches!(
             book(&client, &system.command, &token, flight, seat).await,
             Done::Ok
@@ -338,7 +287,8 @@ pub async fn visibility(system: &System) -> anyhow::Result<Row> {
         }
     }
     Ok(Row {
-        scenario: "visibility (201 to seat map shows it)".to_owned(),
+        scenario: "write → visible under the spread load (201 to the cached seat map showing it)"
+            .to_owned(),
         clients: 1,
         ok,
         seconds: started.elapsed().as_secs_f64(),

@@ -1,8 +1,9 @@
-//! An isolated system for one run: a fresh database, its own Redis prefix, the command API, the query
-//! API (with and without the cache), the gateway and the projector, all in this process on loopback.
+//! An isolated system for one run: a fresh database, its own Redis prefix and exchange, the command API,
+//! the query API (with and without the cache), the gateway, the projector with the relay, and the
+//! notifier mailing into a local SMTP sink, all in this process on loopback.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
@@ -11,14 +12,55 @@ use domain::aircraft::{AircraftCommand, CabinLayout, SeatLayout};
 use domain::airport::AirportCommand;
 use domain::flight::{Fare, FareRules, Flight, FlightCommand, ScheduleFlight};
 use domain::values::*;
+use infra::amqp::AmqpSettings;
 use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
+use infra::event_log::Subscription;
 use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
-use infra::supervisor::{Spec, Supervisor};
 use infra::testing::TestDatabase;
+use notifier::config::SmtpSettings;
+use notifier::email::{EmailHandler, Mailer};
+use notifier::sink::SmtpSink;
 use projector::projections::Projection;
-use projector::worker::Worker;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+/// How far behind the event log the workers are.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerLag {
+    /// Events the furthest-behind projection has still to apply.
+    pub projections: i64,
+    /// Events the relay has still to publish.
+    pub relay: i64,
+    /// Emails due for committed booking events that the SMTP sink has not received yet.
+    pub emails: i64,
+}
+
+impl WorkerLag {
+    fn level(&self) -> bool {
+        self.projections == 0 && self.relay == 0 && self.emails == 0
+    }
+}
+
+/// The workers at the end of a scenario, and how long they took to catch up from there.
+#[derive(Debug, Clone, Copy)]
+pub struct CaughtUp {
+    pub at_end: WorkerLag,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for CaughtUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "workers at the end: projections {} events behind, relay {}, {} emails pending; level {:.1} s later",
+            self.at_end.projections, self.at_end.relay, self.at_end.emails, self.seconds
+        )
+    }
+}
+
+async fn until(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
 
 /// The running system.
 pub struct System {
@@ -31,11 +73,23 @@ pub struct System {
     pub aircraft: AircraftId,
     pub layout: SeatLayout,
     pub signer: JwtSigner,
+    /// The public half of the token key, for servers the harness starts itself.
+    pub public_key: String,
+    /// Where the notifier mails.
+    pub sink: SmtpSink,
+    /// Booking event types that each get one email.
+    mailed_types: Vec<String>,
     _db: TestDatabase,
-    stop: std::sync::Mutex<Option<Supervisor>>,
+    workers: tokio::sync::Mutex<Option<Workers>>,
 }
 
-fn http() -> HttpSettings {
+type Workers = (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+);
+
+/// The HTTP settings every server of the run uses.
+pub fn http() -> HttpSettings {
     HttpSettings {
         host: "127.0.0.1".to_owned(),
         port: 0,
@@ -154,18 +208,71 @@ impl System {
         let gateway_address = format!("http://127.0.0.1:{}", gateway.port());
         tokio::spawn(gateway.run_until(std::future::pending()));
 
-        let mut projector = Supervisor::new();
-        for projection in Projection::ALL {
-            let worker = Arc::new(Worker::new(pool.clone(), projection, 500));
-            projector.spawn(
-                Spec::critical(projection.name(), Duration::from_secs(30)),
-                move |beat, stop| {
-                    let worker = worker.clone();
-                    async move { worker.run(Duration::from_millis(500), stop, &beat).await }
+        // The projector (every projection and the relay) and the notifier (email and webhook consumers,
+        // mailing into a local SMTP sink) run as in production during every scenario that writes.
+        let run = Uuid::new_v4().simple().to_string();
+        let amqp = AmqpSettings {
+            url: std::env::var("AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+            exchange: format!("bench.{run}.events"),
+            queue_prefix: format!("bench.{run}.notifier"),
+            expires_ms: Some(60_000),
+            timeout_ms: 5_000,
+        };
+        let sink = SmtpSink::start("127.0.0.1:0").await?;
+        let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        let notifier_settings = notifier::config::Settings {
+            database: database(),
+            http: http(),
+            amqp: amqp.clone(),
+            smtp: notifier::config::SmtpSettings {
+                url: sink.url(),
+                from: "Airline <no-reply@airline.example>".to_owned(),
+            },
+            auth: notifier::config::AuthSettings {
+                public_key_pem: Some(public.clone()),
+                public_key_file: None,
+                issuer: "airline-gateway".to_owned(),
+                audience: "airline-api".to_owned(),
+            },
+            retry: notifier::config::RetrySettings {
+                delays_ms: "1000,10000,60000".to_owned(),
+                webhook_timeout_ms: 5_000,
+            },
+            webhooks: notifier::config::WebhookSettings {
+                allow_private_destinations: false,
+            },
+        };
+        // The notifier first: its queues exist before the relay publishes.
+        let notifier =
+            notifier::startup::Application::build_with(notifier_settings, pool.clone()).await?;
+        workers.push(tokio::spawn(notifier.run_until(until(stopped.clone()))));
+        let projector = projector::startup::Application::build_with(
+            projector::config::Settings {
+                database: database(),
+                http: http(),
+                projector: projector::config::ProjectorSettings {
+                    batch_size: 500,
+                    poll_interval_ms: 500,
+                    stuck_after_ms: 30_000,
                 },
-            );
-        }
-        let stop = std::sync::Mutex::new(Some(projector));
+                amqp: amqp.clone(),
+            },
+            pool.clone(),
+        )
+        .await?;
+        workers.push(tokio::spawn(projector.run_until(until(stopped))));
+        let mailed_types = notifier::consumer::Handler::bindings(&EmailHandler::new(
+            pool.clone(),
+            Mailer::new(&SmtpSettings {
+                url: sink.url(),
+                from: "Airline <no-reply@airline.example>".to_owned(),
+            })?,
+        ))
+        .iter()
+        .filter_map(|b| b.strip_prefix("booking.").map(str::to_owned))
+        .collect();
 
         let flights = Arc::new(Executor::new(pool.clone(), 50));
         let (aircraft, layout) = reference_data(&pool).await?;
@@ -179,16 +286,87 @@ impl System {
             aircraft,
             layout,
             signer: JwtSigner::new(&private)?,
+            public_key: public,
+            sink,
+            mailed_types,
             _db: db,
-            stop,
+            workers: tokio::sync::Mutex::new(Some((stop_workers, workers))),
         })
     }
 
-    /// Stops the background projector workers (before the log scenarios).
-    pub fn stop_projector(&self) {
-        if let Some(projector) = self.stop.lock().ok().and_then(|mut p| p.take()) {
-            tokio::spawn(projector.shutdown(Duration::from_secs(5)));
+    /// Stops the projector, the relay and the notifier (before the log scenarios, which run them alone).
+    pub async fn stop_workers(&self) {
+        if let Some((stop, tasks)) = self.workers.lock().await.take() {
+            let _ = stop.send(true);
+            for task in tasks {
+                let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+            }
         }
+    }
+
+    /// How far behind the log the workers are now.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn lag(&self) -> anyhow::Result<WorkerLag> {
+        let mut projections = 0;
+        for projection in Projection::ALL {
+            projections = projections.max(
+                Subscription::new(projection.name())
+                    .lag(&self.pool)
+                    .await?
+                    .events_behind,
+            );
+        }
+        let relay = Subscription::new(projector::relay::SUBSCRIPTION)
+            .lag(&self.pool)
+            .await?
+            .events_behind;
+        let mailed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'booking' AND event_type = ANY($1)",
+        )
+        .bind(&self.mailed_types)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(WorkerLag {
+            projections,
+            relay,
+            emails: (mailed - self.sink.count() as i64).max(0),
+        })
+    }
+
+    /// The workers' lag now, then waits (up to five minutes) until every one is level with the log.
+    ///
+    /// # Errors
+    /// Workers that never catch up; database failures.
+    pub async fn catch_up(&self) -> anyhow::Result<CaughtUp> {
+        let started = Instant::now();
+        let at_end = self.lag().await?;
+        let mut now = at_end;
+        while !now.level() {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(300),
+                "the workers did not catch up in five minutes: {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            now = self.lag().await?;
+        }
+        Ok(CaughtUp {
+            at_end,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// A verifier of the run's tokens.
+    ///
+    /// # Errors
+    /// A bad key (never: the run made it).
+    pub fn verifier(&self) -> anyhow::Result<infra::auth::JwtVerifier> {
+        Ok(infra::auth::JwtVerifier::new(
+            &self.public_key,
+            "airline-gateway",
+            "airline-api",
+        )?)
     }
 
     /// A customer token.
@@ -220,69 +398,34 @@ impl System {
     /// # Errors
     /// Database failures.
     pub async fn session_token_as(&self, role: Role) -> anyhow::Result<String> {
-        let user = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', $3)",
-        )
-        .bind(user)
-        .bind(format!("{user}@bench.example"))
-        .bind(role.as_str())
-        .execute(&self.pool)
-        .await?;
-        let session =
-            gateway::sessions::open(&self.pool, user, std::time::Duration::from_secs(3600)).await?;
-        let now = Utc::now().timestamp() as u64;
-        Ok(self.signer.sign(&Claims {
-            iss: "airline-gateway".to_owned(),
-            aud: "airline-api".to_owned(),
-            sub: user,
-            role,
-            exp: now + 3600,
-            iat: now,
-            sid: Some(session.session_id),
-        })?)
+        session_token(&self.pool, &self.signer, role).await
     }
 
     /// Schedules a CDG→LHR flight `days` ahead at `hour`; returns its id.
     pub async fn flight(&self, days: i64, hour: i64) -> anyhow::Result<Uuid> {
-        let eur = Currency::parse("EUR")?;
-        let id = FlightId::from_uuid(Uuid::now_v7());
         let departure = Utc::now() + chrono::Duration::days(days) + chrono::Duration::hours(hour);
-        let fare = |cabin, price| -> anyhow::Result<Fare> {
-            Ok(Fare {
-                cabin,
-                price: Money::try_new(price, eur)?,
-                rules: FareRules {
-                    refundable: true,
-                    cancellation_fee: Money::try_new(0, eur)?,
-                },
-            })
-        };
-        let command = FlightCommand::Schedule(Box::new(ScheduleFlight {
-            id,
-            number: FlightNumber::parse("BE100")?,
-            origin: AirportCode::parse("CDG")?,
-            destination: AirportCode::parse("LHR")?,
-            departure_at: departure,
-            arrival_at: departure + chrono::Duration::minutes(75),
-            aircraft_id: self.aircraft,
-            layout: self.layout.clone(),
-            fares: vec![
-                fare(Cabin::Business, 40_000)?,
-                fare(Cabin::Economy, 9_000 + hour * 100)?,
-            ],
-            now: Utc::now(),
-        }));
-        self.flights
-            .execute::<Flight>(
-                (&id.to_string(), None),
-                "ScheduleFlight",
-                command,
-                CommandMeta::default(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(*id.as_uuid())
+        let price = 9_000 + hour * 100;
+        self.schedule(
+            ("CDG", "LHR"),
+            departure,
+            price,
+            self.aircraft,
+            &self.layout,
+        )
+        .await
+    }
+
+    /// Schedules a flight on `route` at `departure` on `aircraft`, economy at `price` minor units;
+    /// returns its id.
+    pub async fn schedule(
+        &self,
+        route: (&str, &str),
+        departure: chrono::DateTime<Utc>,
+        price: i64,
+        aircraft: AircraftId,
+        layout: &SeatLayout,
+    ) -> anyhow::Result<Uuid> {
+        schedule_with(&self.flights, route, departure, price, aircraft, layout).await
     }
 
     /// Every seat of the layout, front to back.
@@ -299,24 +442,8 @@ impl System {
 /// sit anywhere.
 async fn reference_data(pool: &PgPool) -> anyhow::Result<(AircraftId, SeatLayout)> {
     let executor = Arc::new(Executor::new(pool.clone(), 5));
-    for (code, tz) in [("CDG", "Europe/Paris"), ("LHR", "Europe/London")] {
-        let command = AirportCommand::Register {
-            code: AirportCode::parse(code)?,
-            name: Label::parse(code)?,
-            city: Label::parse(code)?,
-            country: CountryCode::parse("FR")?,
-            time_zone: TimeZone::parse(tz)?,
-        };
-        executor
-            .execute::<domain::airport::Airport>(
-                (code, None),
-                "RegisterAirport",
-                command,
-                CommandMeta::default(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    register_airport(&executor, "CDG", "Europe/Paris").await?;
+    register_airport(&executor, "LHR", "Europe/London").await?;
     let layout = SeatLayout::try_new(vec![
         CabinLayout {
             cabin: Cabin::Business,
@@ -333,10 +460,51 @@ async fn reference_data(pool: &PgPool) -> anyhow::Result<(AircraftId, SeatLayout
             exit_rows: vec![],
         },
     ])?;
+    let id = register_aircraft(&executor, "A320", &layout).await?;
+    Ok((id, layout))
+}
+
+/// Registers an airport.
+///
+/// # Errors
+/// Rejections, database failures.
+pub async fn register_airport(
+    executor: &Arc<Executor>,
+    code: &str,
+    tz: &str,
+) -> anyhow::Result<()> {
+    let command = AirportCommand::Register {
+        code: AirportCode::parse(code)?,
+        name: Label::parse(code)?,
+        city: Label::parse(code)?,
+        country: CountryCode::parse("FR")?,
+        time_zone: TimeZone::parse(tz)?,
+    };
+    executor
+        .execute::<domain::airport::Airport>(
+            (code, None),
+            "RegisterAirport",
+            command,
+            CommandMeta::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Registers an aircraft of `layout`; returns its id.
+///
+/// # Errors
+/// Rejections, database failures.
+pub async fn register_aircraft(
+    executor: &Arc<Executor>,
+    model: &str,
+    layout: &SeatLayout,
+) -> anyhow::Result<AircraftId> {
     let id = AircraftId::from_uuid(Uuid::now_v7());
     let command = AircraftCommand::Register {
         id,
-        model: Label::parse("A320")?,
+        model: Label::parse(model)?,
         layout: layout.clone(),
     };
     executor
@@ -348,5 +516,91 @@ async fn reference_data(pool: &PgPool) -> anyhow::Result<(AircraftId, SeatLayout
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((id, layout))
+    Ok(id)
+}
+
+/// Schedules a flight on `route` at `departure` on `aircraft`, economy at `price` minor units and any
+/// other cabin at four times that; returns its id.
+///
+/// # Errors
+/// Rejections, database failures.
+pub async fn schedule_with(
+    executor: &Arc<Executor>,
+    route: (&str, &str),
+    departure: chrono::DateTime<Utc>,
+    price: i64,
+    aircraft: AircraftId,
+    layout: &SeatLayout,
+) -> anyhow::Result<Uuid> {
+    let eur = Currency::parse("EUR")?;
+    let id = FlightId::from_uuid(Uuid::now_v7());
+    let fare = |cabin, price| -> anyhow::Result<Fare> {
+        Ok(Fare {
+            cabin,
+            price: Money::try_new(price, eur)?,
+            rules: FareRules {
+                refundable: true,
+                cancellation_fee: Money::try_new(0, eur)?,
+            },
+        })
+    };
+    let command = FlightCommand::Schedule(Box::new(ScheduleFlight {
+        id,
+        number: FlightNumber::parse("BE100")?,
+        origin: AirportCode::parse(route.0)?,
+        destination: AirportCode::parse(route.1)?,
+        departure_at: departure,
+        arrival_at: departure + chrono::Duration::minutes(75),
+        aircraft_id: aircraft,
+        layout: layout.clone(),
+        fares: layout
+            .cabins()
+            .iter()
+            .map(|c| match c.cabin {
+                Cabin::Economy => fare(Cabin::Economy, price),
+                other => fare(other, price * 4),
+            })
+            .collect::<anyhow::Result<_>>()?,
+        now: Utc::now(),
+    }));
+    executor
+        .execute::<Flight>(
+            (&id.to_string(), None),
+            "ScheduleFlight",
+            command,
+            CommandMeta::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(*id.as_uuid())
+}
+
+/// An account of `role` with a session in `pool`'s database, and a token of it signed by `signer` that a
+/// gateway on that database accepts.
+///
+/// # Errors
+/// Database failures.
+pub async fn session_token(
+    pool: &PgPool,
+    signer: &JwtSigner,
+    role: Role,
+) -> anyhow::Result<String> {
+    let user = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', $3)")
+        .bind(user)
+        .bind(format!("{user}@bench.example"))
+        .bind(role.as_str())
+        .execute(pool)
+        .await?;
+    let session = gateway::sessions::open(pool, user, std::time::Duration::from_secs(3600)).await?;
+    let now = Utc::now().timestamp() as u64;
+    Ok(signer.sign(&Claims {
+        iss: "airline-gateway".to_owned(),
+        aud: "airline-api".to_owned(),
+        sub: user,
+        role,
+        exp: now + 3600,
+        iat: now,
+        sid: Some(session.session_id),
+    })?)
 }
