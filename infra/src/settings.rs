@@ -12,6 +12,7 @@ use sqlx::postgres::PgConnectOptions;
 /// Conventional variables and the setting each one fills.
 const WELL_KNOWN: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
+    ("DATABASE_READ_URL", "database.read_url"),
     ("REDIS_URL", "redis.url"),
     ("AMQP_URL", "amqp.url"),
     ("SMTP_URL", "smtp.url"),
@@ -60,6 +61,10 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection.
     pub acquire_timeout_ms: u64,
+    /// A streaming replica for reads (`DATABASE_READ_URL`); only the query API uses it. Unset: every
+    /// read goes to `url`.
+    #[serde(default)]
+    pub read_url: Option<SecretString>,
 }
 
 impl DatabaseSettings {
@@ -69,6 +74,17 @@ impl DatabaseSettings {
     /// When the URL is not a Postgres URL.
     pub fn connect_options(&self) -> Result<PgConnectOptions, sqlx::Error> {
         self.url.expose_secret().parse()
+    }
+
+    /// Connection options for the read replica, when one is set.
+    ///
+    /// # Errors
+    /// When the URL is not a Postgres URL.
+    pub fn read_connect_options(&self) -> Result<Option<PgConnectOptions>, sqlx::Error> {
+        self.read_url
+            .as_ref()
+            .map(|u| u.expose_secret().parse())
+            .transpose()
     }
 
     /// The acquire timeout.

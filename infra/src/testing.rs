@@ -44,6 +44,7 @@ impl TestDatabase {
             url: String::new().into(),
             max_connections,
             acquire_timeout_ms: 30_000,
+            read_url: None,
         })
         .connect_with(options.clone())
         .await

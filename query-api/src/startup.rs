@@ -74,8 +74,15 @@ impl Application {
         let supervisor = Supervisor::new();
         let feed = Arc::new(Hub::new(settings.feed.clone()));
         let (stopping, stopping_rx) = watch::channel(false);
+        let replica = settings
+            .database
+            .read_connect_options()
+            .context("DATABASE_READ_URL")?
+            .map(|options| infra::db::options(&settings.database).connect_lazy_with(options));
         let state = AppState {
             pool: pool.clone(),
+            replica: replica.is_some(),
+            read: replica.unwrap_or_else(|| pool.clone()),
             cache: Arc::new(Cache::new(&settings.redis)),
             verifier,
             ttl: settings.cache.clone(),

@@ -14,8 +14,13 @@ use crate::config::CacheSettings;
 /// Shared, cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// Postgres.
+    /// Postgres, the primary: the event log, bookings lists, and every reference read.
     pub pool: PgPool,
+    /// Where the scan-heavy reads go (search, seat maps, analytics): the streaming replica of
+    /// `DATABASE_READ_URL`, or the primary again when none is set.
+    pub read: PgPool,
+    /// Whether `read` is a replica (so a read from it may be behind the primary).
+    pub replica: bool,
     /// Redis, best effort.
     pub cache: Arc<Cache>,
     /// Token checks.

@@ -74,6 +74,7 @@ fn settings(public_pem: &str) -> Settings {
             url: "postgres://unused".to_owned().into(),
             max_connections: 8,
             acquire_timeout_ms: 10_000,
+            read_url: None,
         },
         http: HttpSettings {
             host: "127.0.0.1".to_owned(),

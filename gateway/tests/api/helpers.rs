@@ -79,6 +79,7 @@ pub fn settings(
             url: "postgres://unused".to_owned().into(),
             max_connections: 4,
             acquire_timeout_ms: 10_000,
+            read_url: None,
         },
         http: HttpSettings {
             host: "127.0.0.1".to_owned(),
@@ -187,6 +188,7 @@ pub async fn real_apis(private_pem: &str, db: &TestDatabase) -> (String, String)
         url: "postgres://unused".to_owned().into(),
         max_connections: 4,
         acquire_timeout_ms: 10_000,
+        read_url: None,
     };
     let command = command_api::startup::Application::build_with(
         command_api::config::Settings {
@@ -415,5 +417,6 @@ fn test_database() -> DatabaseSettings {
         url: "postgres://unused".to_owned().into(),
         max_connections: 4,
         acquire_timeout_ms: 10_000,
+        read_url: None,
     }
 }

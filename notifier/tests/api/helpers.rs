@@ -59,6 +59,7 @@ pub async fn spawn_app() -> TestApp {
             url: "postgres://unused".to_owned().into(),
             max_connections: 4,
             acquire_timeout_ms: 10_000,
+            read_url: None,
         },
         http: HttpSettings {
             host: "127.0.0.1".to_owned(),

@@ -96,7 +96,7 @@ async fn revenue(
     )
     .bind(start)
     .bind(end)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read)
     .await?;
     Ok(axum::Json(rows).into_response())
 }
@@ -143,7 +143,7 @@ async fn load_factors(
     )
     .bind(start)
     .bind(end)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read)
     .await?;
     Ok(axum::Json(rows).into_response())
 }
@@ -184,7 +184,7 @@ async fn cancellations(
     )
     .bind(start)
     .bind(end)
-    .fetch_all(&state.pool)
+    .fetch_all(&state.read)
     .await?;
     Ok(axum::Json(rows).into_response())
 }
@@ -231,7 +231,7 @@ async fn conversion(
     )
     .bind(start)
     .bind(end)
-    .fetch_one(&state.pool)
+    .fetch_one(&state.read)
     .await?;
     Ok(axum::Json(row).into_response())
 }

@@ -219,12 +219,7 @@ async fn get_booking(
     let current: Option<BookingView> = if as_of.is_set() {
         None
     } else {
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM rm_bookings WHERE booking_id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?
+        projected_booking(&state, id).await?
     };
     // Time travel, or a booking the projector has not reached yet: fold it from the log.
     let view = match current {
@@ -244,6 +239,37 @@ async fn get_booking(
     let mut response = axum::Json(view).into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
     Ok(response)
+}
+
+/// The booking's row in the read model: from the read replica when one is set and its row is as new as
+/// the booking's stream on the primary (one index lookup there), else from the primary. `None` when the
+/// row is not there yet: the caller folds the booking from the primary's log.
+async fn projected_booking(state: &AppState, id: Uuid) -> Result<Option<BookingView>> {
+    let sql = format!("SELECT {COLUMNS} FROM rm_bookings WHERE booking_id = $1");
+    if state.replica {
+        let replicated: std::result::Result<Option<BookingView>, _> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&state.read)
+            .await;
+        if let Ok(Some(view)) = replicated {
+            let newest: Option<i64> = sqlx::query_scalar(
+                "SELECT max(sequence) FROM events WHERE aggregate_type = 'booking' AND aggregate_id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_one(&state.pool)
+            .await?;
+            if newest.is_none_or(|n| view.version >= n) {
+                return Ok(Some(view));
+            }
+            metrics::counter!("replica_fallbacks_total", "read" => "booking_behind").increment(1);
+            // Behind the log: fold it from the primary, as for a booking not projected yet.
+            return Ok(None);
+        }
+    }
+    Ok(sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?)
 }
 
 /// Every event of a booking: time, actor, correlation id, type, payload.

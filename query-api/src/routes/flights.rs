@@ -153,7 +153,7 @@ async fn get_seat_map(
         return Ok(respond(&folded_seat_map(id, &flight, version)));
     }
     if !state.cache.usable() {
-        return Ok(respond(&read_seat_map(&state, id).await?));
+        return Ok(respond(&current_seat_map(&state, id, None).await?));
     }
     // The version in Postgres is the reference: an entry is cached under the exact version it holds,
     // so whatever Redis has (empty after a restart, old after a restore) a read never goes back.
@@ -173,7 +173,7 @@ async fn get_seat_map(
             .insert(header::ETAG, etag(version as u64));
         return Ok(response);
     }
-    let map = read_seat_map(&state, id).await?;
+    let map = current_seat_map(&state, id, Some(version)).await?;
     if let Ok(bytes) = serde_json::to_vec(&map) {
         let ttl = Duration::from_secs(state.ttl.seat_map_ttl_secs);
         state
@@ -192,9 +192,41 @@ fn respond(map: &SeatMap) -> Response {
     response
 }
 
+/// The seat map at least as new as `reference` (the primary's version, read here when not given): from
+/// the read replica when one is set and has caught up, from the primary otherwise (a replica behind,
+/// without the flight yet, or failing). So a customer who just booked sees their seat held.
+async fn current_seat_map(state: &AppState, id: Uuid, reference: Option<i64>) -> Result<SeatMap> {
+    if state.replica {
+        let reference = match reference {
+            Some(v) => Some(v),
+            None => {
+                sqlx::query_scalar("SELECT version FROM rm_seat_map_versions WHERE flight_id = $1")
+                    .bind(id)
+                    .fetch_optional(&state.pool)
+                    .await?
+            }
+        };
+        let Some(reference) = reference else {
+            return Err(ApiError::not_found("flight_not_found", "flight"));
+        };
+        match read_seat_map(&state.read, id).await {
+            Ok(map) if map.version >= reference => return Ok(map),
+            Ok(_) => {
+                metrics::counter!("replica_fallbacks_total", "read" => "seat_map_behind")
+                    .increment(1);
+            }
+            Err(e) => {
+                metrics::counter!("replica_fallbacks_total", "read" => "seat_map").increment(1);
+                tracing::debug!(error.message = %e, "seat map not on the read replica; the primary answers");
+            }
+        }
+    }
+    read_seat_map(&state.pool, id).await
+}
+
 /// Version and seats from one snapshot, so a cached map is exactly its version.
-async fn read_seat_map(state: &AppState, id: Uuid) -> Result<SeatMap> {
-    let mut tx = state.pool.begin().await?;
+async fn read_seat_map(pool: &sqlx::PgPool, id: Uuid) -> Result<SeatMap> {
+    let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;

@@ -1,5 +1,7 @@
-//! `/readyz`: ready when Postgres answers; reports whether Redis does (the service works without it) and
-//! the feed's listener (down, event streams poll: `degraded`).
+//! `/readyz`: ready when Postgres answers; reports whether Redis does (the service works without it), the
+//! feed's listener (down, event streams poll: `degraded`) and the read replica when one is set (down:
+//! `degraded`, reads fall back to the primary; up: how far its replay is behind, in seconds since the
+//! last transaction it replayed).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,5 +24,33 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<se
     };
     let mut extra = serde_json::Map::new();
     extra.insert("redis".into(), redis.into());
-    state.workers.report().readiness(database, extra)
+    // A replica that is down or far behind slows reads (they fall back to the primary): degraded.
+    let replica = if state.replica {
+        let lag: Result<Option<f64>, _> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
+        )
+        .fetch_one(&state.read)
+        .await;
+        match lag {
+            Ok(lag) => {
+                extra.insert(
+                    "replica".into(),
+                    serde_json::json!({"status": "up", "replay_lag_secs": lag}),
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "degraded: the read replica");
+                extra.insert("replica".into(), serde_json::json!({"status": "down"}));
+                false
+            }
+        }
+    } else {
+        true
+    };
+    let (status, mut body) = state.workers.report().readiness(database, extra);
+    if !replica && body["status"] == "ready" {
+        body["status"] = "degraded".into();
+    }
+    (status, body)
 }

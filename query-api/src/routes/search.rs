@@ -235,7 +235,7 @@ async fn search_flights(
 ) -> Result<Response> {
     let v = validate(&params)?;
     if !state.cache.usable() {
-        let page = run_search(&state, &params, &v).await?;
+        let (page, _) = search_replica_first(&state, &params, &v, None).await?;
         let bytes = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
         return Ok(json_bytes(bytes));
     }
@@ -258,24 +258,61 @@ async fn search_flights(
     if let Some(bytes) = state.cache.get(&key).await {
         return Ok(json_bytes(bytes));
     }
-    let page = run_search(&state, &params, &v).await?;
+    let (page, current) =
+        search_replica_first(&state, &params, &v, Some((epoch, generation))).await?;
     let bytes = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
-    state
-        .cache
-        .put(
-            &key,
-            bytes.clone(),
-            Duration::from_secs(state.ttl.search_ttl_secs),
-        )
-        .await;
+    // A page from a replica still behind the reference generation is served, not cached under it.
+    if current {
+        state
+            .cache
+            .put(
+                &key,
+                bytes.clone(),
+                Duration::from_secs(state.ttl.search_ttl_secs),
+            )
+            .await;
+    }
     Ok(json_bytes(bytes))
+}
+
+/// The page from the read replica when one is set (the primary when it fails), and whether the page is
+/// at least as new as `reference` (always, from the primary). The replica's generation is read before
+/// the search, and a replica only moves forward, so the page is at least that new.
+async fn search_replica_first(
+    state: &AppState,
+    params: &SearchParams,
+    v: &Validated,
+    reference: Option<(Uuid, i64)>,
+) -> Result<(SearchPage, bool)> {
+    if state.replica {
+        let at: Result<(Uuid, i64)> = sqlx::query_as(
+            "SELECT epoch, generation FROM rm_cache_generations WHERE name = 'search'",
+        )
+        .fetch_one(&state.read)
+        .await
+        .map_err(Into::into);
+        let replicated = match at {
+            Ok(at) => run_search(&state.read, params, v)
+                .await
+                .map(|page| (page, reference.is_none_or(|r| at.0 == r.0 && at.1 >= r.1))),
+            Err(e) => Err(e),
+        };
+        match replicated {
+            Ok(answer) => return Ok(answer),
+            Err(e) => {
+                metrics::counter!("replica_fallbacks_total", "read" => "search").increment(1);
+                tracing::warn!(error.message = %e, "search on the read replica failed; the primary answers");
+            }
+        }
+    }
+    Ok((run_search(&state.pool, params, v).await?, true))
 }
 
 fn json_bytes(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-async fn run_search(state: &AppState, p: &SearchParams, v: &Validated) -> Result<SearchPage> {
+async fn run_search(pool: &sqlx::PgPool, p: &SearchParams, v: &Validated) -> Result<SearchPage> {
     let mut q = QueryBuilder::<Postgres>::new(
         "SELECT * FROM (SELECT f.flight_id, f.number, f.origin, f.destination, f.departure_at, f.arrival_at, \
          f.departure_local, f.arrival_local, f.duration_min, f.status, o.cabin, o.price_minor, o.currency, \
@@ -322,7 +359,7 @@ async fn run_search(state: &AppState, p: &SearchParams, v: &Validated) -> Result
             .push(if *desc { " DESC, " } else { " ASC, " });
     }
     q.push("flight_id ASC LIMIT ").push_bind(v.limit + 1);
-    let mut rows: Vec<FlightOffer> = q.build_query_as().fetch_all(&state.pool).await?;
+    let mut rows: Vec<FlightOffer> = q.build_query_as().fetch_all(pool).await?;
     let next = if rows.len() as i64 > v.limit {
         rows.truncate(v.limit as usize);
         rows.last().map(|last| {

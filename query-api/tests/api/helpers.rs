@@ -52,6 +52,7 @@ fn database() -> DatabaseSettings {
         url: "postgres://unused".to_owned().into(),
         max_connections: 4,
         acquire_timeout_ms: 10_000,
+        read_url: None,
     }
 }
 
@@ -182,6 +183,21 @@ impl TestApp {
     /// Another query API process on the same database (a restart, or a second instance).
     pub async fn another_query(&self) -> String {
         start_query(&self.db, &self.public_pem, &self.redis).await
+    }
+
+    /// Another query API that reads from `replica` (as `DATABASE_READ_URL`), with this app's database as
+    /// its primary; with a cache of its own or without.
+    pub async fn query_reading_from(&self, replica: &TestDatabase, cached: bool) -> String {
+        let mut settings = query_settings(&self.public_pem, &self.redis);
+        settings.redis.key_prefix = format!("test:{}:", Uuid::new_v4());
+        if !cached {
+            settings.redis.url = "disabled".to_owned();
+        }
+        let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
+        let base = admin.split_once('?').map_or(admin.as_str(), |(b, _)| b);
+        let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+        settings.database.read_url = Some(format!("{server}/{}", replica.name).into());
+        start_query_with(&self.db, settings).await
     }
 
     /// Another query API whose writes to a client may stay blocked for `ms` at most.

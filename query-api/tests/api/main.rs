@@ -7,4 +7,5 @@ mod feed;
 mod flights;
 mod helpers;
 mod projector;
+mod replica;
 mod search;
