@@ -92,7 +92,8 @@ pub async fn relay(system: &System) -> anyhow::Result<Row> {
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
         exchange: format!("bench.{id}.events"),
         queue_prefix: format!("bench.{id}"),
-        expires_ms: Some(60_000),
+        // Long enough for the whole scenario: its queue has no consumer, so it expires after this.
+        expires_ms: Some(600_000),
         timeout_ms: 5_000,
     };
     // A queue that keeps only the newest 10,000 messages, so the broker routes and stores every message

@@ -43,6 +43,10 @@ pub struct Options {
     /// Event-feed streams held open in the feed scenario.
     #[arg(long, default_value_t = 1000)]
     pub feed_clients: usize,
+    /// Also search against query APIs reading from a local streaming replica (`scripts/bench --replica`
+    /// starts it with `scripts/replica`).
+    #[arg(long)]
+    pub replica: bool,
     /// Only these scenarios (comma-separated: rss,several,hot,spread,search,feed,mail,rebuild,relay); spread
     /// includes write → visible under its load.
     #[arg(long)]
@@ -61,14 +65,32 @@ impl Options {
 async fn main() -> anyhow::Result<()> {
     infra::telemetry::init("bench", "warn");
     let options = Options::parse();
-    let mut rows = Vec::new();
+    let mut rows: Vec<report::Row> = Vec::new();
+    let mut shown = 0;
+    let mut show = |rows: &[report::Row]| {
+        report::progress(&rows[shown..]);
+        shown = rows.len();
+    };
     if options.wants("rss") {
         rows.extend(process::rss(&options).await?);
     }
     if options.wants("several") {
         rows.extend(process::several(&options).await?);
     }
-    let system = system::System::start().await?;
+    let replica_port = if options.replica {
+        Some(
+            std::env::var("BENCH_REPLICA_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--replica needs the replica scripts/bench --replica starts")
+                })?,
+        )
+    } else {
+        None
+    };
+    show(&rows);
+    let system = system::System::start(replica_port).await?;
     let mut seen = Vec::new();
     if options.wants("hot") {
         let (mut row, flights) = scenarios::hot_flight(&system, &options).await?;
@@ -90,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(row);
         rows.push(baseline);
     }
+    show(&rows);
     if options.wants("spread") {
         let (mut row, visible, flights, probes, probed) =
             scenarios::spread(&system, &options).await?;
@@ -107,21 +130,26 @@ async fn main() -> anyhow::Result<()> {
         rows.push(row);
         rows.push(visible);
     }
+    show(&rows);
     if !seen.is_empty() {
         let ledger = verify::ledger(&system.pool, &seen).await?;
         if let Some(last) = rows.last_mut() {
             last.note = format!("{}; {ledger}", last.note);
         }
     }
+    show(&rows);
     if options.wants("search") {
         rows.extend(search::search(&system, &options).await?);
     }
+    show(&rows);
     if options.wants("feed") {
         rows.push(feed::feed(&system, options.feed_clients).await?);
     }
+    show(&rows);
     if options.wants("mail") {
         rows.push(mail::mail(&system, options.mails).await?);
     }
+    show(&rows);
     if options.wants("rebuild") || options.wants("relay") {
         system.stop_workers().await;
         log::generate(&system, options.log_events).await?;
@@ -129,9 +157,11 @@ async fn main() -> anyhow::Result<()> {
     if options.wants("rebuild") {
         rows.push(log::rebuild(&system).await?);
     }
+    show(&rows);
     if options.wants("relay") {
         rows.push(log::relay(&system).await?);
     }
+    show(&rows);
     system.stop_workers().await;
     report::print(&rows)?;
     Ok(())

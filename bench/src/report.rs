@@ -87,6 +87,38 @@ pub fn provenance() -> String {
     )
 }
 
+/// One row as a Markdown table line.
+pub fn line(r: &Row) -> String {
+    let errors = if r.errors.is_empty() {
+        "0".to_owned()
+    } else {
+        r.errors
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+        r.scenario,
+        r.clients,
+        r.ok,
+        r.rate(),
+        ms(r.latency.as_ref(), 0.50),
+        ms(r.latency.as_ref(), 0.95),
+        ms(r.latency.as_ref(), 0.99),
+        errors,
+        r.note
+    )
+}
+
+/// Prints rows to stderr as they come (so a run that fails later still shows them).
+pub fn progress(rows: &[Row]) {
+    for r in rows {
+        eprintln!("bench: {}", line(r));
+    }
+}
+
 /// Prints the table to stdout, under where it comes from.
 pub fn print(rows: &[Row]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -96,28 +128,7 @@ pub fn print(rows: &[Row]) -> std::io::Result<()> {
         "\n| scenario | clients | ok | ops/s | p50 ms | p95 ms | p99 ms | errors | note |\n|---|---:|---:|---:|---:|---:|---:|---|---|"
     )?;
     for r in rows {
-        let errors = if r.errors.is_empty() {
-            "0".to_owned()
-        } else {
-            r.errors
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        writeln!(
-            out,
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
-            r.scenario,
-            r.clients,
-            r.ok,
-            r.rate(),
-            ms(r.latency.as_ref(), 0.50),
-            ms(r.latency.as_ref(), 0.95),
-            ms(r.latency.as_ref(), 0.99),
-            errors,
-            r.note
-        )?;
+        writeln!(out, "{}", line(r))?;
     }
     Ok(())
 }

@@ -223,7 +223,7 @@ pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Ro
     let catalogue = Arc::new(Catalogue::build(system).await?);
     let signed_in = system.session_token().await?;
     let mut rows = Vec::new();
-    for (name, base, token) in [
+    let mut targets = vec![
         (
             "search, realistic mix, query API direct (cached)",
             system.query.clone(),
@@ -244,7 +244,21 @@ pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Ro
             system.query_uncached.clone(),
             None,
         ),
-    ] {
+    ];
+    if let Some(replica) = &system.replica {
+        replica.catch_up(&system.pool).await?;
+        targets.push((
+            "search, realistic mix, query API on the replica (cached)",
+            replica.query.clone(),
+            None,
+        ));
+        targets.push((
+            "search, realistic mix, query API on the replica, no cache",
+            replica.query_uncached.clone(),
+            None,
+        ));
+    }
+    for (name, base, token) in targets {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(token) = token {
             headers.insert(

@@ -62,12 +62,45 @@ async fn until(mut stop: tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// Query APIs that read from the local streaming replica, and a connection to it.
+pub struct Replica {
+    pub pool: PgPool,
+    pub query: String,
+    pub query_uncached: String,
+}
+
+impl Replica {
+    /// Waits until the replica has replayed everything the primary has written so far.
+    ///
+    /// # Errors
+    /// A replica more than two minutes behind; database failures.
+    pub async fn catch_up(&self, primary: &PgPool) -> anyhow::Result<()> {
+        let target: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(primary)
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let caught: bool = sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn")
+                .bind(&target)
+                .fetch_one(&self.pool)
+                .await?;
+            if caught {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the replica did not catch up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// The running system.
 pub struct System {
     pub pool: PgPool,
     pub command: String,
     pub query: String,
     pub query_uncached: String,
+    /// Query APIs reading from a streaming replica (`--replica`).
+    pub replica: Option<Replica>,
     pub gateway: String,
     pub flights: Arc<Executor>,
     pub aircraft: AircraftId,
@@ -106,13 +139,22 @@ fn database() -> DatabaseSettings {
         url: "postgres://unused".to_owned().into(),
         max_connections: 20,
         acquire_timeout_ms: 30_000,
+        read_url: None,
     }
 }
 
-async fn query_api(pool: &PgPool, public: &str, redis: RedisSettings) -> anyhow::Result<String> {
+async fn query_api(
+    pool: &PgPool,
+    public: &str,
+    redis: RedisSettings,
+    read_url: Option<String>,
+) -> anyhow::Result<String> {
     let app = query_api::startup::Application::build_with(
         query_api::config::Settings {
-            database: database(),
+            database: DatabaseSettings {
+                read_url: read_url.map(Into::into),
+                ..database()
+            },
             http: http(),
             redis,
             auth: query_api::config::AuthSettings {
@@ -140,7 +182,7 @@ impl System {
     ///
     /// # Errors
     /// Unreachable services.
-    pub async fn start() -> anyhow::Result<Self> {
+    pub async fn start(replica_port: Option<u16>) -> anyhow::Result<Self> {
         let db = TestDatabase::create(60).await;
         let pool = db.pool.clone();
         let (private, public) = generate_key_pair()?;
@@ -179,12 +221,29 @@ impl System {
             key_prefix: format!("bench:{}:", Uuid::new_v4()),
             timeout_ms: 100,
         };
-        let query = query_api(&pool, &public, redis.clone()).await?;
+        let query = query_api(&pool, &public, redis.clone(), None).await?;
         let no_cache = RedisSettings {
             url: "disabled".to_owned(),
             ..redis.clone()
         };
-        let query_uncached = query_api(&pool, &public, no_cache).await?;
+        let query_uncached = query_api(&pool, &public, no_cache.clone(), None).await?;
+        // With `--replica`: query APIs that read from the streaming replica `scripts/bench` started.
+        let replica = match replica_port {
+            None => None,
+            Some(port) => {
+                let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
+                let cached = query_api(&pool, &public, redis.clone(), Some(url.clone())).await?;
+                let uncached = query_api(&pool, &public, no_cache, Some(url.clone())).await?;
+                let replica_pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_lazy(&url)?;
+                Some(Replica {
+                    pool: replica_pool,
+                    query: cached,
+                    query_uncached: uncached,
+                })
+            }
+        };
 
         let mut gateway_settings = gateway::config::Settings::load().context("gateway defaults")?;
         gateway_settings.http = http();
@@ -281,6 +340,7 @@ impl System {
             command: command_address,
             query,
             query_uncached,
+            replica,
             gateway: gateway_address,
             flights,
             aircraft,
