@@ -106,7 +106,7 @@ pub async fn rebuild(
         .await?;
     // Search pages cached from the old tables are orphaned with the swap.
     sqlx::query(
-        "UPDATE rm_cache_generations SET generation = generation + 1 WHERE name = 'search'",
+        "UPDATE rm_cache_generations SET generation = generation + 1 WHERE name = 'search' OR name LIKE 'search:%'",
     )
     .execute(&mut *tx)
     .await?;

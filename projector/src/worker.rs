@@ -7,6 +7,7 @@ use infra::event_log::{Outcome, Subscription, read_after, run_subscription};
 use infra::supervisor::Heartbeat;
 use sqlx::PgPool;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::projections::{Batch, Invalidation, Projection, ProjectionError};
 
@@ -71,20 +72,45 @@ impl Worker {
                 self.projection.failpoint()
             )))
         ));
-        let mut search_changed = false;
+        // What a search can see changed: on these flights' routes, or (another aggregate) anywhere.
+        let (mut search_flights, mut search_everywhere) = (Vec::new(), false);
         let mut batch = Batch::default();
         for event in &events {
             let invalidations = self.projection.apply(&mut tx, event, &mut batch).await?;
-            search_changed |= invalidations.contains(&Invalidation::Search);
+            if invalidations.contains(&Invalidation::Search) {
+                match (
+                    event.aggregate_type.as_str(),
+                    Uuid::parse_str(&event.aggregate_id),
+                ) {
+                    ("flight", Ok(flight)) => search_flights.push(flight),
+                    _ => search_everywhere = true,
+                }
+            }
         }
+        let search_changed = search_everywhere || !search_flights.is_empty();
         self.projection.finish(&mut tx, batch).await?;
         // A rebuild's shadow run writes its own tables; the live generation moves with the swap.
         if search_changed && self.subscription.name() == self.projection.name() {
             // Cached search pages are keyed by this generation: moving it in the same transaction as
             // the rows means no reader can take a new generation and find an old page, or the reverse.
+            // `search` keys every search; `search:<origin>-<destination>` the searches of one route, so
+            // a booking invalidates its own route's pages only.
             sqlx::query(
-                "UPDATE rm_cache_generations SET generation = generation + 1 WHERE name = 'search'",
+                "UPDATE rm_cache_generations SET generation = generation + 1 \
+                 WHERE name = 'search' OR ($1 AND name LIKE 'search:%')",
             )
+            .bind(search_everywhere)
+            .execute(&mut *tx)
+            .await?;
+            search_flights.sort_unstable();
+            search_flights.dedup();
+            sqlx::query(
+                "INSERT INTO rm_cache_generations (name) \
+                 SELECT DISTINCT 'search:' || origin || '-' || destination FROM rm_flights WHERE flight_id = ANY($1) \
+                 ORDER BY 1 \
+                 ON CONFLICT (name) DO UPDATE SET generation = rm_cache_generations.generation + 1",
+            )
+            .bind(&search_flights)
             .execute(&mut *tx)
             .await?;
         }

@@ -86,7 +86,7 @@ impl Application {
             cache: Arc::new(Cache::new(&settings.redis)),
             verifier,
             ttl: settings.cache.clone(),
-            search_generation: Arc::default(),
+            search_generations: Arc::default(),
             seat_map_versions: Arc::default(),
             feed: feed.clone(),
             stopping: stopping_rx,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use infra::auth::JwtVerifier;
 use infra::cache::Cache;
-use infra::coalesce::{Coalesced, CoalescedMap};
+use infra::coalesce::CoalescedMap;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -27,8 +27,9 @@ pub struct AppState {
     pub verifier: JwtVerifier,
     /// Cache lifetimes.
     pub ttl: CacheSettings,
-    /// The search cache's reference (epoch, generation), one Postgres read shared by concurrent requests.
-    pub search_generation: Arc<Coalesced<(Uuid, i64)>>,
+    /// The search cache's references (epoch, generation) by name (`search`, or `search:<origin>-<destination>`
+    /// for one route), each one Postgres read shared by concurrent requests.
+    pub search_generations: Arc<CoalescedMap<String, (Uuid, i64)>>,
     /// Each seat map's reference version, shared the same way.
     pub seat_map_versions: Arc<CoalescedMap<Uuid, i64>>,
     /// Wakes the event streams.

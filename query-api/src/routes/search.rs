@@ -244,15 +244,23 @@ async fn search_flights(
     // generation, whatever Redis holds after a restart or a restore from an old snapshot.
     // One read serves every request that arrived while the previous one was in flight, and each
     // request gets a read that started after it arrived (`infra::coalesce`).
-    let (epoch, generation) = state
-        .search_generation
-        .get(|| {
-            sqlx::query_as(
-                "SELECT epoch, generation FROM rm_cache_generations WHERE name = 'search'",
-            )
-            .fetch_one(&state.pool)
+    // A search of one route is keyed by that route's generation, which only changes to its flights
+    // move; any other search by the generation every change moves.
+    let name = generation_name(&v);
+    let reference = state
+        .search_generations
+        .get(&name, || {
+            sqlx::query_as("SELECT epoch, generation FROM rm_cache_generations WHERE name = $1")
+                .bind(&name)
+                .fetch_optional(&state.pool)
         })
         .await?;
+    let Some((epoch, generation)) = reference else {
+        // No flight was ever projected on this route: nothing worth caching.
+        let (page, _) = search_replica_first(&state, &params, &v, None).await?;
+        let bytes = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+        return Ok(json_bytes(bytes));
+    };
     let digest = Sha256::digest(serde_json::to_vec(&params).unwrap_or_default());
     let key = format!("search:{epoch}:{generation}:{}", hex::encode(digest));
     if let Some(bytes) = state.cache.get(&key).await {
@@ -285,16 +293,18 @@ async fn search_replica_first(
     reference: Option<(Uuid, i64)>,
 ) -> Result<(SearchPage, bool)> {
     if state.replica {
-        let at: Result<(Uuid, i64)> = sqlx::query_as(
-            "SELECT epoch, generation FROM rm_cache_generations WHERE name = 'search'",
-        )
-        .fetch_one(&state.read)
-        .await
-        .map_err(Into::into);
-        let replicated = match at {
-            Ok(at) => run_search(&state.read, params, v)
+        let at: Result<Option<(Uuid, i64)>> =
+            sqlx::query_as("SELECT epoch, generation FROM rm_cache_generations WHERE name = $1")
+                .bind(generation_name(v))
+                .fetch_optional(&state.read)
                 .await
-                .map(|page| (page, reference.is_none_or(|r| at.0 == r.0 && at.1 >= r.1))),
+                .map_err(Into::into);
+        let replicated = match at {
+            Ok(at) => run_search(&state.read, params, v).await.map(|page| {
+                let current =
+                    reference.is_none_or(|r| at.is_some_and(|at| at.0 == r.0 && at.1 >= r.1));
+                (page, current)
+            }),
             Err(e) => Err(e),
         };
         match replicated {
@@ -306,6 +316,14 @@ async fn search_replica_first(
         }
     }
     Ok((run_search(&state.pool, params, v).await?, true))
+}
+
+/// The generation a search is cached under: its route's when it names both ends, else the global one.
+fn generation_name(v: &Validated) -> String {
+    match (&v.origin, &v.destination) {
+        (Some(origin), Some(destination)) => format!("search:{origin}-{destination}"),
+        _ => "search".to_owned(),
+    }
 }
 
 fn json_bytes(bytes: Vec<u8>) -> Response {

@@ -132,3 +132,56 @@ async fn reads_never_go_back_after_redis_is_flushed_or_restored_from_an_older_sn
     }
     flush(&mut redis, &prefix).await;
 }
+
+async fn search_keys(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = redis.keys(format!("{prefix}search:*")).await.unwrap();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn a_booking_invalidates_the_cached_searches_of_its_route_only() {
+    let app = spawn_app().await;
+    app.airports(&[
+        ("CDG", "Europe/Paris"),
+        ("JFK", "America/New_York"),
+        ("LHR", "Europe/London"),
+    ])
+    .await;
+    let aircraft = app.aircraft().await;
+    let departure = Utc::now() + Duration::days(5);
+    let jfk = app
+        .flight("AF1", ("CDG", "JFK"), departure, (1000, 100), aircraft)
+        .await;
+    app.flight("AF2", ("CDG", "LHR"), departure, (1000, 100), aircraft)
+        .await;
+    app.project().await;
+    let client = redis::Client::open(app.redis.url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let prefix = app.redis.key_prefix.clone();
+    let route = |to: &str| format!("/api/v1/flights?origin=CDG&destination={to}");
+    let seats_left = |page: &Value| page["flights"][0]["seats_left"].as_i64().unwrap();
+
+    let (_, jfk_before) = app.get(&route("JFK"), None).await;
+    let (_, lhr_before) = app.get(&route("LHR"), None).await;
+    let (_, everywhere_before) = app.get("/api/v1/flights?origin=CDG", None).await;
+    let cached = search_keys(&mut redis, &prefix).await;
+    assert_eq!(cached.len(), 3, "{cached:?}");
+
+    app.book(&app.customer, jfk, &["10A"]).await;
+    app.project().await;
+    let (_, jfk_after) = app.get(&route("JFK"), None).await;
+    let (_, lhr_after) = app.get(&route("LHR"), None).await;
+    let (_, everywhere_after) = app.get("/api/v1/flights?origin=CDG", None).await;
+    assert_eq!(seats_left(&jfk_after), seats_left(&jfk_before) - 1);
+    assert_eq!(lhr_after, lhr_before);
+    assert_ne!(
+        everywhere_after, everywhere_before,
+        "a search over every route is not fresh"
+    );
+    // The LHR page was served from its old key; the JFK page and the search over every route are new.
+    let now = search_keys(&mut redis, &prefix).await;
+    let new: Vec<&String> = now.iter().filter(|k| !cached.contains(k)).collect();
+    assert_eq!(new.len(), 2, "{cached:?} then {now:?}");
+    flush(&mut redis, &prefix).await;
+}
