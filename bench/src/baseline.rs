@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -30,8 +29,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::Options;
-use crate::report::{Row, histogram};
-use crate::scenarios::{book, drive};
+use crate::report::Row;
+use crate::scenarios::{Load, fill_flight};
 use crate::system::System;
 
 /// What a flight's bookings need of it, and never changes during the run.
@@ -220,34 +219,13 @@ pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(R
     });
     let client = reqwest::Client::new();
     let seats = Arc::new(system.seats());
-    let (mut ok, mut latency, mut errors, mut seconds) = (0, histogram(), BTreeMap::new(), 0.0);
+    let mut load = Load::default();
     let mut flights = Vec::new();
     for round in 0..options.hot_flights {
         let flight = system.flight(6, round as i64).await?;
         flights.push(flight);
-        let (client, seats, token, base) = (
-            client.clone(),
-            seats.clone(),
-            Arc::new(system.token()),
-            base.clone(),
-        );
-        let (n, h, e, s) = drive(
-            options.clients,
-            Some(seats.len() as u64),
-            Duration::from_secs(600),
-            move |i| {
-                let (client, seats, token, base) =
-                    (client.clone(), seats.clone(), token.clone(), base.clone());
-                async move { book(&client, &base, &token, flight, &seats[i as usize]).await }
-            },
-        )
-        .await;
-        ok += n;
-        seconds += s;
-        let _ = latency.add(&h);
-        for (k, v) in e {
-            *errors.entry(k).or_insert(0) += v;
-        }
+        let tokens = Arc::new(vec![system.token()]);
+        load.add(fill_flight(options.clients, &client, &base, &tokens, flight, &seats).await);
     }
     let _ = stop.send(());
     let _ = server.await;
@@ -259,10 +237,10 @@ pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(R
                 seats.len()
             ),
             clients: options.clients,
-            ok,
-            seconds,
-            latency: Some(latency),
-            errors,
+            ok: load.ok,
+            seconds: load.seconds,
+            latency: Some(load.latency),
+            errors: load.errors,
             note: format!(
                 "CqrsFramework + postgres-es: PNR, hold, place, deadline, each its own commit; {} conflict retries",
                 retries.load(Ordering::Relaxed)

@@ -15,13 +15,12 @@ use domain::aircraft::SeatLayout;
 use domain::values::Cabin;
 use infra::auth::{Claims, JwtSigner, Role};
 use infra::testing::TestDatabase;
-use rand::Rng;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 use crate::Options;
 use crate::report::Row;
-use crate::scenarios::{book, drive};
+use crate::scenarios::{Load, book_at_random, fill_flight};
 use crate::system::{register_aircraft, register_airport, schedule_with};
 
 fn free_port() -> anyhow::Result<u16> {
@@ -200,26 +199,15 @@ pub async fn rss(options: &Options) -> anyhow::Result<Vec<Row>> {
             }
         })
     };
-    let (client, base) = (reqwest::Client::new(), airline.command.clone());
-    let (ok, latency, errors, seconds) = drive(
+    let client = reqwest::Client::new();
+    let load = book_at_random(
         options.clients,
-        None,
-        Duration::from_secs(options.seconds),
-        move |n| {
-            let (client, flights, seats, base) =
-                (client.clone(), flights.clone(), seats.clone(), base.clone());
-            let token = tokens[n as usize % tokens.len()].clone();
-            async move {
-                let (f, s) = {
-                    let mut rng = rand::rng();
-                    (
-                        rng.random_range(0..flights.len()),
-                        rng.random_range(0..seats.len()),
-                    )
-                };
-                book(&client, &base, &token, flights[f], &seats[s]).await
-            }
-        },
+        options.seconds,
+        &client,
+        &airline.command,
+        &tokens,
+        &flights,
+        &seats,
     )
     .await;
     // The workers catch up with the load (projections, relay, emails into the built-in sink).
@@ -251,10 +239,10 @@ pub async fn rss(options: &Options) -> anyhow::Result<Vec<Row>> {
                 options.flights
             ),
             clients: options.clients,
-            ok,
-            seconds,
-            latency: Some(latency),
-            errors,
+            ok: load.ok,
+            seconds: load.seconds,
+            latency: Some(load.latency),
+            errors: load.errors,
             note: "every worker of the process on; 409 = seat taken".to_owned(),
         },
         memory_row(
@@ -401,35 +389,13 @@ pub async fn several(options: &Options) -> anyhow::Result<Vec<Row>> {
 
     // The hot flight, through the gateway to either command API.
     let mut hot = Vec::new();
-    let (mut hot_ok, mut hot_latency, mut hot_errors, mut hot_seconds) =
-        (0, crate::report::histogram(), BTreeMap::new(), 0.0);
+    let mut hot_load = Load::default();
     for round in 0..options.hot_flights {
         let at = Utc::now() + chrono::Duration::days(3) + chrono::Duration::hours(round as i64);
         let flight = schedule_with(&executor, ("CDG", "LHR"), at, 9_000, aircraft, &layout).await?;
         hot.push(flight);
-        let (client, seats, tokens, base) = (
-            client.clone(),
-            seats.clone(),
-            tokens.clone(),
-            gateway.clone(),
-        );
-        let (n, h, e, s) = drive(
-            options.clients,
-            Some(seats.len() as u64),
-            Duration::from_secs(600),
-            move |i| {
-                let (client, seats, base) = (client.clone(), seats.clone(), base.clone());
-                let token = tokens[i as usize % tokens.len()].clone();
-                async move { book(&client, &base, &token, flight, &seats[i as usize]).await }
-            },
-        )
-        .await;
-        hot_ok += n;
-        hot_seconds += s;
-        let _ = hot_latency.add(&h);
-        for (k, v) in e {
-            *hot_errors.entry(k).or_insert(0) += v;
-        }
+        hot_load
+            .add(fill_flight(options.clients, &client, &gateway, &tokens, flight, &seats).await);
     }
 
     // Spread, through the gateway.
@@ -439,26 +405,14 @@ pub async fn several(options: &Options) -> anyhow::Result<Vec<Row>> {
         spread.push(schedule_with(&executor, ("CDG", "LHR"), at, 9_000, aircraft, &layout).await?);
     }
     let flights = Arc::new(spread.clone());
-    let (base, seat_count) = (gateway.clone(), seats.len());
-    let (spread_ok, spread_latency, spread_errors, spread_seconds) = drive(
+    let spread_load = book_at_random(
         options.clients,
-        None,
-        Duration::from_secs(options.seconds),
-        move |n| {
-            let (client, flights, seats, base) =
-                (client.clone(), flights.clone(), seats.clone(), base.clone());
-            let token = tokens[n as usize % tokens.len()].clone();
-            async move {
-                let (f, s) = {
-                    let mut rng = rand::rng();
-                    (
-                        rng.random_range(0..flights.len()),
-                        rng.random_range(0..seats.len()),
-                    )
-                };
-                book(&client, &base, &token, flights[f], &seats[s]).await
-            }
-        },
+        options.seconds,
+        &client,
+        &gateway,
+        &tokens,
+        &flights,
+        &seats,
     )
     .await;
     let ledger = crate::verify::ledger(
@@ -467,12 +421,12 @@ pub async fn several(options: &Options) -> anyhow::Result<Vec<Row>> {
             crate::verify::Seen {
                 scenario: "hot flight, two command APIs".to_owned(),
                 flights: hot,
-                booked: hot_ok,
+                booked: hot_load.ok,
             },
             crate::verify::Seen {
                 scenario: "spread, two command APIs".to_owned(),
                 flights: spread,
-                booked: spread_ok,
+                booked: spread_load.ok,
             },
         ],
     )
@@ -486,13 +440,14 @@ pub async fn several(options: &Options) -> anyhow::Result<Vec<Row>> {
         Row {
             scenario: format!(
                 "hot flight through the gateway to 2 command-api processes ({} flights x {} seats)",
-                options.hot_flights, seat_count
+                options.hot_flights,
+                seats.len()
             ),
             clients: options.clients,
-            ok: hot_ok,
-            seconds: hot_seconds,
-            latency: Some(hot_latency),
-            errors: hot_errors,
+            ok: hot_load.ok,
+            seconds: hot_load.seconds,
+            latency: Some(hot_load.latency),
+            errors: hot_load.errors,
             note: "one database; the processes race on the flight's version".to_owned(),
         },
         Row {
@@ -501,10 +456,10 @@ pub async fn several(options: &Options) -> anyhow::Result<Vec<Row>> {
                 options.flights
             ),
             clients: options.clients,
-            ok: spread_ok,
-            seconds: spread_seconds,
-            latency: Some(spread_latency),
-            errors: spread_errors,
+            ok: spread_load.ok,
+            seconds: spread_load.seconds,
+            latency: Some(spread_load.latency),
+            errors: spread_load.errors,
             note: format!("409 = seat taken; {ledger}"),
         },
     ])

@@ -99,38 +99,137 @@ pub async fn book(
     }
 }
 
+/// A load's outcome: successes, their latencies, failures by kind, wall time; adds up over rounds.
+pub struct Load {
+    pub ok: u64,
+    pub latency: Histogram<u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub seconds: f64,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Self {
+            ok: 0,
+            latency: histogram(),
+            errors: BTreeMap::new(),
+            seconds: 0.0,
+        }
+    }
+}
+
+impl Load {
+    /// Adds one round.
+    pub fn add(&mut self, round: Load) {
+        self.ok += round.ok;
+        self.seconds += round.seconds;
+        let _ = self.latency.add(&round.latency);
+        for (k, v) in round.errors {
+            *self.errors.entry(k).or_insert(0) += v;
+        }
+    }
+}
+
+impl From<(u64, Histogram<u64>, BTreeMap<String, u64>, f64)> for Load {
+    fn from(
+        (ok, latency, errors, seconds): (u64, Histogram<u64>, BTreeMap<String, u64>, f64),
+    ) -> Self {
+        Self {
+            ok,
+            latency,
+            errors,
+            seconds,
+        }
+    }
+}
+
+/// `clients` book every seat of `flight` once, through `base`, as `tokens` in turn.
+pub async fn fill_flight(
+    clients: usize,
+    client: &reqwest::Client,
+    base: &str,
+    tokens: &Arc<Vec<String>>,
+    flight: Uuid,
+    seats: &Arc<Vec<String>>,
+) -> Load {
+    let (client, base, tokens, seats) = (
+        client.clone(),
+        base.to_owned(),
+        tokens.clone(),
+        seats.clone(),
+    );
+    drive(
+        clients,
+        Some(seats.len() as u64),
+        Duration::from_secs(600),
+        move |i| {
+            let (client, seats, base) = (client.clone(), seats.clone(), base.clone());
+            let token = tokens[i as usize % tokens.len()].clone();
+            async move { book(&client, &base, &token, flight, &seats[i as usize]).await }
+        },
+    )
+    .await
+    .into()
+}
+
+/// `clients` book random seats on `flights` for `seconds`, through `base`, as `tokens` in turn (a seat
+/// already taken is a 409, counted).
+pub async fn book_at_random(
+    clients: usize,
+    seconds: u64,
+    client: &reqwest::Client,
+    base: &str,
+    tokens: &Arc<Vec<String>>,
+    flights: &Arc<Vec<Uuid>>,
+    seats: &Arc<Vec<String>>,
+) -> Load {
+    let (client, base, tokens, flights, seats) = (
+        client.clone(),
+        base.to_owned(),
+        tokens.clone(),
+        flights.clone(),
+        seats.clone(),
+    );
+    drive(clients, None, Duration::from_secs(seconds), move |n| {
+        let (client, flights, seats, base) =
+            (client.clone(), flights.clone(), seats.clone(), base.clone());
+        let token = tokens[n as usize % tokens.len()].clone();
+        async move {
+            let (f, s) = {
+                let mut rng = rand::rng();
+                (
+                    rng.random_range(0..flights.len()),
+                    rng.random_range(0..seats.len()),
+                )
+            };
+            book(&client, &base, &token, flights[f], &seats[s]).await
+        }
+    })
+    .await
+    .into()
+}
+
 /// 64 clients book single seats on one flight until it is full, over several fresh flights.
 pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(Row, Vec<Uuid>)> {
     let client = reqwest::Client::new();
     let seats = Arc::new(system.seats());
-    let (mut ok, mut latency, mut errors, mut seconds) = (0, histogram(), BTreeMap::new(), 0.0);
+    let mut load = Load::default();
     let mut flights = Vec::new();
     for round in 0..options.hot_flights {
         let flight = system.flight(3, round as i64).await?;
         flights.push(flight);
-        let (client, seats, token, base) = (
-            client.clone(),
-            seats.clone(),
-            Arc::new(system.token()),
-            system.command.clone(),
+        let tokens = Arc::new(vec![system.token()]);
+        load.add(
+            fill_flight(
+                options.clients,
+                &client,
+                &system.command,
+                &tokens,
+                flight,
+                &seats,
+            )
+            .await,
         );
-        let (n, h, e, s) = drive(
-            options.clients,
-            Some(seats.len() as u64),
-            Duration::from_secs(600),
-            move |i| {
-                let (client, seats, token, base) =
-                    (client.clone(), seats.clone(), token.clone(), base.clone());
-                async move { book(&client, &base, &token, flight, &seats[i as usize]).await }
-            },
-        )
-        .await;
-        ok += n;
-        let _ = latency.add(&h);
-        seconds += s;
-        for (k, v) in e {
-            *errors.entry(k).or_insert(0) += v;
-        }
     }
     Ok((
         Row {
@@ -140,10 +239,10 @@ pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(R
                 seats.len()
             ),
             clients: options.clients,
-            ok,
-            seconds,
-            latency: Some(latency),
-            errors,
+            ok: load.ok,
+            seconds: load.seconds,
+            latency: Some(load.latency),
+            errors: load.errors,
             note: String::new(),
         },
         flights,
@@ -173,30 +272,17 @@ pub async fn spread(
     let client = reqwest::Client::new();
     // Many customers, as in life: one customer's holds commit one at a time (the hold cap's lock).
     let tokens: Arc<Vec<String>> = Arc::new((0..CUSTOMERS).map(|_| system.token()).collect());
-    let base = system.command.clone();
-    let booking = drive(
+    let booking = book_at_random(
         options.clients,
-        None,
-        Duration::from_secs(options.seconds),
-        move |n| {
-            let (client, flights, seats, base) =
-                (client.clone(), flights.clone(), seats.clone(), base.clone());
-            let token = tokens[n as usize % tokens.len()].clone();
-            async move {
-                let (f, s) = {
-                    let mut rng = rand::rng();
-                    (
-                        rng.random_range(0..flights.len()),
-                        rng.random_range(0..seats.len()),
-                    )
-                };
-                book(&client, &base, &token, flights[f], &seats[s]).await
-            }
-        },
+        options.seconds,
+        &client,
+        &system.command,
+        &tokens,
+        &flights,
+        &seats,
     );
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
-    let ((ok, latency, errors, seconds), visible) =
-        tokio::join!(booking, visibility(system, &probe_flights, deadline));
+    let (load, visible) = tokio::join!(booking, visibility(system, &probe_flights, deadline));
     let visible = visible?;
     let probed = visible.ok + visible.errors.get("never visible").copied().unwrap_or(0);
     Ok((
@@ -206,10 +292,10 @@ pub async fn spread(
                 options.flights
             ),
             clients: options.clients,
-            ok,
-            seconds,
-            latency: Some(latency),
-            errors,
+            ok: load.ok,
+            seconds: load.seconds,
+            latency: Some(load.latency),
+            errors: load.errors,
             note: "409 = seat already taken (expected)".to_owned(),
         },
         visible,
