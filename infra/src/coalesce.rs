@@ -65,8 +65,8 @@ impl<T: Clone> Coalesced<T> {
     }
 }
 
-/// A [`Coalesced`] value per key (a seat map's version per flight). Keys whose read finds nothing are
-/// forgotten, so looking up keys that do not exist cannot grow the map.
+/// A [`Coalesced`] value per key (a seat map's version per flight). Keys whose read finds nothing, fails
+/// or is abandoned are forgotten, so looking up keys that do not exist cannot grow the map.
 #[derive(Debug)]
 pub struct CoalescedMap<K, T> {
     slots: Mutex<HashMap<K, Arc<Coalesced<Option<T>>>>>,
@@ -92,13 +92,33 @@ impl<K: Hash + Eq + Clone, T: Clone> CoalescedMap<K, T> {
             .lock()
             .map(|mut slots| Arc::clone(slots.entry(key.clone()).or_default()))
             .unwrap_or_default();
+        // Unless the read finds a row, the key is forgotten: when it finds none, fails, or the caller
+        // goes away mid-read.
+        let mut forget = Forget {
+            map: self,
+            key: Some(key),
+        };
         let value = slot.get(read).await?;
-        if value.is_none()
-            && let Ok(mut slots) = self.slots.lock()
+        if value.is_some() {
+            forget.key = None;
+        }
+        Ok(value)
+    }
+}
+
+/// Removes its key from the map when dropped, unless disarmed.
+struct Forget<'a, K: Hash + Eq, T> {
+    map: &'a CoalescedMap<K, T>,
+    key: Option<&'a K>,
+}
+
+impl<K: Hash + Eq, T> Drop for Forget<'_, K, T> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key
+            && let Ok(mut slots) = self.map.slots.lock()
         {
             slots.remove(key);
         }
-        Ok(value)
     }
 }
 
@@ -207,5 +227,35 @@ mod tests {
             Ok(Some(3))
         );
         assert_eq!(map.slots.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn keys_whose_read_fails_or_is_abandoned_are_forgotten() {
+        let map = Arc::new(CoalescedMap::<u32, i64>::default());
+        for key in 0..50 {
+            assert_eq!(
+                map.get(&key, || async { Err::<Option<i64>, _>(()) }).await,
+                Err(())
+            );
+        }
+        let mut abandoned = Vec::new();
+        for key in 50..100 {
+            let map = map.clone();
+            abandoned.push(tokio::spawn(async move {
+                map.get(&key, || async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok::<_, ()>(Some(1))
+                })
+                .await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for task in &abandoned {
+            task.abort();
+        }
+        for task in abandoned {
+            let _ = task.await;
+        }
+        assert_eq!(map.slots.lock().unwrap().len(), 0);
     }
 }
