@@ -120,14 +120,14 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The instances of `upstream`, starting with the one whose turn it is (round robin over requests).
 fn bases(state: &AppState, upstream: Upstream) -> Vec<&str> {
-    let list = match upstream {
-        Upstream::Command => &state.upstreams.command_api,
-        Upstream::Query => &state.upstreams.query_api,
-        Upstream::Notifier => &state.upstreams.notifier,
+    let (list, turn) = match upstream {
+        Upstream::Command => (&state.upstreams.command_api, &state.turns[0]),
+        Upstream::Query => (&state.upstreams.query_api, &state.turns[1]),
+        Upstream::Notifier => (&state.upstreams.notifier, &state.turns[2]),
     };
     let mut all: Vec<&str> = crate::config::instances(list).collect();
     if all.len() > 1 {
-        let turn = state.turn.fetch_add(1, Ordering::Relaxed) % all.len();
+        let turn = turn.fetch_add(1, Ordering::Relaxed) % all.len();
         all.rotate_left(turn);
     }
     all

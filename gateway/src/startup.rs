@@ -116,7 +116,7 @@ impl Application {
                 .build()
                 .context("building the upstream client")?,
             upstreams: settings.upstreams.clone(),
-            turn: Arc::default(),
+            turns: Arc::default(),
             limits: settings.rate_limits.clone(),
             login_throttle: settings.login_throttle.clone(),
             body_limit_bytes: settings.http.body_limit_bytes,

@@ -37,8 +37,9 @@ pub struct AppState {
     pub client: reqwest::Client,
     /// Upstreams.
     pub upstreams: UpstreamSettings,
-    /// Whose turn it is among an upstream's instances (round robin over requests).
-    pub turn: Arc<std::sync::atomic::AtomicUsize>,
+    /// Whose turn it is among each upstream's instances (round robin over its requests): command,
+    /// query, notifier.
+    pub turns: Arc<[std::sync::atomic::AtomicUsize; 3]>,
     /// Limits.
     pub limits: RateLimitSettings,
     /// Failed sign-in delays.
