@@ -76,13 +76,14 @@ impl DatabaseSettings {
         self.url.expose_secret().parse()
     }
 
-    /// Connection options for the read replica, when one is set.
+    /// Connection options for the read replica, when one is set (an empty URL is none).
     ///
     /// # Errors
     /// When the URL is not a Postgres URL.
     pub fn read_connect_options(&self) -> Result<Option<PgConnectOptions>, sqlx::Error> {
         self.read_url
             .as_ref()
+            .filter(|u| !u.expose_secret().trim().is_empty())
             .map(|u| u.expose_secret().parse())
             .transpose()
     }

@@ -21,6 +21,9 @@ use crate::feed::Hub;
 use crate::routes;
 use crate::state::AppState;
 
+/// Longest a read waits for a replica connection before it falls back to the primary.
+const REPLICA_ACQUIRE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A bound query API.
 pub struct Application {
     listener: TcpListener,
@@ -78,7 +81,13 @@ impl Application {
             .database
             .read_connect_options()
             .context("DATABASE_READ_URL")?
-            .map(|options| infra::db::options(&settings.database).connect_lazy_with(options));
+            .map(|options| {
+                // A replica that is down must not hold a read for the primary's acquire timeout
+                // before the read falls back: a second at most.
+                infra::db::options(&settings.database)
+                    .acquire_timeout(settings.database.acquire_timeout().min(REPLICA_ACQUIRE))
+                    .connect_lazy_with(options)
+            });
         let state = AppState {
             pool: pool.clone(),
             replica: replica.is_some(),

@@ -24,7 +24,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<se
     };
     let mut extra = serde_json::Map::new();
     extra.insert("redis".into(), redis.into());
-    // A replica that is down or far behind slows reads (they fall back to the primary): degraded.
+    // A replica that is down slows reads (search and seat maps fall back to the primary, analytics
+    // answers 503): degraded. Its lag is reported, not judged: it also grows while the primary is idle.
     let replica = if state.replica {
         let lag: Result<Option<f64>, _> = sqlx::query_scalar(
             "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
