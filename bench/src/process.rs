@@ -13,7 +13,7 @@ use command_api::executor::Executor;
 use domain::aircraft::CabinLayout;
 use domain::aircraft::SeatLayout;
 use domain::values::Cabin;
-use infra::auth::{Claims, JwtSigner, Role};
+use infra::auth::{JwtSigner, Role};
 use infra::testing::TestDatabase;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::Options;
 use crate::report::Row;
 use crate::scenarios::{Load, book_at_random, fill_flight};
-use crate::system::{register_aircraft, register_airport, schedule_with};
+use crate::system::{customer_token, register_aircraft, register_airport, schedule_with};
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -49,6 +49,24 @@ fn memory(pid: u32) -> Option<(f64, f64)> {
             .map(|kb| kb / 1024.0)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CDG, LHR and a 174-seat all-economy aircraft in `db`'s event store, with an executor writing there.
+async fn reference_data(
+    db: &TestDatabase,
+) -> anyhow::Result<(Arc<Executor>, SeatLayout, domain::values::AircraftId)> {
+    let executor = Arc::new(Executor::new(db.pool.clone(), 5));
+    register_airport(&executor, "CDG", "Europe/Paris").await?;
+    register_airport(&executor, "LHR", "Europe/London").await?;
+    let layout = SeatLayout::try_new(vec![CabinLayout {
+        cabin: Cabin::Economy,
+        first_row: 1,
+        last_row: 29,
+        letters: "ABC DEF".to_owned(),
+        exit_rows: vec![],
+    }])?;
+    let aircraft = register_aircraft(&executor, "A320", &layout).await?;
+    Ok((executor, layout, aircraft))
 }
 
 /// A running `airline all` on its own database, Redis prefix, exchange and ports.
@@ -100,22 +118,7 @@ impl Airline {
         let child = child
             .spawn()
             .map_err(|e| anyhow::anyhow!("starting {binary}: {e} (scripts/bench builds it)"))?;
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = client
-                .get(format!("http://127.0.0.1:{gateway}/readyz"))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                break;
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "airline all never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(&format!("http://127.0.0.1:{gateway}")).await?;
         Ok(Self {
             child,
             command: format!("http://127.0.0.1:{command}"),
@@ -129,18 +132,11 @@ impl Airline {
             .ok_or_else(|| anyhow::anyhow!("airline all exited"))
     }
 
-    fn token(&self) -> anyhow::Result<String> {
-        let signer = JwtSigner::new(&std::fs::read_to_string(self.keys.join("jwt-private.pem"))?)?;
-        let now = Utc::now().timestamp() as u64;
-        Ok(signer.sign(&Claims {
-            iss: "airline-gateway".to_owned(),
-            aud: "airline-api".to_owned(),
-            sub: Uuid::new_v4(),
-            role: Role::Customer,
-            exp: now + 3600,
-            iat: now,
-            sid: None,
-        })?)
+    /// A signer of tokens its APIs accept (the key pair it made at start).
+    fn signer(&self) -> anyhow::Result<JwtSigner> {
+        Ok(JwtSigner::new(&std::fs::read_to_string(
+            self.keys.join("jwt-private.pem"),
+        )?)?)
     }
 }
 
@@ -162,17 +158,7 @@ pub async fn rss(options: &Options) -> anyhow::Result<Vec<Row>> {
     let (idle, _) = memory(pid).ok_or_else(|| anyhow::anyhow!("no /proc/{pid}/status"))?;
 
     // The spread scenario's flights, written straight to the event store of the child's database.
-    let executor = Arc::new(Executor::new(db.pool.clone(), 5));
-    register_airport(&executor, "CDG", "Europe/Paris").await?;
-    register_airport(&executor, "LHR", "Europe/London").await?;
-    let layout = SeatLayout::try_new(vec![CabinLayout {
-        cabin: Cabin::Economy,
-        first_row: 1,
-        last_row: 29,
-        letters: "ABC DEF".to_owned(),
-        exit_rows: vec![],
-    }])?;
-    let aircraft = register_aircraft(&executor, "A320", &layout).await?;
+    let (executor, layout, aircraft) = reference_data(&db).await?;
     let mut flights = Vec::new();
     for i in 0..options.flights {
         let at = Utc::now() + chrono::Duration::days(5 + i as i64 % 20);
@@ -181,9 +167,10 @@ pub async fn rss(options: &Options) -> anyhow::Result<Vec<Row>> {
     let seats: Arc<Vec<String>> =
         Arc::new(layout.seats().iter().map(|s| s.seat.to_string()).collect());
     let flights = Arc::new(flights);
+    let signer = airline.signer()?;
     let tokens: Arc<Vec<String>> = Arc::new(
         (0..256)
-            .map(|_| airline.token())
+            .map(|_| customer_token(&signer))
             .collect::<anyhow::Result<_>>()?,
     );
     let peak = Arc::new(AtomicU64::new(0));
@@ -364,17 +351,7 @@ pub async fn several(options: &Options) -> anyhow::Result<Vec<Row>> {
     let gateway = format!("http://127.0.0.1:{gateway_port}");
     wait_ready(&gateway).await?;
 
-    let executor = Arc::new(Executor::new(db.pool.clone(), 5));
-    register_airport(&executor, "CDG", "Europe/Paris").await?;
-    register_airport(&executor, "LHR", "Europe/London").await?;
-    let layout = SeatLayout::try_new(vec![CabinLayout {
-        cabin: Cabin::Economy,
-        first_row: 1,
-        last_row: 29,
-        letters: "ABC DEF".to_owned(),
-        exit_rows: vec![],
-    }])?;
-    let aircraft = register_aircraft(&executor, "A320", &layout).await?;
+    let (executor, layout, aircraft) = reference_data(&db).await?;
     let seats: Arc<Vec<String>> =
         Arc::new(layout.seats().iter().map(|s| s.seat.to_string()).collect());
     let signer = JwtSigner::new(&private)?;
