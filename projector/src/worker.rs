@@ -104,7 +104,8 @@ impl Worker {
             .await?;
             search_flights.sort_unstable();
             search_flights.dedup();
-            sqlx::query(
+            if !search_flights.is_empty() {
+                sqlx::query(
                 "INSERT INTO rm_cache_generations (name) \
                  SELECT DISTINCT 'search:' || origin || '-' || destination FROM rm_flights WHERE flight_id = ANY($1) \
                  ORDER BY 1 \
@@ -113,6 +114,7 @@ impl Worker {
             .bind(&search_flights)
             .execute(&mut *tx)
             .await?;
+            }
         }
         self.subscription.save_checkpoint(&mut tx, last).await?;
         tx.commit().await?;
