@@ -188,15 +188,21 @@ impl TestApp {
     /// Another query API that reads from `replica` (as `DATABASE_READ_URL`), with this app's database as
     /// its primary; with a cache of its own or without.
     pub async fn query_reading_from(&self, replica: &TestDatabase, cached: bool) -> String {
+        let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
+        let base = admin.split_once('?').map_or(admin.as_str(), |(b, _)| b);
+        let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+        self.query_reading_at(&format!("{server}/{}", replica.name), cached)
+            .await
+    }
+
+    /// Another query API whose read replica is at `url`.
+    pub async fn query_reading_at(&self, url: &str, cached: bool) -> String {
         let mut settings = query_settings(&self.public_pem, &self.redis);
         settings.redis.key_prefix = format!("test:{}:", Uuid::new_v4());
         if !cached {
             settings.redis.url = "disabled".to_owned();
         }
-        let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
-        let base = admin.split_once('?').map_or(admin.as_str(), |(b, _)| b);
-        let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
-        settings.database.read_url = Some(format!("{server}/{}", replica.name).into());
+        settings.database.read_url = Some(url.to_owned().into());
         start_query_with(&self.db, settings).await
     }
 

@@ -164,3 +164,65 @@ async fn reads_come_from_the_replica_and_your_own_writes_from_the_primary_when_i
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["replica"]["status"], "up", "{ready}");
 }
+
+#[tokio::test]
+async fn a_replica_that_is_down_leaves_search_seat_maps_and_bookings_to_the_primary() {
+    let app = spawn_app().await;
+    app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])
+        .await;
+    let aircraft = app.aircraft().await;
+    let departure = Utc::now() + Duration::days(9);
+    let flight = app
+        .flight("AF1", ("CDG", "JFK"), departure, (1000, 100), aircraft)
+        .await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await;
+    app.project().await;
+    // Nothing listens there: every connection to the replica is refused.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = reqwest::Client::new();
+    for cached in [false, true] {
+        let query = app
+            .query_reading_at(
+                &format!("postgres://postgres@127.0.0.1:{dead}/none"),
+                cached,
+            )
+            .await;
+        let date = departure.format("%Y-%m-%d");
+        let (status, page) = get(
+            &client,
+            format!("{query}/api/v1/flights?origin=CDG&destination=JFK&date={date}"),
+            &app.customer,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["flights"].as_array().unwrap().len(), 1, "{page}");
+        let (status, map) = get(
+            &client,
+            format!("{query}/api/v1/flights/{flight}/seats"),
+            &app.customer,
+        )
+        .await;
+        assert_eq!(status, 200, "{map}");
+        let (status, view) = get(
+            &client,
+            format!(
+                "{query}/api/v1/bookings/{}",
+                booking["id"].as_str().unwrap()
+            ),
+            &app.customer,
+        )
+        .await;
+        assert_eq!(
+            (status, view["status"].as_str()),
+            (200, Some("held")),
+            "{view}"
+        );
+        let (status, ready) = get(&client, format!("{query}/readyz"), &app.customer).await;
+        assert_eq!(status, 200, "{ready}");
+        assert_eq!(ready["status"], "degraded", "{ready}");
+        assert_eq!(ready["replica"]["status"], "down", "{ready}");
+    }
+}
