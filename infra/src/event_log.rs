@@ -122,6 +122,22 @@ impl StoredEvent {
 pub const SELECT_COLUMNS: &str = "event_id, tx_id::text::bigint AS tx_id, global_position, aggregate_type, \
      aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
 
+/// Commit order, for `ORDER BY`. Qualified on purpose: [`SELECT_COLUMNS`] names its output `tx_id`
+/// (the xid8 cast to bigint), and a bare `ORDER BY tx_id` sorts by that output column, which no index
+/// has: every read would sort the whole rest of the log instead of walking `events_commit_order`.
+pub const COMMIT_ORDER: &str = "events.tx_id, events.global_position";
+
+/// The statement behind [`read_after`]: `$1`/`$2` the position (tx id as bigint, global position),
+/// `$3` the limit.
+pub fn read_after_sql() -> String {
+    format!(
+        "SELECT {SELECT_COLUMNS} FROM events \
+         WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY {COMMIT_ORDER} LIMIT $3"
+    )
+}
+
 /// Up to `limit` committed events after `after`, in commit order.
 ///
 /// # Errors
@@ -131,13 +147,7 @@ pub async fn read_after<'e>(
     after: Position,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {SELECT_COLUMNS} FROM events \
-         WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx_id, global_position LIMIT $3"
-    );
-    sqlx::query_as(&sql)
+    sqlx::query_as(&read_after_sql())
         .bind(after.tx_id)
         .bind(after.global_position)
         .bind(limit)

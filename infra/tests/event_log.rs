@@ -275,3 +275,45 @@ async fn only_one_instance_holds_a_subscription_and_a_standby_takes_over() {
             .unwrap();
     assert_eq!(holders, 1);
 }
+
+/// A commit-order read walks the `events_commit_order` index from the checkpoint and stops at the
+/// limit. It used to sort the whole rest of the log on every read (its `ORDER BY tx_id` meant the
+/// bigint output column, not the indexed xid8), which made a rebuild or a relay behind by a million
+/// events read a million rows per batch. With sorting priced out, a plan that still sorts is one the
+/// index cannot serve.
+#[tokio::test]
+async fn a_commit_order_read_walks_the_index_instead_of_sorting_the_log() {
+    let db = TestDatabase::create(2).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    for i in 1..=50 {
+        append(&mut conn, &format!("a{}", i % 5), i).await;
+    }
+    sqlx::query("ANALYZE events")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("SET enable_sort = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan: Vec<String> =
+        sqlx::query_scalar(&format!("EXPLAIN {}", infra::event_log::read_after_sql()))
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(10_i64)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("events_commit_order") && !plan.contains("Sort"),
+        "a commit-order read does not walk the index:\n{plan}"
+    );
+    // And it reads in that order.
+    let settled = read_settled(&db.pool, Position::default()).await;
+    let positions: Vec<Position> = settled.iter().map(|e| e.position()).collect();
+    let mut sorted = positions.clone();
+    sorted.sort();
+    assert_eq!(positions.len(), 50);
+    assert_eq!(positions, sorted);
+}

@@ -18,7 +18,9 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use infra::auth::Principal;
-use infra::event_log::{EVENTS_CHANNEL, Position, SELECT_COLUMNS, StoredEvent, topic_matches};
+use infra::event_log::{
+    COMMIT_ORDER, EVENTS_CHANNEL, Position, SELECT_COLUMNS, StoredEvent, topic_matches,
+};
 use infra::supervisor::Heartbeat;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -364,7 +366,7 @@ async fn live_end(pool: &PgPool) -> std::result::Result<Position, sqlx::Error> {
     let end: Option<Position> = sqlx::query_as(
         "SELECT tx_id::text::bigint AS tx_id, global_position FROM events \
          WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+         ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await?;
@@ -389,7 +391,7 @@ async fn read(
         "SELECT {SELECT_COLUMNS} FROM events \
          WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2) \
            AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) {only} \
-         ORDER BY tx_id, global_position LIMIT $3"
+         ORDER BY {COMMIT_ORDER} LIMIT $3"
     );
     let mut query = sqlx::query_as(&sql)
         .bind(after.tx_id)
