@@ -88,11 +88,16 @@ pub async fn replay(name: &str) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} events  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let done = projector::replay::rebuild(&pool, projection, settings.projector.batch_size, |p| {
-        bar.set_length(p.total.max(p.done));
-        bar.set_position(p.done);
-        bar.set_message(format!("{:.0} events/s", p.rate()));
-    })
+    let done = projector::replay::rebuild(
+        &pool,
+        projection,
+        settings.projector.rebuild_batch_size,
+        |p| {
+            bar.set_length(p.total.max(p.done));
+            bar.set_position(p.done);
+            bar.set_message(format!("{:.0} events/s", p.rate()));
+        },
+    )
     .await?;
     bar.finish_with_message(format!("{:.0} events/s", done.rate()));
     tracing::info!(

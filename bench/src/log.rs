@@ -8,6 +8,7 @@ use infra::amqp::{AmqpSettings, queue_arguments, text};
 use infra::event_log::Outcome;
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
+use projector::config::RELAY_BATCH_SIZE;
 use projector::projections::Projection;
 use projector::relay::Relay;
 use uuid::Uuid;
@@ -69,7 +70,13 @@ pub async fn generate(system: &System, events: i64) -> anyhow::Result<()> {
 /// # Errors
 /// Database failures.
 pub async fn rebuild(system: &System) -> anyhow::Result<Row> {
-    let done = projector::replay::rebuild(&system.pool, Projection::Flights, 1000, |_| {}).await?;
+    let done = projector::replay::rebuild(
+        &system.pool,
+        Projection::Flights,
+        projector::config::REBUILD_BATCH_SIZE,
+        |_| {},
+    )
+    .await?;
     Ok(Row {
         scenario: format!("rebuild `flights` over {} events", done.done),
         clients: 1,
@@ -121,7 +128,7 @@ pub async fn relay(system: &System) -> anyhow::Result<Row> {
             FieldTable::default(),
         )
         .await?;
-    let relay = Relay::new(system.pool.clone(), settings, 1000);
+    let relay = Relay::new(system.pool.clone(), settings, RELAY_BATCH_SIZE);
     let started = Instant::now();
     let mut published = 0;
     while started.elapsed() < Duration::from_secs(60) {
@@ -134,7 +141,9 @@ pub async fn relay(system: &System) -> anyhow::Result<Row> {
     relay.disconnect().await;
     let _ = connection.close(200, "done".into()).await;
     Ok(Row {
-        scenario: "relay to RabbitMQ with publisher confirms (batches of 1000)".to_owned(),
+        scenario: format!(
+            "relay to RabbitMQ with publisher confirms (batches of {RELAY_BATCH_SIZE})"
+        ),
         clients: 1,
         ok: published,
         seconds,

@@ -313,6 +313,8 @@ impl System {
                 http: http(),
                 projector: projector::config::ProjectorSettings {
                     batch_size: 500,
+                    relay_batch_size: projector::config::RELAY_BATCH_SIZE,
+                    rebuild_batch_size: projector::config::REBUILD_BATCH_SIZE,
                     poll_interval_ms: 500,
                     stuck_after_ms: 30_000,
                 },

@@ -22,8 +22,14 @@ pub struct Settings {
 /// Batching and polling.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProjectorSettings {
-    /// Events per transaction.
+    /// Events per projection transaction (small: a batch is what a reader waits for).
     pub batch_size: i64,
+    /// Events the relay publishes per batch before the checkpoint moves.
+    #[serde(default = "default_relay_batch_size")]
+    pub relay_batch_size: i64,
+    /// Events per transaction of a rebuild (`airline replay`), which nobody reads until the swap.
+    #[serde(default = "default_rebuild_batch_size")]
+    pub rebuild_batch_size: i64,
     /// Polling when no notification arrives.
     pub poll_interval_ms: u64,
     /// A worker with no finished step for this long is stuck (not ready).
@@ -33,6 +39,20 @@ pub struct ProjectorSettings {
 
 const fn default_stuck_after_ms() -> u64 {
     30_000
+}
+
+/// The relay's default batch.
+pub const RELAY_BATCH_SIZE: i64 = 2_000;
+
+/// A rebuild's default batch.
+pub const REBUILD_BATCH_SIZE: i64 = 10_000;
+
+const fn default_relay_batch_size() -> i64 {
+    RELAY_BATCH_SIZE
+}
+
+const fn default_rebuild_batch_size() -> i64 {
+    REBUILD_BATCH_SIZE
 }
 
 impl ProjectorSettings {

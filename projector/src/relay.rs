@@ -8,10 +8,10 @@
 use std::time::{Duration, Instant};
 
 use infra::amqp::{AmqpError, AmqpSettings, EventMessage, bounded, declare_exchange, text};
-use infra::event_log::{Outcome, StoredEvent, Subscription, read_after};
+use infra::event_log::{Outcome, Position, StoredEvent, Subscription, read_after};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -48,6 +48,19 @@ pub struct Relay {
     batch_size: i64,
     link: Mutex<Option<(Connection, Channel)>>,
     last_unroutable_retry: Mutex<Option<Instant>>,
+    /// The batch after a full one, already sent while that one's confirms were awaited: the next step
+    /// awaits its confirms when the checkpoint is still where it was read from.
+    ahead: Mutex<Option<Sent>>,
+}
+
+/// A batch sent to the broker whose confirms are pending.
+struct Sent {
+    /// Read after this position ...
+    from: Position,
+    /// ... up to this one.
+    last: Position,
+    /// Each event's confirm.
+    confirms: Vec<(Uuid, PublisherConfirm)>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -68,6 +81,7 @@ impl Relay {
             batch_size: batch_size.max(1),
             link: Mutex::new(None),
             last_unroutable_retry: Mutex::new(None),
+            ahead: Mutex::new(None),
         }
     }
 
@@ -124,6 +138,7 @@ impl Relay {
         let result = self.publish_batch().await;
         if result.is_err() {
             self.link.lock().await.take();
+            self.ahead.lock().await.take();
         }
         result
     }
@@ -133,28 +148,63 @@ impl Relay {
             let mut conn = self.pool.acquire().await?;
             self.subscription.checkpoint(&mut conn).await?
         };
-        let events = read_after(&self.pool, checkpoint, self.batch_size).await?;
-        let Some(last) = events.last().map(StoredEvent::position) else {
-            self.retry_unroutable().await?;
-            return Ok(Outcome::Idle);
+        // Commit order only grows at its end: what a read after `checkpoint` returned earlier is what
+        // a read now would start with, so a batch sent ahead from there is as good as a fresh one.
+        let ahead = self.ahead.lock().await.take();
+        let current = match ahead {
+            Some(sent) if sent.from == checkpoint => sent,
+            _ => {
+                let events = read_after(&self.pool, checkpoint, self.batch_size).await?;
+                if events.is_empty() {
+                    self.retry_unroutable().await?;
+                    return Ok(Outcome::Idle);
+                }
+                self.send(checkpoint, events).await?
+            }
         };
-        let count = events.len();
-        let returned = self.publish(events).await?;
+        let (count, last) = (current.confirms.len(), current.last);
+        // A full batch means more is waiting: read and send the next one before awaiting this one's
+        // confirms, so the broker is never idle while the relay waits.
+        let next = if count as i64 >= self.batch_size {
+            let events = read_after(&self.pool, last, self.batch_size).await?;
+            if events.is_empty() {
+                None
+            } else {
+                Some(self.send(last, events).await?)
+            }
+        } else {
+            None
+        };
+        let returned = self.confirmed(current.confirms).await?;
         let mut tx = self.pool.begin().await?;
+        // A checkpoint lost in a database crash only republishes (at least once, as after any
+        // crash): no need to wait for it to reach the disk.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         record_returns(&mut tx, &returned).await?;
         if !self.subscription.advance(&mut tx, checkpoint, last).await? {
             return Err(RelayError::Moved);
         }
         tx.commit().await?;
+        *self.ahead.lock().await = next;
         metrics::counter!("relay_published_total").increment(count as u64);
         Ok(Outcome::Processed(count))
     }
 
-    /// Publishes `events` pipelined (every publish sent before any confirm is awaited), `mandatory`, and
-    /// waits for all confirms under one deadline. Returns the events the broker returned as unroutable.
+    /// Publishes `events` and waits for their confirms. Returns the events the broker returned as
+    /// unroutable.
     async fn publish(&self, events: Vec<StoredEvent>) -> Result<Vec<(Uuid, String)>, RelayError> {
+        let sent = self.send(Position::default(), events).await?;
+        self.confirmed(sent.confirms).await
+    }
+
+    /// Publishes `events` (read after `from`) pipelined, every publish sent before any confirm is
+    /// awaited, `mandatory`.
+    async fn send(&self, from: Position, events: Vec<StoredEvent>) -> Result<Sent, RelayError> {
         let settings = &self.settings;
         let channel = self.channel().await?;
+        let last = events.last().map_or(from, StoredEvent::position);
         let mut confirms = Vec::with_capacity(events.len());
         for event in events {
             let message = EventMessage::from(event);
@@ -178,7 +228,19 @@ impl Relay {
             .await?;
             confirms.push((message.event_id, confirm));
         }
-        let deadline = tokio::time::Instant::now() + settings.timeout();
+        Ok(Sent {
+            from,
+            last,
+            confirms,
+        })
+    }
+
+    /// Waits for `confirms` under one deadline. Returns the events the broker returned as unroutable.
+    async fn confirmed(
+        &self,
+        confirms: Vec<(Uuid, PublisherConfirm)>,
+    ) -> Result<Vec<(Uuid, String)>, RelayError> {
+        let deadline = tokio::time::Instant::now() + self.settings.timeout();
         let mut returned = Vec::new();
         for (event_id, confirm) in confirms {
             let confirmation = tokio::time::timeout_at(deadline, confirm)
@@ -236,8 +298,9 @@ impl Relay {
         let sql = format!(
             "SELECT {} FROM events WHERE event_id IN \
              (SELECT event_id FROM relay_unroutable ORDER BY first_returned_at LIMIT $1) \
-             ORDER BY tx_id, global_position",
-            infra::event_log::SELECT_COLUMNS
+             ORDER BY {}",
+            infra::event_log::SELECT_COLUMNS,
+            infra::event_log::COMMIT_ORDER
         );
         let events: Vec<StoredEvent> = sqlx::query_as(&sql)
             .bind(self.batch_size)

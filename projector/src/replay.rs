@@ -49,9 +49,12 @@ pub async fn rebuild(
     let shadow_name = format!("replay:{}", projection.name());
     prepare(pool, projection, &schema, &shadow_name).await?;
 
-    let options = (*pool.connect_options())
-        .clone()
-        .options([("search_path", format!("{schema},public"))]);
+    // The shadow tables are read by nobody until the swap, which commits durably on `pool`: a shadow
+    // batch need not wait for the disk (a crash loses the rebuild, not data).
+    let options = (*pool.connect_options()).clone().options([
+        ("search_path", format!("{schema},public")),
+        ("synchronous_commit", "off".to_owned()),
+    ]);
     let shadow_pool = PgPoolOptions::new()
         .max_connections(2)
         .connect_with(options)

@@ -87,7 +87,7 @@ impl Application {
         let relay = Arc::new(Relay::new(
             pool.clone(),
             settings.amqp.clone(),
-            settings.projector.batch_size,
+            settings.projector.relay_batch_size,
         ));
         let supervisor = Supervisor::new();
         let router = Router::new()
