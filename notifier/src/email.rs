@@ -4,6 +4,7 @@
 use domain::booking::{Booking, BookingEvent};
 use domain::flight::{Flight, FlightState};
 use infra::amqp::EventMessage;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -208,7 +209,7 @@ impl Handler for EmailHandler {
         if message.aggregate_type != "booking" {
             return Ok(());
         }
-        let event: BookingEvent = serde_json::from_value(message.payload.clone())
+        let event = BookingEvent::deserialize(&message.payload)
             .map_err(|e| StepError::Poison(e.to_string()))?;
         let claimed = match record(self, message, &event).await? {
             Recorded::First(claimed) => claimed,

@@ -6,7 +6,7 @@ mod bookings;
 mod flights;
 
 use infra::event_log::StoredEvent;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -133,8 +133,9 @@ pub struct Batch {
     flights: flights::Pending,
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(event: &StoredEvent) -> Result<T, ProjectionError> {
-    serde_json::from_value(event.payload.clone()).map_err(|e| ProjectionError::Decode {
+pub(crate) fn decode<'e, T: Deserialize<'e>>(event: &'e StoredEvent) -> Result<T, ProjectionError> {
+    // Decoded from the borrowed tree: no copy of the payload per event.
+    T::deserialize(&event.payload).map_err(|e| ProjectionError::Decode {
         event_id: event.event_id,
         event_type: event.event_type.clone(),
         reason: e.to_string(),
