@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRef;
 use infra::auth::JwtVerifier;
@@ -38,6 +39,57 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The workers' health (the feed's listener), for readiness.
     pub workers: infra::supervisor::Registry,
+}
+
+/// Longest a read on the replica may take before the primary answers instead: a replica that hangs
+/// (connected, answering nothing) must slow a request by this much, not hold it.
+pub const REPLICA_READ: Duration = Duration::from_secs(2);
+
+impl AppState {
+    /// `read` bounded by [`REPLICA_READ`]: past it, the error a caller falls back on.
+    ///
+    /// # Errors
+    /// The read's own error, or a timed-out I/O error.
+    pub async fn bounded<T, E: From<sqlx::Error>>(
+        read: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        tokio::time::timeout(REPLICA_READ, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the read replica did not answer in time",
+                ))
+                .into())
+            })
+    }
+
+    /// `read` on the replica when one is set (bounded by [`REPLICA_READ`]), on the primary when there is
+    /// none or it fails; a fallback is counted as `replica_fallbacks_total{read = what}`. For reads that
+    /// may be a little behind (reports), not for a customer's own writes.
+    ///
+    /// # Errors
+    /// The primary's error.
+    pub async fn replica_first<T, F, Fut>(
+        &self,
+        what: &'static str,
+        read: F,
+    ) -> Result<T, sqlx::Error>
+    where
+        F: Fn(PgPool) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        if self.replica {
+            match Self::bounded(read(self.read.clone())).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => {
+                    metrics::counter!("replica_fallbacks_total", "read" => what).increment(1);
+                    tracing::warn!(error.message = %e, read = what, "the read replica failed; the primary answers");
+                }
+            }
+        }
+        read(self.pool.clone()).await
+    }
 }
 
 impl FromRef<AppState> for JwtVerifier {

@@ -247,10 +247,8 @@ async fn get_booking(
 async fn projected_booking(state: &AppState, id: Uuid) -> Result<Option<BookingView>> {
     let sql = format!("SELECT {COLUMNS} FROM rm_bookings WHERE booking_id = $1");
     if state.replica {
-        let replicated: std::result::Result<Option<BookingView>, _> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&state.read)
-            .await;
+        let replicated: std::result::Result<Option<BookingView>, _> =
+            AppState::bounded(sqlx::query_as(&sql).bind(id).fetch_optional(&state.read)).await;
         if let Ok(Some(view)) = replicated {
             let newest: Option<i64> = sqlx::query_scalar(
                 "SELECT max(sequence) FROM events WHERE aggregate_type = 'booking' AND aggregate_id = $1",

@@ -209,7 +209,7 @@ async fn current_seat_map(state: &AppState, id: Uuid, reference: Option<i64>) ->
         let Some(reference) = reference else {
             return Err(ApiError::not_found("flight_not_found", "flight"));
         };
-        match read_seat_map(&state.read, id).await {
+        match AppState::bounded(read_seat_map(&state.read, id)).await {
             Ok(map) if map.version >= reference => return Ok(map),
             Ok(_) => {
                 metrics::counter!("replica_fallbacks_total", "read" => "seat_map_behind")

@@ -24,13 +24,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<se
     };
     let mut extra = serde_json::Map::new();
     extra.insert("redis".into(), redis.into());
-    // A replica that is down slows reads (search and seat maps fall back to the primary, analytics
-    // answers 503): degraded. Its lag is reported, not judged: it also grows while the primary is idle.
+    // A replica that is down or hangs slows reads (every read falls back to the primary after at most
+    // `REPLICA_READ`): degraded. Its lag is reported, not judged: it also grows while the primary is idle.
     let replica = if state.replica {
-        let lag: Result<Option<f64>, _> = sqlx::query_scalar(
-            "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
+        let lag: Result<Option<f64>, _> = AppState::bounded(
+            sqlx::query_scalar(
+                "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
+            )
+            .fetch_one(&state.read),
         )
-        .fetch_one(&state.read)
         .await;
         match lag {
             Ok(lag) => {

@@ -220,9 +220,105 @@ async fn a_replica_that_is_down_leaves_search_seat_maps_and_bookings_to_the_prim
             (200, Some("held")),
             "{view}"
         );
+        let (status, report) = get(
+            &client,
+            format!("{query}/api/v1/analytics/revenue"),
+            &app.admin,
+        )
+        .await;
+        assert_eq!(status, 200, "analytics fall back to the primary: {report}");
+        assert_eq!(report[0]["bookings"], 1, "{report}");
         let (status, ready) = get(&client, format!("{query}/readyz"), &app.customer).await;
         assert_eq!(status, 200, "{ready}");
         assert_eq!(ready["status"], "degraded", "{ready}");
         assert_eq!(ready["replica"]["status"], "down", "{ready}");
     }
+}
+
+/// `host:port` of a Postgres URL.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_replica_that_hangs_mid_query_slows_reads_by_seconds_and_the_primary_answers_them() {
+    let app = spawn_app().await;
+    app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])
+        .await;
+    let aircraft = app.aircraft().await;
+    let departure = Utc::now() + Duration::days(9);
+    let flight = app
+        .flight("AF1", ("CDG", "JFK"), departure, (1000, 100), aircraft)
+        .await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await;
+    app.project().await;
+    // The "replica" is the test's own database behind a proxy that can hang: connected, silent.
+    let admin = std::env::var("DATABASE_URL").unwrap();
+    let proxy = infra::testing::StallingProxy::start(&host_port(&admin)).await;
+    let replica = format!(
+        "postgres://postgres:postgres@127.0.0.1:{}/{}",
+        proxy.port(),
+        app.db.name
+    );
+    let query = app.query_reading_at(&replica, false).await;
+    // A hung read must end in the client's time, not never.
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let date = departure.format("%Y-%m-%d");
+    let reads = [
+        (
+            format!("/api/v1/flights?origin=CDG&destination=JFK&date={date}"),
+            &app.customer,
+        ),
+        (format!("/api/v1/flights/{flight}/seats"), &app.customer),
+        (
+            format!("/api/v1/bookings/{}", booking["id"].as_str().unwrap()),
+            &app.customer,
+        ),
+        ("/api/v1/analytics/revenue".to_owned(), &app.admin),
+    ];
+    // Served by the replica first, so its pool holds open connections when it hangs.
+    for (path, token) in &reads {
+        let (status, body) = get(&client, format!("{query}{path}"), token).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, ready) = get(&client, format!("{query}/readyz"), &app.customer).await;
+    assert_eq!(ready["replica"]["status"], "up", "{ready}");
+
+    proxy.stall();
+    for round in 0..2 {
+        for (path, token) in &reads {
+            let started = std::time::Instant::now();
+            let (status, body) = get(&client, format!("{query}{path}"), token).await;
+            assert_eq!(status, 200, "round {round}, {path}: {body}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(15),
+                "round {round}, {path} waited {:?} on a hung replica",
+                started.elapsed()
+            );
+        }
+    }
+    let (_, page) = get(&client, format!("{query}{}", reads[0].0), &app.customer).await;
+    assert_eq!(page["flights"].as_array().unwrap().len(), 1, "{page}");
+    let (status, ready) = get(&client, format!("{query}/readyz"), &app.customer).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["replica"]["status"], "down", "{ready}");
+
+    // Resumed, the replica is up again.
+    proxy.resume();
+    let mut up = false;
+    for _ in 0..50 {
+        let (_, ready) = get(&client, format!("{query}/readyz"), &app.customer).await;
+        if ready["replica"]["status"] == "up" {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(up, "the replica stayed down after it resumed");
 }
