@@ -59,8 +59,8 @@ struct Sent {
     from: Position,
     /// ... up to this one.
     last: Position,
-    /// Each event's confirm.
-    confirms: Vec<(Uuid, PublisherConfirm)>,
+    /// Each event's confirm; `None` once it was taken early (see [`Relay::publish_batch`]).
+    confirms: Vec<(Uuid, Option<PublisherConfirm>)>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -165,7 +165,7 @@ impl Relay {
         let (count, last) = (current.confirms.len(), current.last);
         // A full batch means more is waiting: read and send the next one before awaiting this one's
         // confirms, so the broker is never idle while the relay waits.
-        let next = if count as i64 >= self.batch_size {
+        let mut next = if count as i64 >= self.batch_size {
             let events = read_after(&self.pool, last, self.batch_size).await?;
             if events.is_empty() {
                 None
@@ -175,7 +175,26 @@ impl Relay {
         } else {
             None
         };
-        let returned = self.confirmed(current.confirms).await?;
+        let mut returned = self.confirmed(current.confirms).await?;
+        // One ack can cover the end of this batch and the start of the next, and lapin hands a
+        // returned message to whichever covered confirm it resolves first: a return of this batch may
+        // sit on a confirm of the next. Every such confirm has resolved by now (a return arrives
+        // before its ack), so taking the next batch's resolved confirms records each return of this
+        // batch with this checkpoint. A nack there sends the next batch again from a fresh read.
+        if let Some(sent) = next.as_mut() {
+            match take_resolved(&mut sent.confirms) {
+                Ok(early) => {
+                    if !early.is_empty() {
+                        metrics::counter!("relay_unroutable_total").increment(early.len() as u64);
+                    }
+                    returned.extend(early);
+                }
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "a nack in the batch sent ahead; it is sent again");
+                    next = None;
+                }
+            }
+        }
         let mut tx = self.pool.begin().await?;
         // A checkpoint lost in a database crash only republishes (at least once, as after any
         // crash): no need to wait for it to reach the disk.
@@ -226,7 +245,7 @@ impl Relay {
                 ),
             )
             .await?;
-            confirms.push((message.event_id, confirm));
+            confirms.push((message.event_id, Some(confirm)));
         }
         Ok(Sent {
             from,
@@ -238,35 +257,17 @@ impl Relay {
     /// Waits for `confirms` under one deadline. Returns the events the broker returned as unroutable.
     async fn confirmed(
         &self,
-        confirms: Vec<(Uuid, PublisherConfirm)>,
+        confirms: Vec<(Uuid, Option<PublisherConfirm>)>,
     ) -> Result<Vec<(Uuid, String)>, RelayError> {
         let deadline = tokio::time::Instant::now() + self.settings.timeout();
         let mut returned = Vec::new();
         for (event_id, confirm) in confirms {
+            let Some(confirm) = confirm else { continue };
             let confirmation = tokio::time::timeout_at(deadline, confirm)
                 .await
                 .map_err(|_| AmqpError::Timeout("confirm"))?
                 .map_err(AmqpError::from)?;
-            match confirmation {
-                Confirmation::Ack(None) => {}
-                // The returned message names its event: with acks coalesced, the confirm it rides on
-                // may be another message's.
-                Confirmation::Ack(Some(message)) => {
-                    let delivery = &message.delivery;
-                    let id = delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .and_then(|id| Uuid::parse_str(id.as_str()).ok());
-                    match id {
-                        Some(id) => returned.push((id, delivery.routing_key.to_string())),
-                        None => return Err(AmqpError::Nacked(event_id.to_string()).into()),
-                    }
-                }
-                Confirmation::Nack(_) | Confirmation::NotRequested => {
-                    return Err(AmqpError::Nacked(event_id.to_string()).into());
-                }
-            }
+            judge(event_id, confirmation, &mut returned)?;
         }
         if !returned.is_empty() {
             metrics::counter!("relay_unroutable_total").increment(returned.len() as u64);
@@ -324,6 +325,58 @@ impl Relay {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// What one confirm says: nothing for a plain ack, the returned event for an ack carrying a return
+/// (pushed to `returned`), an error for a nack.
+fn judge(
+    event_id: Uuid,
+    confirmation: Confirmation,
+    returned: &mut Vec<(Uuid, String)>,
+) -> Result<(), RelayError> {
+    match confirmation {
+        Confirmation::Ack(None) => Ok(()),
+        // The returned message names its event: with acks coalesced, the confirm it rides on may be
+        // another message's.
+        Confirmation::Ack(Some(message)) => {
+            let delivery = &message.delivery;
+            let id = delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .and_then(|id| Uuid::parse_str(id.as_str()).ok());
+            match id {
+                Some(id) => {
+                    returned.push((id, delivery.routing_key.to_string()));
+                    Ok(())
+                }
+                None => Err(AmqpError::Nacked(event_id.to_string()).into()),
+            }
+        }
+        Confirmation::Nack(_) | Confirmation::NotRequested => {
+            Err(AmqpError::Nacked(event_id.to_string()).into())
+        }
+    }
+}
+
+/// Takes the confirms that have already resolved (leaving `None`), without waiting for the rest.
+/// Returns the events they carry back as unroutable.
+fn take_resolved(
+    confirms: &mut [(Uuid, Option<PublisherConfirm>)],
+) -> Result<Vec<(Uuid, String)>, RelayError> {
+    use futures::FutureExt;
+    let mut returned = Vec::new();
+    for (event_id, slot) in confirms.iter_mut() {
+        let Some(confirm) = slot.as_mut() else {
+            continue;
+        };
+        let Some(outcome) = confirm.now_or_never() else {
+            continue;
+        };
+        *slot = None;
+        judge(*event_id, outcome.map_err(AmqpError::from)?, &mut returned)?;
+    }
+    Ok(returned)
 }
 
 /// Keeps returned events (or counts another return).

@@ -39,7 +39,26 @@ async fn unroutable_events_are_kept_under_their_own_ids_and_delivered_once_a_que
     let mut published = 0;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        match relay.process_next_batch().await.unwrap() {
+        let outcome = relay.process_next_batch().await.unwrap();
+        // At every step boundary each event the checkpoint has passed is kept: the relay keeps a
+        // batch ahead, and a return must not stay behind with it (a stop now would lose it).
+        let mut conn = db.pool.acquire().await.unwrap();
+        let at = relay.subscription().checkpoint(&mut conn).await.unwrap();
+        let passed_not_kept: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events e \
+             WHERE (e.tx_id, e.global_position) <= ($1::bigint::text::xid8, $2) \
+               AND NOT EXISTS (SELECT 1 FROM relay_unroutable r WHERE r.event_id = e.event_id)",
+        )
+        .bind(at.tx_id)
+        .bind(at.global_position)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            passed_not_kept, 0,
+            "the checkpoint passed returned events that are not kept"
+        );
+        match outcome {
             Outcome::Processed(n) => published += n,
             Outcome::Idle
                 if relay
