@@ -82,6 +82,9 @@ impl Application {
             .read_connect_options()
             .context("DATABASE_READ_URL")?
             .map(|options| {
+                // A read given up on (see `REPLICA_REPORT`) stops on the replica too.
+                let timeout = crate::state::REPLICA_REPORT.as_millis().to_string();
+                let options = options.options([("statement_timeout", timeout)]);
                 // A replica that is down must not hold a read for the primary's acquire timeout
                 // before the read falls back: a second at most.
                 infra::db::options(&settings.database)

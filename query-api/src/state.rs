@@ -41,9 +41,13 @@ pub struct AppState {
     pub workers: infra::supervisor::Registry,
 }
 
-/// Longest a read on the replica may take before the primary answers instead: a replica that hangs
-/// (connected, answering nothing) must slow a request by this much, not hold it.
+/// Longest a request's read on the replica may take before the primary answers instead: a replica
+/// that hangs (connected, answering nothing) must slow a request by this much, not hold it.
 pub const REPLICA_READ: Duration = Duration::from_secs(2);
+
+/// The same bound for a report (analytics), which may honestly scan for longer. The replica's
+/// sessions carry it as their `statement_timeout`, so a read given up on does not run on there.
+pub const REPLICA_REPORT: Duration = Duration::from_secs(10);
 
 impl AppState {
     /// `read` bounded by [`REPLICA_READ`]: past it, the error a caller falls back on.
@@ -53,20 +57,25 @@ impl AppState {
     pub async fn bounded<T, E: From<sqlx::Error>>(
         read: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        tokio::time::timeout(REPLICA_READ, read)
-            .await
-            .unwrap_or_else(|_| {
-                Err(sqlx::Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the read replica did not answer in time",
-                ))
-                .into())
-            })
+        Self::bounded_by(REPLICA_READ, read).await
     }
 
-    /// `read` on the replica when one is set (bounded by [`REPLICA_READ`]), on the primary when there is
-    /// none or it fails; a fallback is counted as `replica_fallbacks_total{read = what}`. For reads that
-    /// may be a little behind (reports), not for a customer's own writes.
+    async fn bounded_by<T, E: From<sqlx::Error>>(
+        limit: Duration,
+        read: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        tokio::time::timeout(limit, read).await.unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the read replica did not answer in time",
+            ))
+            .into())
+        })
+    }
+
+    /// A report's `read` on the replica when one is set (bounded by [`REPLICA_REPORT`]), on the primary
+    /// when there is none or it fails; a fallback is counted as `replica_fallbacks_total{read = what}`.
+    /// For reads that may be a little behind, not for a customer's own writes.
     ///
     /// # Errors
     /// The primary's error.
@@ -80,7 +89,7 @@ impl AppState {
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         if self.replica {
-            match Self::bounded(read(self.read.clone())).await {
+            match Self::bounded_by(REPLICA_REPORT, read(self.read.clone())).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) => {
                     metrics::counter!("replica_fallbacks_total", "read" => what).increment(1);

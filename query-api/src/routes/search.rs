@@ -293,24 +293,19 @@ async fn search_replica_first(
     reference: Option<(Uuid, i64)>,
 ) -> Result<(SearchPage, bool)> {
     if state.replica {
-        let name = generation_name(v);
-        let at: Result<Option<(Uuid, i64)>> = AppState::bounded(
-            sqlx::query_as("SELECT epoch, generation FROM rm_cache_generations WHERE name = $1")
-                .bind(&name)
-                .fetch_optional(&state.read),
-        )
-        .await
-        .map_err(Into::into);
-        let replicated = match at {
-            Ok(at) => AppState::bounded(run_search(&state.read, params, v))
-                .await
-                .map(|page| {
-                    let current =
-                        reference.is_none_or(|r| at.is_some_and(|at| at.0 == r.0 && at.1 >= r.1));
-                    (page, current)
-                }),
-            Err(e) => Err(e),
-        };
+        // Both reads under one bound: a hung replica costs a search `REPLICA_READ` at most.
+        let replicated: Result<(SearchPage, bool)> = AppState::bounded(async {
+            let at: Option<(Uuid, i64)> = sqlx::query_as(
+                "SELECT epoch, generation FROM rm_cache_generations WHERE name = $1",
+            )
+            .bind(generation_name(v))
+            .fetch_optional(&state.read)
+            .await?;
+            let page = run_search(&state.read, params, v).await?;
+            let current = reference.is_none_or(|r| at.is_some_and(|at| at.0 == r.0 && at.1 >= r.1));
+            Ok((page, current))
+        })
+        .await;
         match replicated {
             Ok(answer) => return Ok(answer),
             Err(e) => {
