@@ -1,25 +1,71 @@
 //! Facts for the analytics reports: each flight's route, day and capacity, and each booking's seats,
 //! money and milestones. The reports add these up at read time.
+//!
+//! A batch is gathered in memory and written at its end: new flights, flight changes, new bookings
+//! (which copy their flight's route, so after the flights), booking milestones. Within a batch a later
+//! event's value wins, as if the events had been applied one by one.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use domain::booking::BookingEvent;
 use domain::flight::FlightEvent;
 use infra::event_log::StoredEvent;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::{ProjectionError, aggregate_uuid, decode};
 
-pub(super) async fn apply(
-    conn: &mut PgConnection,
-    event: &StoredEvent,
-) -> Result<(), ProjectionError> {
+/// What a batch changes, written by [`finish`].
+#[derive(Debug, Default)]
+pub struct Pending {
+    scheduled: Scheduled,
+    flights: BTreeMap<Uuid, FlightChange>,
+    placed: Placed,
+    bookings: BTreeMap<Uuid, Milestones>,
+}
+
+#[derive(Debug, Default)]
+struct Scheduled {
+    id: Vec<Uuid>,
+    origin: Vec<String>,
+    destination: Vec<String>,
+    departure_at: Vec<DateTime<Utc>>,
+    capacity: Vec<i32>,
+}
+
+#[derive(Debug, Default)]
+struct FlightChange {
+    departure_at: Option<DateTime<Utc>>,
+    cancelled: bool,
+}
+
+#[derive(Debug, Default)]
+struct Placed {
+    id: Vec<Uuid>,
+    flight: Vec<Uuid>,
+    seats: Vec<i32>,
+    total: Vec<i64>,
+    currency: Vec<String>,
+    placed_at: Vec<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default)]
+struct Milestones {
+    confirmed_at: Option<DateTime<Utc>>,
+    cancelled: Option<(DateTime<Utc>, i64)>,
+    expired_at: Option<DateTime<Utc>>,
+}
+
+pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionError> {
     match event.aggregate_type.as_str() {
-        "flight" => flight(conn, event).await,
-        "booking" => booking(conn, event).await,
+        "flight" => flight(event, pending),
+        "booking" => booking(event, pending),
         _ => Ok(()),
     }
 }
 
-async fn flight(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+fn flight(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionError> {
     let id = aggregate_uuid(event)?;
     match decode::<FlightEvent>(event)? {
         FlightEvent::FlightScheduled {
@@ -29,40 +75,26 @@ async fn flight(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Proj
             layout,
             ..
         } => {
-            sqlx::query(
-                "INSERT INTO rm_analytics_flights (flight_id, origin, destination, departure_at, capacity, status) \
-                 VALUES ($1, $2, $3, $4, $5, 'scheduled') ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(origin.as_str())
-            .bind(destination.as_str())
-            .bind(departure_at)
-            .bind(layout.seats().len() as i32)
-            .execute(conn)
-            .await?;
+            let s = &mut pending.scheduled;
+            s.id.push(id);
+            s.origin.push(origin.as_str().to_owned());
+            s.destination.push(destination.as_str().to_owned());
+            s.departure_at.push(departure_at);
+            s.capacity.push(layout.seats().len() as i32);
         }
         FlightEvent::FlightRescheduled { departure_at, .. }
         | FlightEvent::FlightDelayed { departure_at, .. } => {
-            sqlx::query("UPDATE rm_analytics_flights SET departure_at = $2 WHERE flight_id = $1")
-                .bind(id)
-                .bind(departure_at)
-                .execute(conn)
-                .await?;
+            pending.flights.entry(id).or_default().departure_at = Some(departure_at);
         }
         FlightEvent::FlightCancelled { .. } => {
-            sqlx::query(
-                "UPDATE rm_analytics_flights SET status = 'cancelled' WHERE flight_id = $1",
-            )
-            .bind(id)
-            .execute(conn)
-            .await?;
+            pending.flights.entry(id).or_default().cancelled = true;
         }
         _ => {}
     }
     Ok(())
 }
 
-async fn booking(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), ProjectionError> {
+fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionError> {
     let id = aggregate_uuid(event)?;
     match decode::<BookingEvent>(event)? {
         BookingEvent::BookingPlaced {
@@ -72,51 +104,120 @@ async fn booking(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
             placed_at,
             ..
         } => {
-            sqlx::query(
-                "INSERT INTO rm_analytics_bookings (booking_id, flight_id, origin, destination, seats, total_minor, \
-                 currency, placed_at) \
-                 SELECT $1, $2, f.origin, f.destination, $3, $4, $5, $6 FROM rm_analytics_flights f WHERE f.flight_id = $2 \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(flight_id.as_uuid())
-            .bind(passengers.seated_count() as i32)
-            .bind(total.amount_minor())
-            .bind(total.currency().as_str())
-            .bind(placed_at)
-            .execute(conn)
-            .await?;
+            let p = &mut pending.placed;
+            p.id.push(id);
+            p.flight.push(*flight_id.as_uuid());
+            p.seats.push(passengers.seated_count() as i32);
+            p.total.push(total.amount_minor());
+            p.currency.push(total.currency().as_str().to_owned());
+            p.placed_at.push(placed_at);
         }
         BookingEvent::BookingConfirmed { confirmed_at, .. } => {
-            sqlx::query("UPDATE rm_analytics_bookings SET confirmed_at = $2 WHERE booking_id = $1")
-                .bind(id)
-                .bind(confirmed_at)
-                .execute(conn)
-                .await?;
+            pending.bookings.entry(id).or_default().confirmed_at = Some(confirmed_at);
         }
         BookingEvent::BookingCancelled {
             refund,
             cancelled_at,
             ..
         } => {
-            sqlx::query("UPDATE rm_analytics_bookings SET cancelled_at = $2, refund_minor = $3 WHERE booking_id = $1")
-                .bind(id)
-                .bind(cancelled_at)
-                .bind(refund.amount_minor())
-                .execute(conn)
-                .await?;
+            pending.bookings.entry(id).or_default().cancelled =
+                Some((cancelled_at, refund.amount_minor()));
         }
         BookingEvent::BookingExpired { expired_at } => {
-            sqlx::query("UPDATE rm_analytics_bookings SET expired_at = $2 WHERE booking_id = $1")
-                .bind(id)
-                .bind(expired_at)
-                .execute(conn)
-                .await?;
+            pending.bookings.entry(id).or_default().expired_at = Some(expired_at);
         }
         BookingEvent::PassengerSeatChanged { .. }
         | BookingEvent::FlightDelayNoted { .. }
         | BookingEvent::PaymentCaptured { .. }
         | BookingEvent::RefundIssued { .. } => {}
+    }
+    Ok(())
+}
+
+/// Writes the batch, at most four statements.
+pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
+    let s = pending.scheduled;
+    if !s.id.is_empty() {
+        sqlx::query(
+            "INSERT INTO rm_analytics_flights (flight_id, origin, destination, departure_at, capacity, status) \
+             SELECT id, origin, destination, departure_at, capacity, 'scheduled' \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[]) \
+                  AS u(id, origin, destination, departure_at, capacity) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(s.id)
+        .bind(s.origin)
+        .bind(s.destination)
+        .bind(s.departure_at)
+        .bind(s.capacity)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !pending.flights.is_empty() {
+        let (ids, changes): (Vec<Uuid>, Vec<FlightChange>) = pending.flights.into_iter().unzip();
+        let departures: Vec<Option<DateTime<Utc>>> =
+            changes.iter().map(|c| c.departure_at).collect();
+        let cancelled: Vec<bool> = changes.iter().map(|c| c.cancelled).collect();
+        sqlx::query(
+            "UPDATE rm_analytics_flights f SET departure_at = COALESCE(u.departure_at, f.departure_at), \
+             status = CASE WHEN u.cancelled THEN 'cancelled' ELSE f.status END \
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bool[]) AS u(id, departure_at, cancelled) \
+             WHERE f.flight_id = u.id",
+        )
+        .bind(ids)
+        .bind(departures)
+        .bind(cancelled)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let p = pending.placed;
+    if !p.id.is_empty() {
+        sqlx::query(
+            "INSERT INTO rm_analytics_bookings (booking_id, flight_id, origin, destination, seats, total_minor, \
+             currency, placed_at) \
+             SELECT u.id, u.flight, f.origin, f.destination, u.seats, u.total, u.currency, u.placed_at \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::int[], $4::bigint[], $5::text[], $6::timestamptz[]) \
+                  AS u(id, flight, seats, total, currency, placed_at) \
+             JOIN rm_analytics_flights f ON f.flight_id = u.flight \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(p.id)
+        .bind(p.flight)
+        .bind(p.seats)
+        .bind(p.total)
+        .bind(p.currency)
+        .bind(p.placed_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !pending.bookings.is_empty() {
+        let n = pending.bookings.len();
+        let mut ids = Vec::with_capacity(n);
+        let (mut confirmed, mut cancelled, mut refunds, mut expired) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, m) in pending.bookings {
+            ids.push(id);
+            confirmed.push(m.confirmed_at);
+            cancelled.push(m.cancelled.map(|(at, _)| at));
+            refunds.push(m.cancelled.map(|(_, refund)| refund));
+            expired.push(m.expired_at);
+        }
+        sqlx::query(
+            "UPDATE rm_analytics_bookings b SET confirmed_at = COALESCE(u.confirmed_at, b.confirmed_at), \
+             cancelled_at = COALESCE(u.cancelled_at, b.cancelled_at), \
+             refund_minor = CASE WHEN u.cancelled_at IS NULL THEN b.refund_minor ELSE u.refund_minor END, \
+             expired_at = COALESCE(u.expired_at, b.expired_at) \
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::bigint[], $5::timestamptz[]) \
+                  AS u(id, confirmed_at, cancelled_at, refund_minor, expired_at) \
+             WHERE b.booking_id = u.id",
+        )
+        .bind(ids)
+        .bind(confirmed)
+        .bind(cancelled)
+        .bind(refunds)
+        .bind(expired)
+        .execute(conn)
+        .await?;
     }
     Ok(())
 }

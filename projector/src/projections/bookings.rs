@@ -1,20 +1,65 @@
 //! Bookings by id, PNR, customer and flight.
+//!
+//! A batch is gathered in memory and written at its end in a few statements: the new rows, then seat
+//! changes in event order, then each touched booking's milestones and version at once. Within a batch a
+//! later event's value wins, as if the events had been applied one by one.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use domain::booking::BookingEvent;
 use infra::event_log::StoredEvent;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::{ProjectionError, aggregate_uuid, decode};
 
-pub(super) async fn apply(
-    conn: &mut PgConnection,
-    event: &StoredEvent,
-) -> Result<(), ProjectionError> {
+/// What a batch changes, written by [`finish`].
+#[derive(Debug, Default)]
+pub struct Pending {
+    placed: Placed,
+    /// `(booking, passenger index, seat)`, in event order.
+    seat_changes: Vec<(Uuid, String, String)>,
+    touched: BTreeMap<Uuid, Milestones>,
+}
+
+/// New rows, column by column.
+#[derive(Debug, Default)]
+struct Placed {
+    id: Vec<Uuid>,
+    reference: Vec<String>,
+    customer: Vec<Uuid>,
+    flight: Vec<Uuid>,
+    cabin: Vec<String>,
+    passengers: Vec<serde_json::Value>,
+    email: Vec<String>,
+    total: Vec<i64>,
+    currency: Vec<String>,
+    hold_until: Vec<DateTime<Utc>>,
+    placed_at: Vec<DateTime<Utc>>,
+}
+
+/// A touched booking's latest status, milestones and version.
+#[derive(Debug, Default)]
+struct Milestones {
+    status: Option<&'static str>,
+    confirmed_at: Option<DateTime<Utc>>,
+    cancelled: Option<(DateTime<Utc>, i64)>,
+    expired_at: Option<DateTime<Utc>>,
+    captured_at: Option<DateTime<Utc>>,
+    refunded_at: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionError> {
     if event.aggregate_type != "booking" {
         return Ok(());
     }
     let id = aggregate_uuid(event)?;
-    match decode::<BookingEvent>(event)? {
+    let decoded = decode::<BookingEvent>(event)?;
+    let touched = pending.touched.entry(id).or_default();
+    touched.version = touched.version.max(event.sequence);
+    match decoded {
         BookingEvent::BookingPlaced {
             pnr,
             customer_id,
@@ -27,87 +72,137 @@ pub(super) async fn apply(
             placed_at,
             ..
         } => {
-            sqlx::query(
-                "INSERT INTO rm_bookings (booking_id, reference, customer_id, flight_id, status, cabin, passengers, \
-                 contact_email, total_minor, currency, hold_until, placed_at, version) \
-                 VALUES ($1, $2, $3, $4, 'held', $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(pnr.as_str())
-            .bind(customer_id.as_uuid())
-            .bind(flight_id.as_uuid())
-            .bind(cabin.as_str())
-            .bind(serde_json::to_value(&passengers).unwrap_or_default())
-            .bind(contact_email.as_str())
-            .bind(total.amount_minor())
-            .bind(total.currency().as_str())
-            .bind(hold_until)
-            .bind(placed_at)
-            .bind(event.sequence)
-            .execute(&mut *conn)
-            .await?;
+            let placed = &mut pending.placed;
+            placed.id.push(id);
+            placed.reference.push(pnr.as_str().to_owned());
+            placed.customer.push(*customer_id.as_uuid());
+            placed.flight.push(*flight_id.as_uuid());
+            placed.cabin.push(cabin.as_str().to_owned());
+            placed
+                .passengers
+                .push(serde_json::to_value(&passengers).unwrap_or_default());
+            placed.email.push(contact_email.as_str().to_owned());
+            placed.total.push(total.amount_minor());
+            placed.currency.push(total.currency().as_str().to_owned());
+            placed.hold_until.push(hold_until);
+            placed.placed_at.push(placed_at);
         }
         BookingEvent::BookingConfirmed { confirmed_at, .. } => {
-            sqlx::query("UPDATE rm_bookings SET status = 'confirmed', confirmed_at = $2 WHERE booking_id = $1")
-                .bind(id)
-                .bind(confirmed_at)
-                .execute(&mut *conn)
-                .await?;
+            touched.status = Some("confirmed");
+            touched.confirmed_at = Some(confirmed_at);
         }
         BookingEvent::BookingCancelled {
             refund,
             cancelled_at,
             ..
         } => {
-            sqlx::query(
-                "UPDATE rm_bookings SET status = 'cancelled', cancelled_at = $2, refund_minor = $3 WHERE booking_id = $1",
-            )
-            .bind(id)
-            .bind(cancelled_at)
-            .bind(refund.amount_minor())
-            .execute(&mut *conn)
-            .await?;
+            touched.status = Some("cancelled");
+            touched.cancelled = Some((cancelled_at, refund.amount_minor()));
         }
         BookingEvent::BookingExpired { expired_at } => {
-            sqlx::query(
-                "UPDATE rm_bookings SET status = 'expired', expired_at = $2 WHERE booking_id = $1",
-            )
-            .bind(id)
-            .bind(expired_at)
-            .execute(&mut *conn)
-            .await?;
+            touched.status = Some("expired");
+            touched.expired_at = Some(expired_at);
         }
         BookingEvent::PassengerSeatChanged { passenger, to, .. } => {
-            sqlx::query(
-                "UPDATE rm_bookings SET passengers = jsonb_set(passengers, ARRAY[$2::text, 'seat'], to_jsonb($3::text)) \
-                 WHERE booking_id = $1",
-            )
-            .bind(id)
-            .bind(passenger.to_string())
-            .bind(to.to_string())
-            .execute(&mut *conn)
-            .await?;
+            pending
+                .seat_changes
+                .push((id, passenger.to_string(), to.to_string()));
         }
         BookingEvent::PaymentCaptured { captured_at, .. } => {
-            sqlx::query("UPDATE rm_bookings SET captured_at = $2 WHERE booking_id = $1")
-                .bind(id)
-                .bind(captured_at)
-                .execute(&mut *conn)
-                .await?;
+            touched.captured_at = Some(captured_at);
         }
         BookingEvent::RefundIssued { refunded_at, .. } => {
-            sqlx::query("UPDATE rm_bookings SET refunded_at = $2 WHERE booking_id = $1")
-                .bind(id)
-                .bind(refunded_at)
-                .execute(&mut *conn)
-                .await?;
+            touched.refunded_at = Some(refunded_at);
         }
         BookingEvent::FlightDelayNoted { .. } => {}
     }
-    sqlx::query("UPDATE rm_bookings SET version = $2 WHERE booking_id = $1")
-        .bind(id)
-        .bind(event.sequence)
-        .execute(conn)
+    Ok(())
+}
+
+/// Writes the batch: new rows, seat changes in order, then milestones and versions.
+pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
+    let placed = pending.placed;
+    if !placed.id.is_empty() {
+        sqlx::query(
+            "INSERT INTO rm_bookings (booking_id, reference, customer_id, flight_id, status, cabin, passengers, \
+             contact_email, total_minor, currency, hold_until, placed_at, version) \
+             SELECT id, reference, customer, flight, 'held', cabin, passengers, email, total, currency, hold_until, \
+                    placed_at, 0 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], \
+                         $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[]) \
+                  AS u(id, reference, customer, flight, cabin, passengers, email, total, currency, hold_until, placed_at) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(placed.id)
+        .bind(placed.reference)
+        .bind(placed.customer)
+        .bind(placed.flight)
+        .bind(placed.cabin)
+        .bind(placed.passengers)
+        .bind(placed.email)
+        .bind(placed.total)
+        .bind(placed.currency)
+        .bind(placed.hold_until)
+        .bind(placed.placed_at)
+        .execute(&mut *conn)
         .await?;
+    }
+    // Rare, and two changes of one booking must apply in order: one statement each.
+    for (id, passenger, seat) in pending.seat_changes {
+        sqlx::query(
+            "UPDATE rm_bookings SET passengers = jsonb_set(passengers, ARRAY[$2::text, 'seat'], to_jsonb($3::text)) \
+             WHERE booking_id = $1",
+        )
+        .bind(id)
+        .bind(passenger)
+        .bind(seat)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if pending.touched.is_empty() {
+        return Ok(());
+    }
+    let n = pending.touched.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let (mut confirmed, mut cancelled, mut refunds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut expired, mut captured, mut refunded) = (Vec::new(), Vec::new(), Vec::new());
+    let mut versions = Vec::with_capacity(n);
+    for (id, m) in pending.touched {
+        ids.push(id);
+        statuses.push(m.status);
+        confirmed.push(m.confirmed_at);
+        cancelled.push(m.cancelled.map(|(at, _)| at));
+        refunds.push(m.cancelled.map(|(_, refund)| refund));
+        expired.push(m.expired_at);
+        captured.push(m.captured_at);
+        refunded.push(m.refunded_at);
+        versions.push(m.version);
+    }
+    sqlx::query(
+        "UPDATE rm_bookings b SET status = COALESCE(u.status, b.status), \
+         confirmed_at = COALESCE(u.confirmed_at, b.confirmed_at), \
+         cancelled_at = COALESCE(u.cancelled_at, b.cancelled_at), \
+         refund_minor = CASE WHEN u.cancelled_at IS NULL THEN b.refund_minor ELSE u.refund_minor END, \
+         expired_at = COALESCE(u.expired_at, b.expired_at), \
+         captured_at = COALESCE(u.captured_at, b.captured_at), \
+         refunded_at = COALESCE(u.refunded_at, b.refunded_at), \
+         version = u.version \
+         FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], \
+                     $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::bigint[]) \
+              AS u(id, status, confirmed_at, cancelled_at, refund_minor, expired_at, captured_at, refunded_at, version) \
+         WHERE b.booking_id = u.id",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .bind(confirmed)
+    .bind(cancelled)
+    .bind(refunds)
+    .bind(expired)
+    .bind(captured)
+    .bind(refunded)
+    .bind(versions)
+    .execute(conn)
+    .await?;
     Ok(())
 }

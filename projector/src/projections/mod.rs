@@ -104,8 +104,8 @@ impl Projection {
     ) -> Result<Vec<Invalidation>, ProjectionError> {
         match self {
             Self::Flights => flights::apply(conn, event, &mut batch.flights).await,
-            Self::Bookings => bookings::apply(conn, event).await.map(|()| vec![]),
-            Self::Analytics => analytics::apply(conn, event).await.map(|()| vec![]),
+            Self::Bookings => bookings::apply(event, &mut batch.bookings).map(|()| vec![]),
+            Self::Analytics => analytics::apply(event, &mut batch.analytics).map(|()| vec![]),
         }
     }
 }
@@ -122,7 +122,8 @@ impl Projection {
     ) -> Result<(), ProjectionError> {
         match self {
             Self::Flights => Ok(flights::finish(conn, batch.flights).await?),
-            Self::Bookings | Self::Analytics => Ok(()),
+            Self::Bookings => Ok(bookings::finish(conn, batch.bookings).await?),
+            Self::Analytics => Ok(analytics::finish(conn, batch.analytics).await?),
         }
     }
 }
@@ -131,6 +132,8 @@ impl Projection {
 #[derive(Debug, Default)]
 pub struct Batch {
     flights: flights::Pending,
+    bookings: bookings::Pending,
+    analytics: analytics::Pending,
 }
 
 pub(crate) fn decode<'e, T: Deserialize<'e>>(event: &'e StoredEvent) -> Result<T, ProjectionError> {

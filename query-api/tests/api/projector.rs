@@ -221,3 +221,74 @@ async fn a_rebuild_during_reads_serves_every_read_and_ends_equal() {
         0
     );
 }
+
+/// The projections gather a batch in memory and write it at its end, a later event's value winning:
+/// each must end exactly as when every event is its own batch (applied one by one), over a log with
+/// every kind of change (place, pay, cancel, two seat changes of one booking, a delay).
+#[tokio::test]
+async fn every_projection_ends_the_same_one_event_per_batch_or_the_whole_log_in_one() {
+    let app = spawn_app().await;
+    let flight = activity(&app).await;
+    let booking = app.book(&app.customer, flight, &["14A", "14B"]).await;
+    let id = booking["id"].as_str().unwrap().to_owned();
+    for seat in ["13A", "13B"] {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/bookings/{id}/seat-changes"),
+                &app.customer,
+                &serde_json::json!({"passenger": 1, "seat": seat}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    app.pay(&app.customer, &booking).await;
+    let departure = Utc::now() + Duration::days(3) + Duration::hours(2);
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/flights/{flight}/delay"),
+            &app.admin,
+            &serde_json::json!({
+                "departure_at": departure.to_rfc3339(),
+                "arrival_at": (departure + Duration::hours(9)).to_rfc3339(),
+                "reason": "late inbound aircraft",
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    for projection in Projection::ALL {
+        replay::rebuild(&app.db.pool, projection, 1, |_| {})
+            .await
+            .unwrap();
+        let one_by_one = app.dump(projection).await;
+        replay::rebuild(&app.db.pool, projection, 100_000, |_| {})
+            .await
+            .unwrap();
+        let all_at_once = app.dump(projection).await;
+        assert_eq!(
+            one_by_one,
+            all_at_once,
+            "{} differs by batch size",
+            projection.name()
+        );
+    }
+    // And what they hold is the log's story, not an empty agreement.
+    let (_, view) = app
+        .get(&format!("/api/v1/bookings/{id}"), Some(&app.customer))
+        .await;
+    assert_eq!(view["status"], "confirmed", "{view}");
+    assert_eq!(view["passengers"][1]["seat"], "13B", "{view}");
+    let analytics = app.dump(Projection::Analytics).await;
+    let rows = analytics["rm_analytics_bookings"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "{analytics}");
+    assert_eq!(
+        rows.iter().filter(|r| !r["cancelled_at"].is_null()).count(),
+        1,
+        "{analytics}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| !r["confirmed_at"].is_null()).count(),
+        4,
+        "{analytics}"
+    );
+}
