@@ -45,7 +45,7 @@ const fn default_stuck_after_ms() -> u64 {
 pub const RELAY_BATCH_SIZE: i64 = 2_000;
 
 /// A rebuild's default batch.
-pub const REBUILD_BATCH_SIZE: i64 = 10_000;
+pub const REBUILD_BATCH_SIZE: i64 = 20_000;
 
 const fn default_relay_batch_size() -> i64 {
     RELAY_BATCH_SIZE
