@@ -165,8 +165,13 @@ async fn reads_come_from_the_replica_and_your_own_writes_from_the_primary_when_i
     assert_eq!(ready["replica"]["status"], "up", "{ready}");
 }
 
-#[tokio::test]
-async fn a_replica_that_is_down_leaves_search_seat_maps_and_bookings_to_the_primary() {
+/// A flight CDG → JFK in 9 days with seat 10A held by the customer, projected.
+async fn booked_and_projected() -> (
+    crate::helpers::TestApp,
+    uuid::Uuid,
+    chrono::DateTime<Utc>,
+    Value,
+) {
     let app = spawn_app().await;
     app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])
         .await;
@@ -177,6 +182,12 @@ async fn a_replica_that_is_down_leaves_search_seat_maps_and_bookings_to_the_prim
         .await;
     let booking = app.book(&app.customer, flight, &["10A"]).await;
     app.project().await;
+    (app, flight, departure, booking)
+}
+
+#[tokio::test]
+async fn a_replica_that_is_down_leaves_search_seat_maps_and_bookings_to_the_primary() {
+    let (app, flight, departure, booking) = booked_and_projected().await;
     // Nothing listens there: every connection to the replica is refused.
     let dead = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -244,16 +255,7 @@ fn host_port(url: &str) -> String {
 
 #[tokio::test]
 async fn a_replica_that_hangs_mid_query_slows_reads_by_seconds_and_the_primary_answers_them() {
-    let app = spawn_app().await;
-    app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])
-        .await;
-    let aircraft = app.aircraft().await;
-    let departure = Utc::now() + Duration::days(9);
-    let flight = app
-        .flight("AF1", ("CDG", "JFK"), departure, (1000, 100), aircraft)
-        .await;
-    let booking = app.book(&app.customer, flight, &["10A"]).await;
-    app.project().await;
+    let (app, flight, departure, booking) = booked_and_projected().await;
     // The "replica" is the test's own database behind a proxy that can hang: connected, silent.
     let admin = std::env::var("DATABASE_URL").unwrap();
     let proxy = infra::testing::StallingProxy::start(&host_port(&admin)).await;
