@@ -3,7 +3,9 @@
 //!
 //! A batch is gathered in memory and written at its end: new flights, flight changes, new bookings
 //! (which copy their flight's route, so after the flights), booking milestones. Within a batch a later
-//! event's value wins, as if the events had been applied one by one.
+//! event's value wins, as if the events had been applied one by one. Flights go in first without
+//! changing that: a booking's flight is always scheduled before it in the log (the server mints flight
+//! ids, and a booking is decided on its flight's state).
 
 use std::collections::BTreeMap;
 
