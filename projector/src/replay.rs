@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use infra::event_log::{Outcome, Subscription};
+use infra::event_log::{Outcome, Position, StoredEvent, Subscription, read_after};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -73,8 +73,25 @@ pub async fn rebuild(
         total: total as u64,
         elapsed: Duration::ZERO,
     };
-    while let Outcome::Processed(n) = worker.process_next_batch().await? {
-        progress.done += n as u64;
+    // Each batch is read (and its JSON decoded) while the one before is being written.
+    let read = |from: Position| {
+        let pool = shadow_pool.clone();
+        tokio::spawn(async move { read_after(&pool, from, batch_size).await })
+    };
+    let mut from = Position::default();
+    let mut reading = read(from);
+    loop {
+        let events = reading
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("the rebuild's reader: {e}")))??;
+        let Some(last) = events.last().map(StoredEvent::position) else {
+            break;
+        };
+        reading = read(last);
+        if let Outcome::Processed(n) = worker.process_batch_read_after(from, events).await? {
+            progress.done += n as u64;
+        }
+        from = last;
         progress.elapsed = started.elapsed();
         on_progress(progress);
     }

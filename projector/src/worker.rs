@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use infra::event_log::{Outcome, Subscription, read_after, run_subscription};
+use infra::event_log::{
+    Outcome, Position, StoredEvent, Subscription, read_after, run_subscription,
+};
 use infra::supervisor::Heartbeat;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -61,7 +63,35 @@ impl Worker {
         let mut tx = self.pool.begin().await?;
         let checkpoint = self.subscription.checkpoint_for_update(&mut tx).await?;
         let events = read_after(&mut *tx, checkpoint, self.batch_size).await?;
-        let Some(last) = events.last().map(infra::event_log::StoredEvent::position) else {
+        self.apply_batch(tx, events, started).await
+    }
+
+    /// Applies `events`, read after `from` before this call, the way [`Worker::process_next_batch`]
+    /// applies what it reads: a rebuild reads each batch while the one before is being written.
+    ///
+    /// # Errors
+    /// [`ProjectionError::Moved`] when the checkpoint is not at `from`, else as
+    /// [`Worker::process_next_batch`]; nothing of the batch is applied then.
+    pub async fn process_batch_read_after(
+        &self,
+        from: Position,
+        events: Vec<StoredEvent>,
+    ) -> Result<Outcome, ProjectionError> {
+        let started = Instant::now();
+        let mut tx = self.pool.begin().await?;
+        if self.subscription.checkpoint_for_update(&mut tx).await? != from {
+            return Err(ProjectionError::Moved);
+        }
+        self.apply_batch(tx, events, started).await
+    }
+
+    async fn apply_batch(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        events: Vec<StoredEvent>,
+        started: Instant,
+    ) -> Result<Outcome, ProjectionError> {
+        let Some(last) = events.last().map(StoredEvent::position) else {
             tx.commit().await?;
             return Ok(Outcome::Idle);
         };

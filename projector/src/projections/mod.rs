@@ -16,6 +16,9 @@ pub enum ProjectionError {
     /// The database failed; retry.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The checkpoint is not where a batch read ahead of it starts: another worker moved it.
+    #[error("the checkpoint moved: the batch was read for another position")]
+    Moved,
     /// A stored event that does not decode: a bug or an unknown event version; the subscription stops.
     #[error("event {event_id} ({event_type}) does not decode: {reason}")]
     Decode {
