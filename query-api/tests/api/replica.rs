@@ -33,10 +33,14 @@ async fn get(client: &reqwest::Client, url: String, token: &str) -> (u16, Value)
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn reads_come_from_the_replica_and_your_own_writes_from_the_primary_when_it_is_behind() {
+/// A flight CDG → JFK in 9 days with seat 10A held by the customer, projected.
+async fn booked_and_projected() -> (
+    crate::helpers::TestApp,
+    uuid::Uuid,
+    chrono::DateTime<Utc>,
+    Value,
+) {
     let app = spawn_app().await;
-    let replica = TestDatabase::create(2).await;
     app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])
         .await;
     let aircraft = app.aircraft().await;
@@ -45,8 +49,15 @@ async fn reads_come_from_the_replica_and_your_own_writes_from_the_primary_when_i
         .flight("AF1", ("CDG", "JFK"), departure, (1000, 100), aircraft)
         .await;
     let booking = app.book(&app.customer, flight, &["10A"]).await;
-    let id = booking["id"].as_str().unwrap().to_owned();
     app.project().await;
+    (app, flight, departure, booking)
+}
+
+#[tokio::test]
+async fn reads_come_from_the_replica_and_your_own_writes_from_the_primary_when_it_is_behind() {
+    let (app, flight, departure, booking) = booked_and_projected().await;
+    let replica = TestDatabase::create(2).await;
+    let id = booking["id"].as_str().unwrap().to_owned();
     let date = departure.format("%Y-%m-%d");
     let search = format!("/api/v1/flights?origin=CDG&destination=JFK&date={date}");
 
@@ -163,26 +174,6 @@ async fn reads_come_from_the_replica_and_your_own_writes_from_the_primary_when_i
     let (status, ready) = get(&client, format!("{query}/readyz"), &app.customer).await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["replica"]["status"], "up", "{ready}");
-}
-
-/// A flight CDG → JFK in 9 days with seat 10A held by the customer, projected.
-async fn booked_and_projected() -> (
-    crate::helpers::TestApp,
-    uuid::Uuid,
-    chrono::DateTime<Utc>,
-    Value,
-) {
-    let app = spawn_app().await;
-    app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])
-        .await;
-    let aircraft = app.aircraft().await;
-    let departure = Utc::now() + Duration::days(9);
-    let flight = app
-        .flight("AF1", ("CDG", "JFK"), departure, (1000, 100), aircraft)
-        .await;
-    let booking = app.book(&app.customer, flight, &["10A"]).await;
-    app.project().await;
-    (app, flight, departure, booking)
 }
 
 #[tokio::test]
