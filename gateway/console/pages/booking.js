@@ -117,10 +117,12 @@ function booking(view, id, ctx) {
     try {
       do {
         again = false;
-        const followLatest = selected === entries.length;
+        const chosen = selected;
+        const followLatest = chosen === entries.length;
         entries = await api.get(`/bookings/${id}/history`);
         drawTimeline(timeline, entries);
-        if (entries.length) await show(followLatest ? entries.length : selected);
+        // A step the user took while the history loaded wins over following the latest version.
+        if (entries.length) await show(followLatest && selected === chosen ? entries.length : selected);
       } while (again);
     } catch (error) {
       ctx.notice(error.message, 'error');
