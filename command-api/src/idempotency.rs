@@ -8,7 +8,7 @@
 //! client may retry it. A claim whose lease ran out (its process died) is taken over by a retry; the
 //! old holder then cannot commit, because the outcome is written only under the current token.
 
-use axum::body::{Body, Bytes, to_bytes};
+use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -17,71 +17,14 @@ use infra::problem::Problem;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::outcome::OutcomeStored;
+pub use crate::outcome::{IdempotencyClaim, StoredResponse};
 use crate::state::AppState;
 
 /// The request header.
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on a replayed response.
 pub static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-
-const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
-
-/// A request's hold on its key: only the current token's holder may store the outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyClaim {
-    /// Whose key (the token's subject).
-    pub principal: String,
-    /// The key.
-    pub key: String,
-    /// This claim.
-    pub token: Uuid,
-}
-
-/// A response as stored for replay.
-#[derive(Debug, Clone)]
-pub struct StoredResponse {
-    /// Status code.
-    pub status: u16,
-    /// The headers kept (content type, ETag, Location).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// The body.
-    pub body: Bytes,
-}
-
-/// Marks a response whose outcome was committed with its decision.
-#[derive(Debug, Clone, Copy)]
-struct OutcomeStored;
-
-impl StoredResponse {
-    /// JSON of the kept headers, as stored.
-    pub fn headers_json(&self) -> serde_json::Value {
-        serde_json::Value::Object(
-            self.headers
-                .iter()
-                .filter(|(name, _)| KEPT_HEADERS.contains(name))
-                .filter_map(|(name, value)| {
-                    Some((
-                        name.as_str().to_owned(),
-                        serde_json::Value::String(value.to_str().ok()?.to_owned()),
-                    ))
-                })
-                .collect(),
-        )
-    }
-
-    /// The HTTP response; `stored` says its outcome was committed (the middleware leaves it be).
-    pub fn into_response_marked(self, stored: bool) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
-        let mut response = (status, self.body).into_response();
-        for (name, value) in self.headers {
-            response.headers_mut().insert(name, value);
-        }
-        if stored {
-            response.extensions_mut().insert(OutcomeStored);
-        }
-        response
-    }
-}
 
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod executor;
 pub mod idempotency;
+pub mod outcome;
 pub mod payments;
 pub mod process;
 pub mod routes;

@@ -9,7 +9,7 @@ use super::commit::Outcome;
 use super::stream::Streams;
 use super::working::WorkingSet;
 use crate::error::ApiError;
-use crate::idempotency::{IdempotencyClaim, StoredResponse};
+use crate::outcome::{IdempotencyClaim, StoredResponse};
 
 pub(super) type Render<T> = Box<dyn Fn(&T) -> Result<StoredResponse, ApiError> + Send>;
 pub(super) type Reply<T> = oneshot::Sender<Result<(T, Option<StoredResponse>), ApiError>>;

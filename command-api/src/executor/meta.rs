@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use infra::auth::Principal;
 
-use crate::idempotency::IdempotencyClaim;
+use crate::outcome::IdempotencyClaim;
 
 /// Who issued a command and why, stored as the events' metadata.
 #[derive(Debug, Clone, Default)]

@@ -36,7 +36,7 @@ pub use stream::{Stream, StreamKey, Streams, Versioned};
 pub use working::{PaymentRow, WorkingSet};
 
 use crate::error::ApiError;
-use crate::idempotency::StoredResponse;
+use crate::outcome::StoredResponse;
 use commit::CommitError;
 use job::{Job, Queued, Render, decide_all, fail_point_after_commit, fail_point_before_commit};
 use job::{finish, finish_all, outcomes};

@@ -9,6 +9,7 @@ use domain::aircraft::Aircraft;
 use domain::airport::Airport;
 use domain::booking::Booking;
 use domain::flight::Flight;
+use domain::values::FlightId;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
@@ -105,6 +106,11 @@ impl StreamKey {
             kind: A::TYPE,
             id: id.to_owned(),
         }
+    }
+
+    /// The lane of every decision about `flight`'s seats: the flight's own stream.
+    pub fn seats_of(flight: FlightId) -> Self {
+        Self::of::<Flight>(&flight.to_string())
     }
 }
 

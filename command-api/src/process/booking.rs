@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::payment::{Captured, abandon, capture, ledger_problem, payment_problem, settle_refund};
 use crate::error::{ApiError, Result};
 use crate::executor::{CommandMeta, PaymentRow, StreamKey, Versioned, WorkingSet};
-use crate::idempotency::StoredResponse;
+use crate::outcome::StoredResponse;
 use crate::payments;
 use crate::state::AppState;
 
@@ -42,11 +42,6 @@ pub struct BookRequest {
     pub contact_email: EmailAddress,
     /// Travellers with their seats.
     pub passengers: Vec<Passenger>,
-}
-
-/// The lane of every decision about `flight`'s seats.
-pub fn lane(flight: FlightId) -> StreamKey {
-    StreamKey::of::<Flight>(&flight.to_string())
 }
 
 /// Holds the seats and places the booking (status `held`), with its reference and hold deadline, in one
@@ -121,7 +116,7 @@ pub async fn book(
     };
     state
         .executor
-        .respond(lane(flight_id), meta.clone(), decide, render)
+        .respond(StreamKey::seats_of(flight_id), meta.clone(), decide, render)
         .await
 }
 
@@ -235,7 +230,7 @@ pub async fn pay(
     };
     let committed = state
         .executor
-        .respond(lane(flight_id), meta.clone(), decide, render)
+        .respond(StreamKey::seats_of(flight_id), meta.clone(), decide, render)
         .await;
     let done = match committed {
         Ok(done) => done,
@@ -288,7 +283,7 @@ pub async fn cancel(
     };
     let done = state
         .executor
-        .respond(lane(flight_id), meta.clone(), decide, render)
+        .respond(StreamKey::seats_of(flight_id), meta.clone(), decide, render)
         .await?;
     if let Err(e) = settle_refund(state, meta, booking_id).await {
         tracing::warn!(error.message = %e, "refund failed; recovery retries it");
@@ -381,6 +376,6 @@ pub async fn change_seat(
     };
     state
         .executor
-        .respond(lane(flight_id), meta.clone(), decide, render)
+        .respond(StreamKey::seats_of(flight_id), meta.clone(), decide, render)
         .await
 }

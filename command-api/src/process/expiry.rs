@@ -13,9 +13,8 @@ use domain::values::{BookingId, FlightId};
 use uuid::Uuid;
 
 use super::Outcome;
-use super::booking::lane;
 use crate::error::{ApiError, Result};
-use crate::executor::{CommandMeta, WorkingSet};
+use crate::executor::{CommandMeta, StreamKey, WorkingSet};
 use crate::state::AppState;
 
 /// Lapses up to `limit` holds whose deadline has passed by the state's clock.
@@ -76,7 +75,7 @@ async fn expire(
     let decide = move |ws: &mut WorkingSet| expire_in(ws, (booking_id, flight_id), now);
     state
         .executor
-        .run(lane(flight_id), meta.clone(), decide)
+        .run(StreamKey::seats_of(flight_id), meta.clone(), decide)
         .await
 }
 

@@ -6,9 +6,8 @@ use domain::booking::{Booking, BookingCommand};
 use domain::values::{BookingId, FlightId, Label, Money};
 use uuid::Uuid;
 
-use super::booking::lane;
 use crate::error::{ApiError, Result};
-use crate::executor::{CommandMeta, WorkingSet};
+use crate::executor::{CommandMeta, StreamKey, WorkingSet};
 use crate::payments::{self, Attempt, LedgerError, PaymentError};
 use crate::state::AppState;
 
@@ -80,7 +79,11 @@ pub async fn capture(state: &AppState, meta: &CommandMeta, c: &Captured) -> Resu
         claim: None,
         ..meta.clone()
     };
-    match state.executor.run(lane(c.flight), meta, decide).await {
+    match state
+        .executor
+        .run(StreamKey::seats_of(c.flight), meta, decide)
+        .await
+    {
         Err(e)
             if payments::status(&state.pool, payment_id).await? == Some("captured".to_owned()) =>
         {
@@ -145,7 +148,11 @@ pub async fn refund(state: &AppState, meta: &CommandMeta, due: &RefundDue) -> Re
         Ok(())
     };
     let flight = FlightId::from_uuid(due.flight_id);
-    match state.executor.run(lane(flight), meta.clone(), decide).await {
+    match state
+        .executor
+        .run(StreamKey::seats_of(flight), meta.clone(), decide)
+        .await
+    {
         Err(e)
             if payments::status(&state.pool, payment_id).await? == Some("refunded".to_owned()) =>
         {

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::{RequestMeta, execute_one, not_found, require_admin, versioned};
 use crate::error::Result;
 use crate::executor::Versioned;
-use crate::idempotency::StoredResponse;
+use crate::outcome::StoredResponse;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{RequestMeta, not_found, versioned};
 use crate::error::Result;
 use crate::executor::Versioned;
-use crate::idempotency::StoredResponse;
+use crate::outcome::StoredResponse;
 use crate::process::booking::{self, BookRequest};
 use crate::state::AppState;
 

@@ -25,9 +25,8 @@ use uuid::Uuid;
 
 use super::{RequestMeta, not_found, require_admin, versioned};
 use crate::error::{ApiError, Result};
-use crate::executor::{Versioned, WorkingSet};
-use crate::idempotency::StoredResponse;
-use crate::process::booking::lane;
+use crate::executor::{StreamKey, Versioned, WorkingSet};
+use crate::outcome::StoredResponse;
 use crate::process::disruption;
 use crate::process::payment::settle_flight_refunds;
 use crate::state::AppState;
@@ -166,7 +165,7 @@ fn render(status: StatusCode) -> impl Fn(&Versioned<Flight>) -> Result<StoredRes
 /// Runs a flight decision on its lane and answers with the flight.
 async fn respond(
     state: &AppState,
-    lane: crate::executor::StreamKey,
+    lane: StreamKey,
     meta: crate::executor::CommandMeta,
     decide: impl FnMut(&mut WorkingSet) -> Result<Versioned<Flight>> + Send + 'static,
     status: StatusCode,
@@ -239,7 +238,14 @@ async fn schedule_flight(
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
-    respond(&state, lane(id), meta, decide, StatusCode::CREATED).await
+    respond(
+        &state,
+        StreamKey::seats_of(id),
+        meta,
+        decide,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// Reschedule an unsold flight and/or change its fares.
@@ -294,7 +300,14 @@ async fn update_flight(
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
-    respond(&state, lane(flight_id), meta, decide, StatusCode::OK).await
+    respond(
+        &state,
+        StreamKey::seats_of(flight_id),
+        meta,
+        decide,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Delay a flight; every affected booking notes it in the same commit.
@@ -326,7 +339,14 @@ async fn delay_flight(
     };
     let decide = disruption::delay(flight_id, expected, command, note);
     let meta = meta.for_principal(principal);
-    respond(&state, lane(flight_id), meta, decide, StatusCode::OK).await
+    respond(
+        &state,
+        StreamKey::seats_of(flight_id),
+        meta,
+        decide,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Cancel a flight; every booking on it is cancelled, its seats released and its payment refunded in
@@ -355,7 +375,7 @@ async fn cancel_flight(
     let meta = meta.for_principal(principal);
     let response = respond(
         &state,
-        lane(flight_id),
+        StreamKey::seats_of(flight_id),
         meta.clone(),
         decide,
         StatusCode::OK,

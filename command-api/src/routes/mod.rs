@@ -21,7 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::executor::{CommandMeta, Stream, StreamKey, Versioned, one_command};
-use crate::idempotency::{IDEMPOTENCY_KEY, IdempotencyClaim, StoredResponse};
+use crate::idempotency::IDEMPOTENCY_KEY;
+use crate::outcome::{IdempotencyClaim, StoredResponse};
 use crate::state::AppState;
 
 /// The OpenAPI document's frame; paths come from the handlers.
