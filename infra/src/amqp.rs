@@ -125,7 +125,7 @@ pub fn text(value: &str) -> AMQPValue {
 }
 
 /// An event as it travels on the broker: the stored event and its metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventMessage {
     /// Event id (also the AMQP `message_id`).
     pub event_id: Uuid,
@@ -141,9 +141,11 @@ pub struct EventMessage {
     pub event_version: String,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
-    /// Who and why.
+    /// Who and why: `user_id`, `role`, `correlation_id`, `causation_id`, `command`.
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     /// The event.
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
 

@@ -18,7 +18,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// The event feed.
     #[serde(default)]
-    pub feed: crate::feed::FeedSettings,
+    pub feed: FeedSettings,
 }
 
 /// How bearer tokens are checked (shared by every API).
@@ -31,6 +31,31 @@ pub struct CacheSettings {
     pub search_ttl_secs: u64,
     /// Seat maps.
     pub seat_map_ttl_secs: u64,
+}
+
+/// How streams read and wait.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FeedSettings {
+    /// Events read per query.
+    pub batch_size: i64,
+    /// Events a stream holds for a client that is behind (then it waits for the client).
+    pub buffer_events: usize,
+    /// A comment line this often keeps idle connections (and the proxies on the way) open.
+    pub heartbeat_secs: u64,
+    /// How often a stream looks for new events when no notification woke it.
+    pub poll_ms: u64,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            buffer_events: 256,
+            heartbeat_secs: 15,
+            poll_ms: 1000,
+        }
+    }
 }
 
 impl Settings {

@@ -3,6 +3,7 @@
 //! history and time travel folded from the event log with the domain's own `apply`; analytics. It never
 //! writes events.
 
+pub mod access;
 pub mod config;
 pub mod error;
 pub mod feed;

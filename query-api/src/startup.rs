@@ -17,7 +17,7 @@ use infra::supervisor::{Spec, Supervisor};
 use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::feed::Hub;
+use crate::feed::hub::Hub;
 use crate::routes;
 use crate::state::AppState;
 

@@ -34,7 +34,7 @@ pub struct AppState {
     /// Each seat map's reference version, shared the same way.
     pub seat_map_versions: Arc<CoalescedMap<Uuid, i64>>,
     /// Wakes the event streams.
-    pub feed: Arc<crate::feed::Hub>,
+    pub feed: Arc<crate::feed::hub::Hub>,
     /// Turns true when the server stops: event streams end so connections can drain.
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The workers' health (the feed's listener), for readiness.

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::history::{AsOf, HistoryEntry, entries, fold};
 use super::{AppQuery, decode_cursor, encode_cursor};
+use crate::access::{owner, visible};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
@@ -198,14 +199,6 @@ async fn list_bookings(
     Ok(axum::Json(BookingPage { bookings, next }).into_response())
 }
 
-pub(crate) fn visible(principal: &Principal, customer: Uuid) -> Result<()> {
-    if principal.is_admin() || principal.user_id == customer {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("booking_not_found", "booking"))
-    }
-}
-
 /// A booking now, or as it was at `version` / `as_of` (folded from its events).
 #[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path), AsOf),
     security(("bearer" = [])),
@@ -281,18 +274,4 @@ async fn booking_history(
 ) -> Result<Response> {
     visible(&principal, owner(&state.pool, id).await?)?;
     Ok(axum::Json(entries(&state.pool, "booking", &id.to_string()).await?).into_response())
-}
-
-/// Whose booking `id` is, from its events (so a booking the projector has not reached has an owner).
-///
-/// # Errors
-/// 404 for a booking that does not exist.
-pub(crate) async fn owner(pool: &sqlx::PgPool, id: Uuid) -> Result<Uuid> {
-    let (booking, _) = fold::<Booking>(pool, &id.to_string(), AsOf::default())
-        .await?
-        .ok_or_else(|| ApiError::not_found("booking_not_found", "booking"))?;
-    booking
-        .state()
-        .map(|s| *s.customer_id.as_uuid())
-        .ok_or_else(|| ApiError::not_found("booking_not_found", "booking"))
 }

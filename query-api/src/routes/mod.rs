@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod bookings;
+pub mod events;
 pub mod flights;
 pub mod health;
 pub mod history;
@@ -36,7 +37,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(bookings::router())
         .merge(reference::router())
         .merge(analytics::router())
-        .merge(crate::feed::router())
+        .merge(events::router())
 }
 
 /// Query parameters whose rejections are `invalid_query` problems.
