@@ -152,7 +152,7 @@ pub struct EventMessage {
 impl EventMessage {
     /// The routing key: `<aggregate>.<EventType>`, e.g. `booking.BookingConfirmed`.
     pub fn routing_key(&self) -> String {
-        format!("{}.{}", self.aggregate_type, self.event_type)
+        crate::topic::routing_key(&self.aggregate_type, &self.event_type)
     }
 
     /// The request id that started it, if any.

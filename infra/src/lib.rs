@@ -19,6 +19,7 @@ pub mod shutdown;
 pub mod supervisor;
 pub mod telemetry;
 pub mod time;
+pub mod topic;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -75,7 +75,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-pub use infra::event_log::topic_matches as matches;
+pub use infra::topic::matches;
 
 /// Creates a subscription with a fresh secret; returns it and the secret (shown once).
 ///

@@ -2,7 +2,8 @@
 //! carries (aggregate and routing-key patterns). Read from the raw query, because `type` repeats.
 
 use axum::http::HeaderMap;
-use infra::event_log::{Position, StoredEvent, topic_matches};
+use infra::event_log::{Position, StoredEvent};
+use infra::topic;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -24,7 +25,7 @@ impl Filter {
     pub fn accepts(&self, e: &StoredEvent) -> bool {
         self.types.is_empty() || {
             let key = e.routing_key();
-            self.types.iter().any(|p| topic_matches(p, &key))
+            self.types.iter().any(|p| topic::matches(p, &key))
         }
     }
 }
