@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::consumer::{self, Handler};
 use crate::email::{EmailHandler, Mailer};
-use crate::routes::{self, AppState};
+use crate::routes;
+use crate::state::AppState;
 use crate::webhooks::{Outbound, WebhookHandler};
 
 /// A bound notifier.
@@ -88,7 +89,7 @@ impl Application {
         let (api, openapi) = routes::api().split_for_parts();
         let app = Router::new()
             .merge(api)
-            .route("/readyz", get(routes::readyz))
+            .route("/readyz", get(routes::health::readyz))
             .route(
                 "/openapi.json",
                 get(move || std::future::ready(axum::Json(openapi.clone()))),
