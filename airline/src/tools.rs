@@ -40,7 +40,7 @@ pub async fn verify(grace_secs: u64) -> anyhow::Result<()> {
     use std::io::Write;
     let pool = database().await?;
     let report =
-        command_api::verify::run(&pool, std::time::Duration::from_secs(grace_secs)).await?;
+        airline::verify::run(&pool, std::time::Duration::from_secs(grace_secs)).await?;
     let mut out = std::io::stdout().lock();
     write!(out, "{report}")?;
     out.flush()?;

@@ -132,7 +132,7 @@ async fn customer(
 async fn assert_invariants_hold(db: &TestDatabase, grace: Duration) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let report = command_api::verify::run(&db.pool, grace).await.unwrap();
+        let report = airline::verify::run(&db.pool, grace).await.unwrap();
         if report.is_clean() && (grace > Duration::ZERO || report.pending() == 0) {
             return;
         }

@@ -20,7 +20,7 @@ pub struct Seen {
 /// # Errors
 /// Any violation or mismatch; database failures.
 pub async fn ledger(pool: &PgPool, seen: &[Seen]) -> anyhow::Result<String> {
-    let report = command_api::verify::run(pool, Duration::ZERO).await?;
+    let report = airline::verify::run(pool, Duration::ZERO).await?;
     anyhow::ensure!(
         report.is_clean(),
         "the event log breaks an invariant:\n{report}"

@@ -3,7 +3,7 @@
 //! postgres-es), committed with all the events it causes and its side rows in one transaction. Payments
 //! go through a provider port with a ledger; a sweeper expires unpaid holds and payment recovery finishes
 //! what a crash left. This crate is the only writer of events, and it decides only from aggregates, never
-//! from read models. `verify` checks the invariants with SQL over the log and the ledger.
+//! from read models.
 
 pub mod clock;
 pub mod config;
@@ -16,4 +16,3 @@ pub mod process;
 pub mod routes;
 pub mod startup;
 pub mod state;
-pub mod verify;

@@ -208,7 +208,7 @@ async fn a_provider_that_does_not_answer_is_503_and_leaves_nothing_authorized() 
     assert_eq!(paid.status, 200, "{}", paid.json());
     let id = booking["id"].as_str().unwrap();
     assert!(app.booking_state(id).await.captured.is_some());
-    let report = command_api::verify::run(&app.db.pool, std::time::Duration::ZERO)
+    let report = airline::verify::run(&app.db.pool, std::time::Duration::ZERO)
         .await
         .unwrap();
     assert!(report.is_clean(), "{report}");
@@ -484,7 +484,7 @@ async fn an_authorization_voided_before_its_commit_confirms_nothing() {
         .await
         .unwrap();
     assert_eq!(ledger, ["voided"]);
-    let report = command_api::verify::run(&app.db.pool, std::time::Duration::ZERO)
+    let report = airline::verify::run(&app.db.pool, std::time::Duration::ZERO)
         .await
         .unwrap();
     assert!(report.is_clean(), "{report}");

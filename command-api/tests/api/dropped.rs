@@ -82,7 +82,7 @@ async fn half_the_callers_of_a_busy_flight_hang_up_and_the_rest_all_succeed() {
         placed, booked,
         "a booking exists that no answer names, or the other way round"
     );
-    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
         .await
         .unwrap();
     assert!(report.is_clean(), "{report}");

@@ -21,7 +21,7 @@ use crate::helpers::{TestApp, spawn_app, start_with};
 
 /// The invariants hold, with nothing left pending.
 async fn assert_consistent(app: &TestApp) {
-    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
         .await
         .unwrap();
     assert!(report.is_clean(), "{report}");
@@ -181,7 +181,7 @@ async fn a_crash_before_the_capture_is_found_by_verify_and_finished_by_recovery(
     fail::remove("pay.before_capture");
     assert_eq!(paid.status, 200);
     assert_eq!(paid.json()["captured"], false);
-    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
         .await
         .unwrap();
     assert!(
@@ -216,7 +216,7 @@ async fn a_crash_before_the_refund_is_found_by_verify_and_paid_by_recovery() {
     fail::remove("refund.before_refund");
     assert_eq!(cancelled.status, 200);
     assert_eq!(cancelled.json()["refunded"], false);
-    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
         .await
         .unwrap();
     assert!(
@@ -299,7 +299,7 @@ async fn a_sweeper_that_dies_after_claiming_leaves_the_holds_for_the_next() {
     fail::cfg("sweep.after_claim", "return").unwrap();
     assert!(expiry::sweep_once(&app.state, 100).await.is_err());
     fail::remove("sweep.after_claim");
-    let report = command_api::verify::run(&app.db.pool, Duration::ZERO)
+    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
         .await
         .unwrap();
     assert!(report.is_clean(), "{report}");
