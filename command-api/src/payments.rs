@@ -9,8 +9,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use domain::values::{BookingId, FlightId, Money};
+use infra::backoff::Backoff;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -313,17 +315,21 @@ pub async fn status(pool: &PgPool, payment_id: Uuid) -> Result<Option<String>, s
         .await
 }
 
+/// A ledger row's step that failed is retried about 1 s later, doubling per failure up to 5 min.
+const LEDGER_RETRIES: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+
 /// Sets a ledger row aside after a failed step: counted, with its error, retried later (capped
 /// exponential delay).
 ///
 /// # Errors
 /// Store failures.
 pub async fn set_aside(pool: &PgPool, payment_id: Uuid, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let delay = LEDGER_RETRIES.sql_seconds("tries");
+    sqlx::query(&format!(
         "UPDATE payments SET tries = tries + 1, last_error = $2, \
-             next_attempt_at = now() + make_interval(secs => least(power(2, tries), 300)) \
+             next_attempt_at = now() + make_interval(secs => {delay}) \
          WHERE payment_id = $1",
-    )
+    ))
     .bind(payment_id)
     .bind(error)
     .execute(pool)

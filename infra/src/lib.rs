@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod auth;
+pub mod backoff;
 pub mod cache;
 pub mod coalesce;
 pub mod db;

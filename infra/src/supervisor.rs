@@ -16,11 +16,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-/// The first pause after a failure; it doubles per consecutive failure up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// The longest pause between restarts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A worker that ran this long before failing starts again from [`FIRST_BACKOFF`].
+use crate::backoff::Backoff;
+
+/// The pause before a restart: about 200 ms after the first failure, doubling per consecutive failure
+/// up to 30 s, jittered so that workers failing on the same dependency do not restart in step.
+const RESTARTS: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+/// A worker that ran this long before failing starts again from the first pause.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
 /// What a worker is doing.
@@ -327,7 +328,7 @@ where
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let name = health.spec.name.clone();
-    let mut backoff = FIRST_BACKOFF;
+    let mut failures = 0;
     loop {
         health.update(|i| i.state = State::Starting);
         let started = Instant::now();
@@ -351,8 +352,9 @@ where
             Err(join) => format!("cancelled: {join}"),
         };
         if started.elapsed() > HEALTHY_RUN {
-            backoff = FIRST_BACKOFF;
+            failures = 0;
         }
+        let backoff = RESTARTS.equal_jitter(failures);
         metrics::counter!("worker_restarts_total", "worker" => name.clone()).increment(1);
         health.update(|i| {
             i.state = State::BackingOff;
@@ -368,7 +370,7 @@ where
             }
             () = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        failures += 1;
     }
 }
 

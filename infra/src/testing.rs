@@ -26,7 +26,26 @@ pub fn admin_options() -> PgConnectOptions {
     url.parse().expect("DATABASE_URL must be a postgres:// URL")
 }
 
+/// The URL of database `name` on the server `DATABASE_URL` names, with the same options (for a child
+/// process, or a second service reading it through a URL).
+pub fn database_url(name: &str) -> String {
+    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
 impl TestDatabase {
+    /// Its URL ([`database_url`]).
+    pub fn url(&self) -> String {
+        database_url(&self.name)
+    }
+
     /// Creates and migrates a database with a pool of `max_connections`.
     pub async fn create(max_connections: u32) -> Self {
         let admin = admin_options();

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use axum::response::Response;
 use futures::FutureExt;
+use infra::backoff::Backoff;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -328,7 +329,7 @@ impl Executor {
                         wanted.entry(key).or_default();
                     }
                     loaded = Streams::default();
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(CONFLICT_RETRIES.full_jitter(attempt)).await;
                 }
                 Err(CommitError::Guard(_)) => {
                     match commit::failed_guards(
@@ -347,7 +348,7 @@ impl Executor {
                         // The guard held again by the time we looked: decide again, after a pause.
                         Ok(_) => {
                             attempt += 1;
-                            tokio::time::sleep(backoff(attempt)).await;
+                            tokio::time::sleep(CONFLICT_RETRIES.full_jitter(attempt)).await;
                         }
                         Err(e) => return finish_all(jobs, failed, &ApiError::from(e)),
                     }
@@ -434,7 +435,5 @@ pub(super) fn guard_problem(guard: &'static str) -> ApiError {
 }
 
 /// Up to 2^attempt ms, at most 100 ms, with full jitter so racing processes spread out.
-fn backoff(attempt: u32) -> Duration {
-    let cap_ms = (1u64 << attempt.min(7)).min(100);
-    Duration::from_micros(rand::random_range(0..=cap_ms * 1000))
-}
+const CONFLICT_RETRIES: Backoff =
+    Backoff::new(Duration::from_millis(1), Duration::from_millis(100));

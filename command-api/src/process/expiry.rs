@@ -6,10 +6,13 @@
 //! it never stops the pass. A sweeper that dies after claiming leaves rows that come back when the
 //! lease runs out.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use domain::booking::{Booking, BookingCommand, BookingError};
 use domain::flight::{Flight, FlightCommand, FlightError};
 use domain::values::{BookingId, FlightId};
+use infra::backoff::Backoff;
 use uuid::Uuid;
 
 use super::Outcome;
@@ -107,12 +110,16 @@ fn expire_in(
     Ok(())
 }
 
+/// A hold whose expiry failed is tried again about 2 s later, doubling per failure up to 10 min.
+const EXPIRY_RETRIES: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(600));
+
 async fn set_aside(state: &AppState, booking: Uuid, error: &str) -> Result<()> {
-    sqlx::query(
+    let delay = EXPIRY_RETRIES.sql_seconds("failures");
+    sqlx::query(&format!(
         "UPDATE hold_deadlines SET failures = failures + 1, last_error = $2, \
-             claimed_until = now() + make_interval(secs => least(power(2, failures + 1), 600)) \
+             claimed_until = now() + make_interval(secs => {delay}) \
          WHERE booking_id = $1",
-    )
+    ))
     .bind(booking)
     .bind(error)
     .execute(&state.pool)

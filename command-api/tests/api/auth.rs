@@ -2,9 +2,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
 use serde_json::json;
+use testkit::{AUDIENCE, ISSUER};
 use uuid::Uuid;
 
-use crate::helpers::{AUDIENCE, ISSUER, spawn_app};
+use crate::helpers::spawn_app;
 
 fn claims(exp_offset: i64, aud: &str) -> Claims {
     let now = chrono::Utc::now().timestamp();
