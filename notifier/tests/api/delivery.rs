@@ -227,7 +227,7 @@ async fn delays_cancellations_by_the_airline_and_expiries_are_told() {
         reason,
     };
     let id = domain::values::FlightId::from_uuid(flight);
-    let lane = booking::lane(id);
+    let lane = command_api::executor::StreamKey::seats_of(id);
     app.commands
         .executor
         .run(

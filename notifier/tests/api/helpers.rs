@@ -1,3 +1,6 @@
+//! The notifier tests' app: the notifier process on a test database with an SMTP sink, the relay and the
+//! command API's state to write events with; built on `testkit`.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -10,15 +13,16 @@ use chrono::Utc;
 use command_api::clock::ManualClock;
 use command_api::executor::CommandMeta;
 use command_api::state::AppState;
+use domain::aircraft::{CabinLayout, SeatLayout};
+use domain::values::Cabin;
 use infra::amqp::AmqpSettings;
-use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
-use infra::event_log::{Outcome, Subscription};
-use infra::settings::{DatabaseSettings, HttpSettings};
-use infra::testing::TestDatabase;
-use notifier::config::{AuthSettings, RetrySettings, Settings, SmtpSettings, WebhookSettings};
+use infra::auth::Role;
+use notifier::config::Settings;
 use notifier::sink::SmtpSink;
 use projector::relay::Relay;
 use serde_json::json;
+use testkit::seed::{self, FlightPlan};
+use testkit::{Keys, TestDatabase, settings, spawn};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -36,139 +40,60 @@ pub struct TestApp {
 }
 
 pub fn amqp_settings() -> AmqpSettings {
-    let id = Uuid::new_v4().simple().to_string();
-    AmqpSettings {
-        url: std::env::var("AMQP_URL").expect("AMQP_URL must point at RabbitMQ"),
-        exchange: format!("test.{id}.events"),
-        queue_prefix: format!("test.{id}.notifier"),
-        expires_ms: Some(120_000),
-        timeout_ms: 5_000,
-    }
+    settings::amqp(&testkit::amqp_url())
 }
 
 pub async fn spawn_app() -> TestApp {
-    if std::env::var("TEST_LOG").is_ok() {
-        infra::telemetry::init("test", "info");
-    }
+    testkit::init_test_log();
     let db = TestDatabase::create(8).await;
-    let (private_pem, public_pem) = generate_key_pair().unwrap();
+    let keys = Keys::generate();
     let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
     let amqp = amqp_settings();
-    let settings = Settings {
-        database: DatabaseSettings {
-            url: "postgres://unused".to_owned().into(),
-            max_connections: 4,
-            acquire_timeout_ms: 10_000,
-            read_url: None,
-        },
-        http: HttpSettings {
-            host: "127.0.0.1".to_owned(),
-            port: 0,
-            request_timeout_ms: 10_000,
-            body_limit_bytes: 16 * 1024,
-            header_timeout_ms: 10_000,
-            shutdown_timeout_ms: 10_000,
-            write_timeout_ms: 30_000,
-        },
-        amqp: amqp.clone(),
-        smtp: SmtpSettings {
-            url: sink.url(),
-            from: "Airline <no-reply@airline.example>".to_owned(),
-        },
-        auth: AuthSettings {
-            public_key_pem: Some(public_pem.clone()),
-            public_key_file: None,
-            issuer: "airline-gateway".to_owned(),
-            audience: "airline-api".to_owned(),
-        },
-        retry: RetrySettings {
-            delays_ms: "50,100,200".to_owned(),
-            webhook_timeout_ms: 2_000,
-        },
-        webhooks: WebhookSettings {
-            allow_private_destinations: true,
-        },
-    };
+    let settings = settings::notifier(&keys.public_pem, &amqp, &sink.url());
     let clock = ManualClock::new(Utc::now());
     let mut app = TestApp {
-        relay: Relay::new(db.pool.clone(), amqp.clone(), 7),
-        commands: command_state(&db, &public_pem, &clock),
+        relay: Relay::new(db.pool.clone(), amqp, 7),
+        commands: command_state(&db, &keys.public_pem, &clock),
         db,
         sink,
         clock,
         notifier: String::new(),
-        admin: String::new(),
+        admin: keys.token(Uuid::new_v4(), Role::Admin),
         client: reqwest::Client::new(),
         settings,
         stop: None,
     };
     app.start_notifier().await;
-    let signer = JwtSigner::new(&private_pem).unwrap();
-    let now = Utc::now().timestamp() as u64;
-    app.admin = signer
-        .sign(&Claims {
-            iss: "airline-gateway".to_owned(),
-            aud: "airline-api".to_owned(),
-            sub: Uuid::new_v4(),
-            role: Role::Admin,
-            exp: now + 900,
-            iat: now,
-            sid: None,
-        })
-        .unwrap();
     app
 }
 
 fn command_state(db: &TestDatabase, public_pem: &str, clock: &ManualClock) -> AppState {
+    let mut booking = settings::command(public_pem).booking;
+    booking.sweep_interval_ms = 1000;
+    booking.max_attempts = 10;
+    // One principal stands in for many customers here; the cap has its own tests.
+    booking.max_held_seats = 100_000;
     AppState::new(
         db.pool.clone(),
-        infra::auth::JwtVerifier::new(public_pem, "airline-gateway", "airline-api").unwrap(),
+        infra::auth::JwtVerifier::new(public_pem, testkit::ISSUER, testkit::AUDIENCE).unwrap(),
         Arc::new(clock.clone()),
         Arc::new(command_api::payments::TestCardProvider::default()),
-        command_api::config::BookingSettings {
-            hold_minutes: 15,
-            sweep_interval_ms: 1000,
-            sweep_lease_ms: 0,
-            idempotency_lease_ms: 2_000,
-            recovery_interval_ms: 60_000,
-            payment_recovery_after_ms: 0,
-            max_attempts: 10,
-            // One principal stands in for many customers here; the cap has its own tests.
-            max_held_seats: 100_000,
-        },
+        booking,
     )
 }
 
 impl TestApp {
     /// Starts (or restarts) the notifier process.
     pub async fn start_notifier(&mut self) {
-        let app =
-            notifier::startup::Application::build_with(self.settings.clone(), self.db.pool.clone())
-                .await
-                .unwrap();
-        self.notifier = format!("http://127.0.0.1:{}", app.port());
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);
-        tokio::spawn(app.run_until(async move {
+        let stop = async move {
             let _ = rx.await;
-        }));
+        };
+        let (address, _) = spawn::notifier(self.settings.clone(), self.db.pool.clone(), stop).await;
+        self.notifier = address;
         // Ready once both consumers are consuming (their queues exist before the relay publishes).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let ready = self
-                .client
-                .get(format!("{}/readyz", self.notifier))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the notifier never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        spawn::wait_ready(&self.notifier, Duration::from_secs(15)).await;
     }
 
     /// Stops the notifier process.
@@ -180,23 +105,7 @@ impl TestApp {
 
     /// Publishes everything appended so far (the horizon is cluster-wide, hence the bounded wait).
     pub async fn relay_all(&self) {
-        let subscription = Subscription::new(projector::relay::SUBSCRIPTION);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let outcome = self.relay.process_next_batch().await.unwrap();
-            if outcome == Outcome::Idle
-                && subscription.lag(&self.db.pool).await.unwrap().events_behind == 0
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the relay did not catch up"
-            );
-            if outcome == Outcome::Idle {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
+        testkit::projection::relay_all(&self.db.pool, &self.relay, Duration::from_secs(15)).await;
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
@@ -205,34 +114,17 @@ impl TestApp {
     }
 
     pub fn meta() -> CommandMeta {
-        CommandMeta {
-            correlation_id: format!("test-{}", Uuid::new_v4()),
-            ..CommandMeta::default()
-        }
+        seed::meta()
     }
 
     /// An airport pair, an aircraft and a flight; returns the flight id.
     pub async fn flight(&self) -> Uuid {
-        use domain::aircraft::{AircraftCommand, CabinLayout, SeatLayout};
-        use domain::airport::AirportCommand;
-        use domain::flight::{Fare, FareRules, FlightCommand, ScheduleFlight};
-        use domain::values::*;
-        for (code, tz) in [("CDG", "Europe/Paris"), ("JFK", "America/New_York")] {
-            let command = AirportCommand::Register {
-                code: AirportCode::parse(code).unwrap(),
-                name: Label::parse(code).unwrap(),
-                city: Label::parse("City").unwrap(),
-                country: CountryCode::parse("FR").unwrap(),
-                time_zone: TimeZone::parse(tz).unwrap(),
-            };
-            self.commands
-                .executor
-                .execute::<domain::airport::Airport>(
-                    (code, None),
-                    "RegisterAirport",
-                    command,
-                    Self::meta(),
-                )
+        let executor = &self.commands.executor;
+        for airport in [
+            ("CDG", "City", "Europe/Paris"),
+            ("JFK", "City", "America/New_York"),
+        ] {
+            seed::register_airport(executor, airport, Self::meta())
                 .await
                 .unwrap();
         }
@@ -244,55 +136,20 @@ impl TestApp {
             exit_rows: vec![],
         }])
         .unwrap();
-        let aircraft_id = AircraftId::from_uuid(Uuid::now_v7());
-        let command = AircraftCommand::Register {
-            id: aircraft_id,
-            model: Label::parse("A320").unwrap(),
-            layout: layout.clone(),
+        let aircraft = seed::register_aircraft(executor, "A320", &layout, Self::meta())
+            .await
+            .unwrap();
+        let plan = FlightPlan {
+            number: "AF1234",
+            route: ("CDG", "JFK"),
+            departure: Utc::now() + chrono::Duration::days(10),
+            duration: chrono::Duration::hours(8),
+            aircraft: (aircraft, &layout),
+            fares: vec![seed::fare(Cabin::Economy, 12_900, 2_500).unwrap()],
         };
-        self.commands
-            .executor
-            .execute::<domain::aircraft::Aircraft>(
-                (&aircraft_id.to_string(), None),
-                "RegisterAircraft",
-                command,
-                Self::meta(),
-            )
+        seed::schedule_flight(executor, plan, Self::meta())
             .await
-            .unwrap();
-        let eur = |m| Money::try_new(m, Currency::parse("EUR").unwrap()).unwrap();
-        let id = FlightId::from_uuid(Uuid::now_v7());
-        let departure = Utc::now() + chrono::Duration::days(10);
-        let command = FlightCommand::Schedule(Box::new(ScheduleFlight {
-            id,
-            number: FlightNumber::parse("AF1234").unwrap(),
-            origin: AirportCode::parse("CDG").unwrap(),
-            destination: AirportCode::parse("JFK").unwrap(),
-            departure_at: departure,
-            arrival_at: departure + chrono::Duration::hours(8),
-            aircraft_id,
-            layout,
-            fares: vec![Fare {
-                cabin: Cabin::Economy,
-                price: eur(12_900),
-                rules: FareRules {
-                    refundable: true,
-                    cancellation_fee: eur(2_500),
-                },
-            }],
-            now: Utc::now(),
-        }));
-        self.commands
-            .executor
-            .execute::<domain::flight::Flight>(
-                (&id.to_string(), None),
-                "ScheduleFlight",
-                command,
-                Self::meta(),
-            )
-            .await
-            .unwrap();
-        *id.as_uuid()
+            .unwrap()
     }
 
     /// Books through the command API's booking process; returns the booking and its owner.
