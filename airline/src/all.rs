@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use infra::settings::{HttpSettings, env_var};
+use infra::startup::Launch;
 use tokio::sync::watch;
 
 use crate::cli::AllArgs;

@@ -5,8 +5,8 @@ mod cli;
 mod seed;
 mod tools;
 
-use anyhow::Context;
 use clap::Parser;
+use infra::startup::launch;
 
 use crate::cli::{Action, Cli};
 
@@ -19,41 +19,11 @@ async fn main() -> anyhow::Result<()> {
     let _failpoints = fail::FailScenario::setup();
     match cli.command.unwrap_or(Action::All(cli::AllArgs::default())) {
         Action::All(args) => all::run(args).await,
-        Action::Gateway => {
-            let settings = gateway::config::Settings::load().context("gateway settings")?;
-            gateway::startup::Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
-        }
-        Action::CommandApi => {
-            let settings = command_api::config::Settings::load().context("command API settings")?;
-            command_api::startup::Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
-        }
-        Action::QueryApi => {
-            let settings = query_api::config::Settings::load().context("query API settings")?;
-            query_api::startup::Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
-        }
-        Action::Projector => {
-            let settings = projector::config::Settings::load().context("projector settings")?;
-            projector::startup::Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
-        }
-        Action::Notifier => {
-            let settings = notifier::config::Settings::load().context("notifier settings")?;
-            notifier::startup::Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
-        }
+        Action::Gateway => launch::<gateway::startup::Application>().await,
+        Action::CommandApi => launch::<command_api::startup::Application>().await,
+        Action::QueryApi => launch::<query_api::startup::Application>().await,
+        Action::Projector => launch::<projector::startup::Application>().await,
+        Action::Notifier => launch::<notifier::startup::Application>().await,
         Action::Migrate => tools::migrate().await,
         Action::Admin(cli::AdminCommand::Create(args)) => {
             tools::create_admin(&args.email, &args.password).await

@@ -7,11 +7,10 @@ use anyhow::Context;
 use axum::Router;
 use axum::middleware;
 use axum::routing::get;
-use infra::auth::JwtVerifier;
 use infra::settings::HttpSettings;
+use infra::startup::{Launch, Service};
 use infra::supervisor::{Heartbeat, Spec, Supervisor};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
@@ -24,12 +23,8 @@ use crate::state::AppState;
 
 /// A bound, ready-to-run command API.
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    service: Service,
     state: AppState,
-    supervisor: Supervisor,
-    http: HttpSettings,
-    port: u16,
 }
 
 /// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
@@ -48,12 +43,17 @@ pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
     )
 }
 
-impl Application {
-    /// Connects with the settings' database, migrates, and binds.
-    ///
-    /// # Errors
-    /// Bad settings, unreachable database, failed migration, busy port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+impl Launch for Application {
+    type Settings = Settings;
+    const NAME: &'static str = "the command API";
+
+    fn load() -> Result<Settings, config::ConfigError> {
+        Settings::load()
+    }
+
+    /// Connects with the settings' database, migrates, and binds: bad settings, an unreachable
+    /// database, a failed migration or a busy port fail it.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
         refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(
@@ -65,7 +65,43 @@ impl Application {
         .await
     }
 
-    /// Like [`Application::build`] with a given pool, clock and payment provider (tests, `airline all`).
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `stop` resolves, with the sweeper and payment recovery under the supervisor.
+    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let bound = stuck_bound(state.booking.sweep_interval());
+        self.service.supervisor().spawn(Spec::critical("sweeper", bound), move |beat, stop| {
+            let state = state.clone();
+            async move {
+                let interval = state.booking.sweep_interval();
+                run_worker(&beat, interval, stop, || expiry::sweep_once(&state, 100)).await
+            }
+        });
+        let state = self.state.clone();
+        let bound = stuck_bound(state.booking.recovery_interval());
+        self.service.supervisor().spawn(
+            Spec::critical("payment_recovery", bound),
+            move |beat, stop| {
+                let state = state.clone();
+                async move {
+                    let interval = state.booking.recovery_interval();
+                    run_worker(&beat, interval, stop, || {
+                        recovery::recover_once(&state, 100)
+                    })
+                    .await
+                }
+            },
+        );
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
+
+    /// Like [`Launch::build`] with a given pool, clock and payment provider (tests, `airline all`).
     ///
     /// # Errors
     /// As [`Application::build`].
@@ -79,81 +115,23 @@ impl Application {
             .run(&pool)
             .await
             .context("running migrations")?;
-        let auth = &settings.auth;
-        let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
-            .context("loading the token public key")?;
+        let verifier = infra::startup::verifier(&settings.auth)?;
         let supervisor = Supervisor::new();
         let mut state = AppState::new(pool, verifier, clock, payments, settings.booking.clone());
         state.workers = supervisor.registry();
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        let port = listener.local_addr()?.port();
-        Ok(Self {
-            router: router(state.clone(), &settings.http),
-            listener,
-            state,
-            supervisor,
-            http: settings.http.clone(),
-            port,
-        })
+        let router = router(state.clone(), &settings.http);
+        let service = Service::bind(&settings.http, router, supervisor).await?;
+        Ok(Self { service, state })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.service.port()
     }
 
     /// The shared state (tests drive the workers' steps with it).
     pub fn state(&self) -> &AppState {
         &self.state
-    }
-
-    /// Serves until SIGINT/SIGTERM, with the sweeper and payment recovery running beside it.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let bound = self.http.shutdown_timeout();
-        self.run_until(infra::shutdown::shutdown_signal_within(bound))
-            .await
-    }
-
-    /// Serves until `stop` resolves, with the sweeper and payment recovery under a supervisor.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let mut supervisor = self.supervisor;
-        let state = self.state.clone();
-        let bound = stuck_bound(state.booking.sweep_interval());
-        supervisor.spawn(Spec::critical("sweeper", bound), move |beat, stop| {
-            let state = state.clone();
-            async move {
-                let interval = state.booking.sweep_interval();
-                run_worker(&beat, interval, stop, || expiry::sweep_once(&state, 100)).await
-            }
-        });
-        let state = self.state.clone();
-        let bound = stuck_bound(state.booking.recovery_interval());
-        supervisor.spawn(
-            Spec::critical("payment_recovery", bound),
-            move |beat, stop| {
-                let state = state.clone();
-                async move {
-                    let interval = state.booking.recovery_interval();
-                    run_worker(&beat, interval, stop, || {
-                        recovery::recover_once(&state, 100)
-                    })
-                    .await
-                }
-            },
-        );
-        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
-            .await
     }
 
     /// Serves without the background workers.
@@ -164,23 +142,14 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        infra::serve::serve(self.listener, self.router, &self.http, stop).await
+        self.service.run_without_workers(stop).await
     }
 }
 
 /// The whole HTTP surface: `/api/v1/...`, `/openapi.json`, health and metrics.
 pub fn router(state: AppState, http: &HttpSettings) -> Router {
-    let (api, openapi) = routes::api().split_for_parts();
-    let api = api.layer(middleware::from_fn_with_state(state.clone(), idempotency));
-    let app = Router::new()
-        .merge(api)
-        .route("/readyz", get(routes::health::readyz))
-        .route(
-            "/openapi.json",
-            get(move || std::future::ready(axum::Json(openapi.clone()))),
-        )
-        .with_state(state);
-    infra::http::serve_stack(app, http)
+    let api = routes::api().layer(middleware::from_fn_with_state(state.clone(), idempotency));
+    infra::startup::api_router(api, get(routes::health::readyz), state, http)
 }
 
 /// A worker whose step finishes in well under this (a pass of at most 100 items) is stuck past it.

@@ -14,9 +14,9 @@ use axum::routing::{MethodFilter, MethodRouter, get};
 use infra::auth::{JwtSigner, JwtVerifier};
 use infra::cache::Cache;
 use infra::problem::Problem;
+use infra::startup::{Launch, Service};
 use infra::supervisor::{Spec, Supervisor};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,12 +36,8 @@ struct GatewayDoc;
 
 /// A bound gateway.
 pub struct Application {
+    service: Service,
     grants: Arc<Grants>,
-    supervisor: Supervisor,
-    listener: TcpListener,
-    router: Router,
-    http: infra::settings::HttpSettings,
-    port: u16,
 }
 
 /// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
@@ -76,21 +72,45 @@ pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl Application {
-    /// Connects, loads or generates keys, binds.
-    ///
-    /// # Errors
-    /// Bad settings, development keys in production, busy port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+impl Launch for Application {
+    type Settings = Settings;
+    const NAME: &'static str = "the gateway";
+
+    fn load() -> Result<Settings, config::ConfigError> {
+        Settings::load()
+    }
+
+    /// Connects, loads or generates keys, binds: bad settings, development keys in production or a
+    /// busy port fail it.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
         refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }
 
-    /// Like [`Application::build`] with a given pool.
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `stop` resolves, with the session listener under the supervisor.
+    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let grants = self.grants;
+        self.service.supervisor().spawn(
+            Spec::degrading("session-listener", Duration::from_secs(30)),
+            move |beat, stop| {
+                let grants = grants.clone();
+                async move { grants.listen(beat, stop).await }
+            },
+        );
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
+    /// Like [`Launch::build`] with a given pool.
     ///
     /// # Errors
-    /// As [`Application::build`].
+    /// As [`Launch::build`].
     pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let private = crate::keys::private_key(&settings)?;
         let public = infra::auth::public_key_of(&private).context("the token private key")?;
@@ -121,54 +141,14 @@ impl Application {
             login_throttle: settings.login_throttle.clone(),
             body_limit_bytes: settings.http.body_limit_bytes,
         };
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        let port = listener.local_addr()?.port();
-        Ok(Self {
-            grants: state.grants.clone(),
-            supervisor,
-            router: router(state, &settings),
-            http: settings.http.clone(),
-            listener,
-            port,
-        })
+        let grants = state.grants.clone();
+        let service = Service::bind(&settings.http, router(state, &settings), supervisor).await?;
+        Ok(Self { service, grants })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves until SIGINT/SIGTERM.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let bound = self.http.shutdown_timeout();
-        self.run_until(infra::shutdown::shutdown_signal_within(bound))
-            .await
-    }
-
-    /// Serves until `stop` resolves.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let mut supervisor = self.supervisor;
-        let grants = self.grants;
-        supervisor.spawn(
-            Spec::degrading("session-listener", Duration::from_secs(30)),
-            move |beat, stop| {
-                let grants = grants.clone();
-                async move { grants.listen(beat, stop).await }
-            },
-        );
-        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
-            .await
+        self.service.port()
     }
 }
 

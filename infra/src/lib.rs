@@ -17,6 +17,7 @@ pub mod production;
 pub mod serve;
 pub mod settings;
 pub mod shutdown;
+pub mod startup;
 pub mod supervisor;
 pub mod telemetry;
 pub mod time;

@@ -4,14 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use axum::routing::get;
 use infra::amqp::AmqpSettings;
-use infra::auth::JwtVerifier;
-use infra::settings::HttpSettings;
+use infra::startup::{Launch, Service};
 use infra::supervisor::{Spec, Supervisor};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::consumer::{self, Handler};
@@ -22,15 +19,11 @@ use crate::webhooks::{Outbound, WebhookHandler};
 
 /// A bound notifier.
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    service: Service,
     email: Arc<EmailHandler>,
     webhooks: Arc<WebhookHandler>,
     state: AppState,
     delays: Vec<u32>,
-    supervisor: Supervisor,
-    http: HttpSettings,
-    port: u16,
 }
 
 /// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
@@ -52,25 +45,41 @@ pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
     )
 }
 
-impl Application {
-    /// Connects and binds.
-    ///
-    /// # Errors
-    /// Bad settings, busy port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+impl Launch for Application {
+    type Settings = Settings;
+    const NAME: &'static str = "the notifier";
+
+    fn load() -> Result<Settings, config::ConfigError> {
+        Settings::load()
+    }
+
+    /// Connects and binds: bad settings or a busy port fail it.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
         refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }
 
-    /// Like [`Application::build`] with a given pool.
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Runs until `stop` resolves, the email and webhook consumers under the supervisor.
+    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let supervisor = self.service.supervisor();
+        spawn_consumer(supervisor, self.email, &self.state.amqp, &self.delays);
+        spawn_consumer(supervisor, self.webhooks, &self.state.amqp, &self.delays);
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
+    /// Like [`Launch::build`] with a given pool.
     ///
     /// # Errors
     /// Bad settings, busy port.
     pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let auth = &settings.auth;
-        let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
-            .context("loading the token public key")?;
+        let verifier = infra::startup::verifier(&settings.auth)?;
         let outbound = Outbound::new(
             settings.retry.webhook_timeout(),
             settings.webhooks.allow_private_destinations,
@@ -86,65 +95,25 @@ impl Application {
             amqp: settings.amqp.clone(),
             workers: supervisor.registry(),
         };
-        let (api, openapi) = routes::api().split_for_parts();
-        let app = Router::new()
-            .merge(api)
-            .route("/readyz", get(routes::health::readyz))
-            .route(
-                "/openapi.json",
-                get(move || std::future::ready(axum::Json(openapi.clone()))),
-            )
-            .with_state(state.clone());
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        let port = listener.local_addr()?.port();
+        let router = infra::startup::api_router(
+            routes::api(),
+            get(routes::health::readyz),
+            state.clone(),
+            &settings.http,
+        );
+        let service = Service::bind(&settings.http, router, supervisor).await?;
         Ok(Self {
-            router: infra::http::serve_stack(app, &settings.http),
-            listener,
+            service,
             email: Arc::new(EmailHandler::new(pool.clone(), mailer)),
             webhooks: Arc::new(WebhookHandler::new(pool, outbound)),
             state,
             delays,
-            supervisor,
-            http: settings.http.clone(),
-            port,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Runs until SIGINT/SIGTERM.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let bound = self.http.shutdown_timeout();
-        self.run_until(infra::shutdown::shutdown_signal_within(bound))
-            .await
-    }
-
-    /// Runs until `stop` resolves, the email and webhook consumers under a supervisor.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let mut supervisor = self.supervisor;
-        spawn_consumer(&mut supervisor, self.email, &self.state.amqp, &self.delays);
-        spawn_consumer(
-            &mut supervisor,
-            self.webhooks,
-            &self.state.amqp,
-            &self.delays,
-        );
-        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
-            .await
+        self.service.port()
     }
 }
 

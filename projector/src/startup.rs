@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use infra::event_log::{Subscription, run_subscription};
+use infra::startup::{Launch, Service};
 use infra::supervisor::{Registry, Spec, Supervisor};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::projections::Projection;
@@ -24,16 +24,12 @@ const MAX_READY_LAG: Duration = Duration::from_secs(30);
 
 /// A bound projector.
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    service: Service,
     workers: Vec<Worker>,
     relay: Arc<Relay>,
     pool: PgPool,
     poll: Duration,
     stuck_after: Duration,
-    supervisor: Supervisor,
-    http: infra::settings::HttpSettings,
-    port: u16,
 }
 
 #[derive(Clone)]
@@ -60,81 +56,29 @@ pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
     )
 }
 
-impl Application {
-    /// Connects and binds.
-    ///
-    /// # Errors
-    /// Bad settings, busy port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+impl Launch for Application {
+    type Settings = Settings;
+    const NAME: &'static str = "the projector";
+
+    fn load() -> Result<Settings, config::ConfigError> {
+        Settings::load()
+    }
+
+    /// Connects and binds: bad settings or a busy port fail it.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
         refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }
 
-    /// Like [`Application::build`] with a given pool.
-    ///
-    /// # Errors
-    /// Busy port.
-    pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let workers = Projection::ALL
-            .into_iter()
-            .map(|p| Worker::new(pool.clone(), p, settings.projector.batch_size))
-            .collect();
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        let port = listener.local_addr()?.port();
-        let relay = Arc::new(Relay::new(
-            pool.clone(),
-            settings.amqp.clone(),
-            settings.projector.relay_batch_size,
-        ));
-        let supervisor = Supervisor::new();
-        let router = Router::new()
-            .route("/readyz", get(readyz))
-            .with_state(HealthState {
-                pool: pool.clone(),
-                workers: supervisor.registry(),
-            });
-        Ok(Self {
-            relay,
-            pool,
-            supervisor,
-            stuck_after: settings.projector.stuck_after(),
-            http: settings.http.clone(),
-            router: infra::http::serve_stack(router, &settings.http),
-            listener,
-            workers,
-            poll: settings.projector.poll_interval(),
-            port,
-        })
-    }
-
-    /// The bound port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Runs until SIGINT/SIGTERM.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let bound = self.http.shutdown_timeout();
-        self.run_until(infra::shutdown::shutdown_signal_within(bound))
-            .await
+    fn service(&self) -> &Service {
+        &self.service
     }
 
     /// Runs until `stop` resolves: every projection and the relay under one supervisor, which stops
     /// them at a batch boundary when `stop` resolves.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let mut supervisor = self.supervisor;
+    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let supervisor = self.service.supervisor();
         let poll = self.poll;
         for worker in self.workers {
             let worker = Arc::new(worker);
@@ -160,8 +104,46 @@ impl Application {
                 }
             },
         );
-        let http = self.http;
-        infra::serve::serve_with_workers(self.listener, self.router, &http, stop, supervisor).await
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
+    /// Like [`Launch::build`] with a given pool.
+    ///
+    /// # Errors
+    /// Busy port.
+    pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let workers = Projection::ALL
+            .into_iter()
+            .map(|p| Worker::new(pool.clone(), p, settings.projector.batch_size))
+            .collect();
+        let relay = Arc::new(Relay::new(
+            pool.clone(),
+            settings.amqp.clone(),
+            settings.projector.relay_batch_size,
+        ));
+        let supervisor = Supervisor::new();
+        let router = Router::new()
+            .route("/readyz", get(readyz))
+            .with_state(HealthState {
+                pool: pool.clone(),
+                workers: supervisor.registry(),
+            });
+        let router = infra::http::serve_stack(router, &settings.http);
+        Ok(Self {
+            service: Service::bind(&settings.http, router, supervisor).await?,
+            relay,
+            pool,
+            stuck_after: settings.projector.stuck_after(),
+            workers,
+            poll: settings.projector.poll_interval(),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.service.port()
     }
 }
 

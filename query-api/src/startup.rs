@@ -1,19 +1,16 @@
 //! Building and running the query API.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
-use infra::auth::JwtVerifier;
 use infra::cache::Cache;
 use infra::settings::HttpSettings;
-use sqlx::PgPool;
-use tokio::net::TcpListener;
-
-use std::time::Duration;
-
+use infra::startup::{Launch, Service};
 use infra::supervisor::{Spec, Supervisor};
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::config::Settings;
@@ -26,11 +23,7 @@ const REPLICA_ACQUIRE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A bound query API.
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
-    http: HttpSettings,
-    port: u16,
-    supervisor: Supervisor,
+    service: Service,
     feed: Arc<Hub>,
     pool: PgPool,
     stopping: watch::Sender<bool>,
@@ -55,25 +48,53 @@ pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
     )
 }
 
-impl Application {
-    /// Connects and binds.
-    ///
-    /// # Errors
-    /// Bad settings or key, busy port.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+impl Launch for Application {
+    type Settings = Settings;
+    const NAME: &'static str = "the query API";
+
+    fn load() -> Result<Settings, config::ConfigError> {
+        Settings::load()
+    }
+
+    /// Connects and binds: bad settings or key, or a busy port, fail it.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
         refuse_development_defaults(&settings)?;
         let pool = infra::db::pool(&settings.database).context("database settings")?;
         Self::build_with(settings, pool).await
     }
 
-    /// Like [`Application::build`] with a given pool.
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `stop` resolves, with the feed's listener under the supervisor.
+    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (feed, pool) = (self.feed, self.pool);
+        // A stopped feed listener only slows the streams down to polling.
+        self.service.supervisor().spawn(
+            Spec::degrading("feed-listener", Duration::from_secs(30)),
+            move |beat, stop| {
+                let (feed, pool) = (feed.clone(), pool.clone());
+                async move { feed.listen(&pool, beat, stop).await }
+            },
+        );
+        let stopping = self.stopping;
+        let stop = async move {
+            stop.await;
+            // Event streams end now, so their connections drain like any other.
+            let _ = stopping.send(true);
+        };
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
+    /// Like [`Launch::build`] with a given pool.
     ///
     /// # Errors
     /// Bad key, busy port.
     pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let auth = &settings.auth;
-        let verifier = JwtVerifier::new(&auth.public_key()?, &auth.issuer, &auth.audience)
-            .context("loading the token public key")?;
+        let verifier = infra::startup::verifier(&settings.auth)?;
         let supervisor = Supervisor::new();
         let feed = Arc::new(Hub::new(settings.feed.clone()));
         let (stopping, stopping_rx) = watch::channel(false);
@@ -104,16 +125,9 @@ impl Application {
             stopping: stopping_rx,
             workers: supervisor.registry(),
         };
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .await
-            .with_context(|| format!("binding {}:{}", settings.http.host, settings.http.port))?;
-        let port = listener.local_addr()?.port();
+        let service = Service::bind(&settings.http, router(state, &settings.http), supervisor).await?;
         Ok(Self {
-            router: router(state, &settings.http),
-            http: settings.http.clone(),
-            listener,
-            port,
-            supervisor,
+            service,
             feed,
             pool,
             stopping,
@@ -122,58 +136,11 @@ impl Application {
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves until SIGINT/SIGTERM.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let bound = self.http.shutdown_timeout();
-        self.run_until(infra::shutdown::shutdown_signal_within(bound))
-            .await
-    }
-
-    /// Serves until `stop` resolves.
-    ///
-    /// # Errors
-    /// When serving fails.
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let mut supervisor = self.supervisor;
-        let (feed, pool) = (self.feed, self.pool);
-        // A stopped feed listener only slows the streams down to polling.
-        supervisor.spawn(
-            Spec::degrading("feed-listener", Duration::from_secs(30)),
-            move |beat, stop| {
-                let (feed, pool) = (feed.clone(), pool.clone());
-                async move { feed.listen(&pool, beat, stop).await }
-            },
-        );
-        let stopping = self.stopping;
-        let stop = async move {
-            stop.await;
-            // Event streams end now, so their connections drain like any other.
-            let _ = stopping.send(true);
-        };
-        infra::serve::serve_with_workers(self.listener, self.router, &self.http, stop, supervisor)
-            .await
+        self.service.port()
     }
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState, http: &HttpSettings) -> Router {
-    let (api, openapi) = routes::api().split_for_parts();
-    let app = Router::new()
-        .merge(api)
-        .route("/readyz", get(routes::health::readyz))
-        .route(
-            "/openapi.json",
-            get(move || std::future::ready(axum::Json(openapi.clone()))),
-        )
-        .with_state(state);
-    infra::http::serve_stack(app, http)
+    infra::startup::api_router(routes::api(), get(routes::health::readyz), state, http)
 }
