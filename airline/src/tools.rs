@@ -39,8 +39,7 @@ pub async fn migrate() -> anyhow::Result<()> {
 pub async fn verify(grace_secs: u64) -> anyhow::Result<()> {
     use std::io::Write;
     let pool = database().await?;
-    let report =
-        airline::verify::run(&pool, std::time::Duration::from_secs(grace_secs)).await?;
+    let report = airline::verify::run(&pool, std::time::Duration::from_secs(grace_secs)).await?;
     let mut out = std::io::stdout().lock();
     write!(out, "{report}")?;
     out.flush()?;

@@ -70,16 +70,21 @@ impl Launch for Application {
     }
 
     /// Serves until `stop` resolves, with the sweeper and payment recovery under the supervisor.
-    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let bound = stuck_bound(state.booking.sweep_interval());
-        self.service.supervisor().spawn(Spec::critical("sweeper", bound), move |beat, stop| {
-            let state = state.clone();
-            async move {
-                let interval = state.booking.sweep_interval();
-                run_worker(&beat, interval, stop, || expiry::sweep_once(&state, 100)).await
-            }
-        });
+        self.service
+            .supervisor()
+            .spawn(Spec::critical("sweeper", bound), move |beat, stop| {
+                let state = state.clone();
+                async move {
+                    let interval = state.booking.sweep_interval();
+                    run_worker(&beat, interval, stop, || expiry::sweep_once(&state, 100)).await
+                }
+            });
         let state = self.state.clone();
         let bound = stuck_bound(state.booking.recovery_interval());
         self.service.supervisor().spawn(
@@ -100,7 +105,6 @@ impl Launch for Application {
 }
 
 impl Application {
-
     /// Like [`Launch::build`] with a given pool, clock and payment provider (tests, `airline all`).
     ///
     /// # Errors

@@ -93,7 +93,10 @@ impl Launch for Application {
     }
 
     /// Serves until `stop` resolves, with the session listener under the supervisor.
-    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let grants = self.grants;
         self.service.supervisor().spawn(
             Spec::degrading("session-listener", Duration::from_secs(30)),

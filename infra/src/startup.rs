@@ -176,3 +176,14 @@ pub async fn main<A: Launch>(target: &str, filter: &str) -> anyhow::Result<()> {
     crate::telemetry::init(target, filter);
     launch::<A>().await
 }
+
+/// A resource's documented routes: `api_routes![a, b; c]` is
+/// `OpenApiRouter::new().routes(routes!(a, b)).routes(routes!(c))`, handlers of one path grouped by
+/// commas and paths separated by semicolons. The caller depends on `utoipa-axum`.
+#[macro_export]
+macro_rules! api_routes {
+    ($($($handler:ident),+);+ $(;)?) => {
+        ::utoipa_axum::router::OpenApiRouter::new()
+            $(.routes(::utoipa_axum::routes!($($handler),+)))+
+    };
+}

@@ -65,7 +65,10 @@ impl Launch for Application {
     }
 
     /// Runs until `stop` resolves, the email and webhook consumers under the supervisor.
-    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let supervisor = self.service.supervisor();
         spawn_consumer(supervisor, self.email, &self.state.amqp, &self.delays);
         spawn_consumer(supervisor, self.webhooks, &self.state.amqp, &self.delays);

@@ -77,7 +77,10 @@ impl Launch for Application {
 
     /// Runs until `stop` resolves: every projection and the relay under one supervisor, which stops
     /// them at a batch boundary when `stop` resolves.
-    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let supervisor = self.service.supervisor();
         let poll = self.poll;
         for worker in self.workers {

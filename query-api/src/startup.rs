@@ -68,7 +68,10 @@ impl Launch for Application {
     }
 
     /// Serves until `stop` resolves, with the feed's listener under the supervisor.
-    async fn run_until(mut self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (feed, pool) = (self.feed, self.pool);
         // A stopped feed listener only slows the streams down to polling.
         self.service.supervisor().spawn(
@@ -125,7 +128,8 @@ impl Application {
             stopping: stopping_rx,
             workers: supervisor.registry(),
         };
-        let service = Service::bind(&settings.http, router(state, &settings.http), supervisor).await?;
+        let service =
+            Service::bind(&settings.http, router(state, &settings.http), supervisor).await?;
         Ok(Self {
             service,
             feed,

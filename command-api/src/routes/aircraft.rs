@@ -11,7 +11,6 @@ use infra::problem::Problem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{RequestMeta, execute_one, not_found, require_admin, versioned};
@@ -20,7 +19,7 @@ use crate::executor::Versioned;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(register_aircraft))
+    infra::api_routes![register_aircraft]
 }
 
 /// A new aircraft type.

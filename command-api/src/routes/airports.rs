@@ -11,7 +11,6 @@ use infra::problem::Problem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::{RequestMeta, execute_one, not_found, require_admin, versioned};
 use crate::error::Result;
@@ -20,9 +19,7 @@ use crate::outcome::StoredResponse;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(register_airport))
-        .routes(routes!(update_airport))
+    infra::api_routes![register_airport; update_airport]
 }
 
 /// A new airport.

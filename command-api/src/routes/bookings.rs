@@ -13,7 +13,6 @@ use infra::problem::Problem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{RequestMeta, not_found, versioned};
@@ -24,11 +23,7 @@ use crate::process::booking::{self, BookRequest};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(place_booking))
-        .routes(routes!(pay_booking))
-        .routes(routes!(cancel_booking))
-        .routes(routes!(change_seat))
+    infra::api_routes![place_booking; pay_booking; cancel_booking; change_seat]
 }
 
 /// Seats to hold for a party.

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{RequestMeta, not_found, require_admin, versioned};
@@ -32,11 +31,7 @@ use crate::process::payment::settle_flight_refunds;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(schedule_flight))
-        .routes(routes!(update_flight))
-        .routes(routes!(delay_flight))
-        .routes(routes!(cancel_flight))
+    infra::api_routes![schedule_flight; update_flight; delay_flight; cancel_flight]
 }
 
 /// A flight to put on sale.

@@ -14,7 +14,6 @@ use infra::problem::Problem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::accounts::{self, AccountError, User};
@@ -23,14 +22,7 @@ use crate::state::AppState;
 use crate::throttle;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(signup))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
-        .routes(routes!(logout))
-        .routes(routes!(me))
-        .routes(routes!(set_role))
-        .routes(routes!(set_status))
+    infra::api_routes![signup; login; refresh; logout; me; set_role; set_status]
 }
 
 /// Credentials.

@@ -11,7 +11,6 @@ use infra::auth::Principal;
 use infra::problem::Problem;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -34,7 +33,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Va
 
 /// The admin routes of the gateway itself.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(admin_status))
+    infra::api_routes![admin_status]
 }
 
 /// The whole system's state for operators: the readiness report of the gateway and of every service

@@ -6,16 +6,13 @@ use axum::response::{IntoResponse, Response};
 use infra::auth::Principal;
 use infra::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::error::internal;
 use crate::state::AppState;
 
 /// The dead-letter routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_dead_letters))
-        .routes(routes!(requeue_dead_letters))
+    infra::api_routes![list_dead_letters; requeue_dead_letters]
 }
 
 /// The consumer an operator route names, for admins only.

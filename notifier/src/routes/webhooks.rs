@@ -10,7 +10,6 @@ use infra::problem::Problem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::destination::{self, Refusal};
@@ -20,14 +19,15 @@ use crate::webhooks::{self, Delivery, Webhook};
 
 /// The webhook routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_webhook, list_webhooks))
-        .routes(routes!(delete_webhook))
-        .routes(routes!(pause_webhook))
-        .routes(routes!(resume_webhook))
-        .routes(routes!(rotate_secret))
-        .routes(routes!(list_deliveries))
-        .routes(routes!(redeliver))
+    infra::api_routes![
+        create_webhook, list_webhooks;
+        delete_webhook;
+        pause_webhook;
+        resume_webhook;
+        rotate_secret;
+        list_deliveries;
+        redeliver
+    ]
 }
 
 /// The longest webhook URL.

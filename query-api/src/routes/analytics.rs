@@ -8,7 +8,6 @@ use infra::auth::Principal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppQuery;
@@ -16,11 +15,7 @@ use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(revenue))
-        .routes(routes!(load_factors))
-        .routes(routes!(cancellations))
-        .routes(routes!(conversion))
+    infra::api_routes![revenue; load_factors; cancellations; conversion]
 }
 
 /// A date range (UTC days, inclusive); the last 30 days by default.

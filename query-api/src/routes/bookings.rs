@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, QueryBuilder};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::history::{AsOf, HistoryEntry, entries, fold};
@@ -23,10 +22,7 @@ use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_bookings))
-        .routes(routes!(get_booking))
-        .routes(routes!(booking_history))
+    infra::api_routes![list_bookings; get_booking; booking_history]
 }
 
 /// A booking.

@@ -6,7 +6,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use infra::auth::Principal;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::access;
@@ -17,9 +16,7 @@ use crate::state::AppState;
 
 /// The feed routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(events))
-        .routes(routes!(booking_events))
+    infra::api_routes![events; booking_events]
 }
 
 const STREAM: &str = "A `text/event-stream`: per event `id:` (its position), `event:` \

@@ -13,7 +13,6 @@ use infra::http::etag;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppQuery;
@@ -22,10 +21,7 @@ use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_flight))
-        .routes(routes!(get_seat_map))
-        .routes(routes!(flight_history))
+    infra::api_routes![get_flight; get_seat_map; flight_history]
 }
 
 /// A cabin of a flight.

@@ -5,18 +5,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_airports))
-        .routes(routes!(get_airport))
-        .routes(routes!(list_aircraft))
-        .routes(routes!(get_aircraft))
+    infra::api_routes![list_airports; get_airport; list_aircraft; get_aircraft]
 }
 
 /// An airport.

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use sqlx::{Postgres, QueryBuilder};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{AppQuery, decode_cursor, encode_cursor};
@@ -21,7 +20,7 @@ use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(search_flights))
+    infra::api_routes![search_flights]
 }
 
 /// Search filters. Every one is optional.
