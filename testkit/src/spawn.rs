@@ -8,6 +8,7 @@ use std::time::Duration;
 use command_api::clock::Clock;
 use command_api::payments::PaymentProvider;
 use command_api::state::AppState;
+use infra::startup::Launch;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::task::JoinHandle;

@@ -1,15 +1,20 @@
+//! The gateway tests' app: a gateway on a test database in front of upstreams started here (an echo, a
+//! dead port, or the real APIs); built on `testkit`.
+
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::any;
-use gateway::config::{AuthSettings, Policy, RateLimitSettings, Settings, UpstreamSettings};
-use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
-use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
-use infra::testing::TestDatabase;
+use gateway::config::{Policy, RateLimitSettings, Settings, UpstreamSettings};
+use infra::auth::{Claims, JwtSigner, Role};
+use infra::settings::HttpSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use testkit::{Keys, TestDatabase, settings, spawn};
 use uuid::Uuid;
+
+pub use testkit::settings::upstreams;
 
 pub struct TestApp {
     pub address: String,
@@ -21,10 +26,7 @@ pub struct TestApp {
 }
 
 pub fn policy(limit: u64) -> Policy {
-    Policy {
-        limit,
-        window_secs: 60,
-    }
+    settings::policy(limit)
 }
 
 /// An upstream that answers every request with what it received: method, path, headers and body.
@@ -67,70 +69,13 @@ pub fn dead_upstream() -> String {
     address
 }
 
-pub fn settings(
-    private_pem: &str,
-    redis_url: &str,
-    upstreams: UpstreamSettings,
-    limits: RateLimitSettings,
-) -> Settings {
-    Settings {
-        environment: "development".to_owned(),
-        database: DatabaseSettings {
-            url: "postgres://unused".to_owned().into(),
-            max_connections: 4,
-            acquire_timeout_ms: 10_000,
-            read_url: None,
-        },
-        http: HttpSettings {
-            host: "127.0.0.1".to_owned(),
-            port: 0,
-            request_timeout_ms: 30_000,
-            body_limit_bytes: 64 * 1024,
-            header_timeout_ms: 10_000,
-            shutdown_timeout_ms: 10_000,
-            write_timeout_ms: 30_000,
-        },
-        redis: RedisSettings {
-            url: redis_url.to_owned(),
-            key_prefix: format!("test:{}:", Uuid::new_v4()),
-            timeout_ms: 200,
-        },
-        auth: AuthSettings {
-            private_key_pem: Some(private_pem.to_owned().into()),
-            private_key_file: None,
-            dev_key_dir: "/nonexistent".to_owned(),
-            issuer: "airline-gateway".to_owned(),
-            audience: "airline-api".to_owned(),
-            token_ttl_secs: 900,
-            refresh_ttl_secs: 86_400,
-        },
-        upstreams,
-        rate_limits: limits,
-        metrics_token: None,
-        login_throttle: gateway::throttle::LoginThrottleSettings {
-            account_free_failures: 5,
-            ip_free_failures: 50,
-            window_secs: 900,
-            max_delay_secs: 900,
-        },
-        cors_origins: String::new(),
-    }
-}
-
 pub fn generous() -> RateLimitSettings {
-    RateLimitSettings {
-        auth: policy(1000),
-        signup: policy(1000),
-        search: policy(1000),
-        bookings: policy(1000),
-        default: policy(1000),
-    }
+    settings::rate_limits(1000)
 }
 
 /// A gateway over the given upstreams.
 pub async fn spawn_gateway(upstreams: UpstreamSettings, limits: RateLimitSettings) -> TestApp {
-    let redis = std::env::var("REDIS_URL").expect("REDIS_URL must point at a Redis server");
-    spawn_gateway_with(upstreams, limits, &redis).await
+    spawn_gateway_with(upstreams, limits, &testkit::redis_url()).await
 }
 
 pub async fn spawn_gateway_with(
@@ -139,14 +84,18 @@ pub async fn spawn_gateway_with(
     redis: &str,
 ) -> TestApp {
     let db = TestDatabase::create(4).await;
-    let (private_pem, _) = generate_key_pair().unwrap();
-    let settings = settings(&private_pem, redis, upstreams, limits);
+    let Keys {
+        private_pem,
+        signer,
+        ..
+    } = Keys::generate();
+    let settings = settings::gateway(&private_pem, &settings::redis(redis), upstreams, limits);
     let address = start(&settings, &db).await;
     TestApp {
         address,
         db,
         client: reqwest::Client::new(),
-        signer: JwtSigner::new(&private_pem).unwrap(),
+        signer,
         settings,
         private_pem,
     }
@@ -154,99 +103,36 @@ pub async fn spawn_gateway_with(
 
 /// Starts one more gateway instance with these settings on this database.
 pub async fn start(settings: &Settings, db: &TestDatabase) -> String {
-    let app = gateway::startup::Application::build_with(settings.clone(), db.pool.clone())
-        .await
-        .unwrap();
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
-    address
+    spawn::gateway(settings.clone(), db.pool.clone()).await
 }
 
-pub fn upstreams(command: &str, query: &str, notifier: &str) -> UpstreamSettings {
-    UpstreamSettings {
-        command_api: command.to_owned(),
-        query_api: query.to_owned(),
-        notifier: notifier.to_owned(),
-        projector: String::new(),
-        timeout_ms: 1_000,
+/// The HTTP settings of the APIs behind the gateway: bodies as large as the gateway lets through.
+fn upstream_http() -> HttpSettings {
+    HttpSettings {
+        body_limit_bytes: 64 * 1024,
+        ..settings::http()
     }
 }
 
 /// The real command and query APIs, verifying with the gateway's public key.
 pub async fn real_apis(private_pem: &str, db: &TestDatabase) -> (String, String) {
-    let public = infra::auth::public_key_of(private_pem).unwrap();
-    let http = HttpSettings {
-        host: "127.0.0.1".to_owned(),
-        port: 0,
-        request_timeout_ms: 30_000,
-        body_limit_bytes: 64 * 1024,
-        header_timeout_ms: 10_000,
-        shutdown_timeout_ms: 10_000,
-        write_timeout_ms: 30_000,
-    };
-    let database = DatabaseSettings {
-        url: "postgres://unused".to_owned().into(),
-        max_connections: 4,
-        acquire_timeout_ms: 10_000,
-        read_url: None,
-    };
-    let command = command_api::startup::Application::build_with(
-        command_api::config::Settings {
-            database: database.clone(),
-            http: http.clone(),
-            auth: command_api::config::AuthSettings {
-                public_key_pem: Some(public.clone()),
-                public_key_file: None,
-                issuer: "airline-gateway".to_owned(),
-                audience: "airline-api".to_owned(),
-            },
-            booking: command_api::config::BookingSettings {
-                hold_minutes: 15,
-                sweep_interval_ms: 60_000,
-                sweep_lease_ms: 0,
-                idempotency_lease_ms: 2_000,
-                recovery_interval_ms: 60_000,
-                payment_recovery_after_ms: 0,
-                max_attempts: 10,
-                max_held_seats: 20,
-            },
-        },
+    let public = Keys::of_private(private_pem).public_pem;
+    let mut command = settings::command(&public);
+    command.database = settings::database(4);
+    command.http = upstream_http();
+    command.booking.max_attempts = 10;
+    command.booking.max_held_seats = 20;
+    let (command, _) = spawn::command_api(
+        command,
         db.pool.clone(),
         Arc::new(command_api::clock::SystemClock),
         Arc::new(command_api::payments::TestCardProvider::default()),
     )
-    .await
-    .unwrap();
-    let command_address = format!("http://127.0.0.1:{}", command.port());
-    tokio::spawn(command.run_without_workers(std::future::pending()));
-    let query = query_api::startup::Application::build_with(
-        query_api::config::Settings {
-            database,
-            http,
-            redis: RedisSettings {
-                url: std::env::var("REDIS_URL").unwrap(),
-                key_prefix: format!("test:{}:", Uuid::new_v4()),
-                timeout_ms: 200,
-            },
-            auth: query_api::config::AuthSettings {
-                public_key_pem: Some(public),
-                public_key_file: None,
-                issuer: "airline-gateway".to_owned(),
-                audience: "airline-api".to_owned(),
-            },
-            cache: query_api::config::CacheSettings {
-                search_ttl_secs: 60,
-                seat_map_ttl_secs: 60,
-            },
-            feed: query_api::feed::FeedSettings::default(),
-        },
-        db.pool.clone(),
-    )
-    .await
-    .unwrap();
-    let query_address = format!("http://127.0.0.1:{}", query.port());
-    tokio::spawn(query.run_until(std::future::pending()));
-    (command_address, query_address)
+    .await;
+    let mut query = settings::query(&public, &settings::redis(&testkit::redis_url()));
+    query.http = upstream_http();
+    let query = spawn::query_api(query, db.pool.clone()).await;
+    (command, query)
 }
 
 impl TestApp {
@@ -263,13 +149,7 @@ impl TestApp {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap();
-        let (status, headers) = (response.status(), response.headers().clone());
-        (
-            status,
-            headers,
-            response.json().await.unwrap_or(Value::Null),
-        )
+        testkit::send(request).await.into_triple()
     }
 
     pub async fn get(
@@ -281,13 +161,7 @@ impl TestApp {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap();
-        let (status, headers) = (response.status(), response.headers().clone());
-        (
-            status,
-            headers,
-            response.json().await.unwrap_or(Value::Null),
-        )
+        testkit::send(request).await.into_triple()
     }
 
     pub async fn signup(&self, email: &str) -> Value {
@@ -304,87 +178,40 @@ impl TestApp {
 
     /// A user of `role` made in the database, with a session and a token of it.
     pub async fn user_with_token(&self, role: Role) -> (Uuid, String) {
-        let id = Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', $3)",
-        )
-        .bind(id)
-        .bind(format!("{id}@example.com"))
-        .bind(role.as_str())
-        .execute(&self.db.pool)
-        .await
-        .unwrap();
+        let id = testkit::auth::insert_user(&self.db.pool, role, "example.com")
+            .await
+            .unwrap();
         (id, self.session_token(id, role).await)
     }
 
     /// A token of a new session of an existing user.
     pub async fn session_token(&self, user: Uuid, role: Role) -> String {
-        let opened =
-            gateway::sessions::open(&self.db.pool, user, std::time::Duration::from_secs(3600))
-                .await
-                .unwrap();
-        let mut claims = Self::claims(user, role, "airline-api", 900);
-        claims.sid = Some(opened.session_id);
-        self.signer.sign(&claims).unwrap()
+        testkit::auth::session_token(&self.db.pool, &self.signer, (user, role), 900)
+            .await
+            .unwrap()
     }
 
     pub fn claims(sub: Uuid, role: Role, aud: &str, exp_offset: i64) -> Claims {
-        let now = chrono::Utc::now().timestamp();
-        Claims {
-            iss: "airline-gateway".to_owned(),
-            aud: aud.to_owned(),
-            sub,
-            role,
-            exp: (now + exp_offset) as u64,
-            iat: now as u64,
-            sid: None,
-        }
+        testkit::auth::claims(sub, role, aud, exp_offset)
     }
 
     /// A token of no session (the gateway refuses it; the APIs behind it check only the signature).
     pub fn token(&self, sub: Uuid, role: Role, aud: &str, exp_offset: i64) -> String {
-        self.signer
-            .sign(&Self::claims(sub, role, aud, exp_offset))
-            .unwrap()
+        testkit::auth::sign(&self.signer, &Self::claims(sub, role, aud, exp_offset))
     }
 }
 
 /// The real notifier on `db`, verifying with the gateway's public key, webhooks refused inside.
 pub async fn real_notifier(private_pem: &str, db: &TestDatabase) -> String {
-    let id = Uuid::new_v4().simple().to_string();
-    let settings = notifier::config::Settings {
-        database: test_database(),
-        http: test_http(),
-        amqp: infra::amqp::AmqpSettings {
-            url: std::env::var("AMQP_URL").expect("AMQP_URL must point at RabbitMQ"),
-            exchange: format!("test.{id}.events"),
-            queue_prefix: format!("test.{id}.notifier"),
-            expires_ms: Some(120_000),
-            timeout_ms: 5_000,
-        },
-        smtp: notifier::config::SmtpSettings {
-            url: "smtp://127.0.0.1:1".to_owned(),
-            from: "Airline <no-reply@airline.example>".to_owned(),
-        },
-        auth: infra::settings::TokenSettings {
-            public_key_pem: Some(infra::auth::public_key_of(private_pem).unwrap()),
-            public_key_file: None,
-            issuer: "airline-gateway".to_owned(),
-            audience: "airline-api".to_owned(),
-        },
-        retry: notifier::config::RetrySettings {
-            delays_ms: "100".to_owned(),
-            webhook_timeout_ms: 1_000,
-        },
-        webhooks: notifier::config::WebhookSettings {
-            allow_private_destinations: false,
-        },
+    let public = Keys::of_private(private_pem).public_pem;
+    let amqp = settings::amqp(&testkit::amqp_url());
+    let mut settings = settings::notifier(&public, &amqp, "smtp://127.0.0.1:1");
+    settings.retry = notifier::config::RetrySettings {
+        delays_ms: "100".to_owned(),
+        webhook_timeout_ms: 1_000,
     };
-    let app = notifier::startup::Application::build_with(settings, db.pool.clone())
-        .await
-        .unwrap();
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
+    settings.webhooks.allow_private_destinations = false;
+    let (address, _) = spawn::notifier(settings, db.pool.clone(), std::future::pending()).await;
     address
 }
 
@@ -398,25 +225,4 @@ pub async fn over_real_apis() -> (TestApp, String) {
     settings.upstreams = upstreams(&command, &query, &dead);
     let address = start(&settings, &app.db).await;
     (app, address)
-}
-
-fn test_http() -> HttpSettings {
-    HttpSettings {
-        host: "127.0.0.1".to_owned(),
-        port: 0,
-        request_timeout_ms: 10_000,
-        body_limit_bytes: 16 * 1024,
-        header_timeout_ms: 10_000,
-        shutdown_timeout_ms: 10_000,
-        write_timeout_ms: 30_000,
-    }
-}
-
-fn test_database() -> DatabaseSettings {
-    DatabaseSettings {
-        url: "postgres://unused".to_owned().into(),
-        max_connections: 4,
-        acquire_timeout_ms: 10_000,
-        read_url: None,
-    }
 }
