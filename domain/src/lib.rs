@@ -7,6 +7,7 @@
 pub mod aircraft;
 pub mod airport;
 pub mod booking;
+mod decided;
 pub mod flight;
 pub mod values;
 

@@ -1,5 +1,3 @@
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::{AircraftCommand, AircraftError, AircraftEvent, SeatLayout};
@@ -48,26 +46,17 @@ impl Aircraft {
     }
 }
 
-impl Aggregate for Aircraft {
-    const TYPE: &'static str = "aircraft";
-    type Command = AircraftCommand;
-    type Event = AircraftEvent;
-    type Error = AircraftError;
-    type Services = ();
+crate::decided::decided_aggregate!(
+    Aircraft,
+    "aircraft",
+    AircraftCommand,
+    AircraftEvent,
+    AircraftError
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Aircraft {
+    /// Applies one event (cqrs-es `apply`): infallible, no validation.
+    fn evolve(&mut self, event: AircraftEvent) {
         match event {
             AircraftEvent::AircraftRegistered { id, model, layout } => {
                 self.details = Some(AircraftDetails { id, model, layout });

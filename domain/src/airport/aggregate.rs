@@ -1,5 +1,3 @@
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::{AirportCommand, AirportError, AirportEvent};
@@ -86,26 +84,17 @@ impl Airport {
     }
 }
 
-impl Aggregate for Airport {
-    const TYPE: &'static str = "airport";
-    type Command = AirportCommand;
-    type Event = AirportEvent;
-    type Error = AirportError;
-    type Services = ();
+crate::decided::decided_aggregate!(
+    Airport,
+    "airport",
+    AirportCommand,
+    AirportEvent,
+    AirportError
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Airport {
+    /// Applies one event (cqrs-es `apply`): infallible, no validation.
+    fn evolve(&mut self, event: AirportEvent) {
         match event {
             AirportEvent::AirportRegistered {
                 code,
@@ -141,6 +130,7 @@ impl Aggregate for Airport {
 
 #[cfg(test)]
 mod tests {
+    use cqrs_es::Aggregate;
     use cqrs_es::test::TestFramework;
 
     use super::*;

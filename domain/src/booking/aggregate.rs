@@ -1,6 +1,4 @@
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -296,26 +294,17 @@ fn record_refund(
     }])
 }
 
-impl Aggregate for Booking {
-    const TYPE: &'static str = "booking";
-    type Command = BookingCommand;
-    type Event = BookingEvent;
-    type Error = BookingError;
-    type Services = ();
+crate::decided::decided_aggregate!(
+    Booking,
+    "booking",
+    BookingCommand,
+    BookingEvent,
+    BookingError
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Booking {
+    /// Applies one event (cqrs-es `apply`): infallible, no validation.
+    fn evolve(&mut self, event: BookingEvent) {
         if let BookingEvent::BookingPlaced {
             id,
             pnr,

@@ -1,8 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::{Fare, FlightCommand, FlightError, FlightEvent, inventory, schedule};
@@ -204,26 +202,11 @@ impl Flight {
     }
 }
 
-impl Aggregate for Flight {
-    const TYPE: &'static str = "flight";
-    type Command = FlightCommand;
-    type Event = FlightEvent;
-    type Error = FlightError;
-    type Services = ();
+crate::decided::decided_aggregate!(Flight, "flight", FlightCommand, FlightEvent, FlightError);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        for event in self.decide(command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Flight {
+    /// Applies one event (cqrs-es `apply`): infallible, no validation.
+    fn evolve(&mut self, event: FlightEvent) {
         if let FlightEvent::FlightScheduled {
             id,
             number,
