@@ -8,20 +8,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use command_api::executor::{CommandMeta, Executor};
-use domain::aircraft::{AircraftCommand, CabinLayout, SeatLayout};
-use domain::airport::AirportCommand;
-use domain::flight::{Fare, FareRules, Flight, FlightCommand, ScheduleFlight};
-use domain::values::*;
-use infra::amqp::AmqpSettings;
-use infra::auth::{Claims, JwtSigner, Role, generate_key_pair};
+use domain::aircraft::{CabinLayout, SeatLayout};
+use domain::values::{AircraftId, Cabin};
+use infra::auth::{JwtSigner, Role, generate_key_pair};
 use infra::event_log::Subscription;
 use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
-use infra::testing::TestDatabase;
 use notifier::config::SmtpSettings;
 use notifier::email::{EmailHandler, Mailer};
 use notifier::sink::SmtpSink;
 use projector::projections::Projection;
 use sqlx::PgPool;
+use testkit::seed::{self, FlightPlan};
+use testkit::{TestDatabase, settings, spawn};
 use uuid::Uuid;
 
 /// How far behind the event log the workers are.
@@ -124,22 +122,15 @@ type Workers = (
 /// The HTTP settings every server of the run uses.
 pub fn http() -> HttpSettings {
     HttpSettings {
-        host: "127.0.0.1".to_owned(),
-        port: 0,
-        request_timeout_ms: 30_000,
         body_limit_bytes: 64 * 1024,
-        header_timeout_ms: 10_000,
-        shutdown_timeout_ms: 10_000,
-        write_timeout_ms: 30_000,
+        ..settings::http()
     }
 }
 
 fn database() -> DatabaseSettings {
     DatabaseSettings {
-        url: "postgres://unused".to_owned().into(),
-        max_connections: 20,
         acquire_timeout_ms: 30_000,
-        read_url: None,
+        ..settings::database(20)
     }
 }
 
@@ -148,33 +139,44 @@ async fn query_api(
     public: &str,
     redis: RedisSettings,
     read_url: Option<String>,
-) -> anyhow::Result<String> {
-    let app = query_api::startup::Application::build_with(
-        query_api::config::Settings {
-            database: DatabaseSettings {
-                read_url: read_url.map(Into::into),
-                ..database()
-            },
-            http: http(),
-            redis,
-            auth: query_api::config::AuthSettings {
-                public_key_pem: Some(public.to_owned()),
-                public_key_file: None,
-                issuer: "airline-gateway".to_owned(),
-                audience: "airline-api".to_owned(),
-            },
-            cache: query_api::config::CacheSettings {
-                search_ttl_secs: 300,
-                seat_map_ttl_secs: 300,
-            },
-            feed: query_api::feed::FeedSettings::default(),
-        },
+) -> String {
+    let mut settings = settings::query(public, &redis);
+    settings.database = DatabaseSettings {
+        read_url: read_url.map(Into::into),
+        ..database()
+    };
+    settings.http = http();
+    settings.cache = query_api::config::CacheSettings {
+        search_ttl_secs: 300,
+        seat_map_ttl_secs: 300,
+    };
+    spawn::query_api(settings, pool.clone()).await
+}
+
+/// The command API of the run, its workers off (the scenarios drive what they measure); its address.
+async fn command(pool: &PgPool, public: &str) -> String {
+    let mut settings = settings::command(public);
+    settings.database = database();
+    settings.http = http();
+    settings.booking = command_api::config::BookingSettings {
+        hold_minutes: 60,
+        sweep_interval_ms: 60_000,
+        sweep_lease_ms: 30_000,
+        idempotency_lease_ms: 15_000,
+        recovery_interval_ms: 60_000,
+        payment_recovery_after_ms: 30_000,
+        max_attempts: 50,
+        // One principal stands in for many customers here; the cap has its own tests.
+        max_held_seats: 100_000,
+    };
+    let (address, _) = spawn::command_api(
+        settings,
         pool.clone(),
+        Arc::new(command_api::clock::SystemClock),
+        Arc::new(command_api::payments::TestCardProvider::default()),
     )
-    .await?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
-    Ok(address)
+    .await;
+    address
 }
 
 impl System {
@@ -186,54 +188,26 @@ impl System {
         let db = TestDatabase::create(60).await;
         let pool = db.pool.clone();
         let (private, public) = generate_key_pair()?;
-        let command = command_api::startup::Application::build_with(
-            command_api::config::Settings {
-                database: database(),
-                http: http(),
-                auth: command_api::config::AuthSettings {
-                    public_key_pem: Some(public.clone()),
-                    public_key_file: None,
-                    issuer: "airline-gateway".to_owned(),
-                    audience: "airline-api".to_owned(),
-                },
-                booking: command_api::config::BookingSettings {
-                    hold_minutes: 60,
-                    sweep_interval_ms: 60_000,
-                    sweep_lease_ms: 30_000,
-                    idempotency_lease_ms: 15_000,
-                    recovery_interval_ms: 60_000,
-                    payment_recovery_after_ms: 30_000,
-                    max_attempts: 50,
-                    // One principal stands in for many customers here; the cap has its own tests.
-                    max_held_seats: 100_000,
-                },
-            },
-            pool.clone(),
-            Arc::new(command_api::clock::SystemClock),
-            Arc::new(command_api::payments::TestCardProvider::default()),
-        )
-        .await?;
-        let command_address = format!("http://127.0.0.1:{}", command.port());
-        tokio::spawn(command.run_without_workers(std::future::pending()));
+        let command_address = command(&pool, &public).await;
 
         let redis = RedisSettings {
             url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
             key_prefix: format!("bench:{}:", Uuid::new_v4()),
             timeout_ms: 100,
         };
-        let query = query_api(&pool, &public, redis.clone(), None).await?;
+        let query = query_api(&pool, &public, redis.clone(), None).await;
         let no_cache = RedisSettings {
             url: "disabled".to_owned(),
             ..redis.clone()
         };
-        let query_uncached = query_api(&pool, &public, no_cache.clone(), None).await?;
+        let query_uncached = query_api(&pool, &public, no_cache.clone(), None).await;
         // With `--replica`: query APIs that read from the streaming replica `scripts/bench` started.
         let replica = match replica_port {
             None => None,
             Some(port) => {
                 let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
-                let cached = query_api(&pool, &public, redis.clone(), Some(url.clone())).await?;
-                let uncached = query_api(&pool, &public, no_cache, Some(url.clone())).await?;
+                let cached = query_api(&pool, &public, redis.clone(), Some(url.clone())).await;
+                let uncached = query_api(&pool, &public, no_cache, Some(url.clone())).await;
                 let replica_pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(1)
                     .connect_lazy(&url)?;
@@ -251,26 +225,13 @@ impl System {
         gateway_settings.auth.private_key_pem = Some(private.clone().into());
         gateway_settings.upstreams.command_api = command_address.clone();
         gateway_settings.upstreams.query_api = query.clone();
-        let unlimited = gateway::config::Policy {
-            limit: u64::MAX / 2,
-            window_secs: 60,
-        };
-        gateway_settings.rate_limits = gateway::config::RateLimitSettings {
-            auth: unlimited,
-            signup: unlimited,
-            search: unlimited,
-            bookings: unlimited,
-            default: unlimited,
-        };
-        let gateway =
-            gateway::startup::Application::build_with(gateway_settings, pool.clone()).await?;
-        let gateway_address = format!("http://127.0.0.1:{}", gateway.port());
-        tokio::spawn(gateway.run_until(std::future::pending()));
+        gateway_settings.rate_limits = settings::rate_limits(u64::MAX / 2);
+        let gateway = spawn::gateway(gateway_settings, pool.clone()).await;
 
         // The projector (every projection and the relay) and the notifier (email and webhook consumers,
         // mailing into a local SMTP sink) run as in production during every scenario that writes.
         let run = Uuid::new_v4().simple().to_string();
-        let amqp = AmqpSettings {
+        let amqp = infra::amqp::AmqpSettings {
             url: std::env::var("AMQP_URL")
                 .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
             exchange: format!("bench.{run}.events"),
@@ -280,50 +241,21 @@ impl System {
         };
         let sink = SmtpSink::start("127.0.0.1:0").await?;
         let (stop_workers, stopped) = tokio::sync::watch::channel(false);
-        let mut workers = Vec::new();
-        let notifier_settings = notifier::config::Settings {
-            database: database(),
-            http: http(),
-            amqp: amqp.clone(),
-            smtp: notifier::config::SmtpSettings {
-                url: sink.url(),
-                from: "Airline <no-reply@airline.example>".to_owned(),
-            },
-            auth: notifier::config::AuthSettings {
-                public_key_pem: Some(public.clone()),
-                public_key_file: None,
-                issuer: "airline-gateway".to_owned(),
-                audience: "airline-api".to_owned(),
-            },
-            retry: notifier::config::RetrySettings {
-                delays_ms: "1000,10000,60000".to_owned(),
-                webhook_timeout_ms: 5_000,
-            },
-            webhooks: notifier::config::WebhookSettings {
-                allow_private_destinations: false,
-            },
+        let mut notifier_settings = settings::notifier(&public, &amqp, &sink.url());
+        notifier_settings.database = database();
+        notifier_settings.http = http();
+        notifier_settings.retry = notifier::config::RetrySettings {
+            delays_ms: "1000,10000,60000".to_owned(),
+            webhook_timeout_ms: 5_000,
         };
+        notifier_settings.webhooks.allow_private_destinations = false;
         // The notifier first: its queues exist before the relay publishes.
-        let notifier =
-            notifier::startup::Application::build_with(notifier_settings, pool.clone()).await?;
-        workers.push(tokio::spawn(notifier.run_until(until(stopped.clone()))));
-        let projector = projector::startup::Application::build_with(
-            projector::config::Settings {
-                database: database(),
-                http: http(),
-                projector: projector::config::ProjectorSettings {
-                    batch_size: 500,
-                    relay_batch_size: projector::config::RELAY_BATCH_SIZE,
-                    rebuild_batch_size: projector::config::REBUILD_BATCH_SIZE,
-                    poll_interval_ms: 500,
-                    stuck_after_ms: 30_000,
-                },
-                amqp: amqp.clone(),
-            },
-            pool.clone(),
-        )
-        .await?;
-        workers.push(tokio::spawn(projector.run_until(until(stopped))));
+        let (_, notifier) =
+            spawn::notifier(notifier_settings, pool.clone(), until(stopped.clone())).await;
+        let mut projector_settings = settings::projector(&amqp);
+        projector_settings.database = database();
+        projector_settings.http = http();
+        let projector = spawn::projector(projector_settings, pool.clone(), until(stopped)).await;
         let mailed_types = notifier::consumer::Handler::bindings(&EmailHandler::new(
             pool.clone(),
             Mailer::new(&SmtpSettings {
@@ -343,7 +275,7 @@ impl System {
             query,
             query_uncached,
             replica,
-            gateway: gateway_address,
+            gateway,
             flights,
             aircraft,
             layout,
@@ -352,7 +284,7 @@ impl System {
             sink,
             mailed_types,
             _db: db,
-            workers: tokio::sync::Mutex::new(Some((stop_workers, workers))),
+            workers: tokio::sync::Mutex::new(Some((stop_workers, vec![notifier, projector]))),
         })
     }
 
@@ -426,8 +358,8 @@ impl System {
     pub fn verifier(&self) -> anyhow::Result<infra::auth::JwtVerifier> {
         Ok(infra::auth::JwtVerifier::new(
             &self.public_key,
-            "airline-gateway",
-            "airline-api",
+            testkit::ISSUER,
+            testkit::AUDIENCE,
         )?)
     }
 
@@ -515,7 +447,7 @@ async fn reference_data(pool: &PgPool) -> anyhow::Result<(AircraftId, SeatLayout
     Ok((id, layout))
 }
 
-/// Registers an airport.
+/// Registers an airport (its city named as its code).
 ///
 /// # Errors
 /// Rejections, database failures.
@@ -524,23 +456,7 @@ pub async fn register_airport(
     code: &str,
     tz: &str,
 ) -> anyhow::Result<()> {
-    let command = AirportCommand::Register {
-        code: AirportCode::parse(code)?,
-        name: Label::parse(code)?,
-        city: Label::parse(code)?,
-        country: CountryCode::parse("FR")?,
-        time_zone: TimeZone::parse(tz)?,
-    };
-    executor
-        .execute::<domain::airport::Airport>(
-            (code, None),
-            "RegisterAirport",
-            command,
-            CommandMeta::default(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
+    seed::register_airport(executor, (code, code, tz), CommandMeta::default()).await
 }
 
 /// Registers an aircraft of `layout`; returns its id.
@@ -552,26 +468,11 @@ pub async fn register_aircraft(
     model: &str,
     layout: &SeatLayout,
 ) -> anyhow::Result<AircraftId> {
-    let id = AircraftId::from_uuid(Uuid::now_v7());
-    let command = AircraftCommand::Register {
-        id,
-        model: Label::parse(model)?,
-        layout: layout.clone(),
-    };
-    executor
-        .execute::<domain::aircraft::Aircraft>(
-            (&id.to_string(), None),
-            "RegisterAircraft",
-            command,
-            CommandMeta::default(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(id)
+    seed::register_aircraft(executor, model, layout, CommandMeta::default()).await
 }
 
-/// Schedules a flight on `route` at `departure` on `aircraft`, economy at `price` minor units and any
-/// other cabin at four times that; returns its id.
+/// Schedules flight BE100 on `route` at `departure` on `aircraft`, economy at `price` minor units and
+/// any other cabin at four times that, no cancellation fee; returns its id.
 ///
 /// # Errors
 /// Rejections, database failures.
@@ -583,47 +484,23 @@ pub async fn schedule_with(
     aircraft: AircraftId,
     layout: &SeatLayout,
 ) -> anyhow::Result<Uuid> {
-    let eur = Currency::parse("EUR")?;
-    let id = FlightId::from_uuid(Uuid::now_v7());
-    let fare = |cabin, price| -> anyhow::Result<Fare> {
-        Ok(Fare {
-            cabin,
-            price: Money::try_new(price, eur)?,
-            rules: FareRules {
-                refundable: true,
-                cancellation_fee: Money::try_new(0, eur)?,
-            },
+    let fares = layout
+        .cabins()
+        .iter()
+        .map(|c| match c.cabin {
+            Cabin::Economy => seed::fare(Cabin::Economy, price, 0),
+            other => seed::fare(other, price * 4, 0),
         })
+        .collect::<anyhow::Result<_>>()?;
+    let plan = FlightPlan {
+        number: "BE100",
+        route,
+        departure,
+        duration: chrono::Duration::minutes(75),
+        aircraft: (aircraft, layout),
+        fares,
     };
-    let command = FlightCommand::Schedule(Box::new(ScheduleFlight {
-        id,
-        number: FlightNumber::parse("BE100")?,
-        origin: AirportCode::parse(route.0)?,
-        destination: AirportCode::parse(route.1)?,
-        departure_at: departure,
-        arrival_at: departure + chrono::Duration::minutes(75),
-        aircraft_id: aircraft,
-        layout: layout.clone(),
-        fares: layout
-            .cabins()
-            .iter()
-            .map(|c| match c.cabin {
-                Cabin::Economy => fare(Cabin::Economy, price),
-                other => fare(other, price * 4),
-            })
-            .collect::<anyhow::Result<_>>()?,
-        now: Utc::now(),
-    }));
-    executor
-        .execute::<Flight>(
-            (&id.to_string(), None),
-            "ScheduleFlight",
-            command,
-            CommandMeta::default(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(*id.as_uuid())
+    seed::schedule_flight(executor, plan, CommandMeta::default()).await
 }
 
 /// An account of `role` with a session in `pool`'s database, and a token of it signed by `signer` that a
@@ -636,24 +513,8 @@ pub async fn session_token(
     signer: &JwtSigner,
     role: Role,
 ) -> anyhow::Result<String> {
-    let user = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, 'x', $3)")
-        .bind(user)
-        .bind(format!("{user}@bench.example"))
-        .bind(role.as_str())
-        .execute(pool)
-        .await?;
-    let session = gateway::sessions::open(pool, user, std::time::Duration::from_secs(3600)).await?;
-    let now = Utc::now().timestamp() as u64;
-    Ok(signer.sign(&Claims {
-        iss: "airline-gateway".to_owned(),
-        aud: "airline-api".to_owned(),
-        sub: user,
-        role,
-        exp: now + 3600,
-        iat: now,
-        sid: Some(session.session_id),
-    })?)
+    let user = testkit::auth::insert_user(pool, role, "bench.example").await?;
+    testkit::auth::session_token(pool, signer, (user, role), 3600).await
 }
 
 /// A token for a new customer without a session (the APIs accept it; the gateway wants a session).
@@ -661,14 +522,6 @@ pub async fn session_token(
 /// # Errors
 /// Signing failures.
 pub fn customer_token(signer: &JwtSigner) -> anyhow::Result<String> {
-    let now = Utc::now().timestamp() as u64;
-    Ok(signer.sign(&Claims {
-        iss: "airline-gateway".to_owned(),
-        aud: "airline-api".to_owned(),
-        sub: Uuid::new_v4(),
-        role: Role::Customer,
-        exp: now + 3600,
-        iat: now,
-        sid: None,
-    })?)
+    let claims = testkit::auth::claims(Uuid::new_v4(), Role::Customer, testkit::AUDIENCE, 3600);
+    Ok(signer.sign(&claims)?)
 }
