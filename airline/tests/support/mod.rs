@@ -6,10 +6,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::{Duration as Span, Utc};
-use infra::auth::{Claims, JwtSigner, Role};
-use infra::testing::TestDatabase;
+use infra::auth::{JwtSigner, Role};
 use notifier::sink::SmtpSink;
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -29,18 +29,7 @@ impl Drop for TempDir {
     }
 }
 
-/// The database URL of `name` on the server `DATABASE_URL` names.
-pub fn database_url(name: &str) -> String {
-    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at Postgres");
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
-    let (server, _) = base.rsplit_once('/').unwrap();
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
-}
+pub use testkit::database_url;
 
 /// A running (or killed) `airline all`.
 pub struct Airline {
@@ -147,19 +136,7 @@ impl Airline {
     }
 
     async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = client.get(format!("{}/readyz", self.gateway)).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "airline all never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        testkit::spawn::wait_ready(&self.gateway, Duration::from_secs(60)).await;
     }
 
     /// SIGKILL, as `kill -9`: no shutdown, no flush, nothing finished.
@@ -235,18 +212,9 @@ pub async fn session_token(db: &TestDatabase, signer: &JwtSigner, role: Role) ->
     .await
     .unwrap();
     conn.close().await.unwrap();
-    let now = Utc::now().timestamp() as u64;
-    signer
-        .sign(&Claims {
-            iss: "airline-gateway".to_owned(),
-            aud: "airline-api".to_owned(),
-            sub: user,
-            role,
-            exp: now + 3600,
-            iat: now,
-            sid: Some(session),
-        })
-        .unwrap()
+    let mut claims = testkit::auth::claims(user, role, testkit::AUDIENCE, 3600);
+    claims.sid = Some(session);
+    testkit::auth::sign(signer, &claims)
 }
 
 /// What a request came to: its status and body, or `None` while the process is down.
@@ -283,7 +251,7 @@ pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
             .json(&body)
     };
     for code in ["CDG", "JFK"] {
-        let body = json!({"code": code, "name": code, "city": "City", "country": "FR", "time_zone": "Europe/Paris"});
+        let body = testkit::bodies::airport(code, code, "City", "Europe/Paris");
         assert_eq!(send(post("/api/v1/airports", body)).await.unwrap().0, 201);
     }
     let aircraft = json!({"model": "Crash 30", "cabins": [
@@ -293,10 +261,13 @@ pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
     let mut ids = Vec::new();
     for n in 0..flights {
         let departure = Utc::now() + Span::days(20 + n as i64);
-        let flight = json!({"number": format!("KL{}", 100 + n), "origin": "CDG", "destination": "JFK",
-            "departure_at": departure, "arrival_at": departure + Span::hours(8), "aircraft_id": aircraft["id"],
-            "fares": [{"cabin": "economy", "price": {"amount_minor": 10000, "currency": "EUR"},
-                "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 2500, "currency": "EUR"}}}]});
+        let flight = testkit::bodies::flight(
+            &format!("KL{}", 100 + n),
+            ("CDG", "JFK"),
+            (departure, Span::hours(8)),
+            &aircraft["id"],
+            &[testkit::bodies::fare("economy", 10000, true, 2500)],
+        );
         let (status, body) = send(post("/api/v1/flights", flight)).await.unwrap();
         assert_eq!(status, 201, "{body}");
         ids.push(body["id"].as_str().unwrap().parse().unwrap());
