@@ -2,9 +2,9 @@
 //! migrating first and stopping together on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
+use infra::settings::ServiceSettings;
 use infra::settings::{HttpSettings, env_var};
 use infra::startup::Launch;
 use tokio::sync::watch;
@@ -47,11 +47,11 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
     let mut projector = projector::config::Settings::load().context("projector settings")?;
     let mut notifier = notifier::config::Settings::load().context("notifier settings")?;
     // The checks each service runs in production before it connects, here before the shared pool does.
-    gateway::startup::refuse_development_defaults(&gateway)?;
-    command_api::startup::refuse_development_defaults(&command)?;
-    query_api::startup::refuse_development_defaults(&query)?;
-    projector::startup::refuse_development_defaults(&projector)?;
-    notifier::startup::refuse_development_defaults(&notifier)?;
+    gateway::startup::Application::refuse_development_defaults(&gateway)?;
+    command_api::startup::Application::refuse_development_defaults(&command)?;
+    query_api::startup::Application::refuse_development_defaults(&query)?;
+    projector::startup::Application::refuse_development_defaults(&projector)?;
+    notifier::startup::Application::refuse_development_defaults(&notifier)?;
     listen(&mut gateway.http, at.gateway);
     listen(&mut command.http, at.command);
     listen(&mut query.http, at.query);
@@ -109,13 +109,7 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
     }
 
     let gateway_app = gateway::startup::Application::build_with(gateway, pool.clone()).await?;
-    let command_app = command_api::startup::Application::build_with(
-        command,
-        pool.clone(),
-        Arc::new(command_api::clock::SystemClock),
-        Arc::new(command_api::payments::TestCardProvider::default()),
-    )
-    .await?;
+    let command_app = command_api::startup::Application::build_with(command, pool.clone()).await?;
     let query_app = query_api::startup::Application::build_with(query, pool.clone()).await?;
     let projector_app =
         projector::startup::Application::build_with(projector, pool.clone()).await?;

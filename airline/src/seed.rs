@@ -15,6 +15,7 @@ use domain::flight::{Fare, FareRules, Flight, FlightCommand, FlightError, Schedu
 use domain::values::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::auth::{Principal, Role};
+use infra::settings::ServiceSettings;
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use domain::values::EmailAddress;
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::auth::Role;
+use infra::settings::ServiceSettings;
 use sqlx::PgPool;
 
 use crate::cli::DeadLetterArgs;

@@ -12,6 +12,7 @@ use domain::aircraft::{CabinLayout, SeatLayout};
 use domain::values::{AircraftId, Cabin};
 use infra::auth::{JwtSigner, Role, generate_key_pair};
 use infra::event_log::Subscription;
+use infra::settings::ServiceSettings;
 use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
 use notifier::config::SmtpSettings;
 use notifier::email::{EmailHandler, Mailer};

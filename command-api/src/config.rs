@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use infra::settings::{DatabaseSettings, HttpSettings};
+use infra::settings::{DatabaseSettings, HttpSettings, ServiceSettings, TokenSettings};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 /// Everything the command API needs to start.
@@ -74,12 +75,8 @@ impl BookingSettings {
     }
 }
 
-impl Settings {
-    /// Loads the settings.
-    ///
-    /// # Errors
-    /// When a variable does not parse.
-    pub fn load() -> Result<Self, config::ConfigError> {
+impl ServiceSettings for Settings {
+    fn load() -> Result<Self, config::ConfigError> {
         let settings: Self = infra::settings::load(&[
             ("http.host", "127.0.0.1"),
             ("http.port", "8081"),
@@ -105,5 +102,17 @@ impl Settings {
             )));
         }
         Ok(settings)
+    }
+
+    fn database(&self) -> &DatabaseSettings {
+        &self.database
+    }
+
+    fn urls(&self) -> Vec<(&'static str, &str)> {
+        vec![("DATABASE_URL", self.database.url.expose_secret())]
+    }
+
+    fn tokens(&self) -> Option<&TokenSettings> {
+        Some(&self.auth)
     }
 }

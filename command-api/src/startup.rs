@@ -27,42 +27,13 @@ pub struct Application {
     state: AppState,
 }
 
-/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
-/// credentials, before anything connects; `airline all` runs the same check.
-///
-/// # Errors
-/// Every finding, when running as production.
-pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let dev = infra::production::dev_key_dir();
-    infra::production::refuse_development_defaults(
-        "the command API",
-        &[("DATABASE_URL", settings.database.url.expose_secret())],
-        &infra::production::verifying_key(&settings.auth),
-        &[dev.as_path()],
-    )
-}
-
 impl Launch for Application {
     type Settings = Settings;
     const NAME: &'static str = "the command API";
 
-    fn load() -> Result<Settings, config::ConfigError> {
-        Settings::load()
-    }
-
-    /// Connects with the settings' database, migrates, and binds: bad settings, an unreachable
-    /// database, a failed migration or a busy port fail it.
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_development_defaults(&settings)?;
-        let pool = infra::db::pool(&settings.database).context("database settings")?;
-        Self::build_with(
-            settings,
-            pool,
-            Arc::new(SystemClock),
-            Arc::new(TestCardProvider::default()),
-        )
-        .await
+    async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let payments = Arc::new(TestCardProvider::default());
+        Self::build_from(settings, pool, Arc::new(SystemClock), payments).await
     }
 
     fn service(&self) -> &Service {
@@ -105,11 +76,11 @@ impl Launch for Application {
 }
 
 impl Application {
-    /// Like [`Launch::build`] with a given pool, clock and payment provider (tests, `airline all`).
+    /// Like [`Launch::build_with`] with a given clock and payment provider (tests).
     ///
     /// # Errors
     /// As [`Application::build`].
-    pub async fn build_with(
+    pub async fn build_from(
         settings: Settings,
         pool: PgPool,
         clock: Arc<dyn Clock>,

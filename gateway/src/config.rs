@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
+use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings, ServiceSettings};
+use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -121,12 +122,10 @@ impl Settings {
     pub fn is_production(&self) -> bool {
         self.environment.eq_ignore_ascii_case("production")
     }
+}
 
-    /// Loads the settings.
-    ///
-    /// # Errors
-    /// When a variable does not parse.
-    pub fn load() -> Result<Self, config::ConfigError> {
+impl ServiceSettings for Settings {
+    fn load() -> Result<Self, config::ConfigError> {
         let home = infra::settings::env_var("HOME").unwrap_or_else(|| ".".to_owned());
         let key_dir = format!("{home}/.local/share/airline");
         infra::settings::load(&[
@@ -164,5 +163,16 @@ impl Settings {
             ("rate_limits.default.window_secs", "60"),
             ("cors_origins", ""),
         ])
+    }
+
+    fn database(&self) -> &DatabaseSettings {
+        &self.database
+    }
+
+    fn urls(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("DATABASE_URL", self.database.url.expose_secret()),
+            ("REDIS_URL", &self.redis.url),
+        ]
     }
 }

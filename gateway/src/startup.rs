@@ -14,6 +14,7 @@ use axum::routing::{MethodFilter, MethodRouter, get};
 use infra::auth::{JwtSigner, JwtVerifier};
 use infra::cache::Cache;
 use infra::problem::Problem;
+use infra::settings::ServiceSettings;
 use infra::startup::{Launch, Service};
 use infra::supervisor::{Spec, Supervisor};
 use sqlx::PgPool;
@@ -40,81 +41,36 @@ pub struct Application {
     grants: Arc<Grants>,
 }
 
-/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
-/// credentials, before anything connects; `airline all` runs the same check.
-///
-/// # Errors
-/// Every finding, when running as production.
-pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let auth = &settings.auth;
-    let key = match (&auth.private_key_pem, &auth.private_key_file) {
-        (Some(pem), _) => vec![infra::production::Key::Pem(pem.expose_secret())],
-        (None, Some(file)) => vec![infra::production::Key::File(file)],
-        (None, None) => Vec::new(),
-    };
-    let dev = auth.dev_key_dir();
-    if settings.is_production() {
-        let found = infra::production::findings(
-            &[
-                ("DATABASE_URL", settings.database.url.expose_secret()),
-                ("REDIS_URL", &settings.redis.url),
-            ],
-            &key,
-            &[dev.as_path()],
-        );
-        anyhow::ensure!(
-            found.is_empty(),
-            "the gateway refuses to start in production: {}",
-            found.join("; ")
-        );
-    }
-    Ok(())
-}
-
 impl Launch for Application {
     type Settings = Settings;
     const NAME: &'static str = "the gateway";
 
-    fn load() -> Result<Settings, config::ConfigError> {
-        Settings::load()
-    }
-
-    /// Connects, loads or generates keys, binds: bad settings, development keys in production or a
-    /// busy port fail it.
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_development_defaults(&settings)?;
-        let pool = infra::db::pool(&settings.database).context("database settings")?;
-        Self::build_with(settings, pool).await
-    }
-
-    fn service(&self) -> &Service {
-        &self.service
-    }
-
-    /// Serves until `stop` resolves, with the session listener under the supervisor.
-    async fn run_until(
-        mut self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let grants = self.grants;
-        self.service.supervisor().spawn(
-            Spec::degrading("session-listener", Duration::from_secs(30)),
-            move |beat, stop| {
-                let grants = grants.clone();
-                async move { grants.listen(beat, stop).await }
-            },
-        );
-        self.service.run_until(stop).await
-    }
-}
-
-impl Application {
-    /// Like [`Launch::build`] with a given pool.
+    /// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
+    /// credentials, before anything connects; `airline all` runs the same check.
     ///
     /// # Errors
-    /// As [`Launch::build`].
-    pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+    /// Every finding, when running as production.
+    fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
+        use secrecy::ExposeSecret;
+        let auth = &settings.auth;
+        let key = match (&auth.private_key_pem, &auth.private_key_file) {
+            (Some(pem), _) => vec![infra::production::Key::Pem(pem.expose_secret())],
+            (None, Some(file)) => vec![infra::production::Key::File(file)],
+            (None, None) => Vec::new(),
+        };
+        let dev = auth.dev_key_dir();
+        if settings.is_production() {
+            let found = infra::production::findings(&settings.urls(), &key, &[dev.as_path()]);
+            anyhow::ensure!(
+                found.is_empty(),
+                "the gateway refuses to start in production: {}",
+                found.join("; ")
+            );
+        }
+        Ok(())
+    }
+
+    async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let private = crate::keys::private_key(&settings)?;
         let public = infra::auth::public_key_of(&private).context("the token private key")?;
         let auth = &settings.auth;
@@ -149,6 +105,28 @@ impl Application {
         Ok(Self { service, grants })
     }
 
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `stop` resolves, with the session listener under the supervisor.
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grants = self.grants;
+        self.service.supervisor().spawn(
+            Spec::degrading("session-listener", Duration::from_secs(30)),
+            move |beat, stop| {
+                let grants = grants.clone();
+                async move { grants.listen(beat, stop).await }
+            },
+        );
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.service.port()

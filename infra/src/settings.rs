@@ -201,3 +201,23 @@ impl TokenSettings {
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))
     }
 }
+
+/// What the shared start-up (`crate::startup`) reads from a service's settings.
+pub trait ServiceSettings: Sized + Send + 'static {
+    /// Loads them: the service's defaults, then `APP_*` variables (and `DATABASE_URL` and the like).
+    ///
+    /// # Errors
+    /// A variable that does not parse.
+    fn load() -> Result<Self, config::ConfigError>;
+
+    /// The primary database.
+    fn database(&self) -> &DatabaseSettings;
+
+    /// The connection URLs production must not leave at their development defaults, by variable.
+    fn urls(&self) -> Vec<(&'static str, &str)>;
+
+    /// How the service verifies tokens, when it does.
+    fn tokens(&self) -> Option<&TokenSettings> {
+        None
+    }
+}

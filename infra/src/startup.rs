@@ -6,11 +6,12 @@
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{MethodRouter, get};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::JwtVerifier;
-use crate::settings::{HttpSettings, TokenSettings};
+use crate::settings::{HttpSettings, ServiceSettings, TokenSettings};
 use crate::supervisor::Supervisor;
 
 /// A service bound to its port, with its router and the supervisor its workers will run under.
@@ -123,21 +124,19 @@ pub fn verifier(tokens: &TokenSettings) -> anyhow::Result<JwtVerifier> {
         .context("loading the token public key")
 }
 
-/// A service that can be started on its own: what its binary and `airline <service>` run.
+/// A service that can be started on its own: what its binary, `airline <service>` and `airline all`
+/// run.
 pub trait Launch: Sized + Send + 'static {
     /// Its settings.
-    type Settings;
-    /// How logs name it (`the command API`).
+    type Settings: ServiceSettings;
+    /// How logs and refusals name it (`the command API`).
     const NAME: &'static str;
 
-    /// Loads the settings from the environment.
-    ///
-    /// # Errors
-    /// A variable that does not parse.
-    fn load() -> Result<Self::Settings, config::ConfigError>;
-
-    /// Connects and binds.
-    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send;
+    /// Builds it on `pool` (its own, or one `airline all` shares) and binds its port.
+    fn build_with(
+        settings: Self::Settings,
+        pool: PgPool,
+    ) -> impl Future<Output = anyhow::Result<Self>> + Send;
 
     /// The bound service.
     fn service(&self) -> &Service;
@@ -147,6 +146,37 @@ pub trait Launch: Sized + Send + 'static {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
+    /// credentials, before anything connects; `airline all` runs the same check.
+    ///
+    /// # Errors
+    /// Every finding, when running as production.
+    fn refuse_development_defaults(settings: &Self::Settings) -> anyhow::Result<()> {
+        let dev = crate::production::dev_key_dir();
+        let (keys, dev_dirs) = match settings.tokens() {
+            Some(tokens) => (
+                crate::production::verifying_key(tokens),
+                vec![dev.as_path()],
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        crate::production::refuse_development_defaults(
+            Self::NAME,
+            &settings.urls(),
+            &keys,
+            &dev_dirs,
+        )
+    }
+
+    /// Refuses development defaults in production, connects with its own pool, builds and binds.
+    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>> + Send {
+        async move {
+            Self::refuse_development_defaults(&settings)?;
+            let pool = crate::db::pool(settings.database()).context("database settings")?;
+            Self::build_with(settings, pool).await
+        }
+    }
 
     /// Runs until SIGINT/SIGTERM, then drains within the shutdown bound.
     fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>> + Send {
@@ -160,7 +190,8 @@ pub trait Launch: Sized + Send + 'static {
 /// # Errors
 /// Bad settings, or what building or running it fails with.
 pub async fn launch<A: Launch>() -> anyhow::Result<()> {
-    let settings = A::load().with_context(|| format!("loading the settings of {}", A::NAME))?;
+    let settings =
+        A::Settings::load().with_context(|| format!("loading the settings of {}", A::NAME))?;
     let app = A::build(settings)
         .await
         .with_context(|| format!("starting {}", A::NAME))?;

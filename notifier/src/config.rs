@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use infra::amqp::AmqpSettings;
-use infra::settings::{DatabaseSettings, HttpSettings};
+use infra::settings::{DatabaseSettings, HttpSettings, ServiceSettings, TokenSettings};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 /// Everything the notifier needs.
@@ -72,12 +73,8 @@ impl RetrySettings {
     }
 }
 
-impl Settings {
-    /// Loads the settings.
-    ///
-    /// # Errors
-    /// When a variable does not parse.
-    pub fn load() -> Result<Self, config::ConfigError> {
+impl ServiceSettings for Settings {
+    fn load() -> Result<Self, config::ConfigError> {
         infra::settings::load(&[
             ("http.host", "127.0.0.1"),
             ("http.port", "8084"),
@@ -95,5 +92,20 @@ impl Settings {
             ("retry.webhook_timeout_ms", "5000"),
             ("webhooks.allow_private_destinations", "false"),
         ])
+    }
+
+    fn database(&self) -> &DatabaseSettings {
+        &self.database
+    }
+
+    fn urls(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("DATABASE_URL", self.database.url.expose_secret()),
+            ("AMQP_URL", &self.amqp.url),
+        ]
+    }
+
+    fn tokens(&self) -> Option<&TokenSettings> {
+        Some(&self.auth)
     }
 }

@@ -26,62 +26,11 @@ pub struct Application {
     delays: Vec<u32>,
 }
 
-/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
-/// credentials, before anything connects; `airline all` runs the same check.
-///
-/// # Errors
-/// Every finding, when running as production.
-pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let dev = infra::production::dev_key_dir();
-    infra::production::refuse_development_defaults(
-        "the notifier",
-        &[
-            ("DATABASE_URL", settings.database.url.expose_secret()),
-            ("AMQP_URL", &settings.amqp.url),
-        ],
-        &infra::production::verifying_key(&settings.auth),
-        &[dev.as_path()],
-    )
-}
-
 impl Launch for Application {
     type Settings = Settings;
     const NAME: &'static str = "the notifier";
 
-    fn load() -> Result<Settings, config::ConfigError> {
-        Settings::load()
-    }
-
-    /// Connects and binds: bad settings or a busy port fail it.
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_development_defaults(&settings)?;
-        let pool = infra::db::pool(&settings.database).context("database settings")?;
-        Self::build_with(settings, pool).await
-    }
-
-    fn service(&self) -> &Service {
-        &self.service
-    }
-
-    /// Runs until `stop` resolves, the email and webhook consumers under the supervisor.
-    async fn run_until(
-        mut self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let supervisor = self.service.supervisor();
-        spawn_consumer(supervisor, self.email, &self.state.amqp, &self.delays);
-        spawn_consumer(supervisor, self.webhooks, &self.state.amqp, &self.delays);
-        self.service.run_until(stop).await
-    }
-}
-
-impl Application {
-    /// Like [`Launch::build`] with a given pool.
-    ///
-    /// # Errors
-    /// Bad settings, busy port.
-    pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+    async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let verifier = infra::startup::verifier(&settings.auth)?;
         let outbound = Outbound::new(
             settings.retry.webhook_timeout(),
@@ -114,6 +63,23 @@ impl Application {
         })
     }
 
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Runs until `stop` resolves, the email and webhook consumers under the supervisor.
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let supervisor = self.service.supervisor();
+        spawn_consumer(supervisor, self.email, &self.state.amqp, &self.delays);
+        spawn_consumer(supervisor, self.webhooks, &self.state.amqp, &self.delays);
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.service.port()

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use infra::amqp::AmqpSettings;
-use infra::settings::{DatabaseSettings, HttpSettings};
+use infra::settings::{DatabaseSettings, HttpSettings, ServiceSettings};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 /// Everything the projector needs.
@@ -67,12 +68,8 @@ impl ProjectorSettings {
     }
 }
 
-impl Settings {
-    /// Loads the settings.
-    ///
-    /// # Errors
-    /// When a variable does not parse.
-    pub fn load() -> Result<Self, config::ConfigError> {
+impl ServiceSettings for Settings {
+    fn load() -> Result<Self, config::ConfigError> {
         infra::settings::load(&[
             ("http.host", "127.0.0.1"),
             ("http.port", "8083"),
@@ -84,5 +81,16 @@ impl Settings {
             ("amqp.exchange", "airline.events"),
             ("amqp.queue_prefix", "notifier"),
         ])
+    }
+
+    fn database(&self) -> &DatabaseSettings {
+        &self.database
+    }
+
+    fn urls(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("DATABASE_URL", self.database.url.expose_secret()),
+            ("AMQP_URL", &self.amqp.url),
+        ]
     }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -38,37 +37,36 @@ struct HealthState {
     workers: Registry,
 }
 
-/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
-/// credentials, before anything connects; `airline all` runs the same check.
-///
-/// # Errors
-/// Every finding, when running as production.
-pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    infra::production::refuse_development_defaults(
-        "the projector",
-        &[
-            ("DATABASE_URL", settings.database.url.expose_secret()),
-            ("AMQP_URL", &settings.amqp.url),
-        ],
-        &[],
-        &[],
-    )
-}
-
 impl Launch for Application {
     type Settings = Settings;
     const NAME: &'static str = "the projector";
 
-    fn load() -> Result<Settings, config::ConfigError> {
-        Settings::load()
-    }
-
-    /// Connects and binds: bad settings or a busy port fail it.
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_development_defaults(&settings)?;
-        let pool = infra::db::pool(&settings.database).context("database settings")?;
-        Self::build_with(settings, pool).await
+    async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let workers = Projection::ALL
+            .into_iter()
+            .map(|p| Worker::new(pool.clone(), p, settings.projector.batch_size))
+            .collect();
+        let relay = Arc::new(Relay::new(
+            pool.clone(),
+            settings.amqp.clone(),
+            settings.projector.relay_batch_size,
+        ));
+        let supervisor = Supervisor::new();
+        let router = Router::new()
+            .route("/readyz", get(readyz))
+            .with_state(HealthState {
+                pool: pool.clone(),
+                workers: supervisor.registry(),
+            });
+        let router = infra::http::serve_stack(router, &settings.http);
+        Ok(Self {
+            service: Service::bind(&settings.http, router, supervisor).await?,
+            relay,
+            pool,
+            stuck_after: settings.projector.stuck_after(),
+            workers,
+            poll: settings.projector.poll_interval(),
+        })
     }
 
     fn service(&self) -> &Service {
@@ -112,38 +110,6 @@ impl Launch for Application {
 }
 
 impl Application {
-    /// Like [`Launch::build`] with a given pool.
-    ///
-    /// # Errors
-    /// Busy port.
-    pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let workers = Projection::ALL
-            .into_iter()
-            .map(|p| Worker::new(pool.clone(), p, settings.projector.batch_size))
-            .collect();
-        let relay = Arc::new(Relay::new(
-            pool.clone(),
-            settings.amqp.clone(),
-            settings.projector.relay_batch_size,
-        ));
-        let supervisor = Supervisor::new();
-        let router = Router::new()
-            .route("/readyz", get(readyz))
-            .with_state(HealthState {
-                pool: pool.clone(),
-                workers: supervisor.registry(),
-            });
-        let router = infra::http::serve_stack(router, &settings.http);
-        Ok(Self {
-            service: Service::bind(&settings.http, router, supervisor).await?,
-            relay,
-            pool,
-            stuck_after: settings.projector.stuck_after(),
-            workers,
-            poll: settings.projector.poll_interval(),
-        })
-    }
-
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.service.port()

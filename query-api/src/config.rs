@@ -1,6 +1,9 @@
 //! The query API's settings.
 
-use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings};
+use infra::settings::{
+    DatabaseSettings, HttpSettings, RedisSettings, ServiceSettings, TokenSettings,
+};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 /// Everything the query API needs.
@@ -58,12 +61,8 @@ impl Default for FeedSettings {
     }
 }
 
-impl Settings {
-    /// Loads the settings.
-    ///
-    /// # Errors
-    /// When a variable does not parse.
-    pub fn load() -> Result<Self, config::ConfigError> {
+impl ServiceSettings for Settings {
+    fn load() -> Result<Self, config::ConfigError> {
         infra::settings::load(&[
             ("http.host", "127.0.0.1"),
             ("http.port", "8082"),
@@ -78,5 +77,20 @@ impl Settings {
             ("cache.search_ttl_secs", "60"),
             ("cache.seat_map_ttl_secs", "300"),
         ])
+    }
+
+    fn database(&self) -> &DatabaseSettings {
+        &self.database
+    }
+
+    fn urls(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("DATABASE_URL", self.database.url.expose_secret()),
+            ("REDIS_URL", &self.redis.url),
+        ]
+    }
+
+    fn tokens(&self) -> Option<&TokenSettings> {
+        Some(&self.auth)
     }
 }

@@ -29,74 +29,11 @@ pub struct Application {
     stopping: watch::Sender<bool>,
 }
 
-/// In production (`APP_ENVIRONMENT=production`), refuses the development key pair and default
-/// credentials, before anything connects; `airline all` runs the same check.
-///
-/// # Errors
-/// Every finding, when running as production.
-pub fn refuse_development_defaults(settings: &Settings) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    let dev = infra::production::dev_key_dir();
-    infra::production::refuse_development_defaults(
-        "the query API",
-        &[
-            ("DATABASE_URL", settings.database.url.expose_secret()),
-            ("REDIS_URL", &settings.redis.url),
-        ],
-        &infra::production::verifying_key(&settings.auth),
-        &[dev.as_path()],
-    )
-}
-
 impl Launch for Application {
     type Settings = Settings;
     const NAME: &'static str = "the query API";
 
-    fn load() -> Result<Settings, config::ConfigError> {
-        Settings::load()
-    }
-
-    /// Connects and binds: bad settings or key, or a busy port, fail it.
-    async fn build(settings: Settings) -> anyhow::Result<Self> {
-        refuse_development_defaults(&settings)?;
-        let pool = infra::db::pool(&settings.database).context("database settings")?;
-        Self::build_with(settings, pool).await
-    }
-
-    fn service(&self) -> &Service {
-        &self.service
-    }
-
-    /// Serves until `stop` resolves, with the feed's listener under the supervisor.
-    async fn run_until(
-        mut self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let (feed, pool) = (self.feed, self.pool);
-        // A stopped feed listener only slows the streams down to polling.
-        self.service.supervisor().spawn(
-            Spec::degrading("feed-listener", Duration::from_secs(30)),
-            move |beat, stop| {
-                let (feed, pool) = (feed.clone(), pool.clone());
-                async move { feed.listen(&pool, beat, stop).await }
-            },
-        );
-        let stopping = self.stopping;
-        let stop = async move {
-            stop.await;
-            // Event streams end now, so their connections drain like any other.
-            let _ = stopping.send(true);
-        };
-        self.service.run_until(stop).await
-    }
-}
-
-impl Application {
-    /// Like [`Launch::build`] with a given pool.
-    ///
-    /// # Errors
-    /// Bad key, busy port.
-    pub async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+    async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let verifier = infra::startup::verifier(&settings.auth)?;
         let supervisor = Supervisor::new();
         let feed = Arc::new(Hub::new(settings.feed.clone()));
@@ -138,6 +75,35 @@ impl Application {
         })
     }
 
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Serves until `stop` resolves, with the feed's listener under the supervisor.
+    async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (feed, pool) = (self.feed, self.pool);
+        // A stopped feed listener only slows the streams down to polling.
+        self.service.supervisor().spawn(
+            Spec::degrading("feed-listener", Duration::from_secs(30)),
+            move |beat, stop| {
+                let (feed, pool) = (feed.clone(), pool.clone());
+                async move { feed.listen(&pool, beat, stop).await }
+            },
+        );
+        let stopping = self.stopping;
+        let stop = async move {
+            stop.await;
+            // Event streams end now, so their connections drain like any other.
+            let _ = stopping.send(true);
+        };
+        self.service.run_until(stop).await
+    }
+}
+
+impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.service.port()

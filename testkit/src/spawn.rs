@@ -39,7 +39,7 @@ pub async fn command_api(
     clock: Arc<dyn Clock>,
     payments: Arc<dyn PaymentProvider>,
 ) -> (String, AppState) {
-    let app = command_api::startup::Application::build_with(settings, pool, clock, payments)
+    let app = command_api::startup::Application::build_from(settings, pool, clock, payments)
         .await
         .expect("the command API did not start");
     let state = app.state().clone();
