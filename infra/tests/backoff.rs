@@ -28,6 +28,9 @@ async fn the_sql_delay_stays_between_half_the_ceiling_and_the_ceiling_as_failure
             "{failures} failures: {delays:?} outside [{}, {ceiling}]",
             ceiling / 2.0
         );
-        assert!(delays.iter().any(|d| *d != delays[0]), "no jitter: {delays:?}");
+        assert!(
+            delays.iter().any(|d| *d != delays[0]),
+            "no jitter: {delays:?}"
+        );
     }
 }
