@@ -71,15 +71,7 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
         http.shutdown_timeout_ms = total - total * 3 / 5;
     }
     let database = &command.database;
-    let pool = infra::db::options(database)
-        .max_connections(database.max_connections.max(30))
-        .connect_with(database.connect_options()?)
-        .await
-        .context("connecting to Postgres (DATABASE_URL)")?;
-    infra::db::MIGRATOR
-        .run(&pool)
-        .await
-        .context("running migrations")?;
+    let pool = crate::tools::migrated_pool(database, database.max_connections.max(30)).await?;
 
     // One key pair: the gateway signs, every API verifies with the public half.
     let private = gateway::keys::private_key(&gateway)?;

@@ -4,16 +4,27 @@ use anyhow::{Context, bail};
 use domain::values::EmailAddress;
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::auth::Role;
-use infra::settings::ServiceSettings;
+use infra::settings::{DatabaseSettings, ServiceSettings};
 use sqlx::PgPool;
 
 use crate::cli::DeadLetterArgs;
 
 async fn database() -> anyhow::Result<PgPool> {
     let settings = command_api::config::Settings::load().context("settings")?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(settings.database.connect_options()?)
+    migrated_pool(&settings.database, 4).await
+}
+
+/// A pool of at most `max_connections` on the settings' database, migrated.
+///
+/// # Errors
+/// Postgres unreachable, or a migration that fails.
+pub async fn migrated_pool(
+    database: &DatabaseSettings,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
+    let pool = infra::db::options(database)
+        .max_connections(max_connections)
+        .connect_with(database.connect_options()?)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
     infra::db::MIGRATOR

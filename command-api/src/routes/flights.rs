@@ -157,17 +157,17 @@ fn render(status: StatusCode) -> impl Fn(&Versioned<Flight>) -> Result<StoredRes
     }
 }
 
-/// Runs a flight decision on its lane and answers with the flight.
+/// Runs a decision about `flight` on its lane and answers with the flight.
 async fn respond(
     state: &AppState,
-    lane: StreamKey,
+    flight: FlightId,
     meta: crate::executor::CommandMeta,
     decide: impl FnMut(&mut WorkingSet) -> Result<Versioned<Flight>> + Send + 'static,
     status: StatusCode,
 ) -> Result<Response> {
     let (_, response) = state
         .executor
-        .respond(lane, meta, decide, render(status))
+        .respond(StreamKey::seats_of(flight), meta, decide, render(status))
         .await?;
     Ok(response)
 }
@@ -233,14 +233,7 @@ async fn schedule_flight(
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
-    respond(
-        &state,
-        StreamKey::seats_of(id),
-        meta,
-        decide,
-        StatusCode::CREATED,
-    )
-    .await
+    respond(&state, id, meta, decide, StatusCode::CREATED).await
 }
 
 /// Reschedule an unsold flight and/or change its fares.
@@ -295,14 +288,7 @@ async fn update_flight(
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
-    respond(
-        &state,
-        StreamKey::seats_of(flight_id),
-        meta,
-        decide,
-        StatusCode::OK,
-    )
-    .await
+    respond(&state, flight_id, meta, decide, StatusCode::OK).await
 }
 
 /// Delay a flight; every affected booking notes it in the same commit.
@@ -334,14 +320,7 @@ async fn delay_flight(
     };
     let decide = disruption::delay(flight_id, expected, command, note);
     let meta = meta.for_principal(principal);
-    respond(
-        &state,
-        StreamKey::seats_of(flight_id),
-        meta,
-        decide,
-        StatusCode::OK,
-    )
-    .await
+    respond(&state, flight_id, meta, decide, StatusCode::OK).await
 }
 
 /// Cancel a flight; every booking on it is cancelled, its seats released and its payment refunded in
@@ -368,14 +347,7 @@ async fn cancel_flight(
     };
     let decide = disruption::cancel(flight_id, expected, command, now);
     let meta = meta.for_principal(principal);
-    let response = respond(
-        &state,
-        StreamKey::seats_of(flight_id),
-        meta.clone(),
-        decide,
-        StatusCode::OK,
-    )
-    .await?;
+    let response = respond(&state, flight_id, meta.clone(), decide, StatusCode::OK).await?;
     // The refunds are paid back beside the response; payment recovery retries any that fail.
     let span = tracing::Span::current();
     tokio::spawn(

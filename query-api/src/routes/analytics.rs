@@ -79,24 +79,7 @@ async fn revenue(
     principal: Principal,
     AppQuery(range): AppQuery<Range>,
 ) -> Result<Response> {
-    principal.require_admin()?;
-    let (start, end) = range.bounds()?;
-    let rows: Vec<RevenueRow> = state
-        .replica_first("analytics", move |pool| async move {
-            sqlx::query_as(
-                "SELECT (placed_at AT TIME ZONE 'UTC')::date AS day, origin, destination, currency, count(*) AS bookings, \
-                 count(confirmed_at) AS confirmed, COALESCE(sum(seats) FILTER (WHERE confirmed_at IS NOT NULL), 0)::bigint AS seats_sold, \
-                 COALESCE(sum(total_minor) FILTER (WHERE confirmed_at IS NOT NULL), 0)::bigint AS revenue_minor, \
-                 COALESCE(sum(refund_minor), 0)::bigint AS refunds_minor \
-                 FROM rm_analytics_bookings WHERE placed_at >= $1 AND placed_at < $2 \
-                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-            )
-            .bind(start)
-            .bind(end)
-            .fetch_all(&pool)
-            .await
-        })
-        .await?;
+    let rows = report::<RevenueRow>(&state, &principal, &range, REVENUE).await?;
     Ok(axum::Json(rows).into_response())
 }
 
@@ -129,25 +112,7 @@ async fn load_factors(
     principal: Principal,
     AppQuery(range): AppQuery<Range>,
 ) -> Result<Response> {
-    principal.require_admin()?;
-    let (start, end) = range.bounds()?;
-    let rows: Vec<LoadFactorRow> = state
-        .replica_first("analytics", move |pool| async move {
-            sqlx::query_as(
-                "SELECT f.flight_id, f.origin, f.destination, f.departure_at, f.status, f.capacity, \
-                 COALESCE(sum(b.seats) FILTER (WHERE b.confirmed_at IS NOT NULL AND b.cancelled_at IS NULL), 0)::bigint AS seats_sold, \
-                 (COALESCE(sum(b.seats) FILTER (WHERE b.confirmed_at IS NOT NULL AND b.cancelled_at IS NULL), 0)::float8 \
-                    / GREATEST(f.capacity, 1)) AS load_factor \
-                 FROM rm_analytics_flights f LEFT JOIN rm_analytics_bookings b ON b.flight_id = f.flight_id \
-                 WHERE f.departure_at >= $1 AND f.departure_at < $2 \
-                 GROUP BY f.flight_id ORDER BY f.departure_at, f.flight_id",
-            )
-            .bind(start)
-            .bind(end)
-            .fetch_all(&pool)
-            .await
-        })
-        .await?;
+    let rows = report::<LoadFactorRow>(&state, &principal, &range, LOAD_FACTORS).await?;
     Ok(axum::Json(rows).into_response())
 }
 
@@ -176,23 +141,7 @@ async fn cancellations(
     principal: Principal,
     AppQuery(range): AppQuery<Range>,
 ) -> Result<Response> {
-    principal.require_admin()?;
-    let (start, end) = range.bounds()?;
-    let rows: Vec<CancellationRow> = state
-        .replica_first("analytics", move |pool| async move {
-            sqlx::query_as(
-                "SELECT (COALESCE(cancelled_at, expired_at) AT TIME ZONE 'UTC')::date AS day, origin, destination, \
-                 count(cancelled_at) AS cancellations, COALESCE(sum(refund_minor), 0)::bigint AS refunds_minor, \
-                 count(expired_at) AS expirations \
-                 FROM rm_analytics_bookings WHERE COALESCE(cancelled_at, expired_at) >= $1 AND COALESCE(cancelled_at, expired_at) < $2 \
-                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-            )
-            .bind(start)
-            .bind(end)
-            .fetch_all(&pool)
-            .await
-        })
-        .await?;
+    let rows = report::<CancellationRow>(&state, &principal, &range, CANCELLATIONS).await?;
     Ok(axum::Json(rows).into_response())
 }
 
@@ -225,24 +174,67 @@ async fn conversion(
     principal: Principal,
     AppQuery(range): AppQuery<Range>,
 ) -> Result<Response> {
+    // An aggregate over the whole range: always exactly one row.
+    let row = report::<Conversion>(&state, &principal, &range, CONVERSION)
+        .await?
+        .pop();
+    Ok(axum::Json(row).into_response())
+}
+
+/// Bookings and money per day of booking and route.
+const REVENUE: &str = "SELECT (placed_at AT TIME ZONE 'UTC')::date AS day, origin, destination, currency, count(*) AS bookings, \
+     count(confirmed_at) AS confirmed, COALESCE(sum(seats) FILTER (WHERE confirmed_at IS NOT NULL), 0)::bigint AS seats_sold, \
+     COALESCE(sum(total_minor) FILTER (WHERE confirmed_at IS NOT NULL), 0)::bigint AS revenue_minor, \
+     COALESCE(sum(refund_minor), 0)::bigint AS refunds_minor \
+     FROM rm_analytics_bookings WHERE placed_at >= $1 AND placed_at < $2 \
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+
+/// Seats sold over capacity per flight departing in the range.
+const LOAD_FACTORS: &str = "SELECT f.flight_id, f.origin, f.destination, f.departure_at, f.status, f.capacity, \
+     COALESCE(sum(b.seats) FILTER (WHERE b.confirmed_at IS NOT NULL AND b.cancelled_at IS NULL), 0)::bigint AS seats_sold, \
+     (COALESCE(sum(b.seats) FILTER (WHERE b.confirmed_at IS NOT NULL AND b.cancelled_at IS NULL), 0)::float8 \
+     / GREATEST(f.capacity, 1)) AS load_factor \
+     FROM rm_analytics_flights f LEFT JOIN rm_analytics_bookings b ON b.flight_id = f.flight_id \
+     WHERE f.departure_at >= $1 AND f.departure_at < $2 \
+     GROUP BY f.flight_id ORDER BY f.departure_at, f.flight_id";
+
+/// Cancellations, refunds and lapsed holds per day and route.
+const CANCELLATIONS: &str = "SELECT (COALESCE(cancelled_at, expired_at) AT TIME ZONE 'UTC')::date AS day, origin, destination, \
+     count(cancelled_at) AS cancellations, COALESCE(sum(refund_minor), 0)::bigint AS refunds_minor, \
+     count(expired_at) AS expirations \
+     FROM rm_analytics_bookings WHERE COALESCE(cancelled_at, expired_at) >= $1 AND COALESCE(cancelled_at, expired_at) < $2 \
+     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+
+/// Holds placed in the range: how many were paid, lapsed or cancelled, and how fast.
+const CONVERSION: &str = "SELECT count(*) AS holds, count(confirmed_at) AS confirmed, count(expired_at) AS expired, \
+     count(*) FILTER (WHERE cancelled_at IS NOT NULL AND confirmed_at IS NULL) AS cancelled_unpaid, \
+     COALESCE(count(confirmed_at)::float8 / NULLIF(count(*), 0), 0) AS conversion_rate, \
+     avg(EXTRACT(EPOCH FROM confirmed_at - placed_at))::float8 AS avg_seconds_to_payment, \
+     percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM confirmed_at - placed_at))::float8 AS p50_seconds_to_payment, \
+     percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM confirmed_at - placed_at))::float8 AS p90_seconds_to_payment \
+     FROM rm_analytics_bookings WHERE placed_at >= $1 AND placed_at < $2";
+
+/// A report's rows: `sql` over the range (`$1` inclusive, `$2` exclusive), for admins only, read from
+/// the replica when there is one.
+async fn report<T>(
+    state: &AppState,
+    principal: &Principal,
+    range: &Range,
+    sql: &'static str,
+) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'static,
+{
     principal.require_admin()?;
     let (start, end) = range.bounds()?;
-    let row: Conversion = state
+    let rows = state
         .replica_first("analytics", move |pool| async move {
-            sqlx::query_as(
-                "SELECT count(*) AS holds, count(confirmed_at) AS confirmed, count(expired_at) AS expired, \
-                 count(*) FILTER (WHERE cancelled_at IS NOT NULL AND confirmed_at IS NULL) AS cancelled_unpaid, \
-                 COALESCE(count(confirmed_at)::float8 / NULLIF(count(*), 0), 0) AS conversion_rate, \
-                 avg(EXTRACT(EPOCH FROM confirmed_at - placed_at))::float8 AS avg_seconds_to_payment, \
-                 percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM confirmed_at - placed_at))::float8 AS p50_seconds_to_payment, \
-                 percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM confirmed_at - placed_at))::float8 AS p90_seconds_to_payment \
-                 FROM rm_analytics_bookings WHERE placed_at >= $1 AND placed_at < $2",
-            )
-            .bind(start)
-            .bind(end)
-            .fetch_one(&pool)
-            .await
+            sqlx::query_as(sql)
+                .bind(start)
+                .bind(end)
+                .fetch_all(&pool)
+                .await
         })
         .await?;
-    Ok(axum::Json(row).into_response())
+    Ok(rows)
 }
