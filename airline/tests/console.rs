@@ -2,6 +2,8 @@
 //! `chromium-driver`) driven over WebDriver against a child `airline all` with its own database, Redis
 //! prefix and broker names. Each test signs in through the console's own form and leaves a screenshot
 //! under `target/tmp/console-screenshots/`.
+//!
+//! Past 400 lines on purpose: one browser session setup shared by every page's test.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
 #[path = "support/browser.rs"]

@@ -1,6 +1,8 @@
 //! Faults a running `airline all` must survive, tried on a child process: workers that panic or fail
 //! (restarted, counted, visible, and their projection still equal to a rebuild), a broker and a Redis that
 //! hang without closing anything, Postgres ending the service's sessions, and SIGTERM under load.
+//!
+//! Past 400 lines on purpose: one child `airline all` setup shared by every fault; each test is one fault.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
 mod support;

@@ -1,6 +1,8 @@
 //! `airline all` as a child process, as an operator runs it: its resident memory (from `/proc`) idle after
 //! start, at its peak under the spread load, and after; and the spread's throughput against that one
 //! process. The binary is `target/release/airline` (`scripts/bench` builds it) or `$AIRLINE_BIN`.
+//!
+//! Past 400 lines on purpose: the child process, its memory sampling and its spread load are one scenario.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;

@@ -1,6 +1,8 @@
 //! An isolated system for one run: a fresh database, its own Redis prefix and exchange, the command API,
 //! the query API (with and without the cache), the gateway, the projector with the relay, and the
 //! notifier mailing into a local SMTP sink, all in this process on loopback.
+//!
+//! Past 400 lines on purpose: starting every service of one run, its lag and its catch-up read together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

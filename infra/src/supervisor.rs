@@ -7,6 +7,9 @@
 //!
 //! A worker beats after every step, idle steps included, so a healthy worker is never silent for long:
 //! silence means a step is hanging (a dependency that accepts and never answers).
+//!
+//! Past 400 lines on purpose: about 90 of them are its unit tests, which drive the restart loop with
+//! paused time.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

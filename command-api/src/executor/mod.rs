@@ -14,6 +14,9 @@
 //! and reads the others as it needs them; the sequence keys keep it safe against the other lanes.
 //!
 //! Snapshots are off (postgres-es 0.5 corrupts them); see [`stream::Store`] for the cache instead.
+//!
+//! Past 400 lines on purpose: the lanes, their drain loop and the group commit share one queue and its
+//! invariants; jobs, streams, the working set and the commit itself live beside it.
 
 mod commit;
 mod job;

@@ -1,3 +1,6 @@
+//! Booking through the command API: hold, pay, cancel, change seat, and their refusals.
+//! Past 400 lines on purpose: one test per behaviour, sharing one setup.
+
 use chrono::Duration;
 use domain::booking::BookingStatus;
 use domain::flight::SeatStatus;

@@ -1,3 +1,6 @@
+//! The `Booking` aggregate, one behaviour per test (given/when/then).
+//! Past 400 lines on purpose: every rule of the booking has its test here.
+
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 

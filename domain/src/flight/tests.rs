@@ -1,3 +1,6 @@
+//! The `Flight` aggregate, one behaviour per test (given/when/then).
+//! Past 400 lines on purpose: every rule of the flight has its test here.
+
 use chrono::Duration;
 use cqrs_es::test::TestFramework;
 

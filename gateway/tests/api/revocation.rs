@@ -1,5 +1,7 @@
 //! Revocation takes effect on the next request: role changes, disabled accounts, logout, refresh token
 //! rotation and reuse.
+//!
+//! Past 400 lines on purpose: one test per way a session or role can end, sharing one setup.
 
 use std::time::Duration;
 

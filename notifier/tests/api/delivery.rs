@@ -1,3 +1,6 @@
+//! Email and webhook delivery end to end: relay, consumers, inbox dedup, retries and dead letters.
+//! Past 400 lines on purpose: one test per delivery outcome, sharing one setup.
+
 use std::time::Duration;
 
 use chrono::Duration as Span;
