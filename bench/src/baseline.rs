@@ -30,7 +30,6 @@ use uuid::Uuid;
 
 use crate::Options;
 use crate::report::Row;
-use crate::scenarios::{Load, fill_flight};
 use crate::system::System;
 
 /// What a flight's bookings need of it, and never changes during the run.
@@ -217,35 +216,17 @@ pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(R
         })
         .await
     });
-    let client = reqwest::Client::new();
-    let seats = Arc::new(system.seats());
-    let mut load = Load::default();
-    let mut flights = Vec::new();
-    for round in 0..options.hot_flights {
-        let flight = system.flight(6, round as i64).await?;
-        flights.push(flight);
-        let tokens = Arc::new(vec![system.token()]);
-        load.add(fill_flight(options.clients, &client, &base, &tokens, flight, &seats).await);
-    }
+    let seats = system.seats().len();
+    let (load, flights) = crate::scenarios::fill_flights(system, options, &base, 6).await?;
     let _ = stop.send(());
     let _ = server.await;
-    Ok((
-        Row {
-            scenario: format!(
-                "hot flight, fair cqrs-es baseline over HTTP ({} flights x {} seats)",
-                options.hot_flights,
-                seats.len()
-            ),
-            clients: options.clients,
-            ok: load.ok,
-            seconds: load.seconds,
-            latency: Some(load.latency),
-            errors: load.errors,
-            note: format!(
-                "CqrsFramework + postgres-es: PNR, hold, place, deadline, each its own commit; {} conflict retries",
-                retries.load(Ordering::Relaxed)
-            ),
-        },
-        flights,
-    ))
+    let scenario = format!(
+        "hot flight, fair cqrs-es baseline over HTTP ({} flights x {seats} seats)",
+        options.hot_flights
+    );
+    let note = format!(
+        "CqrsFramework + postgres-es: PNR, hold, place, deadline, each its own commit; {} conflict retries",
+        retries.load(Ordering::Relaxed)
+    );
+    Ok((load.into_row(scenario, options.clients, note), flights))
 }

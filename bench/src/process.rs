@@ -222,18 +222,14 @@ pub async fn rss(options: &Options) -> anyhow::Result<Vec<Row>> {
             idle,
             "ok = ops/s = MiB (VmRSS)",
         ),
-        Row {
-            scenario: format!(
+        load.into_row(
+            format!(
                 "spread against `airline all` as one child process ({} flights)",
                 options.flights
             ),
-            clients: options.clients,
-            ok: load.ok,
-            seconds: load.seconds,
-            latency: Some(load.latency),
-            errors: load.errors,
-            note: "every worker of the process on; 409 = seat taken".to_owned(),
-        },
+            options.clients,
+            "every worker of the process on; 409 = seat taken".to_owned(),
+        ),
         memory_row(
             "RSS of `airline all`, peak under that spread (MiB)",
             peak,

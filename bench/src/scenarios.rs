@@ -107,6 +107,21 @@ pub struct Load {
     pub seconds: f64,
 }
 
+impl Load {
+    /// The report row of this load: `scenario` with `clients`, and `note`.
+    pub fn into_row(self, scenario: String, clients: usize, note: String) -> Row {
+        Row {
+            scenario,
+            clients,
+            ok: self.ok,
+            seconds: self.seconds,
+            latency: Some(self.latency),
+            errors: self.errors,
+            note,
+        }
+    }
+}
+
 impl Default for Load {
     fn default() -> Self {
         Self {
@@ -209,42 +224,37 @@ pub async fn book_at_random(
     .into()
 }
 
-/// 64 clients book single seats on one flight until it is full, over several fresh flights.
-pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(Row, Vec<Uuid>)> {
+/// `options.hot_flights` fresh flights `days` out, each filled seat by seat by `options.clients`
+/// clients through `base`; the load and the flights.
+pub async fn fill_flights(
+    system: &System,
+    options: &Options,
+    base: &str,
+    days: i64,
+) -> anyhow::Result<(Load, Vec<Uuid>)> {
     let client = reqwest::Client::new();
     let seats = Arc::new(system.seats());
     let mut load = Load::default();
     let mut flights = Vec::new();
     for round in 0..options.hot_flights {
-        let flight = system.flight(3, round as i64).await?;
+        let flight = system.flight(days, round as i64).await?;
         flights.push(flight);
         let tokens = Arc::new(vec![system.token()]);
-        load.add(
-            fill_flight(
-                options.clients,
-                &client,
-                &system.command,
-                &tokens,
-                flight,
-                &seats,
-            )
-            .await,
-        );
+        load.add(fill_flight(options.clients, &client, base, &tokens, flight, &seats).await);
     }
+    Ok((load, flights))
+}
+
+/// 64 clients book single seats on one flight until it is full, over several fresh flights.
+pub async fn hot_flight(system: &System, options: &Options) -> anyhow::Result<(Row, Vec<Uuid>)> {
+    let seats = system.seats().len();
+    let (load, flights) = fill_flights(system, options, &system.command, 3).await?;
+    let scenario = format!(
+        "hot flight ({} flights x {seats} seats, HTTP booking, workers on)",
+        options.hot_flights
+    );
     Ok((
-        Row {
-            scenario: format!(
-                "hot flight ({} flights x {} seats, HTTP booking, workers on)",
-                options.hot_flights,
-                seats.len()
-            ),
-            clients: options.clients,
-            ok: load.ok,
-            seconds: load.seconds,
-            latency: Some(load.latency),
-            errors: load.errors,
-            note: String::new(),
-        },
+        load.into_row(scenario, options.clients, String::new()),
         flights,
     ))
 }
@@ -286,18 +296,14 @@ pub async fn spread(
     let visible = visible?;
     let probed = visible.ok + visible.errors.get("never visible").copied().unwrap_or(0);
     Ok((
-        Row {
-            scenario: format!(
+        load.into_row(
+            format!(
                 "spread ({} flights, HTTP booking, workers on)",
                 options.flights
             ),
-            clients: options.clients,
-            ok: load.ok,
-            seconds: load.seconds,
-            latency: Some(load.latency),
-            errors: load.errors,
-            note: "409 = seat already taken (expected)".to_owned(),
-        },
+            options.clients,
+            "409 = seat already taken (expected)".to_owned(),
+        ),
         visible,
         flight_ids,
         probe_flights,

@@ -190,15 +190,7 @@ mod tests {
     use super::*;
 
     fn settings() -> HttpSettings {
-        HttpSettings {
-            host: "127.0.0.1".to_owned(),
-            port: 0,
-            request_timeout_ms: 5_000,
-            body_limit_bytes: 1024,
-            header_timeout_ms: 300,
-            shutdown_timeout_ms: 1_000,
-            write_timeout_ms: 30_000,
-        }
+        HttpSettings::loopback(5_000, 300)
     }
 
     #[tokio::test]

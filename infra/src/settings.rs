@@ -152,6 +152,22 @@ impl HttpSettings {
     }
 }
 
+#[cfg(test)]
+impl HttpSettings {
+    /// Loopback on a free port, for this crate's unit tests.
+    pub(crate) fn loopback(request_timeout_ms: u64, header_timeout_ms: u64) -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            request_timeout_ms,
+            body_limit_bytes: 1024,
+            header_timeout_ms,
+            shutdown_timeout_ms: 1_000,
+            write_timeout_ms: 30_000,
+        }
+    }
+}
+
 /// Redis, for the cache and rate limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {

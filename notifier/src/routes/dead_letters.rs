@@ -7,7 +7,7 @@ use infra::auth::Principal;
 use infra::problem::Problem;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::internal;
+use crate::error::Result;
 use crate::state::AppState;
 
 /// The dead-letter routes.
@@ -37,15 +37,10 @@ async fn list_dead_letters(
     State(state): State<AppState>,
     principal: Principal,
     Path(consumer): Path<String>,
-) -> Response {
-    let consumer = match operator_consumer(&principal, &consumer) {
-        Ok(c) => c,
-        Err(p) => return p.into_response(),
-    };
-    match crate::consumer::dead_letters(&state.amqp, consumer, 100).await {
-        Ok(list) => axum::Json(list).into_response(),
-        Err(e) => internal(e),
-    }
+) -> Result<Response> {
+    let consumer = operator_consumer(&principal, &consumer)?;
+    let list = crate::consumer::dead_letters(&state.amqp, consumer, 100).await?;
+    Ok(axum::Json(list).into_response())
 }
 
 /// Puts a consumer's dead letters back on its queue (admins).
@@ -56,13 +51,8 @@ async fn requeue_dead_letters(
     State(state): State<AppState>,
     principal: Principal,
     Path(consumer): Path<String>,
-) -> Response {
-    let consumer = match operator_consumer(&principal, &consumer) {
-        Ok(c) => c,
-        Err(p) => return p.into_response(),
-    };
-    match crate::consumer::requeue_dead_letters(&state.amqp, consumer).await {
-        Ok(moved) => axum::Json(serde_json::json!({"requeued": moved})).into_response(),
-        Err(e) => internal(e),
-    }
+) -> Result<Response> {
+    let consumer = operator_consumer(&principal, &consumer)?;
+    let moved = crate::consumer::requeue_dead_letters(&state.amqp, consumer).await?;
+    Ok(axum::Json(serde_json::json!({"requeued": moved})).into_response())
 }

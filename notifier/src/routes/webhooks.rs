@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::destination::{self, Refusal};
-use crate::error::internal;
+use crate::error::{ApiError, Result};
 use crate::state::AppState;
 use crate::webhooks::{self, Delivery, Webhook};
 
@@ -87,17 +87,11 @@ async fn create_webhook(
     State(state): State<AppState>,
     principal: Principal,
     AppJson(req): AppJson<CreateWebhook>,
-) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
+) -> Result<Response> {
+    principal.require_admin()?;
     if req.url.len() > MAX_URL_BYTES {
-        return Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_url",
-            format!("url is longer than {MAX_URL_BYTES} bytes"),
-        )
-        .into_response();
+        let detail = format!("url is longer than {MAX_URL_BYTES} bytes");
+        return Err(ApiError::unprocessable("invalid_url", detail));
     }
     if let Err(refusal) =
         destination::check_destination(&req.url, state.outbound.allow_private()).await
@@ -108,16 +102,11 @@ async fn create_webhook(
             }
             _ => "invalid_url",
         };
-        return Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, refusal.to_string())
-            .into_response();
+        return Err(ApiError::unprocessable(code, refusal.to_string()));
     }
     if req.events.len() > MAX_PATTERNS {
-        return Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_events",
-            format!("at most {MAX_PATTERNS} event patterns"),
-        )
-        .into_response();
+        let detail = format!("at most {MAX_PATTERNS} event patterns");
+        return Err(ApiError::unprocessable("invalid_events", detail));
     }
     let events = if req.events.is_empty() {
         vec!["#".to_owned()]
@@ -127,43 +116,28 @@ async fn create_webhook(
     let pattern_ok =
         |p: &String| !p.is_empty() && p.len() <= 255 && p.split('.').all(|w| !w.is_empty());
     if !events.iter().all(pattern_ok) {
-        return Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_events",
-            "events are patterns like booking.*",
-        )
-        .into_response();
+        let detail = "events are patterns like booking.*";
+        return Err(ApiError::unprocessable("invalid_events", detail));
     }
-    match webhooks::create(&state.pool, &req.url, &events, principal.user_id).await {
-        Ok((webhook, secret)) => (
-            StatusCode::CREATED,
-            axum::Json(CreatedWebhook { webhook, secret }),
-        )
-            .into_response(),
-        Err(e) => internal(e),
-    }
+    let (webhook, secret) =
+        webhooks::create(&state.pool, &req.url, &events, principal.user_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedWebhook { webhook, secret }),
+    )
+        .into_response())
 }
 
 /// Every subscription.
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
     responses((status = 200, body = Vec<Webhook>), (status = 403, body = Problem)))]
-async fn list_webhooks(State(state): State<AppState>, principal: Principal) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
-    match webhooks::list(&state.pool).await {
-        Ok(list) => axum::Json(list).into_response(),
-        Err(e) => internal(e),
-    }
+async fn list_webhooks(State(state): State<AppState>, principal: Principal) -> Result<Response> {
+    principal.require_admin()?;
+    Ok(axum::Json(webhooks::list(&state.pool).await?).into_response())
 }
 
-fn webhook_not_found() -> Response {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "webhook_not_found",
-        "webhook not found",
-    )
-    .into_response()
+fn webhook_not_found() -> ApiError {
+    ApiError::not_found("webhook_not_found", "webhook not found")
 }
 
 /// Delete a subscription and its delivery log.
@@ -174,26 +148,24 @@ async fn delete_webhook(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
-    match webhooks::delete(&state.pool, id).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => webhook_not_found(),
-        Err(e) => internal(e),
+) -> Result<StatusCode> {
+    principal.require_admin()?;
+    if webhooks::delete(&state.pool, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(webhook_not_found())
     }
 }
 
-async fn set_active(state: &AppState, principal: &Principal, id: Uuid, active: bool) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
-    match webhooks::set_active(&state.pool, id, active).await {
-        Ok(Some(webhook)) => axum::Json(webhook).into_response(),
-        Ok(None) => webhook_not_found(),
-        Err(e) => internal(e),
-    }
+async fn set_active(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    active: bool,
+) -> Result<axum::Json<Webhook>> {
+    principal.require_admin()?;
+    let webhook = webhooks::set_active(&state.pool, id, active).await?;
+    webhook.map(axum::Json).ok_or_else(webhook_not_found)
 }
 
 /// Pause a subscription: events from now on are not delivered to it.
@@ -204,7 +176,7 @@ async fn pause_webhook(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Response {
+) -> Result<axum::Json<Webhook>> {
     set_active(&state, &principal, id, false).await
 }
 
@@ -216,7 +188,7 @@ async fn resume_webhook(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Response {
+) -> Result<axum::Json<Webhook>> {
     set_active(&state, &principal, id, true).await
 }
 
@@ -231,42 +203,24 @@ async fn rotate_secret(
     principal: Principal,
     Path(id): Path<Uuid>,
     body: axum::body::Bytes,
-) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
+) -> Result<axum::Json<RotatedSecret>> {
+    principal.require_admin()?;
     // The body is optional: none (or `{}`) takes the default overlap.
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
-        match serde_json::from_slice::<RotateSecret>(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
-                    e.to_string(),
-                )
-                .into_response();
-            }
-        }
+        serde_json::from_slice::<RotateSecret>(&body)
+            .map_err(|e| ApiError::unprocessable("invalid_body", e.to_string()))?
     };
     let overlap = request.overlap_secs.unwrap_or(24 * 3600);
     if overlap > MAX_OVERLAP_SECS {
-        return Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_overlap",
-            format!("overlap_secs is at most {MAX_OVERLAP_SECS}"),
-        )
-        .into_response();
+        let detail = format!("overlap_secs is at most {MAX_OVERLAP_SECS}");
+        return Err(ApiError::unprocessable("invalid_overlap", detail));
     }
-    match webhooks::rotate_secret(&state.pool, id, overlap).await {
-        Ok(Some((webhook, secret))) => {
-            axum::Json(RotatedSecret { webhook, secret }).into_response()
-        }
-        Ok(None) => webhook_not_found(),
-        Err(e) => internal(e),
-    }
+    let (webhook, secret) = webhooks::rotate_secret(&state.pool, id, overlap)
+        .await?
+        .ok_or_else(webhook_not_found)?;
+    Ok(axum::Json(RotatedSecret { webhook, secret }))
 }
 
 /// A subscription's delivery log, newest first.
@@ -276,14 +230,11 @@ async fn list_deliveries(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
-    match webhooks::deliveries(&state.pool, id, 100).await {
-        Ok(list) => axum::Json(list).into_response(),
-        Err(e) => internal(e),
-    }
+) -> Result<axum::Json<Vec<Delivery>>> {
+    principal.require_admin()?;
+    Ok(axum::Json(
+        webhooks::deliveries(&state.pool, id, 100).await?,
+    ))
 }
 
 /// Deliver again now (whatever its status) and return the outcome.
@@ -294,37 +245,17 @@ async fn redeliver(
     State(state): State<AppState>,
     principal: Principal,
     Path((id, delivery)): Path<(Uuid, Uuid)>,
-) -> Response {
-    if let Err(p) = principal.require_admin() {
-        return p.into_response();
-    }
-    let owned: Result<Option<Uuid>, _> = sqlx::query_scalar(
+) -> Result<axum::Json<Delivery>> {
+    principal.require_admin()?;
+    let not_found = || ApiError::not_found("delivery_not_found", "delivery not found");
+    let owned: Option<Uuid> = sqlx::query_scalar(
         "SELECT delivery_id FROM webhook_deliveries WHERE delivery_id = $1 AND webhook_id = $2",
     )
     .bind(delivery)
     .bind(id)
     .fetch_optional(&state.pool)
-    .await;
-    match owned {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return Problem::new(
-                StatusCode::NOT_FOUND,
-                "delivery_not_found",
-                "delivery not found",
-            )
-            .into_response();
-        }
-        Err(e) => return internal(e),
-    }
-    match webhooks::attempt(&state.pool, &state.outbound, delivery).await {
-        Ok(Some(d)) => axum::Json(d).into_response(),
-        Ok(None) => Problem::new(
-            StatusCode::NOT_FOUND,
-            "delivery_not_found",
-            "delivery not found",
-        )
-        .into_response(),
-        Err(e) => internal(e),
-    }
+    .await?;
+    owned.ok_or_else(not_found)?;
+    let outcome = webhooks::attempt(&state.pool, &state.outbound, delivery).await?;
+    outcome.map(axum::Json).ok_or_else(not_found)
 }
