@@ -18,6 +18,8 @@ use uuid::Uuid;
 pub struct TestApp {
     pub db: TestDatabase,
     pub command: String,
+    /// The command API's state (its sweeper and payment recovery are driven by hand).
+    pub command_state: command_api::state::AppState,
     pub query: String,
     pub client: reqwest::Client,
     pub signer: JwtSigner,
@@ -46,7 +48,7 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
     command_settings.booking.max_attempts = 20;
     // One principal stands in for many customers here; the cap has its own tests.
     command_settings.booking.max_held_seats = 100_000;
-    let (command, _) = spawn::command_api(
+    let (command, command_state) = spawn::command_api(
         command_settings,
         db.pool.clone(),
         Arc::new(clock.clone()),
@@ -60,6 +62,7 @@ pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
         redis,
         db,
         command,
+        command_state,
         query,
         client: reqwest::Client::new(),
         admin: testkit::auth::token(&signer, Uuid::new_v4(), Role::Admin),

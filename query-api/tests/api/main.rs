@@ -6,6 +6,7 @@ mod cache;
 mod feed;
 mod flights;
 mod helpers;
+mod old_log;
 mod projector;
 mod replica;
 mod search;
