@@ -9,6 +9,7 @@ pub mod airport;
 pub mod booking;
 mod decided;
 pub mod flight;
+pub mod journey;
 pub mod values;
 
 #[cfg(test)]
