@@ -221,6 +221,7 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
             city: Label::parse(city)?,
             country: CountryCode::parse(country)?,
             time_zone: TimeZone::parse(tz)?,
+            min_connection_minutes: ConnectionTime::default(),
         };
         let done = state
             .executor

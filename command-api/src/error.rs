@@ -197,6 +197,7 @@ fn value_status(e: &ValueError) -> &'static str {
         ValueError::PersonName(_) => "invalid_name",
         ValueError::PassengerType(_) => "invalid_passenger_type",
         ValueError::Label { .. } => "invalid_text",
+        ValueError::ConnectionTime(_) => "invalid_connection_time",
         ValueError::CountryCode(_) => "invalid_country",
         ValueError::TimeZone(_) => "invalid_time_zone",
         ValueError::Email(_) => "invalid_email",

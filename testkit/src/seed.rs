@@ -9,8 +9,8 @@ use domain::aircraft::{Aircraft, AircraftCommand, SeatLayout};
 use domain::airport::{Airport, AirportCommand};
 use domain::flight::{Fare, FareRules, Flight, FlightCommand, ScheduleFlight};
 use domain::values::{
-    AircraftId, AirportCode, Cabin, CountryCode, Currency, FlightId, FlightNumber, Label, Money,
-    TimeZone,
+    AircraftId, AirportCode, Cabin, ConnectionTime, CountryCode, Currency, FlightId, FlightNumber,
+    Label, Money, TimeZone,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -56,6 +56,7 @@ pub async fn register_airport(
         city: Label::parse(city)?,
         country: CountryCode::parse("FR")?,
         time_zone: TimeZone::parse(tz)?,
+        min_connection_minutes: ConnectionTime::default(),
     };
     executor
         .execute::<Airport>((code, None), "RegisterAirport", command, meta)

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use domain::airport::{Airport, AirportCommand, AirportDetails};
-use domain::values::{AirportCode, CountryCode, Label, TimeZone};
+use domain::values::{AirportCode, ConnectionTime, CountryCode, Label, TimeZone};
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
 use infra::problem::Problem;
@@ -41,6 +41,10 @@ pub struct RegisterAirportRequest {
     /// IANA time zone.
     #[schema(value_type = String, pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", max_length = 64, example = "Europe/Paris")]
     pub time_zone: TimeZone,
+    /// Minimum connecting time in minutes (default 60): a journey leaves here no sooner after landing.
+    #[serde(default)]
+    #[schema(value_type = u16, minimum = 10, maximum = 720, default = 60, example = 45)]
+    pub min_connection_minutes: ConnectionTime,
 }
 
 /// Changes; absent fields stay.
@@ -59,6 +63,9 @@ pub struct UpdateAirportRequest {
     /// Time zone.
     #[schema(value_type = Option<String>, pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", max_length = 64)]
     pub time_zone: Option<TimeZone>,
+    /// Minimum connecting time in minutes.
+    #[schema(value_type = Option<u16>, minimum = 10, maximum = 720)]
+    pub min_connection_minutes: Option<ConnectionTime>,
 }
 
 /// An airport.
@@ -74,6 +81,8 @@ pub struct AirportResponse {
     pub country: String,
     /// Time zone.
     pub time_zone: String,
+    /// Minimum connecting time, minutes.
+    pub min_connection_minutes: u16,
 }
 
 impl From<&AirportDetails> for AirportResponse {
@@ -84,6 +93,7 @@ impl From<&AirportDetails> for AirportResponse {
             city: d.city.to_string(),
             country: d.country.to_string(),
             time_zone: d.time_zone.to_string(),
+            min_connection_minutes: d.min_connection_minutes.minutes(),
         }
     }
 }
@@ -122,6 +132,7 @@ async fn register_airport(
         city: req.city,
         country: req.country,
         time_zone: req.time_zone,
+        min_connection_minutes: req.min_connection_minutes,
     };
     let meta = meta.for_principal(principal);
     let command = ("RegisterAirport", command);
@@ -156,6 +167,7 @@ async fn update_airport(
         city: req.city,
         country: req.country,
         time_zone: req.time_zone,
+        min_connection_minutes: req.min_connection_minutes,
     };
     let meta = meta.for_principal(principal);
     let (id, command) = (code.to_string(), ("UpdateAirport", command));

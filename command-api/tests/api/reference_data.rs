@@ -45,6 +45,43 @@ async fn bad_airport_fields_are_422_problems() {
 }
 
 #[tokio::test]
+async fn an_airports_minimum_connecting_time_defaults_to_an_hour_and_is_set_and_changed_in_range() {
+    let app = spawn_app().await;
+    let response = app.post_airport("CDG").await;
+    assert_eq!(response.json()["min_connection_minutes"], 60);
+    let body = json!({"code": "JFK", "name": "Kennedy", "city": "New York", "country": "US",
+        "time_zone": "America/New_York", "min_connection_minutes": 90});
+    let response = app.post("/api/v1/airports", &app.admin, &body).await;
+    assert_eq!(response.status, 201, "{}", response.json());
+    assert_eq!(response.json()["min_connection_minutes"], 90);
+    for bad in [json!(5), json!(721), json!(-1), json!("an hour")] {
+        let mut body = body.clone();
+        body["code"] = json!("LHR");
+        body["min_connection_minutes"] = bad;
+        app.post("/api/v1/airports", &app.admin, &body)
+            .await
+            .assert_problem(422, "invalid_body");
+    }
+    let response = app
+        .patch(
+            "/api/v1/airports/JFK",
+            &app.admin,
+            &json!({"min_connection_minutes": 45}),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.json());
+    assert_eq!(response.json()["min_connection_minutes"], 45);
+    assert_eq!(response.json()["name"], "Kennedy");
+    app.patch(
+        "/api/v1/airports/JFK",
+        &app.admin,
+        &json!({"min_connection_minutes": 9}),
+    )
+    .await
+    .assert_problem(422, "invalid_body");
+}
+
+#[tokio::test]
 async fn updating_an_airport_changes_it_and_checks_if_match() {
     let app = spawn_app().await;
     app.post_airport("CDG").await;

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AirportCommand, AirportError, AirportEvent};
-use crate::values::{AirportCode, CountryCode, Label, TimeZone};
+use crate::values::{AirportCode, ConnectionTime, CountryCode, Label, TimeZone};
 
 /// An airport, or nothing before it is registered.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub struct AirportDetails {
     pub country: CountryCode,
     /// Time zone.
     pub time_zone: TimeZone,
+    /// Minimum connecting time.
+    #[serde(default)]
+    pub min_connection_minutes: ConnectionTime,
 }
 
 impl Airport {
@@ -46,6 +49,7 @@ impl Airport {
                     city,
                     country,
                     time_zone,
+                    min_connection_minutes,
                 },
                 None,
             ) => Ok(vec![AirportEvent::AirportRegistered {
@@ -54,6 +58,7 @@ impl Airport {
                 city,
                 country,
                 time_zone,
+                min_connection_minutes,
             }]),
             (AirportCommand::Update { .. }, None) => Err(AirportError::NotRegistered),
             (
@@ -62,6 +67,7 @@ impl Airport {
                     city,
                     country,
                     time_zone,
+                    min_connection_minutes,
                 },
                 Some(d),
             ) => {
@@ -70,7 +76,14 @@ impl Airport {
                 let city = city.filter(|c| *c != d.city);
                 let country = country.filter(|c| *c != d.country);
                 let time_zone = time_zone.filter(|t| *t != d.time_zone);
-                if name.is_none() && city.is_none() && country.is_none() && time_zone.is_none() {
+                let min_connection_minutes =
+                    min_connection_minutes.filter(|m| *m != d.min_connection_minutes);
+                if name.is_none()
+                    && city.is_none()
+                    && country.is_none()
+                    && time_zone.is_none()
+                    && min_connection_minutes.is_none()
+                {
                     return Ok(vec![]);
                 }
                 Ok(vec![AirportEvent::AirportUpdated {
@@ -78,6 +91,7 @@ impl Airport {
                     city,
                     country,
                     time_zone,
+                    min_connection_minutes,
                 }])
             }
         }
@@ -102,6 +116,7 @@ impl Airport {
                 city,
                 country,
                 time_zone,
+                min_connection_minutes,
             } => {
                 self.details = Some(AirportDetails {
                     code,
@@ -109,6 +124,7 @@ impl Airport {
                     city,
                     country,
                     time_zone,
+                    min_connection_minutes,
                 });
             }
             AirportEvent::AirportUpdated {
@@ -116,8 +132,11 @@ impl Airport {
                 city,
                 country,
                 time_zone,
+                min_connection_minutes,
             } => {
                 if let Some(d) = self.details.as_mut() {
+                    d.min_connection_minutes =
+                        min_connection_minutes.unwrap_or(d.min_connection_minutes);
                     d.name = name.unwrap_or_else(|| d.name.clone());
                     d.city = city.unwrap_or_else(|| d.city.clone());
                     d.country = country.unwrap_or(d.country);
@@ -144,6 +163,7 @@ mod tests {
             city: Label::parse("Paris").unwrap(),
             country: CountryCode::parse("FR").unwrap(),
             time_zone: TimeZone::parse("Europe/Paris").unwrap(),
+            min_connection_minutes: ConnectionTime::default(),
         }
     }
 
@@ -154,6 +174,7 @@ mod tests {
             city: Label::parse("Paris").unwrap(),
             country: CountryCode::parse("FR").unwrap(),
             time_zone: TimeZone::parse("Europe/Paris").unwrap(),
+            min_connection_minutes: ConnectionTime::default(),
         }
     }
 
@@ -184,12 +205,14 @@ mod tests {
                 city: Some(Label::parse("Paris").unwrap()),
                 country: None,
                 time_zone: None,
+                min_connection_minutes: None,
             })
             .then_expect_events(vec![AirportEvent::AirportUpdated {
                 name: Some(Label::parse("Paris CDG").unwrap()),
                 city: None,
                 country: None,
                 time_zone: None,
+                min_connection_minutes: None,
             }]);
     }
 
@@ -202,6 +225,7 @@ mod tests {
                 city: Some(Label::parse("Paris").unwrap()),
                 country: None,
                 time_zone: None,
+                min_connection_minutes: None,
             })
             .then_expect_events(vec![]);
     }
@@ -215,6 +239,7 @@ mod tests {
                 city: None,
                 country: None,
                 time_zone: None,
+                min_connection_minutes: None,
             })
             .then_expect_error(AirportError::NotRegistered);
     }
@@ -228,9 +253,35 @@ mod tests {
             city: None,
             country: None,
             time_zone: Some(TimeZone::parse("Europe/London").unwrap()),
+            min_connection_minutes: Some(ConnectionTime::try_new(45).unwrap()),
         });
         let d = airport.details().unwrap();
         assert_eq!(d.time_zone.as_str(), "Europe/London");
         assert_eq!(d.name.as_str(), "Charles de Gaulle");
+        assert_eq!(d.min_connection_minutes.minutes(), 45);
+    }
+
+    #[test]
+    fn an_airport_registered_before_connecting_times_has_the_default_hour() {
+        // An `AirportRegistered` of event version 1.0, as stored before the field existed.
+        let stored = serde_json::json!({"AirportRegistered": {"code": "CDG", "name": "Charles de Gaulle",
+            "city": "Paris", "country": "FR", "time_zone": "Europe/Paris"}});
+        let event: AirportEvent = serde_json::from_value(stored).unwrap();
+        assert_eq!(event, registered());
+        let mut airport = Airport::default();
+        airport.apply(event);
+        assert_eq!(
+            airport.details().unwrap().min_connection_minutes.minutes(),
+            60
+        );
+        let updated: AirportEvent =
+            serde_json::from_value(serde_json::json!({"AirportUpdated": {"name": "CDG"}})).unwrap();
+        assert!(matches!(
+            updated,
+            AirportEvent::AirportUpdated {
+                min_connection_minutes: None,
+                ..
+            }
+        ));
     }
 }

@@ -1,4 +1,4 @@
-use crate::values::{AirportCode, CountryCode, Label, TimeZone};
+use crate::values::{AirportCode, ConnectionTime, CountryCode, Label, TimeZone};
 
 /// What an admin can do to an airport.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +15,8 @@ pub enum AirportCommand {
         country: CountryCode,
         /// Local time zone.
         time_zone: TimeZone,
+        /// Minimum connecting time.
+        min_connection_minutes: ConnectionTime,
     },
     /// Change some details; fields left `None` stay as they are.
     Update {
@@ -26,5 +28,7 @@ pub enum AirportCommand {
         country: Option<CountryCode>,
         /// New time zone.
         time_zone: Option<TimeZone>,
+        /// New minimum connecting time.
+        min_connection_minutes: Option<ConnectionTime>,
     },
 }

@@ -1,9 +1,10 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::values::{AirportCode, CountryCode, Label, TimeZone};
+use crate::values::{AirportCode, ConnectionTime, CountryCode, Label, TimeZone};
 
-/// What happened to an airport.
+/// What happened to an airport. Version 1.1 added the minimum connecting time; a 1.0 event (without
+/// it) is read as the default, 60 minutes, and is never rewritten.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AirportEvent {
     /// An airport was added.
@@ -18,6 +19,9 @@ pub enum AirportEvent {
         country: CountryCode,
         /// Time zone.
         time_zone: TimeZone,
+        /// Minimum connecting time (since 1.1; 60 minutes before).
+        #[serde(default)]
+        min_connection_minutes: ConnectionTime,
     },
     /// Some details changed; absent fields did not.
     AirportUpdated {
@@ -33,6 +37,9 @@ pub enum AirportEvent {
         /// New time zone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         time_zone: Option<TimeZone>,
+        /// New minimum connecting time (since 1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_connection_minutes: Option<ConnectionTime>,
     },
 }
 
@@ -46,6 +53,6 @@ impl DomainEvent for AirportEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        "1.1".to_owned()
     }
 }

@@ -49,6 +49,9 @@ pub enum ValueError {
     /// Not an IANA time zone name.
     #[error("time zone must be an IANA name like Europe/Paris, got {0:?}")]
     TimeZone(String),
+    /// A minimum connecting time out of range.
+    #[error("a minimum connecting time is 10 to 720 minutes, got {0}")]
+    ConnectionTime(u32),
     /// Not an email address.
     #[error("email must look like name@example.com, got {0:?}")]
     Email(String),

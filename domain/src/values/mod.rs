@@ -3,6 +3,7 @@
 
 mod airport_code;
 mod cabin;
+mod connection;
 mod email;
 mod error;
 mod flight_number;
@@ -15,6 +16,7 @@ mod text;
 
 pub use airport_code::AirportCode;
 pub use cabin::Cabin;
+pub use connection::ConnectionTime;
 pub use email::EmailAddress;
 pub use error::ValueError;
 pub use flight_number::FlightNumber;

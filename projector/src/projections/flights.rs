@@ -49,10 +49,12 @@ async fn airport(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
             city,
             country,
             time_zone,
+            min_connection_minutes,
         } => {
             sqlx::query(
-                "INSERT INTO rm_airports (code, name, city, country, time_zone, version) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (code) DO UPDATE SET name = $2, city = $3, country = $4, time_zone = $5, version = $6",
+                "INSERT INTO rm_airports (code, name, city, country, time_zone, version, min_connection_minutes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO UPDATE SET name = $2, city = $3, \
+                 country = $4, time_zone = $5, version = $6, min_connection_minutes = $7",
             )
             .bind(code.as_str())
             .bind(name.as_str())
@@ -60,6 +62,7 @@ async fn airport(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
             .bind(country.as_str())
             .bind(time_zone.as_str())
             .bind(event.sequence)
+            .bind(i32::from(min_connection_minutes.minutes()))
             .execute(conn)
             .await?;
         }
@@ -68,10 +71,12 @@ async fn airport(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
             city,
             country,
             time_zone,
+            min_connection_minutes,
         } => {
             sqlx::query(
                 "UPDATE rm_airports SET name = COALESCE($2, name), city = COALESCE($3, city), \
-                 country = COALESCE($4, country), time_zone = COALESCE($5, time_zone), version = $6 WHERE code = $1",
+                 country = COALESCE($4, country), time_zone = COALESCE($5, time_zone), version = $6, \
+                 min_connection_minutes = COALESCE($7, min_connection_minutes) WHERE code = $1",
             )
             .bind(&event.aggregate_id)
             .bind(name.as_ref().map(|v| v.as_str()))
@@ -79,6 +84,7 @@ async fn airport(conn: &mut PgConnection, event: &StoredEvent) -> Result<(), Pro
             .bind(country.as_ref().map(|v| v.as_str()))
             .bind(time_zone.as_ref().map(|v| v.as_str()))
             .bind(event.sequence)
+            .bind(min_connection_minutes.map(|m| i32::from(m.minutes())))
             .execute(conn)
             .await?;
         }

@@ -27,6 +27,8 @@ pub struct AirportView {
     pub country: String,
     /// IANA time zone.
     pub time_zone: String,
+    /// Minimum connecting time, minutes: a journey leaves here no sooner after landing.
+    pub min_connection_minutes: i32,
 }
 
 /// An aircraft type.
@@ -47,7 +49,7 @@ pub struct AircraftView {
 #[utoipa::path(get, path = "/api/v1/airports", tag = "reference", responses((status = 200, body = Vec<AirportView>)))]
 async fn list_airports(State(state): State<AppState>) -> Result<Response> {
     let rows: Vec<AirportView> = sqlx::query_as(
-        "SELECT code, name, city, country, time_zone FROM rm_airports ORDER BY code",
+        "SELECT code, name, city, country, time_zone, min_connection_minutes FROM rm_airports ORDER BY code",
     )
     .fetch_all(&state.pool)
     .await?;
@@ -59,7 +61,7 @@ async fn list_airports(State(state): State<AppState>) -> Result<Response> {
     responses((status = 200, body = AirportView), (status = 404, body = infra::problem::Problem)))]
 async fn get_airport(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response> {
     let row: Option<AirportView> = sqlx::query_as(
-        "SELECT code, name, city, country, time_zone FROM rm_airports WHERE code = $1",
+        "SELECT code, name, city, country, time_zone, min_connection_minutes FROM rm_airports WHERE code = $1",
     )
     .bind(code.to_ascii_uppercase())
     .fetch_optional(&state.pool)

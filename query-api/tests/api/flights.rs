@@ -183,6 +183,29 @@ async fn every_read_still_answers_when_redis_is_down() {
 }
 
 #[tokio::test]
+async fn an_airports_connecting_time_is_read_as_registered_and_as_changed() {
+    let app = spawn_app().await;
+    let body = serde_json::json!({"code": "AMS", "name": "Schiphol", "city": "Amsterdam",
+        "country": "NL", "time_zone": "Europe/Amsterdam", "min_connection_minutes": 40});
+    let (status, created) = app.post("/api/v1/airports", &app.admin, &body).await;
+    assert_eq!(status, 201, "{created}");
+    app.airports(&[("CDG", "Europe/Paris")]).await;
+    app.project().await;
+    let (_, ams) = app.get("/api/v1/airports/AMS", None).await;
+    assert_eq!(ams["min_connection_minutes"], 40, "{ams}");
+    let (_, cdg) = app.get("/api/v1/airports/CDG", None).await;
+    assert_eq!(cdg["min_connection_minutes"], 60, "{cdg}");
+    let url = format!("{}/api/v1/airports/AMS", app.command);
+    let change = serde_json::json!({"min_connection_minutes": 50});
+    let response = testkit::send(app.client.patch(url).bearer_auth(&app.admin).json(&change)).await;
+    assert_eq!(response.status, 200, "{}", response.json());
+    app.project().await;
+    let (_, ams) = app.get("/api/v1/airports/AMS", None).await;
+    assert_eq!(ams["min_connection_minutes"], 50, "{ams}");
+    assert_eq!(ams["name"], "Schiphol", "{ams}");
+}
+
+#[tokio::test]
 async fn flight_history_is_for_admins() {
     let app = spawn_app().await;
     app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])

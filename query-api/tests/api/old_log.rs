@@ -90,6 +90,13 @@ async fn an_event_log_written_by_earlier_code_replays_into_the_same_views_histor
         let (_, seats) = app.get(&format!("/api/v1/flights/{id}/seats"), None).await;
         assert_eq!(taken_seats(&seats), expected["taken"], "{id}");
     }
+    // Airports registered before connecting times existed (event version 1.0) have the default hour.
+    let (_, airports) = app.get("/api/v1/airports", None).await;
+    let airports = airports.as_array().unwrap();
+    assert_eq!(airports.len(), 2, "{airports:?}");
+    for airport in airports {
+        assert_eq!(airport["min_connection_minutes"], 60, "{airport}");
+    }
     let report = airline::verify::run(&app.db.pool, StdDuration::ZERO)
         .await
         .unwrap();
