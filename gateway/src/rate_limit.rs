@@ -28,7 +28,7 @@ fn policy<'a>(state: &'a AppState, method: &Method, path: &str) -> (&'static str
         ("signup", &limits.signup)
     } else if path.starts_with("/api/v1/auth/") && method == Method::POST {
         ("auth", &limits.auth)
-    } else if path == "/api/v1/flights" && method == Method::GET {
+    } else if (path == "/api/v1/flights" || path == "/api/v1/journeys") && method == Method::GET {
         ("search", &limits.search)
     } else if path.starts_with("/api/v1/bookings") && method != Method::GET {
         ("bookings", &limits.bookings)

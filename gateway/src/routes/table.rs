@@ -54,6 +54,7 @@ pub const ROUTES: &[ProxiedRoute] = &[
     route("POST", "/api/v1/flights/{id}/delay", Command),
     route("GET", "/api/v1/flights/{id}/seats", Query),
     route("GET", "/api/v1/flights/{id}/history", Query),
+    route("GET", "/api/v1/journeys", Query),
     route("POST", "/api/v1/bookings", Command),
     route("GET", "/api/v1/bookings", Query),
     route("GET", "/api/v1/bookings/{id}", Query),

@@ -6,6 +6,7 @@ pub mod events;
 pub mod flights;
 pub mod health;
 pub mod history;
+pub mod journeys;
 pub mod reference;
 pub mod search;
 
@@ -33,6 +34,7 @@ pub struct ApiDoc;
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(search::router())
+        .merge(journeys::router())
         .merge(flights::router())
         .merge(bookings::router())
         .merge(reference::router())

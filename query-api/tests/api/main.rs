@@ -6,6 +6,7 @@ mod cache;
 mod feed;
 mod flights;
 mod helpers;
+mod journeys;
 mod old_log;
 mod projector;
 mod replica;

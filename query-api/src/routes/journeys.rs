@@ -1,0 +1,508 @@
+//! `GET /journeys`: priced offers from an origin to a destination on a day, direct or with one stop
+//! (through any airport, no sooner than its minimum connecting time after landing and within a day),
+//! and with `return_date` round trips (every outbound slice with every inbound one). Each slice is
+//! checked by the domain's own journey rules, so an offer is always a journey a booking could hold.
+//!
+//! Two index reads per slice over the search rows: the flights leaving the origin that day, then the
+//! flights into the destination that leave within a day of those landing; the connections are joined
+//! in memory. Pages are cached under the search generation, which the flights projection moves with
+//! every change of seats, fares or schedules.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::time::Duration as StdDuration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use domain::journey::{Itinerary, MAX_CONNECTION, Segment};
+use domain::values::{AirportCode, Cabin, FlightId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
+
+use super::{AppQuery, decode_cursor, encode_cursor};
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    infra::api_routes![search_journeys]
+}
+
+/// Journey search. `origin`, `destination` and `date` are required.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JourneyParams {
+    /// Where the journey starts (IATA).
+    #[param(pattern = "^[A-Za-z]{3}$")]
+    pub origin: Option<String>,
+    /// Where it goes (IATA).
+    #[param(pattern = "^[A-Za-z]{3}$")]
+    pub destination: Option<String>,
+    /// Outbound departure date, local to the origin (`YYYY-MM-DD`).
+    #[serde(default, deserialize_with = "infra::time::opt_date")]
+    pub date: Option<NaiveDate>,
+    /// Return departure date, local to the destination; gives round trips.
+    #[serde(default, deserialize_with = "infra::time::opt_date")]
+    pub return_date: Option<NaiveDate>,
+    /// Travellers needing a seat (1–9, default 1), all in one cabin per flight.
+    #[param(minimum = 1, maximum = 9)]
+    pub passengers: Option<u8>,
+    /// Cabin on every flight; without it each flight offers its cheapest cabin with enough seats.
+    #[param(pattern = "^(economy|premium_economy|business|first)$")]
+    pub cabin: Option<String>,
+    /// Most stops per slice: 0 (direct only) or 1 (the default).
+    #[param(minimum = 0, maximum = 1)]
+    pub max_stops: Option<u8>,
+    /// Longest slice, minutes from its first departure to its last arrival.
+    #[param(minimum = 1, maximum = 10080)]
+    pub max_duration: Option<u32>,
+    /// The outbound leaving at or after this instant (RFC 3339).
+    #[serde(default, deserialize_with = "infra::time::opt_instant")]
+    pub departure_after: Option<DateTime<Utc>>,
+    /// The outbound leaving before this instant (RFC 3339).
+    #[serde(default, deserialize_with = "infra::time::opt_instant")]
+    pub departure_before: Option<DateTime<Utc>>,
+    /// `price` (default), `duration` or `departure_at`; `-` for descending.
+    #[param(pattern = "^-?(price|duration|departure_at)$")]
+    pub sort: Option<String>,
+    /// Page size, 1–50 (default 20).
+    #[param(minimum = 1, maximum = 50)]
+    pub limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+}
+
+/// One flight of an offer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct OfferSegment {
+    /// Flight id (what a booking names).
+    pub flight_id: Uuid,
+    /// Flight number.
+    pub number: String,
+    /// Departure airport.
+    pub origin: String,
+    /// Arrival airport.
+    pub destination: String,
+    /// Departure (UTC).
+    pub departure_at: DateTime<Utc>,
+    /// Arrival (UTC).
+    pub arrival_at: DateTime<Utc>,
+    /// Departure, local time at the origin.
+    #[schema(value_type = String, example = "2026-12-24T09:30:00")]
+    pub departure_local: NaiveDateTime,
+    /// Arrival, local time at the destination.
+    #[schema(value_type = String, example = "2026-12-24T17:05:00")]
+    pub arrival_local: NaiveDateTime,
+    /// Minutes in the air.
+    pub duration_min: i32,
+    /// Cabin offered.
+    pub cabin: String,
+    /// Price per seat, minor units.
+    pub price_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Seats left in that cabin.
+    pub seats_left: i32,
+    /// Minutes on the ground before the next flight of the slice; none on its last flight.
+    #[sqlx(skip)]
+    pub connection_min: Option<i64>,
+}
+
+/// A slice: out, or back.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OfferSlice {
+    /// Where it starts.
+    pub origin: String,
+    /// Where it ends.
+    pub destination: String,
+    /// First departure (UTC).
+    pub departure_at: DateTime<Utc>,
+    /// Last arrival (UTC).
+    pub arrival_at: DateTime<Utc>,
+    /// Minutes from the first departure to the last arrival.
+    pub duration_min: i64,
+    /// Stops on the way.
+    pub stops: usize,
+    /// Its flights, in order.
+    pub segments: Vec<OfferSegment>,
+}
+
+/// A priced journey for the party.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JourneyOffer {
+    /// Stable id of this combination of flights.
+    pub id: String,
+    /// Out, then back for a round trip.
+    pub slices: Vec<OfferSlice>,
+    /// Price for every passenger on every flight, minor units.
+    pub total: i64,
+    /// Currency.
+    pub currency: String,
+    /// Passengers priced.
+    pub passengers: u8,
+    /// Minutes over all slices.
+    pub duration_min: i64,
+}
+
+/// A page of offers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JourneyPage {
+    /// Offers in order.
+    pub offers: Vec<JourneyOffer>,
+    /// Cursor for the next page, if there is one.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    Price,
+    Duration,
+    Departure,
+}
+
+struct Query {
+    origin: AirportCode,
+    destination: AirportCode,
+    date: NaiveDate,
+    return_date: Option<NaiveDate>,
+    passengers: u8,
+    cabin: Option<Cabin>,
+    max_stops: u8,
+    max_duration: Option<i64>,
+    /// Bounds of the outbound's first departure.
+    window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    sort: (Sort, bool),
+    limit: usize,
+    after: Option<(serde_json::Value, String)>,
+}
+
+fn validate(p: &JourneyParams) -> Result<Query> {
+    let bad = |e: domain::values::ValueError| ApiError::bad_query(e.to_string());
+    let code = |c: &Option<String>, name: &str| {
+        c.as_deref()
+            .ok_or_else(|| ApiError::bad_query(format!("`{name}` is required")))
+            .and_then(|c| AirportCode::parse(c).map_err(bad))
+    };
+    let (origin, destination) = (
+        code(&p.origin, "origin")?,
+        code(&p.destination, "destination")?,
+    );
+    if origin == destination {
+        return Err(ApiError::bad_query("origin and destination are the same"));
+    }
+    let date = p
+        .date
+        .ok_or_else(|| ApiError::bad_query("`date` is required"))?;
+    if p.return_date.is_some_and(|r| r < date) {
+        return Err(ApiError::bad_query("return_date is before date"));
+    }
+    let passengers = p.passengers.unwrap_or(1);
+    if !(1..=9).contains(&passengers) {
+        return Err(ApiError::bad_query("passengers must be 1 to 9"));
+    }
+    let max_stops = p.max_stops.unwrap_or(1);
+    if max_stops > 1 {
+        return Err(ApiError::bad_query("max_stops is 0 or 1"));
+    }
+    if p.max_duration.is_some_and(|d| !(1..=10_080).contains(&d)) {
+        return Err(ApiError::bad_query("max_duration is 1 to 10080 minutes"));
+    }
+    let limit = p.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::bad_query("limit must be 1 to 50"));
+    }
+    let raw = p.sort.as_deref().unwrap_or("price");
+    let (name, descending) = raw.strip_prefix('-').map_or((raw, false), |n| (n, true));
+    let sort = match name {
+        "price" => Sort::Price,
+        "duration" => Sort::Duration,
+        "departure_at" => Sort::Departure,
+        other => return Err(ApiError::bad_query(format!("cannot sort by {other:?}"))),
+    };
+    let after = match p.after.as_deref().map(decode_cursor).transpose()? {
+        Some(serde_json::Value::Array(mut v)) if v.len() == 2 => {
+            let id = v.pop().and_then(|id| id.as_str().map(str::to_owned));
+            let key = v.pop();
+            key.zip(id)
+                .ok_or_else(|| ApiError::bad_query("`after` does not match this search"))
+                .map(Some)?
+        }
+        Some(_) => return Err(ApiError::bad_query("`after` does not match this search")),
+        None => None,
+    };
+    Ok(Query {
+        origin,
+        destination,
+        date,
+        return_date: p.return_date,
+        passengers,
+        cabin: p
+            .cabin
+            .as_deref()
+            .map(Cabin::parse)
+            .transpose()
+            .map_err(bad)?,
+        max_stops,
+        max_duration: p.max_duration.map(i64::from),
+        window: (p.departure_after, p.departure_before),
+        sort: (sort, descending),
+        limit: limit as usize,
+        after,
+    })
+}
+
+/// Search journeys.
+#[utoipa::path(get, path = "/api/v1/journeys", tag = "flights", params(JourneyParams),
+    responses((status = 200, body = JourneyPage), (status = 400, body = infra::problem::Problem)))]
+async fn search_journeys(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<JourneyParams>,
+) -> Result<Response> {
+    let q = validate(&params)?;
+    let reference = if state.cache.usable() {
+        state
+            .search_generations
+            .get(&"search".to_owned(), || {
+                sqlx::query_as("SELECT epoch, generation FROM rm_cache_generations WHERE name = $1")
+                    .bind("search")
+                    .fetch_optional(&state.pool)
+            })
+            .await?
+    } else {
+        None
+    };
+    let key = reference.map(|(epoch, generation): (Uuid, i64)| {
+        let digest = Sha256::digest(serde_json::to_vec(&params).unwrap_or_default());
+        format!("journeys:{epoch}:{generation}:{}", hex::encode(digest))
+    });
+    if let Some(key) = &key
+        && let Some(bytes) = state.cache.get(key).await
+    {
+        return Ok(json(bytes));
+    }
+    let page = search(&state.pool, &q).await?;
+    let bytes = serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(key) = &key {
+        let ttl = StdDuration::from_secs(state.ttl.search_ttl_secs);
+        state.cache.put(key, bytes.clone(), ttl).await;
+    }
+    Ok(json(bytes))
+}
+
+fn json(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+async fn search(pool: &PgPool, q: &Query) -> Result<JourneyPage> {
+    let connections = connection_times(pool).await?;
+    let outbound = slices(pool, q, (q.origin, q.destination), q.date, &connections).await?;
+    let mut offers: Vec<JourneyOffer> = match q.return_date {
+        None => outbound
+            .into_iter()
+            .map(|s| offer(vec![s], q.passengers))
+            .collect(),
+        Some(date) => {
+            let inbound = slices(pool, q, (q.destination, q.origin), date, &connections).await?;
+            let mut trips = Vec::new();
+            for out in &outbound {
+                for back in &inbound {
+                    if back.departure_at > out.arrival_at
+                        && back.segments[0].currency == out.segments[0].currency
+                    {
+                        trips.push(offer(vec![out.clone(), back.clone()], q.passengers));
+                    }
+                }
+            }
+            trips
+        }
+    };
+    let (sort, descending) = q.sort;
+    offers.sort_by(|a, b| {
+        let order = sort_key(sort, a).cmp(&sort_key(sort, b));
+        let order = if descending { order.reverse() } else { order };
+        order.then_with(|| a.id.cmp(&b.id))
+    });
+    if let Some((key, id)) = &q.after {
+        let key = key
+            .as_i64()
+            .ok_or_else(|| ApiError::bad_query("`after` does not match this search"))?;
+        let past = |o: &JourneyOffer| {
+            let order = sort_key(sort, o).cmp(&key);
+            let order = if descending { order.reverse() } else { order };
+            order == Ordering::Greater || (order == Ordering::Equal && o.id.as_str() > id.as_str())
+        };
+        offers.retain(past);
+    }
+    let next = (offers.len() > q.limit).then(|| {
+        let last = &offers[q.limit - 1];
+        encode_cursor(&serde_json::json!([sort_key(sort, last), last.id]))
+    });
+    offers.truncate(q.limit);
+    Ok(JourneyPage { offers, next })
+}
+
+/// The value an offer is sorted by (departures in microseconds).
+fn sort_key(sort: Sort, o: &JourneyOffer) -> i64 {
+    match sort {
+        Sort::Price => o.total,
+        Sort::Duration => o.duration_min,
+        Sort::Departure => o.slices[0].departure_at.timestamp_micros(),
+    }
+}
+
+/// Every airport's minimum connecting time.
+async fn connection_times(pool: &PgPool) -> Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i32)> =
+        sqlx::query_as("SELECT code, min_connection_minutes FROM rm_airports")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(c, m)| (c, i64::from(m))).collect())
+}
+
+const SEGMENT_COLUMNS: &str = "f.flight_id, f.number, f.origin, f.destination, f.departure_at, \
+    f.arrival_at, f.departure_local, f.arrival_local, f.duration_min, o.cabin, o.price_minor, o.currency, \
+    o.seats_free AS seats_left";
+
+/// Flights on sale with a cabin that seats the party: `where` over `f`, binds from `$3`.
+fn segment_sql(condition: &str) -> String {
+    format!(
+        "SELECT {SEGMENT_COLUMNS} FROM rm_flights f JOIN LATERAL (SELECT c.cabin, c.price_minor, c.currency, \
+         c.seats_free FROM rm_flight_cabins c WHERE c.flight_id = f.flight_id AND c.seats_free >= $1 \
+         AND ($2::text IS NULL OR c.cabin = $2) ORDER BY c.price_minor, c.cabin LIMIT 1) o ON true \
+         WHERE f.status <> 'cancelled' AND f.departure_at > now() AND {condition}"
+    )
+}
+
+/// The slices from `route.0` to `route.1` leaving on `date`: direct, and with one stop unless the
+/// query says direct only.
+async fn slices(
+    pool: &PgPool,
+    q: &Query,
+    (from, to): (AirportCode, AirportCode),
+    date: NaiveDate,
+    connections: &HashMap<String, i64>,
+) -> Result<Vec<OfferSlice>> {
+    let start = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let cabin = q.cabin.map(|c| c.as_str().to_owned());
+    let mut first: Vec<OfferSegment> = sqlx::query_as(&segment_sql(
+        "f.origin = $3 AND f.departure_local >= $4 AND f.departure_local < $5",
+    ))
+    .bind(i32::from(q.passengers))
+    .bind(&cabin)
+    .bind(from.as_str())
+    .bind(start)
+    .bind(start + Duration::days(1))
+    .fetch_all(pool)
+    .await?;
+    if from == q.origin {
+        let (after, before) = q.window;
+        first.retain(|s| {
+            after.is_none_or(|a| s.departure_at >= a) && before.is_none_or(|b| s.departure_at < b)
+        });
+    }
+    let min_connection = |code: AirportCode| {
+        Duration::minutes(connections.get(code.as_str()).copied().unwrap_or(60))
+    };
+    let mut chains: Vec<Vec<OfferSegment>> = first
+        .iter()
+        .filter(|s| s.destination == to.as_str())
+        .map(|s| vec![s.clone()])
+        .collect();
+    let hops: Vec<&OfferSegment> = first
+        .iter()
+        .filter(|s| s.destination != to.as_str())
+        .collect();
+    if q.max_stops > 0 && !hops.is_empty() {
+        let earliest = hops.iter().map(|s| s.arrival_at).min().unwrap_or_default();
+        let latest = hops.iter().map(|s| s.arrival_at).max().unwrap_or_default() + MAX_CONNECTION;
+        let second: Vec<OfferSegment> = sqlx::query_as(&segment_sql(
+            "f.destination = $3 AND f.departure_at >= $4 AND f.departure_at <= $5 AND f.origin <> $6",
+        ))
+        .bind(i32::from(q.passengers))
+        .bind(&cabin)
+        .bind(to.as_str())
+        .bind(earliest)
+        .bind(latest)
+        .bind(from.as_str())
+        .fetch_all(pool)
+        .await?;
+        for a in &hops {
+            for b in second
+                .iter()
+                .filter(|b| b.origin == a.destination && b.currency == a.currency)
+            {
+                chains.push(vec![(*a).clone(), b.clone()]);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for chain in chains {
+        // The domain decides what a journey is; search offers only what a booking could hold.
+        let Some(segments) = as_segments(&chain) else {
+            continue;
+        };
+        if Itinerary::new(vec![segments], min_connection).is_err() {
+            continue;
+        }
+        let slice = slice_of(chain);
+        if q.max_duration.is_none_or(|d| slice.duration_min <= d) {
+            out.push(slice);
+        }
+    }
+    Ok(out)
+}
+
+fn as_segments(chain: &[OfferSegment]) -> Option<Vec<Segment>> {
+    chain
+        .iter()
+        .map(|s| {
+            Some(Segment {
+                flight_id: FlightId::from_uuid(s.flight_id),
+                origin: AirportCode::parse(&s.origin).ok()?,
+                destination: AirportCode::parse(&s.destination).ok()?,
+                departure_at: s.departure_at,
+                arrival_at: s.arrival_at,
+            })
+        })
+        .collect()
+}
+
+fn slice_of(mut segments: Vec<OfferSegment>) -> OfferSlice {
+    for i in 1..segments.len() {
+        let wait = segments[i].departure_at - segments[i - 1].arrival_at;
+        segments[i - 1].connection_min = Some(wait.num_minutes());
+    }
+    let (first, last) = (&segments[0], &segments[segments.len() - 1]);
+    OfferSlice {
+        origin: first.origin.clone(),
+        destination: last.destination.clone(),
+        departure_at: first.departure_at,
+        arrival_at: last.arrival_at,
+        duration_min: (last.arrival_at - first.departure_at).num_minutes(),
+        stops: segments.len() - 1,
+        segments,
+    }
+}
+
+fn offer(slices: Vec<OfferSlice>, passengers: u8) -> JourneyOffer {
+    let segments = || slices.iter().flat_map(|s| s.segments.iter());
+    let per_seat: i64 = segments().map(|s| s.price_minor).sum();
+    let id = segments()
+        .map(|s| s.flight_id.simple().to_string())
+        .collect::<Vec<_>>()
+        .join("-");
+    JourneyOffer {
+        id,
+        currency: slices[0].segments[0].currency.clone(),
+        total: per_seat * i64::from(passengers),
+        passengers,
+        duration_min: slices.iter().map(|s| s.duration_min).sum(),
+        slices,
+    }
+}
