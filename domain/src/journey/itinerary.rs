@@ -28,10 +28,45 @@ pub struct Segment {
 }
 
 /// Flights that make a journey: one slice (one way) or two (out and back), each of connecting segments
-/// in time order, at most [`MAX_SEGMENTS`] in all.
+/// in time order, at most [`MAX_SEGMENTS`] in all. Read back from storage, its shape is checked again
+/// (its connections were checked when it was decided, against the connecting times of that day).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Vec<Segment>>", into = "Vec<Vec<Segment>>")]
 pub struct Itinerary {
     slices: Vec<Vec<Segment>>,
+}
+
+impl TryFrom<Vec<Vec<Segment>>> for Itinerary {
+    type Error = JourneyError;
+
+    fn try_from(slices: Vec<Vec<Segment>>) -> Result<Self, JourneyError> {
+        check_shape(&slices)?;
+        Ok(Self { slices })
+    }
+}
+
+impl From<Itinerary> for Vec<Vec<Segment>> {
+    fn from(i: Itinerary) -> Self {
+        i.slices
+    }
+}
+
+/// One or two slices, none empty, at most [`MAX_SEGMENTS`] segments.
+fn check_shape(slices: &[Vec<Segment>]) -> Result<(), JourneyError> {
+    if slices.is_empty() || slices.iter().any(Vec::is_empty) {
+        return Err(JourneyError::Empty);
+    }
+    if slices.len() > 2 {
+        return Err(JourneyError::TooManySlices(slices.len()));
+    }
+    let count = slices.iter().map(Vec::len).sum();
+    if count > MAX_SEGMENTS {
+        return Err(JourneyError::TooManySegments {
+            count,
+            max: MAX_SEGMENTS,
+        });
+    }
+    Ok(())
 }
 
 impl Itinerary {
@@ -44,19 +79,7 @@ impl Itinerary {
         slices: Vec<Vec<Segment>>,
         min_connection: impl Fn(AirportCode) -> Duration,
     ) -> Result<Self, JourneyError> {
-        if slices.is_empty() || slices.iter().any(Vec::is_empty) {
-            return Err(JourneyError::Empty);
-        }
-        if slices.len() > 2 {
-            return Err(JourneyError::TooManySlices(slices.len()));
-        }
-        let count = slices.iter().map(Vec::len).sum();
-        if count > MAX_SEGMENTS {
-            return Err(JourneyError::TooManySegments {
-                count,
-                max: MAX_SEGMENTS,
-            });
-        }
+        check_shape(&slices)?;
         let mut flights = BTreeSet::new();
         let mut first = 0;
         for slice in &slices {
@@ -310,9 +333,15 @@ mod tests {
     }
 
     #[test]
-    fn a_journey_round_trips_through_json() {
+    fn a_journey_round_trips_through_json_and_a_shapeless_one_is_refused() {
         let journey = Itinerary::single(leg(1, "CDG", "JFK", 0.0, 8.0));
         let json = serde_json::to_string(&journey).unwrap();
         assert_eq!(serde_json::from_str::<Itinerary>(&json).unwrap(), journey);
+        for shapeless in ["[]", "[[]]"] {
+            assert!(
+                serde_json::from_str::<Itinerary>(shapeless).is_err(),
+                "{shapeless}"
+            );
+        }
     }
 }

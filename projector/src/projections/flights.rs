@@ -34,7 +34,10 @@ pub(super) async fn apply(
     pending: &mut Pending,
 ) -> Result<Vec<Invalidation>, ProjectionError> {
     match event.aggregate_type.as_str() {
-        "airport" => airport(conn, event).await.map(|()| vec![]),
+        // An airport's time zone or connecting time changes what searches and journeys show.
+        "airport" => airport(conn, event)
+            .await
+            .map(|()| vec![Invalidation::Search]),
         "aircraft" => aircraft(conn, event).await.map(|()| vec![]),
         "flight" => flight(conn, event, pending).await,
         _ => Ok(vec![]),

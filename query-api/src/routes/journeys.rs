@@ -178,8 +178,27 @@ struct Query {
     /// Bounds of the outbound's first departure.
     window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     sort: (Sort, bool),
+    /// The sort as asked, which a cursor must match.
+    sort_name: String,
     limit: usize,
-    after: Option<(serde_json::Value, String)>,
+    /// The last offer of the previous page: its sort value and id.
+    after: Option<(Cursor, String)>,
+}
+
+/// Where a page starts: the sort it was made under and the last offer's place in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+struct Cursor {
+    sort: String,
+    currency: String,
+    value: i64,
+}
+
+fn raw_sort_of(p: &JourneyParams) -> &str {
+    p.sort.as_deref().unwrap_or("price")
+}
+
+fn raw_sort(raw: &str) -> String {
+    raw.trim().to_owned()
 }
 
 fn validate(p: &JourneyParams) -> Result<Query> {
@@ -217,7 +236,7 @@ fn validate(p: &JourneyParams) -> Result<Query> {
     if !(1..=50).contains(&limit) {
         return Err(ApiError::bad_query("limit must be 1 to 50"));
     }
-    let raw = p.sort.as_deref().unwrap_or("price");
+    let raw = raw_sort_of(p);
     let (name, descending) = raw.strip_prefix('-').map_or((raw, false), |n| (n, true));
     let sort = match name {
         "price" => Sort::Price,
@@ -226,15 +245,14 @@ fn validate(p: &JourneyParams) -> Result<Query> {
         other => return Err(ApiError::bad_query(format!("cannot sort by {other:?}"))),
     };
     let after = match p.after.as_deref().map(decode_cursor).transpose()? {
-        Some(serde_json::Value::Array(mut v)) if v.len() == 2 => {
-            let id = v.pop().and_then(|id| id.as_str().map(str::to_owned));
-            let key = v.pop();
-            key.zip(id)
-                .ok_or_else(|| ApiError::bad_query("`after` does not match this search"))
-                .map(Some)?
-        }
-        Some(_) => return Err(ApiError::bad_query("`after` does not match this search")),
         None => None,
+        Some(raw) => {
+            let (cursor, id): (Cursor, String) = serde_json::from_value(raw)
+                .ok()
+                .filter(|(c, _): &(Cursor, String)| c.sort == raw_sort(raw_sort_of(p)))
+                .ok_or_else(|| ApiError::bad_query("`after` does not match this search"))?;
+            Some((cursor, id))
+        }
     };
     Ok(Query {
         origin,
@@ -252,6 +270,7 @@ fn validate(p: &JourneyParams) -> Result<Query> {
         max_duration: p.max_duration.map(i64::from),
         window: (p.departure_after, p.departure_before),
         sort: (sort, descending),
+        sort_name: raw_sort(raw),
         limit: limit as usize,
         after,
     })
@@ -309,12 +328,16 @@ async fn search(pool: &PgPool, q: &Query) -> Result<JourneyPage> {
             .collect(),
         Some(date) => {
             let inbound = slices(pool, q, (q.destination, q.origin), date, &connections).await?;
+            let min_connection = min_connection(&connections);
+            let (outbound, inbound) = (best(outbound, q.sort), best(inbound, q.sort));
             let mut trips = Vec::new();
             for out in &outbound {
                 for back in &inbound {
-                    if back.departure_at > out.arrival_at
-                        && back.segments[0].currency == out.segments[0].currency
-                    {
+                    let journey = as_segments(&out.segments)
+                        .zip(as_segments(&back.segments))
+                        .map(|(o, b)| Itinerary::new(vec![o, b], &min_connection));
+                    let same_currency = back.segments[0].currency == out.segments[0].currency;
+                    if same_currency && journey.is_some_and(|j| j.is_ok()) {
                         trips.push(offer(vec![out.clone(), back.clone()], q.passengers));
                     }
                 }
@@ -323,37 +346,69 @@ async fn search(pool: &PgPool, q: &Query) -> Result<JourneyPage> {
         }
     };
     let (sort, descending) = q.sort;
-    offers.sort_by(|a, b| {
-        let order = sort_key(sort, a).cmp(&sort_key(sort, b));
-        let order = if descending { order.reverse() } else { order };
-        order.then_with(|| a.id.cmp(&b.id))
-    });
-    if let Some((key, id)) = &q.after {
-        let key = key
-            .as_i64()
-            .ok_or_else(|| ApiError::bad_query("`after` does not match this search"))?;
-        let past = |o: &JourneyOffer| {
-            let order = sort_key(sort, o).cmp(&key);
-            let order = if descending { order.reverse() } else { order };
-            order == Ordering::Greater || (order == Ordering::Equal && o.id.as_str() > id.as_str())
+    let place = |o: &JourneyOffer| cursor_of(&q.sort_name, sort, o);
+    let order = |a: &Cursor, b: &Cursor| {
+        // Prices compare within a currency; currencies stay apart, in code order.
+        let by_value = if descending {
+            b.value.cmp(&a.value)
+        } else {
+            a.value.cmp(&b.value)
         };
-        offers.retain(past);
+        a.currency.cmp(&b.currency).then(by_value)
+    };
+    offers.sort_by(|a, b| order(&place(a), &place(b)).then_with(|| a.id.cmp(&b.id)));
+    if let Some((after, id)) = &q.after {
+        offers.retain(|o| {
+            let cmp = order(&place(o), after);
+            cmp == Ordering::Greater || (cmp == Ordering::Equal && o.id.as_str() > id.as_str())
+        });
     }
     let next = (offers.len() > q.limit).then(|| {
         let last = &offers[q.limit - 1];
-        encode_cursor(&serde_json::json!([sort_key(sort, last), last.id]))
+        encode_cursor(&serde_json::json!([place(last), last.id]))
     });
     offers.truncate(q.limit);
     Ok(JourneyPage { offers, next })
 }
 
-/// The value an offer is sorted by (departures in microseconds).
-fn sort_key(sort: Sort, o: &JourneyOffer) -> i64 {
-    match sort {
-        Sort::Price => o.total,
-        Sort::Duration => o.duration_min,
-        Sort::Departure => o.slices[0].departure_at.timestamp_micros(),
+/// An offer's place in the sort (departures in microseconds); prices carry their currency.
+fn cursor_of(name: &str, sort: Sort, o: &JourneyOffer) -> Cursor {
+    let (currency, value) = match sort {
+        Sort::Price => (o.currency.clone(), o.total),
+        Sort::Duration => (String::new(), o.duration_min),
+        Sort::Departure => (String::new(), o.slices[0].departure_at.timestamp_micros()),
+    };
+    Cursor {
+        sort: name.to_owned(),
+        currency,
+        value,
     }
+}
+
+/// Round trips pair every outbound slice with every inbound one: each side keeps its best
+/// [`MAX_SLICES`] for the sort (cheapest, shortest or earliest), so a busy route costs at most
+/// `MAX_SLICES²` pairs.
+const MAX_SLICES: usize = 100;
+
+fn best(mut slices: Vec<OfferSlice>, (sort, descending): (Sort, bool)) -> Vec<OfferSlice> {
+    if slices.len() > MAX_SLICES {
+        let price = |s: &OfferSlice| s.segments.iter().map(|g| g.price_minor).sum::<i64>();
+        match sort {
+            Sort::Price => slices.sort_by_key(price),
+            Sort::Duration => slices.sort_by_key(|s| s.duration_min),
+            Sort::Departure => slices.sort_by_key(|s| s.departure_at),
+        }
+        if descending {
+            slices.reverse();
+        }
+        slices.truncate(MAX_SLICES);
+    }
+    slices
+}
+
+/// An airport's minimum connecting time, from `connections` (an hour for an airport not there).
+fn min_connection(connections: &HashMap<String, i64>) -> impl Fn(AirportCode) -> Duration + '_ {
+    |code: AirportCode| Duration::minutes(connections.get(code.as_str()).copied().unwrap_or(60))
 }
 
 /// Every airport's minimum connecting time.
@@ -406,9 +461,7 @@ async fn slices(
             after.is_none_or(|a| s.departure_at >= a) && before.is_none_or(|b| s.departure_at < b)
         });
     }
-    let min_connection = |code: AirportCode| {
-        Duration::minutes(connections.get(code.as_str()).copied().unwrap_or(60))
-    };
+    let min_connection = min_connection(connections);
     let mut chains: Vec<Vec<OfferSegment>> = first
         .iter()
         .filter(|s| s.destination == to.as_str())
@@ -447,7 +500,7 @@ async fn slices(
         let Some(segments) = as_segments(&chain) else {
             continue;
         };
-        if Itinerary::new(vec![segments], min_connection).is_err() {
+        if Itinerary::new(vec![segments], &min_connection).is_err() {
             continue;
         }
         let slice = slice_of(chain);

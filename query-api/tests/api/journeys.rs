@@ -116,6 +116,22 @@ async fn one_way_offers_are_direct_and_one_stop_within_connecting_times_priced_f
     );
     let (_, short) = app.get(&format!("{path}&max_duration=240"), None).await;
     assert_eq!(short["offers"].as_array().unwrap().len(), 1, "{short}");
+
+    // CDG's minimum connecting time grows past the 60 minutes: that connection is no longer offered,
+    // cached page or not.
+    let url = format!("{}/api/v1/airports/CDG", app.command);
+    let change = json!({"min_connection_minutes": 75});
+    let response = testkit::send(app.client.patch(url).bearer_auth(&app.admin).json(&change)).await;
+    assert_eq!(response.status, 200, "{}", response.json());
+    app.project().await;
+    let (_, page) = app.get(&path, None).await;
+    let found: Vec<_> = page["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(flights_of)
+        .collect();
+    assert_eq!(found, vec![vec![vec![n.direct.to_string()]]], "{page}");
 }
 
 #[tokio::test]
@@ -174,6 +190,12 @@ async fn pages_follow_the_cursor_without_repeating_an_offer() {
         }
     }
     assert_eq!(totals, vec![95_000, 85_000]);
+    // A cursor belongs to its sort.
+    let (_, first) = app.get(&base, None).await;
+    let next = first["next"].as_str().unwrap();
+    let other = base.replace("sort=-price", "sort=price");
+    let (status, body) = app.get(&format!("{other}&after={next}"), None).await;
+    assert_eq!(status, 400, "{body}");
 }
 
 #[tokio::test]
