@@ -165,6 +165,24 @@ impl Catalogue {
     }
 }
 
+impl Catalogue {
+    /// A journey query drawn like [`Catalogue::draw`]: the same route, date and party, one-stop
+    /// connections allowed, sorted by price or duration.
+    fn draw_journey(&self) -> String {
+        let query = self.draw();
+        let mut parts: Vec<&str> = query
+            .split('&')
+            .filter(|p| !p.starts_with("sort="))
+            .collect();
+        parts.push(if rand::rng().random_bool(0.5) {
+            "sort=price"
+        } else {
+            "sort=duration"
+        });
+        parts.join("&")
+    }
+}
+
 fn cache_counts() -> (f64, f64) {
     let text = infra::metrics::handle().render();
     let mut hit_miss = (0.0, 0.0);
@@ -230,6 +248,16 @@ pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Ro
             None,
         ),
         (
+            "journeys, same mix with one-stop connections, query API direct (cached)",
+            system.query.clone(),
+            None,
+        ),
+        (
+            "journeys, same mix with one-stop connections, query API direct, no cache",
+            system.query_uncached.clone(),
+            None,
+        ),
+        (
             "search, realistic mix, through the gateway (cached)",
             system.gateway.clone(),
             None,
@@ -285,10 +313,12 @@ pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Ro
                     None,
                     Duration::from_secs(options.seconds),
                     move |_| {
-                        let (client, url) = (
-                            client.clone(),
-                            format!("{base}/api/v1/flights?{}", catalogue.draw()),
-                        );
+                        let url = if name.starts_with("journeys") {
+                            format!("{base}/api/v1/journeys?{}", catalogue.draw_journey())
+                        } else {
+                            format!("{base}/api/v1/flights?{}", catalogue.draw())
+                        };
+                        let client = client.clone();
                         async move {
                             match client.get(&url).send().await {
                                 Ok(r) if r.status() == 200 => match r.bytes().await {
@@ -330,11 +360,11 @@ pub async fn search(system: &System, options: &Options) -> anyhow::Result<Vec<Ro
             note,
         });
     }
-    if let (Some(direct), Some(gateway)) = (rows.first(), rows.get(1)) {
+    if let (Some(direct), Some(gateway)) = (rows.first(), rows.get(3)) {
         let cost = 1.0 - gateway.rate() / direct.rate().max(1e-9);
-        rows[1].note = format!(
+        rows[3].note = format!(
             "{}; gateway costs {:.0}% of direct throughput",
-            rows[1].note,
+            rows[3].note,
             cost * 100.0
         );
     }
