@@ -15,7 +15,7 @@ use std::time::Duration as StdDuration;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::journey::{Itinerary, MAX_CONNECTION, Segment};
 use domain::values::{AirportCode, Cabin, FlightId};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use super::search::FlightOffer;
 use super::{AppQuery, decode_cursor, encode_cursor};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -78,37 +79,13 @@ pub struct JourneyParams {
     pub after: Option<String>,
 }
 
-/// One flight of an offer.
+/// One flight of an offer: the flight as search offers it, and the wait after it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct OfferSegment {
-    /// Flight id (what a booking names).
-    pub flight_id: Uuid,
-    /// Flight number.
-    pub number: String,
-    /// Departure airport.
-    pub origin: String,
-    /// Arrival airport.
-    pub destination: String,
-    /// Departure (UTC).
-    pub departure_at: DateTime<Utc>,
-    /// Arrival (UTC).
-    pub arrival_at: DateTime<Utc>,
-    /// Departure, local time at the origin.
-    #[schema(value_type = String, example = "2026-12-24T09:30:00")]
-    pub departure_local: NaiveDateTime,
-    /// Arrival, local time at the destination.
-    #[schema(value_type = String, example = "2026-12-24T17:05:00")]
-    pub arrival_local: NaiveDateTime,
-    /// Minutes in the air.
-    pub duration_min: i32,
-    /// Cabin offered.
-    pub cabin: String,
-    /// Price per seat, minor units.
-    pub price_minor: i64,
-    /// Currency.
-    pub currency: String,
-    /// Seats left in that cabin.
-    pub seats_left: i32,
+    /// The flight, its cabin for the party, price per seat and seats left.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub flight: FlightOffer,
     /// Minutes on the ground before the next flight of the slice; none on its last flight.
     #[sqlx(skip)]
     pub connection_min: Option<i64>,
@@ -336,7 +313,8 @@ async fn search(pool: &PgPool, q: &Query) -> Result<JourneyPage> {
                     let journey = as_segments(&out.segments)
                         .zip(as_segments(&back.segments))
                         .map(|(o, b)| Itinerary::new(vec![o, b], &min_connection));
-                    let same_currency = back.segments[0].currency == out.segments[0].currency;
+                    let same_currency =
+                        back.segments[0].flight.currency == out.segments[0].flight.currency;
                     if same_currency && journey.is_some_and(|j| j.is_ok()) {
                         trips.push(offer(vec![out.clone(), back.clone()], q.passengers));
                     }
@@ -392,7 +370,7 @@ const MAX_SLICES: usize = 100;
 
 fn best(mut slices: Vec<OfferSlice>, (sort, descending): (Sort, bool)) -> Vec<OfferSlice> {
     if slices.len() > MAX_SLICES {
-        let price = |s: &OfferSlice| s.segments.iter().map(|g| g.price_minor).sum::<i64>();
+        let price = |s: &OfferSlice| s.segments.iter().map(|g| g.flight.price_minor).sum::<i64>();
         match sort {
             Sort::Price => slices.sort_by_key(price),
             Sort::Duration => slices.sort_by_key(|s| s.duration_min),
@@ -421,8 +399,8 @@ async fn connection_times(pool: &PgPool) -> Result<HashMap<String, i64>> {
 }
 
 const SEGMENT_COLUMNS: &str = "f.flight_id, f.number, f.origin, f.destination, f.departure_at, \
-    f.arrival_at, f.departure_local, f.arrival_local, f.duration_min, o.cabin, o.price_minor, o.currency, \
-    o.seats_free AS seats_left";
+    f.arrival_at, f.departure_local, f.arrival_local, f.duration_min, f.status, o.cabin, o.price_minor, \
+    o.currency, o.seats_free AS seats_left";
 
 /// Flights on sale with a cabin that seats the party: `where` over `f`, binds from `$3`.
 fn segment_sql(condition: &str) -> String {
@@ -458,22 +436,32 @@ async fn slices(
     if from == q.origin {
         let (after, before) = q.window;
         first.retain(|s| {
-            after.is_none_or(|a| s.departure_at >= a) && before.is_none_or(|b| s.departure_at < b)
+            after.is_none_or(|a| s.flight.departure_at >= a)
+                && before.is_none_or(|b| s.flight.departure_at < b)
         });
     }
     let min_connection = min_connection(connections);
     let mut chains: Vec<Vec<OfferSegment>> = first
         .iter()
-        .filter(|s| s.destination == to.as_str())
+        .filter(|s| s.flight.destination == to.as_str())
         .map(|s| vec![s.clone()])
         .collect();
     let hops: Vec<&OfferSegment> = first
         .iter()
-        .filter(|s| s.destination != to.as_str())
+        .filter(|s| s.flight.destination != to.as_str())
         .collect();
     if q.max_stops > 0 && !hops.is_empty() {
-        let earliest = hops.iter().map(|s| s.arrival_at).min().unwrap_or_default();
-        let latest = hops.iter().map(|s| s.arrival_at).max().unwrap_or_default() + MAX_CONNECTION;
+        let earliest = hops
+            .iter()
+            .map(|s| s.flight.arrival_at)
+            .min()
+            .unwrap_or_default();
+        let latest = hops
+            .iter()
+            .map(|s| s.flight.arrival_at)
+            .max()
+            .unwrap_or_default()
+            + MAX_CONNECTION;
         let second: Vec<OfferSegment> = sqlx::query_as(&segment_sql(
             "f.destination = $3 AND f.departure_at >= $4 AND f.departure_at <= $5 AND f.origin <> $6",
         ))
@@ -486,10 +474,9 @@ async fn slices(
         .fetch_all(pool)
         .await?;
         for a in &hops {
-            for b in second
-                .iter()
-                .filter(|b| b.origin == a.destination && b.currency == a.currency)
-            {
+            for b in second.iter().filter(|b| {
+                b.flight.origin == a.flight.destination && b.flight.currency == a.flight.currency
+            }) {
                 chains.push(vec![(*a).clone(), b.clone()]);
             }
         }
@@ -516,11 +503,11 @@ fn as_segments(chain: &[OfferSegment]) -> Option<Vec<Segment>> {
         .iter()
         .map(|s| {
             Some(Segment {
-                flight_id: FlightId::from_uuid(s.flight_id),
-                origin: AirportCode::parse(&s.origin).ok()?,
-                destination: AirportCode::parse(&s.destination).ok()?,
-                departure_at: s.departure_at,
-                arrival_at: s.arrival_at,
+                flight_id: FlightId::from_uuid(s.flight.flight_id),
+                origin: AirportCode::parse(&s.flight.origin).ok()?,
+                destination: AirportCode::parse(&s.flight.destination).ok()?,
+                departure_at: s.flight.departure_at,
+                arrival_at: s.flight.arrival_at,
             })
         })
         .collect()
@@ -528,16 +515,16 @@ fn as_segments(chain: &[OfferSegment]) -> Option<Vec<Segment>> {
 
 fn slice_of(mut segments: Vec<OfferSegment>) -> OfferSlice {
     for i in 1..segments.len() {
-        let wait = segments[i].departure_at - segments[i - 1].arrival_at;
+        let wait = segments[i].flight.departure_at - segments[i - 1].flight.arrival_at;
         segments[i - 1].connection_min = Some(wait.num_minutes());
     }
     let (first, last) = (&segments[0], &segments[segments.len() - 1]);
     OfferSlice {
-        origin: first.origin.clone(),
-        destination: last.destination.clone(),
-        departure_at: first.departure_at,
-        arrival_at: last.arrival_at,
-        duration_min: (last.arrival_at - first.departure_at).num_minutes(),
+        origin: first.flight.origin.clone(),
+        destination: last.flight.destination.clone(),
+        departure_at: first.flight.departure_at,
+        arrival_at: last.flight.arrival_at,
+        duration_min: (last.flight.arrival_at - first.flight.departure_at).num_minutes(),
         stops: segments.len() - 1,
         segments,
     }
@@ -545,14 +532,14 @@ fn slice_of(mut segments: Vec<OfferSegment>) -> OfferSlice {
 
 fn offer(slices: Vec<OfferSlice>, passengers: u8) -> JourneyOffer {
     let segments = || slices.iter().flat_map(|s| s.segments.iter());
-    let per_seat: i64 = segments().map(|s| s.price_minor).sum();
+    let per_seat: i64 = segments().map(|s| s.flight.price_minor).sum();
     let id = segments()
-        .map(|s| s.flight_id.simple().to_string())
+        .map(|s| s.flight.flight_id.simple().to_string())
         .collect::<Vec<_>>()
         .join("-");
     JourneyOffer {
         id,
-        currency: slices[0].segments[0].currency.clone(),
+        currency: slices[0].segments[0].flight.currency.clone(),
         total: per_seat * i64::from(passengers),
         passengers,
         duration_min: slices.iter().map(|s| s.duration_min).sum(),
