@@ -54,6 +54,16 @@ async fn network(app: &TestApp) -> Network {
     }
 }
 
+/// Each offer of a page as its flights, slice by slice.
+fn offered(page: &Value) -> Vec<Vec<Vec<String>>> {
+    page["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(flights_of)
+        .collect()
+}
+
 fn flights_of(offer: &Value) -> Vec<Vec<String>> {
     offer["slices"]
         .as_array()
@@ -81,7 +91,7 @@ async fn one_way_offers_are_direct_and_one_stop_within_connecting_times_priced_f
     let (status, page) = app.get(&path, None).await;
     assert_eq!(status, 200, "{page}");
     let offers = page["offers"].as_array().unwrap();
-    let found: Vec<Vec<Vec<String>>> = offers.iter().map(flights_of).collect();
+    let found = offered(&page);
     // Cheapest first: via CDG (10,000 + 30,000), then direct (50,000); never via AMS (too short).
     assert_eq!(
         found,
@@ -103,12 +113,7 @@ async fn one_way_offers_are_direct_and_one_stop_within_connecting_times_priced_f
     assert!(page["next"].is_null());
 
     let (_, direct_only) = app.get(&format!("{path}&max_stops=0"), None).await;
-    let found: Vec<_> = direct_only["offers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(flights_of)
-        .collect();
+    let found = offered(&direct_only);
     assert_eq!(
         found,
         vec![vec![vec![n.direct.to_string()]]],
@@ -125,12 +130,7 @@ async fn one_way_offers_are_direct_and_one_stop_within_connecting_times_priced_f
     assert_eq!(response.status, 200, "{}", response.json());
     app.project().await;
     let (_, page) = app.get(&path, None).await;
-    let found: Vec<_> = page["offers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(flights_of)
-        .collect();
+    let found = offered(&page);
     assert_eq!(found, vec![vec![vec![n.direct.to_string()]]], "{page}");
 }
 
@@ -144,12 +144,7 @@ async fn a_return_date_gives_round_trips_out_and_back() {
     );
     let (status, page) = app.get(&path, None).await;
     assert_eq!(status, 200, "{page}");
-    let found: Vec<_> = page["offers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(flights_of)
-        .collect();
+    let found = offered(&page);
     let home = vec![n.home.to_string()];
     assert_eq!(
         found,
