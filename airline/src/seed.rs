@@ -392,24 +392,21 @@ async fn book(
             .load::<Flight>(&flight.to_string())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let Some(seat) = flight_state.aggregate.state().and_then(|s| {
-            s.seats
-                .values()
-                .rev()
-                .find(|spec| !spec.is_exit_row() && !s.taken.contains_key(&spec.seat))
-                .map(|spec| spec.seat)
-        }) else {
+        let Some(seat) = free_seat(&flight_state) else {
             continue;
         };
         let request = command_api::process::booking::BookRequest {
-            flight_id: *flight,
             contact_email: EmailAddress::parse(CUSTOMER.0)?,
             passengers: vec![Passenger {
                 first_name: PassengerName::parse("Demo")?,
                 last_name: PassengerName::parse("Customer")?,
                 kind: PassengerType::Adult,
-                seat: Some(seat),
+                seat: None,
             }],
+            slices: vec![vec![command_api::process::booking::SegmentRequest {
+                flight_id: *flight,
+                seats: vec![seat],
+            }]],
         };
         let (booked, _) =
             command_api::process::booking::book(state, principal, meta, request, render())
@@ -447,5 +444,78 @@ async fn book(
         bar.inc(1);
     }
     bar.finish();
+    round_trip(state, meta, principal).await
+}
+
+/// A seat at the back no one has, outside the exit rows.
+fn free_seat(flight: &command_api::executor::Versioned<Flight>) -> Option<SeatNumber> {
+    flight.aggregate.state().and_then(|s| {
+        s.seats
+            .values()
+            .rev()
+            .find(|spec| !spec.is_exit_row() && !s.taken.contains_key(&spec.seat))
+            .map(|spec| spec.seat)
+    })
+}
+
+/// One paid journey for the demo customer: CDG→LHR→JFK the day after tomorrow (AL100, then AL120 that
+/// afternoon), back JFK→CDG three days later (AL115).
+async fn round_trip(
+    state: &AppState,
+    meta: &CommandMeta,
+    principal: Principal,
+) -> anyhow::Result<()> {
+    let today = Utc::now().date_naive();
+    let leg = |number: &str, days: i64| {
+        let date = today + Duration::days(days);
+        FlightId::from_uuid(id("flight", &format!("{number}-{date}")))
+    };
+    let mut slices = vec![vec![], vec![]];
+    for (slice, flight) in [
+        (0, leg("AL100", 2)),
+        (0, leg("AL120", 2)),
+        (1, leg("AL115", 5)),
+    ] {
+        let loaded = state
+            .executor
+            .load::<Flight>(&flight.to_string())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(seat) = free_seat(&loaded) else {
+            return Ok(());
+        };
+        slices[slice].push(command_api::process::booking::SegmentRequest {
+            flight_id: flight,
+            seats: vec![seat],
+        });
+    }
+    let request = command_api::process::booking::BookRequest {
+        contact_email: EmailAddress::parse(CUSTOMER.0)?,
+        passengers: vec![Passenger {
+            first_name: PassengerName::parse("Demo")?,
+            last_name: PassengerName::parse("Traveller")?,
+            kind: PassengerType::Adult,
+            seat: None,
+        }],
+        slices,
+    };
+    let render = || command_api::routes::bookings::render(command_api::routes::StatusCode::OK);
+    let (booked, _) =
+        command_api::process::booking::book(state, principal, meta, request, render())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(booking) = booked.aggregate.state() {
+        let payment = ("tok_visa", booking.total);
+        command_api::process::booking::pay(
+            state,
+            principal,
+            meta,
+            (booking.id, None),
+            payment,
+            render(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     Ok(())
 }

@@ -14,11 +14,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
-use domain::booking::{Booking, BookingCommand, PlaceBooking};
+use domain::booking::{Booking, BookingCommand, PlaceBooking, SegmentSeats};
 use domain::flight::{Fare, Flight, FlightCommand};
+use domain::journey::{Itinerary, Segment};
 use domain::values::{
     BookingId, Cabin, EmailAddress, FlightId, Passenger, Passengers, Pnr, SeatNumber, UserId,
 };
@@ -37,7 +38,7 @@ use crate::system::System;
 struct FlightFacts {
     cabins: BTreeMap<SeatNumber, Cabin>,
     fares: BTreeMap<Cabin, Fare>,
-    departure_at: DateTime<Utc>,
+    leg: Segment,
 }
 
 #[derive(Clone)]
@@ -79,7 +80,13 @@ impl Baseline {
         let facts = FlightFacts {
             cabins: state.seats.iter().map(|(n, s)| (*n, s.cabin)).collect(),
             fares: state.fares.clone(),
-            departure_at: state.departure_at,
+            leg: Segment {
+                flight_id: flight,
+                origin: state.origin,
+                destination: state.destination,
+                departure_at: state.departure_at,
+                arrival_at: state.arrival_at,
+            },
         };
         self.facts.lock().await.insert(flight, facts.clone());
         Ok(facts)
@@ -156,12 +163,9 @@ async fn place(
         id: booking_id,
         pnr,
         customer_id: UserId::from_uuid(claims.sub),
-        flight_id: body.flight_id,
-        cabin,
-        passengers,
+        itinerary: Itinerary::single(facts.leg.clone()),
+        seats: vec![SegmentSeats { fare, passengers }],
         contact_email: contact,
-        fare,
-        departure_at: facts.departure_at,
         hold_until,
         now,
     }));

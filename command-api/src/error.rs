@@ -7,6 +7,7 @@ use domain::aircraft::AircraftError;
 use domain::airport::AirportError;
 use domain::booking::BookingError;
 use domain::flight::FlightError;
+use domain::journey::JourneyError;
 use domain::values::ValueError;
 use infra::http::ErrorChain;
 use infra::problem::Problem;
@@ -35,6 +36,17 @@ pub enum ApiError {
     /// An aircraft rule.
     #[error(transparent)]
     Aircraft(#[from] AircraftError),
+    /// Flights that do not make a journey.
+    #[error(transparent)]
+    Journey(#[from] JourneyError),
+    /// A rule of one segment's flight, in a decision over a journey.
+    #[error("segment {segment}: {source}")]
+    OnSegment {
+        /// The segment, from 0 in travel order.
+        segment: usize,
+        /// What its flight said.
+        source: Box<ApiError>,
+    },
     /// `If-Match` named another version.
     #[error("the resource changed: it is at version {current}")]
     PreconditionFailed {
@@ -98,6 +110,10 @@ impl ApiError {
         match self {
             Self::Problem(p) => Self::Problem(p.clone()),
             Self::PreconditionFailed { current } => Self::PreconditionFailed { current: *current },
+            Self::OnSegment { segment, source } => Self::OnSegment {
+                segment: *segment,
+                source: Box::new(source.replicate()),
+            },
             Self::Contended => Self::Contended,
             Self::Unavailable(e) => Self::Unavailable(anyhow::anyhow!("{e:#}")),
             Self::Internal(e) if infra::db::unavailable_in_chain(e.as_ref()) => {
@@ -147,12 +163,32 @@ fn flight_status(e: &FlightError) -> (StatusCode, &'static str) {
     }
 }
 
+fn journey_code(e: &JourneyError) -> &'static str {
+    match e {
+        JourneyError::Empty => "empty_journey",
+        JourneyError::TooManySlices(_) => "too_many_slices",
+        JourneyError::TooManySegments { .. } => "too_many_segments",
+        JourneyError::RepeatedFlight(_) => "repeated_flight",
+        JourneyError::ArrivesBeforeDeparture { .. } => "arrival_not_after_departure",
+        JourneyError::Disconnected { .. } => "segments_not_connected",
+        JourneyError::ConnectionTooShort { .. } => "connection_too_short",
+        JourneyError::ConnectionTooLong { .. } => "connection_too_long",
+        JourneyError::Loop { .. } => "journey_loops",
+        JourneyError::NotAReturn { .. } => "not_a_return",
+        JourneyError::ReturnBeforeArrival { .. } => "return_before_arrival",
+    }
+}
+
 fn booking_status(e: &BookingError) -> (StatusCode, &'static str) {
     use StatusCode as S;
     match e {
         BookingError::NotPlaced => (S::NOT_FOUND, "booking_not_found"),
         BookingError::AlreadyPlaced => (S::CONFLICT, "booking_exists"),
-        BookingError::FareCabinMismatch => (S::UNPROCESSABLE_ENTITY, "fare_cabin_mismatch"),
+        BookingError::SeatsDoNotMatchItinerary { .. } => {
+            (S::UNPROCESSABLE_ENTITY, "seats_do_not_match_segments")
+        }
+        BookingError::PartyDiffers(_) => (S::UNPROCESSABLE_ENTITY, "party_differs"),
+        BookingError::NoSuchSegment(_) => (S::UNPROCESSABLE_ENTITY, "no_such_segment"),
         BookingError::HoldDeadlineInPast => (S::UNPROCESSABLE_ENTITY, "hold_deadline_in_past"),
         BookingError::Departed => (S::CONFLICT, "flight_departed"),
         BookingError::Price(_) => (S::UNPROCESSABLE_ENTITY, "invalid_price"),
@@ -207,10 +243,21 @@ fn value_status(e: &ValueError) -> &'static str {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// A flight's rule as segment `segment`'s; anything else as it is.
+    pub fn on_segment(self, segment: usize) -> Self {
+        match self {
+            Self::Flight(_) => Self::OnSegment {
+                segment,
+                source: Box::new(self),
+            },
+            other => other,
+        }
+    }
+
+    fn problem(&self) -> Problem {
         let detail = self.to_string();
-        let problem = match &self {
+        match self {
             Self::Problem(p) => p.clone(),
             Self::Invalid(e) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, value_status(e), detail)
@@ -231,6 +278,13 @@ impl IntoResponse for ApiError {
                 let (status, code) = aircraft_status(e);
                 Problem::new(status, code, detail)
             }
+            Self::Journey(e) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, journey_code(e), detail)
+            }
+            Self::OnSegment { segment, source } => {
+                let inner = source.problem();
+                Problem { detail, ..inner }.on_segment(*segment)
+            }
             Self::PreconditionFailed { .. } => {
                 Problem::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", detail)
             }
@@ -247,8 +301,13 @@ impl IntoResponse for ApiError {
                 "internal_error",
                 "something went wrong on our side",
             ),
-        };
-        let mut response = problem.into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.problem().into_response();
         if let Self::Unavailable(cause) | Self::Internal(cause) = &self {
             response
                 .extensions_mut()

@@ -295,9 +295,6 @@ macro_rules! refunds_due {
 /// the booking.
 pub const REFUNDS_DUE_FOR_BOOKING: &str = concat!(refunds_due!(), " AND r.booking_id = $1");
 
-/// Refunds due on the flight `$1`.
-pub const REFUNDS_DUE_FOR_FLIGHT: &str = concat!(refunds_due!(), " AND r.flight_id = $1");
-
 /// Refunds due that have waited `$1` seconds, at most `$2`, for recovery.
 pub const REFUNDS_DUE: &str = concat!(
     refunds_due!(),

@@ -22,6 +22,9 @@ pub struct Problem {
     pub code: String,
     /// What went wrong this time.
     pub detail: String,
+    /// For a journey: the segment (from 0, in travel order) whose flight refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<usize>,
 }
 
 impl Problem {
@@ -33,7 +36,15 @@ impl Problem {
             status: status.as_u16(),
             code: code.to_owned(),
             detail: detail.into(),
+            segment: None,
         }
+    }
+
+    /// The same problem, about segment `segment` of a journey.
+    #[must_use]
+    pub fn on_segment(mut self, segment: usize) -> Self {
+        self.segment = Some(segment);
+        self
     }
 
     /// The status.

@@ -1,8 +1,10 @@
 //! Passenger emails: the consumer that records one notification per message (inbox) and sends it over
 //! SMTP until it is sent.
 
+use domain::airport::Airport;
 use domain::booking::{Booking, BookingEvent};
 use domain::flight::{Flight, FlightState};
+use domain::values::{AirportCode, TimeZone};
 use infra::amqp::EventMessage;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -21,7 +23,7 @@ use uuid::Uuid;
 
 use crate::config::SmtpSettings;
 use crate::consumer::{Handler, StepError};
-use crate::render;
+use crate::render::{self, Leg};
 
 /// How many SMTP connections a mailer keeps (as many messages go out at once).
 const POOL_SIZE: usize = 32;
@@ -201,6 +203,7 @@ impl Handler for EmailHandler {
             "booking.BookingExpired",
             "booking.PassengerSeatChanged",
             "booking.FlightDelayNoted",
+            "booking.ConnectionBroken",
             "booking.RefundIssued",
         ]
     }
@@ -235,13 +238,20 @@ async fn record(
     .map_err(retry)?
     .and_then(|(b, _)| b.state().cloned())
     .ok_or_else(|| StepError::Poison(format!("booking {} has no events", message.aggregate_id)))?;
-    let email = handler
-        .flights
-        .with_now(pool, &booking.flight_id.to_string(), |flight| {
-            render::email(event, &booking, flight)
-        })
-        .await
-        .map_err(retry)?;
+    let mut legs = Vec::with_capacity(booking.segments.len());
+    for segment in &booking.segments {
+        let leg = handler
+            .flights
+            .with_now(pool, &segment.flight_id.to_string(), |f| f.map(Leg::of))
+            .await
+            .map_err(retry)?;
+        if let Some(mut leg) = leg {
+            leg.origin_zone = zone(pool, leg.origin).await?;
+            leg.destination_zone = zone(pool, leg.destination).await?;
+            legs.push(leg);
+        }
+    }
+    let email = render::email(event, &booking, &legs);
     // The inbox row and the notification in one statement (one round trip, one transaction). The first
     // attempt inserts the notification already claimed (`sending`), so it goes out without a claim step.
     let notification_id = Uuid::now_v7();
@@ -277,6 +287,16 @@ async fn record(
         )]),
         (true, _) => Recorded::First(Vec::new()),
     })
+}
+
+/// The time zone of `airport`, as its events say (none if it is not registered).
+async fn zone(pool: &PgPool, airport: AirportCode) -> Result<Option<TimeZone>, StepError> {
+    Ok(
+        infra::event_log::fold::<Airport>(pool, airport.as_str(), |_| true)
+            .await
+            .map_err(retry)?
+            .and_then(|(a, _)| a.details().map(|d| d.time_zone)),
+    )
 }
 
 /// A notification to send: id, recipient, subject, body.

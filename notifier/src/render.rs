@@ -1,8 +1,9 @@
 //! The text of each passenger notification, from the event and the booking and flight it concerns.
 
+use chrono::{DateTime, Utc};
 use domain::booking::{BookingEvent, BookingState, CancelledBy};
 use domain::flight::FlightState;
-use domain::values::Money;
+use domain::values::{AirportCode, FlightNumber, Money, TimeZone};
 
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,20 +32,77 @@ fn money(m: Money) -> String {
     }
 }
 
-fn trip(flight: Option<&FlightState>) -> String {
-    flight.map_or_else(String::new, |f| {
-        format!(
-            "Flight {} from {} to {}, departing {} UTC.\n",
-            f.number,
-            f.origin,
-            f.destination,
-            f.departure_at.format("%Y-%m-%d %H:%M")
-        )
-    })
+/// One flight of the booking as the email tells it: its schedule now, and its airports' time zones
+/// (where registered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leg {
+    /// Flight number.
+    pub number: FlightNumber,
+    /// From.
+    pub origin: AirportCode,
+    /// To.
+    pub destination: AirportCode,
+    /// Departure.
+    pub departure_at: DateTime<Utc>,
+    /// Arrival.
+    pub arrival_at: DateTime<Utc>,
+    /// The origin's zone.
+    pub origin_zone: Option<TimeZone>,
+    /// The destination's zone.
+    pub destination_zone: Option<TimeZone>,
+}
+
+impl Leg {
+    /// The leg of `flight`, zones to be filled in.
+    pub fn of(flight: &FlightState) -> Self {
+        Self {
+            number: flight.number.clone(),
+            origin: flight.origin,
+            destination: flight.destination,
+            departure_at: flight.departure_at,
+            arrival_at: flight.arrival_at,
+            origin_zone: None,
+            destination_zone: None,
+        }
+    }
+}
+
+/// `at` in `zone`'s local time (named), or in UTC where the zone is unknown.
+fn local(at: DateTime<Utc>, zone: Option<TimeZone>) -> String {
+    match zone {
+        Some(zone) => format!(
+            "{} local time",
+            at.with_timezone(&zone.tz()).format("%Y-%m-%d %H:%M")
+        ),
+        None => format!("{} UTC", at.format("%Y-%m-%d %H:%M")),
+    }
+}
+
+fn trip(legs: &[Leg]) -> String {
+    let lines: String = legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            format!(
+                "  {}. Flight {} from {}, {}, to {}, {}.\n",
+                i + 1,
+                l.number,
+                l.origin,
+                local(l.departure_at, l.origin_zone),
+                l.destination,
+                local(l.arrival_at, l.destination_zone),
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines
+    } else {
+        format!("Your flights:\n{lines}")
+    }
 }
 
 fn passengers(b: &BookingState) -> String {
-    b.passengers
+    b.passengers()
         .as_slice()
         .iter()
         .map(|p| {
@@ -57,14 +115,10 @@ fn passengers(b: &BookingState) -> String {
 }
 
 /// The email for `event` about `booking`, or `None` for events passengers are not told about.
-pub fn email(
-    event: &BookingEvent,
-    booking: &BookingState,
-    flight: Option<&FlightState>,
-) -> Option<Rendered> {
+pub fn email(event: &BookingEvent, booking: &BookingState, legs: &[Leg]) -> Option<Rendered> {
     let pnr = booking.pnr;
     let (kind, subject, lead) = match event {
-        BookingEvent::BookingPlaced { .. } => (
+        BookingEvent::BookingPlaced(_) => (
             "booking_held",
             format!(
                 "Booking {pnr}: seats held until {} UTC",
@@ -105,34 +159,69 @@ pub fn email(
                 .to_owned(),
         ),
         BookingEvent::PassengerSeatChanged {
+            segment,
             passenger,
             from,
             to,
         } => {
             let name = booking
-                .passengers
+                .passengers()
                 .as_slice()
                 .get(*passenger)
                 .map_or_else(String::new, |p| format!("{} {}", p.first_name, p.last_name));
+            let on = legs
+                .get(*segment)
+                .map_or_else(String::new, |l| format!(" on flight {}", l.number));
             (
                 "seat_changed",
                 format!("Booking {pnr}: seat changed"),
-                format!("{name} moved from seat {from} to seat {to}.\n"),
+                format!("{name} moved from seat {from} to seat {to}{on}.\n"),
             )
         }
         BookingEvent::FlightDelayNoted {
+            flight_id,
             departure_at,
             arrival_at,
             reason,
-        } => (
-            "flight_delayed",
-            format!("Booking {pnr}: your flight is delayed"),
-            format!(
-                "New departure {} UTC, arrival {} UTC. Reason: {reason}.\n",
-                departure_at.format("%Y-%m-%d %H:%M"),
-                arrival_at.format("%Y-%m-%d %H:%M")
-            ),
-        ),
+        } => {
+            let at = flight_id.and_then(|f| booking.segment_of(f)).unwrap_or(0);
+            let leg = legs.get(at);
+            let which = leg.map_or_else(String::new, |l| format!("Flight {} ", l.number));
+            (
+                "flight_delayed",
+                format!("Booking {pnr}: your flight is delayed"),
+                format!(
+                    "{which}now departs {} and arrives {}. Reason: {reason}.\n",
+                    local(*departure_at, leg.and_then(|l| l.origin_zone)),
+                    local(*arrival_at, leg.and_then(|l| l.destination_zone)),
+                ),
+            )
+        }
+        BookingEvent::ConnectionBroken {
+            arriving,
+            departing,
+            airport,
+            minutes,
+            minimum,
+        } => {
+            let number = |f| {
+                booking
+                    .segment_of(f)
+                    .and_then(|i| legs.get(i))
+                    .map_or_else(|| f.to_string(), |l| l.number.to_string())
+            };
+            (
+                "connection_broken",
+                format!("Booking {pnr}: your connection at {airport} is at risk"),
+                format!(
+                    "After a delay, flight {} now leaves {airport} {minutes} minutes after flight {} lands \
+                     there; the minimum to connect at {airport} is {minimum} minutes. Contact us to be \
+                     rebooked, or cancel: as the airline changed your trip, the refund is in full.\n",
+                    number(*departing),
+                    number(*arriving),
+                ),
+            )
+        }
         BookingEvent::RefundIssued {
             amount, reference, ..
         } => (
@@ -148,7 +237,7 @@ pub fn email(
     };
     let body = format!(
         "{lead}\n{}Passengers:\n{}\nBooking reference: {pnr}\n",
-        trip(flight),
+        trip(legs),
         passengers(booking)
     );
     Some(Rendered {

@@ -147,8 +147,9 @@ pub async fn run(pool: &PgPool, grace: Duration) -> Result<Report, sqlx::Error> 
 const SPECS: [Spec; 7] = [
     Spec {
         name: "seats-vs-bookings",
-        description: "held seats belong to held bookings, sold seats to confirmed ones, and every held or \
-                      confirmed booking has exactly its passengers' seats in its flight's hold",
+        description: "held seats belong to held bookings, sold seats to confirmed ones, each on a flight the \
+                      booking travels on, and every held or confirmed booking has exactly its passengers' \
+                      seats in the hold of every flight of its journey",
         sql: SEATS_VS_BOOKINGS,
         graced: false,
     },

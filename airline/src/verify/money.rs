@@ -87,25 +87,36 @@ CROSS JOIN params
 ORDER BY 1";
 
 /// Invariant 6. For each `BookingCancelled`, a window over its stream finds the `BookingPlaced`, the last
-/// `BookingConfirmed` (paid) and the last `FlightDelayNoted` (departure) before it; `RefundIssued` and the
+/// `BookingConfirmed` (paid) and the last `FlightDelayNoted` of its first flight (departure) before it; `RefundIssued` and the
 /// ledger are matched against each booking's latest cancellation.
 pub(super) const REFUNDS: &str = r"
 WITH params AS (SELECT now() - make_interval(secs => $1::float8) AS cutoff),
+first_flight AS (
+    SELECT DISTINCT ON (aggregate_id) aggregate_id AS booking_id,
+           coalesce(payload #>> '{BookingPlaced,segments,0,flight_id}', payload #>> '{BookingPlaced,flight_id}') AS flight_id
+    FROM events WHERE aggregate_type = 'booking' AND event_type = 'BookingPlaced'
+    ORDER BY aggregate_id, sequence DESC
+),
 be AS (
-    SELECT aggregate_id AS booking_id, sequence AS seq, event_type AS kind, payload -> event_type AS p, recorded_at,
-           max(sequence) FILTER (WHERE event_type = 'BookingPlaced') OVER w AS placed_seq,
-           max(sequence) FILTER (WHERE event_type = 'BookingConfirmed') OVER w AS confirmed_seq,
-           max(sequence) FILTER (WHERE event_type = 'FlightDelayNoted') OVER w AS delay_seq
-    FROM events
-    WHERE aggregate_type = 'booking'
-      AND event_type IN ('BookingPlaced', 'BookingConfirmed', 'FlightDelayNoted', 'BookingCancelled', 'RefundIssued')
-    WINDOW w AS (PARTITION BY aggregate_id ORDER BY sequence ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    SELECT e.aggregate_id AS booking_id, e.sequence AS seq, e.event_type AS kind, e.payload -> e.event_type AS p,
+           e.recorded_at,
+           max(e.sequence) FILTER (WHERE e.event_type = 'BookingPlaced') OVER w AS placed_seq,
+           max(e.sequence) FILTER (WHERE e.event_type = 'BookingConfirmed') OVER w AS confirmed_seq,
+           -- The journey's departure is its first flight's: only that flight's delays move it (1.0 delays
+           -- name no flight and were about the only one).
+           max(e.sequence) FILTER (WHERE e.event_type = 'FlightDelayNoted'
+               AND coalesce(e.payload #>> '{FlightDelayNoted,flight_id}', ff.flight_id) = ff.flight_id) OVER w AS delay_seq
+    FROM events AS e LEFT JOIN first_flight AS ff ON ff.booking_id = e.aggregate_id
+    WHERE e.aggregate_type = 'booking'
+      AND e.event_type IN ('BookingPlaced', 'BookingConfirmed', 'FlightDelayNoted', 'BookingCancelled', 'RefundIssued')
+    WINDOW w AS (PARTITION BY e.aggregate_id ORDER BY e.sequence ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 cancel AS (
     SELECT c.booking_id, c.seq, c.recorded_at, c.p ->> 'by' AS cancelled_by,
            (c.p #>> '{refund,amount_minor}')::bigint AS refund, c.p #>> '{refund,currency}' AS refund_currency,
            (c.p ->> 'cancelled_at')::timestamptz AS cancelled_at, (pl.p ->> 'placed_at')::timestamptz AS placed_at,
-           coalesce(dl.p ->> 'departure_at', pl.p ->> 'departure_at')::timestamptz AS departure_at,
+           coalesce(dl.p ->> 'departure_at', pl.p #>> '{segments,0,departure_at}', pl.p ->> 'departure_at')::timestamptz
+               AS departure_at,
            (pl.p #>> '{fare_rules,refundable}')::boolean AS refundable,
            (pl.p #>> '{fare_rules,cancellation_fee,amount_minor}')::bigint AS fee,
            pl.p #>> '{fare_rules,cancellation_fee,currency}' AS fee_currency,
@@ -175,11 +186,12 @@ FROM (SELECT format('booking %s: cancelled by %s with a refund of %s %s, but the
 CROSS JOIN params
 ORDER BY 1";
 
-/// Invariant 7. Events count for the flight of their booking's `BookingPlaced`; ledger rows for their own
-/// `flight_id`. No grace: a capture or refund moves its ledger row in the commit of its event.
+/// Invariant 7. Events count for the (first) flight of their booking's `BookingPlaced`; ledger rows for
+/// their own `flight_id` (a journey's first flight). No grace: a capture or refund moves its ledger row in the commit of its event.
 pub(super) const MONEY_PER_FLIGHT: &str = r"
 WITH flight_of AS (
-    SELECT DISTINCT ON (aggregate_id) aggregate_id AS booking_id, payload #>> '{BookingPlaced,flight_id}' AS flight_id
+    SELECT DISTINCT ON (aggregate_id) aggregate_id AS booking_id,
+           coalesce(payload #>> '{BookingPlaced,segments,0,flight_id}', payload #>> '{BookingPlaced,flight_id}') AS flight_id
     FROM events WHERE aggregate_type = 'booking' AND event_type = 'BookingPlaced'
     ORDER BY aggregate_id, sequence DESC
 ),

@@ -1,5 +1,6 @@
 //! The seat invariants in SQL: every seat held or sold on a flight belongs to a live booking that
-//! holds it, one booking per seat, and no hold without its booking.
+//! holds it there (on one of its journey's segments), every segment of a live booking holds its seats,
+//! one booking per seat, and no hold without its booking.
 
 /// CTEs folding the flight streams: `hold` per (flight, booking) — the latest `SeatsHeld`, `live` unless
 /// released or expired since, `sold` if confirmed since — and `hold_seat`, the seats of each live hold
@@ -43,8 +44,11 @@ hold_seat AS (
     };
 }
 
-/// Invariant 1. A booking's status is its latest of placed/confirmed/cancelled/expired; its seats are the
-/// passengers' with each seated passenger's latest `PassengerSeatChanged` applied.
+/// Invariant 1. A booking's status is its latest of placed/confirmed/cancelled/expired; its segments are
+/// the `BookingPlaced`'s (version 1.0, one flight, is read as one segment), and its seats on each are the
+/// passengers' there with each seated passenger's latest `PassengerSeatChanged` on that segment applied.
+/// Every seat held or sold on a flight belongs to a booking with a segment on that flight whose status
+/// matches, and every seat of a live booking is in its hold on that segment's flight.
 pub(super) const SEATS_VS_BOOKINGS: &str = concat!(
     "WITH",
     flight_holds!(),
@@ -55,42 +59,54 @@ be AS (
 ),
 booking AS (
     SELECT booking_id, max(seq) FILTER (WHERE kind = 'BookingPlaced') AS placed_seq,
-           (array_agg(p ->> 'flight_id' ORDER BY seq DESC) FILTER (WHERE kind = 'BookingPlaced'))[1] AS flight_id,
            CASE (array_agg(kind ORDER BY seq DESC) FILTER (WHERE kind IN
                      ('BookingPlaced', 'BookingConfirmed', 'BookingCancelled', 'BookingExpired')))[1]
                WHEN 'BookingPlaced' THEN 'held' WHEN 'BookingConfirmed' THEN 'confirmed'
                WHEN 'BookingCancelled' THEN 'cancelled' ELSE 'expired' END AS status
     FROM be GROUP BY booking_id HAVING bool_or(kind = 'BookingPlaced')
 ),
-moved AS (
-    SELECT DISTINCT ON (booking_id, (p ->> 'passenger')::bigint)
-           booking_id, (p ->> 'passenger')::bigint AS idx, p ->> 'to' AS seat
-    FROM be WHERE kind = 'PassengerSeatChanged'
-    ORDER BY booking_id, (p ->> 'passenger')::bigint, seq DESC
-),
-booking_seat AS (
-    SELECT b.booking_id, b.flight_id, b.status, coalesce(m.seat, x.pax ->> 'seat') AS seat
+segment AS (
+    SELECT b.booking_id, b.status, s.n - 1 AS idx, s.seg ->> 'flight_id' AS flight_id, s.seg -> 'passengers' AS passengers
     FROM booking AS b
     JOIN be AS pl ON pl.booking_id = b.booking_id AND pl.seq = b.placed_seq
-    CROSS JOIN LATERAL jsonb_array_elements(pl.p -> 'passengers') WITH ORDINALITY AS x (pax, n)
-    LEFT JOIN moved AS m ON m.booking_id = b.booking_id AND m.idx = x.n - 1
+    CROSS JOIN LATERAL jsonb_array_elements(coalesce(
+        pl.p -> 'segments',
+        jsonb_build_array(jsonb_build_object('flight_id', pl.p -> 'flight_id', 'passengers', pl.p -> 'passengers'))))
+        WITH ORDINALITY AS s (seg, n)
+),
+moved AS (
+    SELECT DISTINCT ON (booking_id, coalesce((p ->> 'segment')::bigint, 0), (p ->> 'passenger')::bigint)
+           booking_id, coalesce((p ->> 'segment')::bigint, 0) AS seg, (p ->> 'passenger')::bigint AS idx,
+           p ->> 'to' AS seat
+    FROM be WHERE kind = 'PassengerSeatChanged'
+    ORDER BY booking_id, coalesce((p ->> 'segment')::bigint, 0), (p ->> 'passenger')::bigint, seq DESC
+),
+booking_seat AS (
+    SELECT g.booking_id, g.flight_id, g.status, coalesce(m.seat, x.pax ->> 'seat') AS seat
+    FROM segment AS g
+    CROSS JOIN LATERAL jsonb_array_elements(g.passengers) WITH ORDINALITY AS x (pax, n)
+    LEFT JOIN moved AS m ON m.booking_id = g.booking_id AND m.seg = g.idx AND m.idx = x.n - 1
     WHERE x.pax ->> 'seat' IS NOT NULL
 )
 SELECT violation, false
 FROM (SELECT CASE
-                 WHEN b.flight_id IS DISTINCT FROM h.flight_id THEN
-                     format('flight %s: seat %s is %s for booking %s, which is booked on flight %s',
-                            h.flight_id, h.seat, h.state, h.booking_id, b.flight_id)
+                 WHEN NOT EXISTS (SELECT 1 FROM segment AS g
+                                  WHERE g.booking_id = h.booking_id AND g.flight_id = h.flight_id) THEN
+                     format('flight %s: seat %s is %s for booking %s, which is booked on flights %s',
+                            h.flight_id, h.seat, h.state, h.booking_id,
+                            (SELECT string_agg(g.flight_id, ', ' ORDER BY g.idx) FROM segment AS g
+                             WHERE g.booking_id = h.booking_id))
                  WHEN b.status <> CASE WHEN h.sold THEN 'confirmed' ELSE 'held' END THEN
                      format('flight %s: seat %s is %s for booking %s, whose status is %s',
                             h.flight_id, h.seat, h.state, h.booking_id, b.status)
                  WHEN bs.seat IS NULL THEN
-                     format('flight %s: seat %s is %s for booking %s (%s), but none of its passengers has that seat',
+                     format('flight %s: seat %s is %s for booking %s (%s), but none of its passengers has that seat there',
                             h.flight_id, h.seat, h.state, h.booking_id, b.status)
              END AS violation
       FROM hold_seat AS h
       JOIN booking AS b ON b.booking_id = h.booking_id
-      LEFT JOIN booking_seat AS bs ON bs.booking_id = h.booking_id AND bs.seat = h.seat
+      LEFT JOIN booking_seat AS bs
+        ON bs.booking_id = h.booking_id AND bs.flight_id = h.flight_id AND bs.seat = h.seat
       UNION ALL
       SELECT format('booking %s (%s) on flight %s: passenger seat %s is not in the flight''s hold for it%s',
                     bs.booking_id, bs.status, bs.flight_id, bs.seat,

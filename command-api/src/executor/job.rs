@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use super::CommandMeta;
 use super::commit::Outcome;
-use super::stream::Streams;
+use super::stream::{StreamKey, Streams};
 use super::working::WorkingSet;
 use crate::error::ApiError;
 use crate::outcome::{IdempotencyClaim, StoredResponse};
@@ -17,6 +17,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<(T, Option<StoredResponse>), A
 /// A queued decision, whatever its output type.
 pub(super) trait Queued: Send {
     fn metadata(&self) -> HashMap<String, String>;
+    /// Every lane whose gate the decision needs, in order.
+    fn lanes(&self) -> &[StreamKey];
     fn claim(&self) -> Option<&IdempotencyClaim>;
     /// Decides (and renders the response, for a request holding a claim).
     fn decide(&mut self, ws: &mut WorkingSet) -> Result<(), ApiError>;
@@ -26,6 +28,7 @@ pub(super) trait Queued: Send {
 
 pub(super) struct Job<T, D> {
     pub(super) meta: CommandMeta,
+    pub(super) lanes: Vec<StreamKey>,
     pub(super) decide: D,
     pub(super) render: Option<Render<T>>,
     pub(super) output: Option<T>,
@@ -40,6 +43,10 @@ where
 {
     fn metadata(&self) -> HashMap<String, String> {
         self.meta.to_map()
+    }
+
+    fn lanes(&self) -> &[StreamKey] {
+        &self.lanes
     }
 
     fn claim(&self) -> Option<&IdempotencyClaim> {

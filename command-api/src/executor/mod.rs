@@ -10,8 +10,17 @@
 //! still commits, and so does its idempotency outcome, so a retry with the same key gets the answer.
 //! A batch that loses a race to another process (a sequence taken) is decided again on fresh state, a
 //! bounded number of times with jitter; a decision that is no longer valid then fails with its rule (a
-//! seat taken meanwhile is a 409). A decision over several flights runs on the lane of its first flight
-//! and reads the others as it needs them; the sequence keys keep it safe against the other lanes.
+//! seat taken meanwhile is a 409).
+//!
+//! A decision over several flights (a journey) names all their lanes: it queues on the first in sort
+//! order, and its batch takes the gate of every lane its decisions name, one after another in that
+//! order, before it decides, holding them until it has committed; every single-lane batch takes its
+//! own lane's gate the same way. Gates are only ever taken in one global order, so no two batches can
+//! each hold one the other waits for: no deadlock. Gates are fair (first come, first served), so a
+//! journey waits behind at most the batches already queued at each of its flights, never behind an
+//! endless stream of later ones: no starvation. And in this process no lane commits on a flight while a
+//! journey over it decides, so the journey does not lose its race to the single-flight lanes. Another
+//! process is kept out only by the sequence keys: there a journey retries like any batch.
 //!
 //! Snapshots are off (postgres-es 0.5 corrupts them); see [`stream::Store`] for the cache instead.
 //!
@@ -24,7 +33,7 @@ mod meta;
 mod stream;
 mod working;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +45,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 pub use meta::CommandMeta;
-pub use stream::{Stream, StreamKey, Streams, Versioned};
+pub use stream::{Lane, Stream, StreamKey, Streams, Versioned};
 pub use working::{PaymentRow, WorkingSet};
 
 use crate::error::ApiError;
@@ -66,6 +75,10 @@ macro_rules! crash_point {
 /// Decisions queued per lane; a lane present in the map has a task draining it.
 type Lanes = Mutex<HashMap<StreamKey, Vec<Box<dyn Queued>>>>;
 
+/// Each lane's gate, held by the batch deciding on its streams (see the module docs). A gate nobody
+/// holds or waits for is dropped.
+type Gates = Mutex<HashMap<StreamKey, Arc<tokio::sync::Mutex<()>>>>;
+
 /// The most decisions one batch takes; the rest wait for the next.
 const MAX_BATCH: usize = 256;
 /// Rounds of loading the streams a batch turned out to need.
@@ -81,6 +94,7 @@ pub struct Executor {
     pool: PgPool,
     stores: Stores,
     lanes: Lanes,
+    gates: Gates,
     max_attempts: u32,
     max_held_seats: i64,
 }
@@ -92,6 +106,7 @@ impl Executor {
             stores: Stores::new(&pool),
             pool,
             lanes: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
             max_attempts: max_attempts.max(1),
             max_held_seats: DEFAULT_MAX_HELD_SEATS,
         }
@@ -121,7 +136,7 @@ impl Executor {
     /// What `decide` returned; [`ApiError::Contended`] when other writers kept winning; store failures.
     pub async fn run<T, D>(
         self: &Arc<Self>,
-        lane: StreamKey,
+        lane: impl Into<Lane>,
         meta: CommandMeta,
         decide: D,
     ) -> Result<T, ApiError>
@@ -133,7 +148,9 @@ impl Executor {
             claim: None,
             ..meta
         };
-        self.submit(lane, meta, decide, None).await.map(|(t, _)| t)
+        self.submit(lane.into(), meta, decide, None)
+            .await
+            .map(|(t, _)| t)
     }
 
     /// Like [`Executor::run`] for an HTTP request: `render` makes the response from the output, and when
@@ -143,7 +160,7 @@ impl Executor {
     /// As [`Executor::run`]; what `render` returned.
     pub async fn respond<T, D, R>(
         self: &Arc<Self>,
-        lane: StreamKey,
+        lane: impl Into<Lane>,
         meta: CommandMeta,
         decide: D,
         render: R,
@@ -155,7 +172,7 @@ impl Executor {
     {
         let stored = meta.claim.is_some();
         let (output, response) = self
-            .submit(lane, meta, decide, Some(Box::new(render)))
+            .submit(lane.into(), meta, decide, Some(Box::new(render)))
             .await?;
         let response = response
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a response was not rendered")))?;
@@ -189,7 +206,7 @@ impl Executor {
 
     async fn submit<T, D>(
         self: &Arc<Self>,
-        lane: StreamKey,
+        lanes: Lane,
         meta: CommandMeta,
         decide: D,
         render: Option<Render<T>>,
@@ -198,9 +215,15 @@ impl Executor {
         T: Send + 'static,
         D: FnMut(&mut WorkingSet) -> Result<T, ApiError> + Send + 'static,
     {
+        let Some(lane) = lanes.first().cloned() else {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "a decision named no lane"
+            )));
+        };
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Job {
             meta,
+            lanes: lanes.keys().to_vec(),
             decide,
             render,
             output: None,
@@ -259,11 +282,52 @@ impl Executor {
                 metrics::histogram!("command_batch_size", "aggregate" => lane.kind)
                     .record(batch.len() as f64);
             }
+            let gated: BTreeSet<StreamKey> = std::iter::once(lane.clone())
+                .chain(batch.iter().flat_map(|job| job.lanes().to_vec()))
+                .collect();
+            let held = self.take_gates(&gated).await;
             // A panic fails this batch's callers (their replies are dropped), never the lane.
             let run = std::panic::AssertUnwindSafe(self.run_batch(&lane, batch));
             if run.catch_unwind().await.is_err() {
                 metrics::counter!("command_batch_panics_total").increment(1);
                 tracing::error!("a decision batch panicked; its callers got an error");
+            }
+            drop(held);
+            self.drop_idle_gates(&gated);
+        }
+    }
+
+    /// Takes the gate of every lane in `keys`, in their (global) order.
+    async fn take_gates(
+        &self,
+        keys: &BTreeSet<StreamKey>,
+    ) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let mut held = Vec::with_capacity(keys.len());
+        for key in keys {
+            let gate = {
+                let mut gates = self
+                    .gates
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Arc::clone(gates.entry(key.clone()).or_default())
+            };
+            if keys.len() > 1 {
+                metrics::counter!("command_gates_taken_total").increment(1);
+            }
+            held.push(gate.lock_owned().await);
+        }
+        held
+    }
+
+    /// Forgets the gates of `keys` that nobody holds or waits for (only the map has them).
+    fn drop_idle_gates(&self, keys: &BTreeSet<StreamKey>) {
+        let mut gates = self
+            .gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for key in keys {
+            if gates.get(key).is_some_and(|g| Arc::strong_count(g) == 1) {
+                gates.remove(key);
             }
         }
     }

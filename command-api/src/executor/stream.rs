@@ -114,6 +114,40 @@ impl StreamKey {
     }
 }
 
+/// The lanes a decision runs on: every stream whose lane must not commit while it decides (the flights
+/// of a journey), sorted, none twice. It queues on the first and holds each lane's gate, in this order,
+/// while it decides and commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    keys: Vec<StreamKey>,
+}
+
+impl Lane {
+    /// The lanes of every flight in `flights` (at least one).
+    pub fn seats_of_all(flights: &[FlightId]) -> Self {
+        let mut keys: Vec<StreamKey> = flights.iter().map(|f| StreamKey::seats_of(*f)).collect();
+        keys.sort();
+        keys.dedup();
+        Self { keys }
+    }
+
+    /// The lane it queues on, if any.
+    pub(super) fn first(&self) -> Option<&StreamKey> {
+        self.keys.first()
+    }
+
+    /// Every lane, in order.
+    pub(super) fn keys(&self) -> &[StreamKey] {
+        &self.keys
+    }
+}
+
+impl From<StreamKey> for Lane {
+    fn from(key: StreamKey) -> Self {
+        Self { keys: vec![key] }
+    }
+}
+
 /// Aggregates kept in memory per store; past this many, one is dropped to make room.
 const CACHE_CAPACITY: usize = 20_000;
 

@@ -1,23 +1,29 @@
-//! The customer-facing actions: book, pay, cancel, change seat. Each changes a flight and a booking in
-//! one decision, committed as one transaction with its side rows; payment calls to the provider happen
+//! The customer-facing actions: book, pay, cancel, change seat. Each changes a booking and every flight
+//! it travels on (one, or a journey's two to four) in one decision, committed as one transaction with its side rows; payment calls to the provider happen
 //! around those commits, each recorded in the ledger first.
 
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use domain::airport::Airport;
 use domain::booking::{
     Booking, BookingCommand, BookingError, BookingEvent, BookingState, CancelledBy, Payment,
-    PlaceBooking,
+    PlaceBooking, SegmentSeats,
 };
-use domain::flight::{Flight, FlightCommand, FlightError};
+use domain::flight::{Fare, Flight, FlightCommand, FlightError};
+use domain::journey::{Itinerary, JourneyError, MAX_SEGMENTS, Segment};
 use domain::values::{
-    BookingId, EmailAddress, FlightId, Label, Money, Passenger, Passengers, Pnr, SeatNumber,
-    SeatOccupant, UserId,
+    AirportCode, BookingId, EmailAddress, FlightId, Label, Money, Passenger, PassengerType,
+    Passengers, Pnr, SeatNumber, SeatOccupant, UserId,
 };
 use infra::auth::Principal;
+use infra::problem::Problem;
 use uuid::Uuid;
 
 use super::payment::{Captured, abandon, capture, ledger_problem, payment_problem, settle_refund};
 use crate::error::{ApiError, Result};
-use crate::executor::{CommandMeta, PaymentRow, StreamKey, Versioned, WorkingSet};
+use crate::executor::{CommandMeta, Lane, PaymentRow, StreamKey, Versioned, WorkingSet};
 use crate::outcome::StoredResponse;
 use crate::payments;
 use crate::state::AppState;
@@ -33,22 +39,90 @@ impl<F: Fn(&Versioned<Booking>) -> Result<StoredResponse> + Send + 'static> Rend
 /// Idempotency-Key).
 pub type Done = (Versioned<Booking>, axum::response::Response);
 
-/// A new booking.
+/// One flight of a new booking, with the seats of its seated passengers, in passenger order.
 #[derive(Debug, Clone)]
-pub struct BookRequest {
+pub struct SegmentRequest {
     /// The flight.
     pub flight_id: FlightId,
-    /// Notification address.
-    pub contact_email: EmailAddress,
-    /// Travellers with their seats.
-    pub passengers: Vec<Passenger>,
+    /// One seat per seated passenger (adults and children), in the order they are listed.
+    pub seats: Vec<SeatNumber>,
 }
 
-/// Holds the seats and places the booking (status `held`), with its reference and hold deadline, in one
-/// commit.
+/// A new booking: one flight, or a journey of connecting flights, one way or return.
+#[derive(Debug, Clone)]
+pub struct BookRequest {
+    /// Notification address.
+    pub contact_email: EmailAddress,
+    /// The travellers (their seats come from each segment).
+    pub passengers: Vec<Passenger>,
+    /// The outbound slice and, for a return, the inbound one; each of its flights in travel order.
+    pub slices: Vec<Vec<SegmentRequest>>,
+}
+
+impl BookRequest {
+    /// A booking on one flight, each passenger with their seat there (the request before journeys).
+    pub fn one_flight(
+        flight_id: FlightId,
+        contact_email: EmailAddress,
+        passengers: Vec<Passenger>,
+    ) -> Self {
+        let seats = passengers.iter().filter_map(|p| p.seat).collect();
+        Self {
+            contact_email,
+            passengers,
+            slices: vec![vec![SegmentRequest { flight_id, seats }]],
+        }
+    }
+
+    /// Every flight, in travel order.
+    pub fn flights(&self) -> Vec<FlightId> {
+        self.slices.iter().flatten().map(|s| s.flight_id).collect()
+    }
+}
+
+/// The party with `seats` given to its seated passengers, in order.
+fn seat_party(
+    passengers: &[Passenger],
+    seats: &[SeatNumber],
+    segment: usize,
+) -> Result<Passengers> {
+    let seated = passengers
+        .iter()
+        .filter(|p| p.kind != PassengerType::Infant)
+        .count();
+    if seated != seats.len() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "seats_do_not_match_passengers",
+            format!(
+                "segment {segment} lists {} seats for {seated} seated passengers",
+                seats.len()
+            ),
+        )
+        .on_segment(segment)
+        .into());
+    }
+    let mut next = seats.iter();
+    let seated: Vec<Passenger> = passengers
+        .iter()
+        .map(|p| Passenger {
+            seat: if p.kind == PassengerType::Infant {
+                None
+            } else {
+                next.next().copied()
+            },
+            ..p.clone()
+        })
+        .collect();
+    Ok(Passengers::try_new(seated)?)
+}
+
+/// Holds the seats on every flight and places the booking (status `held`), with its reference and hold
+/// deadline, in one commit over all the flights. A seat taken on any flight refuses the whole journey,
+/// naming the segment, and holds nothing anywhere.
 ///
 /// # Errors
-/// Domain rejections (seats taken: 409), validation (422), store failures.
+/// Domain rejections (seats taken: 409), journey and validation rules (422), store failures.
 pub async fn book(
     state: &AppState,
     principal: Principal,
@@ -57,48 +131,49 @@ pub async fn book(
     render: impl RenderBooking,
 ) -> Result<Done> {
     let now = state.clock.now();
-    let passengers = Passengers::try_new(req.passengers)?;
-    let occupants = passengers.occupants();
-    let first = occupants
-        .first()
-        .map(|(seat, _)| *seat)
-        .ok_or(FlightError::NoSeatsRequested)?;
+    let flights = req.flights();
+    if flights.is_empty() || req.slices.iter().any(Vec::is_empty) {
+        return Err(JourneyError::Empty.into());
+    }
+    if flights.len() > MAX_SEGMENTS {
+        return Err(JourneyError::TooManySegments {
+            count: flights.len(),
+            max: MAX_SEGMENTS,
+        }
+        .into());
+    }
+    let parties = req
+        .slices
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, s)| seat_party(&req.passengers, &s.seats, i))
+        .collect::<Result<Vec<_>>>()?;
     let booking_id = BookingId::from_uuid(Uuid::now_v7());
     let hold_until = now + state.booking.hold();
-    let flight_id = req.flight_id;
-    let (flight_key, booking_key) = (flight_id.to_string(), booking_id.to_string());
+    let lane = Lane::seats_of_all(&flights);
+    let booking_key = booking_id.to_string();
+    let seated = parties[0].occupants().len();
     let decide = move |ws: &mut WorkingSet| {
-        let fs = ws.get::<Flight>(&flight_key)?;
-        let fs = fs.aggregate.state().ok_or(FlightError::NotScheduled)?;
-        let cabin = fs
-            .seats
-            .get(&first)
-            .ok_or(FlightError::UnknownSeat(first))?
-            .cabin;
-        let fare = *fs
-            .fares
-            .get(&cabin)
-            .ok_or(FlightError::FaresDoNotMatchCabins { cabin })?;
-        let departure_at = fs.departure_at;
-        let hold = FlightCommand::HoldSeats {
-            booking_id,
-            seats: occupants.clone(),
-            hold_until,
-            now,
-        };
-        ws.execute::<Flight>(&flight_key, "HoldSeats", hold)?;
+        let itinerary = itinerary_of(ws, &req.slices)?;
+        let mut seats = Vec::with_capacity(parties.len());
+        for (i, (flight_id, party)) in flights.iter().zip(&parties).enumerate() {
+            let fare = hold_on(ws, (booking_id, *flight_id), party, (hold_until, now))
+                .map_err(|e| e.on_segment(i))?;
+            seats.push(SegmentSeats {
+                fare,
+                passengers: party.clone(),
+            });
+        }
         // Drawn per decision: a reference someone else took makes the commit draw again.
         let pnr = Pnr::from_random_bytes(rand::random());
         let place = BookingCommand::Place(Box::new(PlaceBooking {
             id: booking_id,
             pnr,
             customer_id: UserId::from_uuid(principal.user_id),
-            flight_id,
-            cabin,
-            passengers: passengers.clone(),
+            itinerary,
+            seats,
             contact_email: req.contact_email.clone(),
-            fare,
-            departure_at,
             hold_until,
             now,
         }));
@@ -107,17 +182,107 @@ pub async fn book(
         ws.reserve_pnr(pnr.as_str(), *booking_id.as_uuid());
         ws.add_hold(
             *booking_id.as_uuid(),
-            *flight_id.as_uuid(),
+            *flights[0].as_uuid(),
             hold_until,
             principal.user_id,
-            occupants.len(),
+            seated,
         );
         Ok(ws.get::<Booking>(&booking_key)?.clone())
     };
     state
         .executor
-        .respond(StreamKey::seats_of(flight_id), meta.clone(), decide, render)
+        .respond(lane, meta.clone(), decide, render)
         .await
+}
+
+/// The requested flights as a journey, checked against their schedules and the connecting airports'
+/// minimum connecting times (60 minutes where an airport has none on record).
+fn itinerary_of(ws: &mut WorkingSet, slices: &[Vec<SegmentRequest>]) -> Result<Itinerary> {
+    let keys: Vec<String> = slices
+        .iter()
+        .flatten()
+        .map(|s| s.flight_id.to_string())
+        .collect();
+    ws.require::<Flight>(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut journey = Vec::with_capacity(slices.len());
+    let mut index = 0;
+    for slice in slices {
+        let mut segments = Vec::with_capacity(slice.len());
+        for s in slice {
+            let flight = ws.get::<Flight>(&s.flight_id.to_string())?;
+            let fs = flight
+                .aggregate
+                .state()
+                .ok_or(FlightError::NotScheduled)
+                .map_err(|e| ApiError::from(e).on_segment(index))?;
+            segments.push(Segment {
+                flight_id: s.flight_id,
+                origin: fs.origin,
+                destination: fs.destination,
+                departure_at: fs.departure_at,
+                arrival_at: fs.arrival_at,
+            });
+            index += 1;
+        }
+        journey.push(segments);
+    }
+    let connecting: Vec<String> = journey
+        .iter()
+        .flat_map(|slice| {
+            slice
+                .iter()
+                .rev()
+                .skip(1)
+                .map(|s| s.destination.to_string())
+        })
+        .collect();
+    ws.require::<Airport>(&connecting.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut minimum = BTreeMap::new();
+    for code in &connecting {
+        let airport = ws.get::<Airport>(code)?;
+        if let Some(details) = airport.aggregate.details() {
+            minimum.insert(code.clone(), details.min_connection_minutes);
+        }
+    }
+    let min_connection = |code: AirportCode| {
+        let m = minimum.get(code.as_str()).copied().unwrap_or_default();
+        chrono::Duration::minutes(i64::from(m.minutes()))
+    };
+    Ok(Itinerary::new(journey, min_connection)?)
+}
+
+/// Holds `party`'s seats on one flight; the fare of the cabin they are in.
+fn hold_on(
+    ws: &mut WorkingSet,
+    (booking_id, flight_id): (BookingId, FlightId),
+    party: &Passengers,
+    (hold_until, now): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Fare> {
+    let key = flight_id.to_string();
+    let occupants = party.occupants();
+    let first = occupants
+        .first()
+        .map(|(seat, _)| *seat)
+        .ok_or(FlightError::NoSeatsRequested)?;
+    let flight = ws.get::<Flight>(&key)?;
+    let fs = flight.aggregate.state().ok_or(FlightError::NotScheduled)?;
+    let cabin = fs
+        .seats
+        .get(&first)
+        .ok_or(FlightError::UnknownSeat(first))?
+        .cabin;
+    let fare = *fs
+        .fares
+        .get(&cabin)
+        .ok_or(FlightError::FaresDoNotMatchCabins { cabin })?;
+    let hold = FlightCommand::HoldSeats {
+        booking_id,
+        seats: occupants,
+        hold_until,
+        now,
+    };
+    ws.execute::<Flight>(&key, "HoldSeats", hold)?;
+    Ok(fare)
 }
 
 /// The booking if `principal` may see it: its owner, or an admin. Anyone else gets 404, not 403.
@@ -174,7 +339,8 @@ pub async fn pay(
     let now = state.clock.now();
     let booking = load_visible(state, principal, booking_id).await?;
     check_version(&booking, expected)?;
-    let flight_id = placed(&booking)?.flight_id;
+    let flights = placed(&booking)?.flight_ids();
+    let flight_id = flights[0];
     // Decide on the current state before charging anyone: wrong amount, paid, lapsed or ended.
     let provisional = Payment {
         amount,
@@ -209,14 +375,18 @@ pub async fn pay(
     };
     crate::crash_point!("pay.after_authorize");
     let (payment_id, reference) = (attempt.payment_id, receipt.reference);
-    let (flight_key, booking_key) = (flight_id.to_string(), booking_id.to_string());
+    let booking_key = booking_id.to_string();
     let clock = state.clock.clone();
+    let lane = Lane::seats_of_all(&flights);
     let decide = move |ws: &mut WorkingSet| {
         // The hold's deadline is checked at the decision, however long the provider took.
         let now = clock.now();
         ws.expect_version::<Booking>(&booking_key, expected)?;
-        let confirm_seats = FlightCommand::ConfirmSeats { booking_id, now };
-        ws.execute::<Flight>(&flight_key, "ConfirmSeats", confirm_seats)?;
+        for (i, flight) in flights.iter().enumerate() {
+            let confirm_seats = FlightCommand::ConfirmSeats { booking_id, now };
+            ws.execute::<Flight>(&flight.to_string(), "ConfirmSeats", confirm_seats)
+                .map_err(|e| e.on_segment(i))?;
+        }
         let payment = Payment {
             amount,
             reference: Label::parse(&reference)?,
@@ -230,7 +400,7 @@ pub async fn pay(
     };
     let committed = state
         .executor
-        .respond(StreamKey::seats_of(flight_id), meta.clone(), decide, render)
+        .respond(lane, meta.clone(), decide, render)
         .await;
     let done = match committed {
         Ok(done) => done,
@@ -269,7 +439,7 @@ pub async fn cancel(
 ) -> Result<Done> {
     let now = state.clock.now();
     let booking = load_visible(state, principal, booking_id).await?;
-    let flight_id = placed(&booking)?.flight_id;
+    let lane = Lane::seats_of_all(&placed(&booking)?.flight_ids());
     let by = if principal.is_admin() {
         CancelledBy::Airline
     } else {
@@ -278,12 +448,12 @@ pub async fn cancel(
     let booking_key = booking_id.to_string();
     let decide = move |ws: &mut WorkingSet| {
         ws.expect_version::<Booking>(&booking_key, expected)?;
-        cancel_in(ws, (booking_id, flight_id), by, now)?;
+        cancel_in(ws, booking_id, by, now)?;
         Ok(ws.get::<Booking>(&booking_key)?.clone())
     };
     let done = state
         .executor
-        .respond(StreamKey::seats_of(flight_id), meta.clone(), decide, render)
+        .respond(lane, meta.clone(), decide, render)
         .await?;
     if let Err(e) = settle_refund(state, meta, booking_id).await {
         tracing::warn!(error.message = %e, "refund failed; recovery retries it");
@@ -291,29 +461,35 @@ pub async fn cancel(
     Ok(done)
 }
 
-/// The cancellation inside a decision: the booking's `Cancel`, the flight's `ReleaseSeats`, the deadline
-/// dropped and the refund due (if any) written `pending` to the ledger.
+/// The cancellation inside a decision: the booking's `Cancel`, `ReleaseSeats` on every flight of it, the
+/// deadline dropped and the refund due (if any) written `pending` to the ledger.
 ///
 /// # Errors
-/// The booking's or flight's rule.
+/// The booking's or a flight's rule.
 pub fn cancel_in(
     ws: &mut WorkingSet,
-    (booking_id, flight_id): (BookingId, FlightId),
+    booking_id: BookingId,
     by: CancelledBy,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let booking_key = booking_id.to_string();
     let command = BookingCommand::Cancel { by, now };
     ws.execute::<Booking>(&booking_key, "CancelBooking", command)?;
-    let release = FlightCommand::ReleaseSeats { booking_id };
-    ws.execute::<Flight>(&flight_id.to_string(), "ReleaseSeats", release)?;
+    let cancelled = ws.get::<Booking>(&booking_key)?.aggregate.state().cloned();
+    let Some(cancelled) = cancelled else {
+        return Err(BookingError::NotPlaced.into());
+    };
+    let flights = cancelled.flight_ids();
+    let keys: Vec<String> = flights.iter().map(ToString::to_string).collect();
+    ws.require::<Flight>(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for (i, key) in keys.iter().enumerate() {
+        let release = FlightCommand::ReleaseSeats { booking_id };
+        ws.execute::<Flight>(key, "ReleaseSeats", release)
+            .map_err(|e| e.on_segment(i))?;
+    }
     ws.drop_deadline(*booking_id.as_uuid());
-    let refund = ws
-        .get::<Booking>(&booking_key)?
-        .aggregate
-        .state()
-        .and_then(|s| s.refund)
-        .filter(|r| r.amount_minor() > 0);
+    let flight_id = flights[0];
+    let refund = cancelled.refund.filter(|r| r.amount_minor() > 0);
     if let Some(refund) = refund {
         ws.add_payment(PaymentRow {
             payment_id: Uuid::now_v7(),
@@ -330,8 +506,8 @@ pub fn cancel_in(
     Ok(())
 }
 
-/// Moves one passenger to another free seat of the same cabin: the flight's `MoveSeat` and the booking's
-/// `ChangeSeat`, one commit.
+/// Moves one passenger to another free seat of the same cabin on one segment: that flight's `MoveSeat`
+/// and the booking's `ChangeSeat`, one commit.
 ///
 /// # Errors
 /// 404, 409 seat taken, 412 If-Match, 422 rule broken.
@@ -340,26 +516,37 @@ pub async fn change_seat(
     principal: Principal,
     meta: &CommandMeta,
     (booking_id, expected): (BookingId, Option<u64>),
-    (passenger, to): (usize, SeatNumber),
+    (segment, passenger, to): (usize, usize, SeatNumber),
     render: impl RenderBooking,
 ) -> Result<Done> {
     let now: DateTime<Utc> = state.clock.now();
     let booking = load_visible(state, principal, booking_id).await?;
-    let flight_id = placed(&booking)?.flight_id;
+    let flight_id = placed(&booking)?
+        .segments
+        .get(segment)
+        .ok_or(BookingError::NoSuchSegment(segment))?
+        .flight_id;
     let (flight_key, booking_key) = (flight_id.to_string(), booking_id.to_string());
     let decide = move |ws: &mut WorkingSet| {
         ws.expect_version::<Booking>(&booking_key, expected)?;
         let current = ws.get::<Booking>(&booking_key)?;
         let s = current.aggregate.state().ok_or(BookingError::NotPlaced)?;
-        let change = BookingCommand::ChangeSeat { passenger, to, now };
+        let change = BookingCommand::ChangeSeat {
+            segment,
+            passenger,
+            to,
+            now,
+        };
         // The booking's own rules decide first; the seat it moves from comes with its event.
         let from = match current.aggregate.decide(change.clone())?.as_slice() {
             [BookingEvent::PassengerSeatChanged { from, .. }] => *from,
             _ => return Err(BookingError::NoSuchPassenger(passenger).into()),
         };
         let occupant = s
-            .passengers
-            .occupants()
+            .segments
+            .get(segment)
+            .map(|on| on.passengers.occupants())
+            .unwrap_or_default()
             .into_iter()
             .find_map(|(seat, who)| (seat == from).then_some(who))
             .unwrap_or(SeatOccupant::Adult);
@@ -370,7 +557,8 @@ pub async fn change_seat(
             occupant,
             now,
         };
-        ws.execute::<Flight>(&flight_key, "MoveSeat", move_seat)?;
+        ws.execute::<Flight>(&flight_key, "MoveSeat", move_seat)
+            .map_err(|e| e.on_segment(segment))?;
         ws.execute::<Booking>(&booking_key, "ChangeSeat", change)?;
         Ok(ws.get::<Booking>(&booking_key)?.clone())
     };

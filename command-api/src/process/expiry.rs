@@ -2,14 +2,14 @@
 //!
 //! Due holds are claimed in batches for a lease (`FOR UPDATE SKIP LOCKED`, so replicas share the work
 //! and never take the same rows); each is expired in one commit (`Booking.Expire`, `Flight.ExpireHold`
-//! and the deadline row dropped). A row that fails is logged, counted and set aside with a growing delay;
+//! on every flight of the booking, and the deadline row dropped). A row that fails is logged, counted and set aside with a growing delay;
 //! it never stops the pass. A sweeper that dies after claiming leaves rows that come back when the
 //! lease runs out.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::booking::{Booking, BookingCommand, BookingError};
+use domain::booking::{Booking, BookingCommand, BookingError, BookingState};
 use domain::flight::{Flight, FlightCommand, FlightError};
 use domain::values::{BookingId, FlightId};
 use infra::backoff::Backoff;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::Outcome;
 use crate::error::{ApiError, Result};
-use crate::executor::{CommandMeta, StreamKey, WorkingSet};
+use crate::executor::{CommandMeta, Lane, WorkingSet};
 use crate::state::AppState;
 
 /// Lapses up to `limit` holds whose deadline has passed by the state's clock.
@@ -69,24 +69,31 @@ pub async fn sweep_once(state: &AppState, limit: i64) -> Result<Outcome> {
     Ok(Outcome::Processed(due.len()))
 }
 
+/// Lapses one hold on every flight of its booking (the deadline row's flight for a booking never placed).
 async fn expire(
     state: &AppState,
     meta: &CommandMeta,
     (booking_id, flight_id): (BookingId, FlightId),
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let decide = move |ws: &mut WorkingSet| expire_in(ws, (booking_id, flight_id), now);
-    state
+    let booking = state
         .executor
-        .run(StreamKey::seats_of(flight_id), meta.clone(), decide)
-        .await
+        .load::<Booking>(&booking_id.to_string())
+        .await?;
+    let flights = booking
+        .aggregate
+        .state()
+        .map_or_else(|| vec![flight_id], BookingState::flight_ids);
+    let lane = Lane::seats_of_all(&flights);
+    let decide = move |ws: &mut WorkingSet| expire_in(ws, (booking_id, &flights), now);
+    state.executor.run(lane, meta.clone(), decide).await
 }
 
 /// The expiry inside a decision. A booking paid in time, or already ended, or never placed, has nothing
 /// to lapse; its deadline row goes either way.
 fn expire_in(
     ws: &mut WorkingSet,
-    (booking_id, flight_id): (BookingId, FlightId),
+    (booking_id, flights): (BookingId, &[FlightId]),
     now: DateTime<Utc>,
 ) -> Result<()> {
     let expire = BookingCommand::Expire { now };
@@ -100,11 +107,15 @@ fn expire_in(
         )) => {}
         Err(e) => return Err(e),
     }
-    let expire_hold = FlightCommand::ExpireHold { booking_id, now };
-    match ws.execute::<Flight>(&flight_id.to_string(), "ExpireHold", expire_hold) {
-        Ok(_)
-        | Err(ApiError::Flight(FlightError::AlreadyConfirmed | FlightError::NotScheduled)) => {}
-        Err(e) => return Err(e),
+    let keys: Vec<String> = flights.iter().map(ToString::to_string).collect();
+    ws.require::<Flight>(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for key in &keys {
+        let expire_hold = FlightCommand::ExpireHold { booking_id, now };
+        match ws.execute::<Flight>(key, "ExpireHold", expire_hold) {
+            Ok(_)
+            | Err(ApiError::Flight(FlightError::AlreadyConfirmed | FlightError::NotScheduled)) => {}
+            Err(e) => return Err(e),
+        }
     }
     ws.drop_deadline(*booking_id.as_uuid());
     Ok(())

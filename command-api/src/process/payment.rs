@@ -209,26 +209,12 @@ pub(super) async fn settle_refund(
     }
 }
 
-/// Pays back every refund due on `flight` (after it was cancelled); recovery retries what fails.
-pub async fn settle_flight_refunds(state: &AppState, meta: &CommandMeta, flight: FlightId) {
-    let due: Vec<RefundDue> = match sqlx::query_as(payments::REFUNDS_DUE_FOR_FLIGHT)
-        .bind(flight.as_uuid())
-        .fetch_all(&state.pool)
-        .await
-    {
-        Ok(due) => due,
-        Err(e) => {
-            tracing::warn!(error.message = %e, "could not list the refunds due; recovery pays them");
-            return;
-        }
-    };
-    let meta = CommandMeta {
-        claim: None,
-        ..meta.clone()
-    };
-    for due in due {
-        if let Err(e) = refund(state, &meta, &due).await {
-            tracing::warn!(error.message = %e, booking_id = %due.booking_id, "refund failed; recovery retries it");
+/// Pays back the refunds due on `bookings` (after their flight was cancelled); recovery retries what
+/// fails.
+pub async fn settle_refunds(state: &AppState, meta: &CommandMeta, bookings: &[BookingId]) {
+    for booking in bookings {
+        if let Err(e) = settle_refund(state, meta, *booking).await {
+            tracing::warn!(error.message = %e, booking_id = %booking, "refund failed; recovery retries it");
         }
     }
 }

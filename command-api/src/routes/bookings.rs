@@ -1,11 +1,11 @@
-//! Bookings: hold (`POST /bookings`), pay, cancel, change seat. Owners act on their own bookings; a
+//! Bookings: hold (`POST /bookings`, one flight or a journey), pay, cancel, change seat. Owners act on their own bookings; a
 //! booking of someone else's is 404.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use domain::booking::{Booking, BookingStatus, CancelledBy};
+use domain::booking::{BookedSegment, Booking, BookingStatus, CancelledBy};
 use domain::values::{BookingId, Cabin, EmailAddress, FlightId, Money, Passenger, SeatNumber};
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
@@ -19,19 +19,24 @@ use super::{RequestMeta, not_found, versioned};
 use crate::error::Result;
 use crate::executor::Versioned;
 use crate::outcome::StoredResponse;
-use crate::process::booking::{self, BookRequest};
+use crate::process::booking::{self, BookRequest, SegmentRequest};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     infra::api_routes![place_booking; pay_booking; cancel_booking; change_seat]
 }
 
-/// Seats to hold for a party.
+/// Seats to hold for a party: on one flight (`flight_id`, each passenger with a `seat`), or on a journey
+/// (`slices`: the outbound and, for a return, the inbound, each of connecting flights in travel order,
+/// each flight with one seat per seated passenger; passengers then have no `seat`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceBookingRequest {
-    /// The flight.
-    pub flight_id: Uuid,
+    /// One flight (give this or `slices`).
+    pub flight_id: Option<Uuid>,
+    /// A journey (give this or `flight_id`): 1–2 slices, 1–4 flights in all.
+    #[schema(min_items = 1, max_items = 2)]
+    pub slices: Option<Vec<SliceRequest>>,
     /// Where notifications go.
     #[schema(value_type = String, format = Email, max_length = 254, example = "ada@example.com")]
     pub contact_email: EmailAddress,
@@ -39,6 +44,66 @@ pub struct PlaceBookingRequest {
     /// `{"first_name": "Ada", "last_name": "Lovelace", "type": "adult", "seat": "12A"}`.
     #[schema(value_type = Vec<crate::routes::schemas::PassengerSchema>, min_items = 1, max_items = 18)]
     pub passengers: Vec<Passenger>,
+}
+
+/// One slice of a journey: connecting flights in travel order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SliceRequest {
+    /// The flights.
+    #[schema(min_items = 1, max_items = 4)]
+    pub segments: Vec<SegmentSeatsRequest>,
+}
+
+/// One flight of a journey and the party's seats on it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSeatsRequest {
+    /// The flight.
+    pub flight_id: Uuid,
+    /// One seat per seated passenger (adults and children, not infants), in the order of `passengers`.
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 9, example = json!(["12A", "12B"]))]
+    pub seats: Vec<SeatNumber>,
+}
+
+impl PlaceBookingRequest {
+    /// The request as the booking process takes it: one flight is a one-segment journey.
+    fn into_book(self) -> Result<BookRequest> {
+        let slices = match (self.flight_id, self.slices) {
+            (Some(flight), None) => vec![vec![SegmentRequest {
+                flight_id: FlightId::from_uuid(flight),
+                seats: self.passengers.iter().filter_map(|p| p.seat).collect(),
+            }]],
+            (None, Some(slices)) if self.passengers.iter().all(|p| p.seat.is_none()) => slices
+                .into_iter()
+                .map(|slice| {
+                    slice
+                        .segments
+                        .into_iter()
+                        .map(|s| SegmentRequest {
+                            flight_id: FlightId::from_uuid(s.flight_id),
+                            seats: s.seats,
+                        })
+                        .collect()
+                })
+                .collect(),
+            (None, Some(_)) => {
+                return Err(invalid_body(
+                    "with slices, each segment lists the seats; passengers have no seat",
+                ));
+            }
+            _ => return Err(invalid_body("give either flight_id or slices")),
+        };
+        Ok(BookRequest {
+            contact_email: self.contact_email,
+            passengers: self.passengers,
+            slices,
+        })
+    }
+}
+
+fn invalid_body(detail: &str) -> crate::error::ApiError {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail).into()
 }
 
 /// Payment for a held booking: the amount must equal the total.
@@ -57,6 +122,10 @@ pub struct PaymentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatChangeRequest {
+    /// The segment (from 0, in travel order; 0 when omitted).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 3)]
+    pub segment: usize,
     /// Index of the passenger in the booking's `passengers`.
     #[schema(minimum = 0, maximum = 17)]
     pub passenger: usize,
@@ -77,14 +146,16 @@ pub struct BookingResponse {
     /// is paid back afterwards: `refunded`); or `held` → `expired` (the hold lapsed unpaid).
     #[schema(value_type = String, example = "held")]
     pub status: BookingStatus,
-    /// Flight.
+    /// The first flight.
     pub flight_id: Uuid,
-    /// Cabin.
+    /// The first flight's cabin.
     #[schema(value_type = String)]
     pub cabin: Cabin,
-    /// Travellers and seats.
+    /// Travellers, with their seats on the first flight.
     #[schema(value_type = Vec<Object>)]
     pub passengers: Vec<Passenger>,
+    /// Every flight, in travel order, with the party's seats on it.
+    pub segments: Vec<SegmentResponse>,
     /// Notification address.
     pub contact_email: String,
     /// Price.
@@ -111,6 +182,42 @@ pub struct BookingResponse {
     pub cancelled_by: Option<CancelledBy>,
 }
 
+/// One flight of a booking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentResponse {
+    /// The flight.
+    pub flight_id: Uuid,
+    /// 0 outbound, 1 return.
+    pub slice: u8,
+    /// Cabin.
+    #[schema(value_type = String)]
+    pub cabin: Cabin,
+    /// Price per seated passenger on this flight.
+    #[schema(value_type = Object)]
+    pub fare: Money,
+    /// Departure (following delays).
+    pub departure_at: DateTime<Utc>,
+    /// Arrival, where known (bookings made before journeys learn it from a delay).
+    pub arrival_at: Option<DateTime<Utc>>,
+    /// Each passenger's seat on this flight, in passenger order (`null` for infants).
+    #[schema(value_type = Vec<Option<String>>)]
+    pub seats: Vec<Option<SeatNumber>>,
+}
+
+impl From<&BookedSegment> for SegmentResponse {
+    fn from(s: &BookedSegment) -> Self {
+        Self {
+            flight_id: *s.flight_id.as_uuid(),
+            slice: s.slice,
+            cabin: s.cabin(),
+            fare: s.fare.price,
+            departure_at: s.departure_at,
+            arrival_at: s.arrival_at,
+            seats: s.passengers.as_slice().iter().map(|p| p.seat).collect(),
+        }
+    }
+}
+
 pub fn render(status: StatusCode) -> impl Fn(&Versioned<Booking>) -> Result<StoredResponse> + Send {
     move |done| {
         let s = done
@@ -121,9 +228,10 @@ pub fn render(status: StatusCode) -> impl Fn(&Versioned<Booking>) -> Result<Stor
             id: *s.id.as_uuid(),
             reference: s.pnr.to_string(),
             status: s.status,
-            flight_id: *s.flight_id.as_uuid(),
-            cabin: s.cabin,
-            passengers: s.passengers.as_slice().to_vec(),
+            flight_id: *s.flight_id().as_uuid(),
+            cabin: s.segments[0].cabin(),
+            passengers: s.passengers().as_slice().to_vec(),
+            segments: s.segments.iter().map(SegmentResponse::from).collect(),
             contact_email: s.contact_email.to_string(),
             total: s.total,
             hold_expires_at: s.hold_until,
@@ -144,21 +252,21 @@ pub fn render(status: StatusCode) -> impl Fn(&Versioned<Booking>) -> Result<Stor
     request_body = PlaceBookingRequest,
     responses((status = 201, body = BookingResponse),
         (status = 404, description = "`flight_not_found`", body = Problem),
-        (status = 409, description = "`seats_unavailable` (a seat is taken), `hold_limit_exceeded` (you hold the most \
+        (status = 409, description = "`seats_unavailable` (a seat is taken; on a journey `segment` names the flight, and \
+            nothing is held anywhere), `hold_limit_exceeded` (you hold the most \
             seats unpaid at once), `flight_cancelled`, `flight_departed`, `concurrent_modification`", body = Problem),
         (status = 422, description = "`invalid_body`, the party rules (1-9 seated passengers, an adult, infants on \
-            laps), `unknown_seat`, `duplicate_seat`, `mixed_cabins`, `exit_row_restricted`", body = Problem)))]
+            laps), `unknown_seat`, `duplicate_seat`, `mixed_cabins`, `exit_row_restricted`, \
+            `seats_do_not_match_passengers`, journey rules: `connection_too_short`, `connection_too_long`, \
+            `segments_not_connected`, `not_a_return`, `return_before_arrival`, `journey_loops`, `repeated_flight`, \
+            `too_many_segments`", body = Problem)))]
 async fn place_booking(
     State(state): State<AppState>,
     principal: Principal,
     meta: RequestMeta,
     AppJson(req): AppJson<PlaceBookingRequest>,
 ) -> Result<Response> {
-    let request = BookRequest {
-        flight_id: FlightId::from_uuid(req.flight_id),
-        contact_email: req.contact_email,
-        passengers: req.passengers,
-    };
+    let request = req.into_book()?;
     let meta = meta.for_principal(principal);
     Ok(booking::book(
         &state,
@@ -246,7 +354,7 @@ async fn change_seat(
 ) -> Result<Response> {
     let expected = if_match(&headers)?;
     let meta = meta.for_principal(principal);
-    let change = (req.passenger, req.seat);
+    let change = (req.segment, req.passenger, req.seat);
     let target = (BookingId::from_uuid(id), expected);
     Ok(booking::change_seat(
         &state,

@@ -8,7 +8,6 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::aircraft::Aircraft;
 use domain::airport::Airport;
-use domain::booking::BookingCommand;
 use domain::flight::{
     Fare, Flight, FlightCommand, FlightError, FlightState, FlightStatus, ScheduleFlight, SeatCounts,
 };
@@ -24,10 +23,10 @@ use uuid::Uuid;
 
 use super::{RequestMeta, not_found, require_admin, versioned};
 use crate::error::{ApiError, Result};
-use crate::executor::{StreamKey, Versioned, WorkingSet};
+use crate::executor::{Lane, StreamKey, Versioned, WorkingSet};
 use crate::outcome::StoredResponse;
-use crate::process::disruption;
-use crate::process::payment::settle_flight_refunds;
+use crate::process::disruption::{self, DelayNote};
+use crate::process::payment::settle_refunds;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -313,7 +312,7 @@ async fn delay_flight(
         reason: req.reason.clone(),
         now: state.clock.now(),
     };
-    let note = BookingCommand::NoteFlightDelay {
+    let note = DelayNote {
         departure_at: req.departure_at,
         arrival_at: req.arrival_at,
         reason: req.reason,
@@ -347,11 +346,19 @@ async fn cancel_flight(
     };
     let decide = disruption::cancel(flight_id, expected, command, now);
     let meta = meta.for_principal(principal);
-    let response = respond(&state, flight_id, meta.clone(), decide, StatusCode::OK).await?;
+    // Journeys on this flight release seats on their other flights too: the decision takes their lanes.
+    let (bookings, flights) = disruption::journeys_on(&state.executor, flight_id).await?;
+    let (_, response) = state
+        .executor
+        .respond(
+            Lane::seats_of_all(&flights),
+            meta.clone(),
+            decide,
+            render(StatusCode::OK),
+        )
+        .await?;
     // The refunds are paid back beside the response; payment recovery retries any that fail.
     let span = tracing::Span::current();
-    tokio::spawn(
-        async move { settle_flight_refunds(&state, &meta, flight_id).await }.instrument(span),
-    );
+    tokio::spawn(async move { settle_refunds(&state, &meta, &bookings).await }.instrument(span));
     Ok(response)
 }

@@ -155,7 +155,7 @@ async fn concurrent_holds_on_two_flights_cannot_race_past_the_cap() {
     assert_eq!(held_seats(&app, customer).await, 18);
     // From the event log alone: the customer's placed bookings carry 18 seats.
     let from_log: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(jsonb_array_length(payload->'BookingPlaced'->'passengers')), 0)::bigint \
+        "SELECT coalesce(sum(jsonb_array_length(payload #> '{BookingPlaced,segments,0,passengers}')), 0)::bigint \
          FROM events WHERE event_type = 'BookingPlaced' \
            AND payload->'BookingPlaced'->>'customer_id' = $1",
     )

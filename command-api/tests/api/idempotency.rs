@@ -255,16 +255,16 @@ async fn a_request_whose_claim_was_taken_over_cannot_commit_its_decision() {
         claim: Some(stale),
         ..CommandMeta::default()
     };
-    let request = BookRequest {
-        flight_id: domain::values::FlightId::from_uuid(flight),
-        contact_email: domain::values::EmailAddress::parse("a@example.com").unwrap(),
-        passengers: vec![
+    let request = BookRequest::one_flight(
+        domain::values::FlightId::from_uuid(flight),
+        domain::values::EmailAddress::parse("a@example.com").unwrap(),
+        vec![
             serde_json::from_value(
                 json!({"first_name": "A", "last_name": "B", "type": "adult", "seat": "10A"}),
             )
             .unwrap(),
         ],
-    };
+    );
     let render = command_api::routes::bookings::render(command_api::routes::StatusCode::CREATED);
     match booking::book(&app.state, principal, &meta, request, render).await {
         Err(command_api::error::ApiError::Problem(p)) => {

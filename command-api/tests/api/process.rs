@@ -180,7 +180,7 @@ async fn a_delay_reaches_every_live_booking() {
     )
     .await;
     let state = app.booking_state(booking["id"].as_str().unwrap()).await;
-    assert_eq!(state.departure_at, departure);
+    assert_eq!(state.departure_at(), departure);
     assert_eq!(state.delays.len(), 1);
     assert_eq!(state.delays[0].as_str(), "fog");
     let (delayed, delayed_tx): (uuid::Uuid, String) = sqlx::query_as(

@@ -2,11 +2,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BookingCommand, BookingError, BookingEvent, CancelledBy, Payment, PlaceBooking, refund_for,
+    BookedSegment, BookingCommand, BookingError, BookingEvent, CancelledBy, ConnectionRule,
+    Payment, PlaceBooking, Placement, refund_for,
 };
 use crate::flight::FareRules;
 use crate::values::{
-    BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passengers, Pnr, SeatNumber, UserId,
+    BookingId, EmailAddress, FlightId, Label, Money, Passengers, Pnr, SeatNumber, UserId,
 };
 
 /// A booking, or nothing before it is placed.
@@ -38,22 +39,14 @@ pub struct BookingState {
     pub pnr: Pnr,
     /// Owner.
     pub customer_id: UserId,
-    /// Flight.
-    pub flight_id: FlightId,
-    /// Cabin.
-    pub cabin: Cabin,
-    /// Travellers and seats.
-    pub passengers: Passengers,
+    /// The flights, in travel order, each with the party's seats on it.
+    pub segments: Vec<BookedSegment>,
     /// Notification address.
     pub contact_email: EmailAddress,
     /// Price.
     pub total: Money,
     /// Cancellation rules.
     pub fare_rules: FareRules,
-    /// Flight departure (follows delays).
-    pub departure_at: DateTime<Utc>,
-    /// Flight arrival, once a delay told us; the flight has it otherwise.
-    pub arrival_at: Option<DateTime<Utc>>,
     /// Hold deadline.
     pub hold_until: DateTime<Utc>,
     /// When placed.
@@ -68,12 +61,42 @@ pub struct BookingState {
     pub cancelled_by: Option<CancelledBy>,
     /// Delay reasons noted, oldest first.
     pub delays: Vec<Label>,
+    /// Connections broken by delays: (arriving flight, departing flight), oldest first.
+    #[serde(default)]
+    pub broken_connections: Vec<(FlightId, FlightId)>,
     /// The capture, once the provider took the money.
     #[serde(default)]
     pub captured: Option<Money>,
     /// The refund paid back, once the provider did.
     #[serde(default)]
     pub refund_issued: Option<Money>,
+}
+
+impl BookingState {
+    /// The travellers, with their seats on the first segment.
+    pub fn passengers(&self) -> &Passengers {
+        &self.segments[0].passengers
+    }
+
+    /// The first flight.
+    pub fn flight_id(&self) -> FlightId {
+        self.segments[0].flight_id
+    }
+
+    /// Every flight, in travel order.
+    pub fn flight_ids(&self) -> Vec<FlightId> {
+        self.segments.iter().map(|s| s.flight_id).collect()
+    }
+
+    /// When the journey starts (the first segment's departure, following delays).
+    pub fn departure_at(&self) -> DateTime<Utc> {
+        self.segments[0].departure_at
+    }
+
+    /// The index of `flight`'s segment.
+    pub fn segment_of(&self, flight: FlightId) -> Option<usize> {
+        self.segments.iter().position(|s| s.flight_id == flight)
+    }
 }
 
 impl Booking {
@@ -98,7 +121,12 @@ impl Booking {
             BookingCommand::Confirm { payment, now } => confirm(s, payment, now),
             BookingCommand::Cancel { by, now } => cancel(s, by, now),
             BookingCommand::Expire { now } => expire(s, now),
-            BookingCommand::ChangeSeat { passenger, to, now } => change_seat(s, passenger, to, now),
+            BookingCommand::ChangeSeat {
+                segment,
+                passenger,
+                to,
+                now,
+            } => change_seat(s, (segment, passenger), to, now),
             BookingCommand::RecordCapture {
                 reference,
                 amount,
@@ -110,53 +138,166 @@ impl Booking {
                 now,
             } => record_refund(s, reference, amount, now),
             BookingCommand::NoteFlightDelay {
+                flight_id,
                 departure_at,
                 arrival_at,
                 reason,
-            } => Ok(match s.status {
-                // Noting the same delay twice (a redelivered disruption) records it once.
-                _ if s.departure_at == departure_at && s.arrival_at == Some(arrival_at) => vec![],
-                BookingStatus::Held | BookingStatus::Confirmed => {
-                    vec![BookingEvent::FlightDelayNoted {
-                        departure_at,
-                        arrival_at,
-                        reason,
-                    }]
-                }
-                BookingStatus::Cancelled | BookingStatus::Expired => vec![],
-            }),
+                connections,
+            } => Ok(note_delay(
+                s,
+                Delay {
+                    flight_id,
+                    departure_at,
+                    arrival_at,
+                    reason,
+                },
+                &connections,
+            )),
         }
     }
 }
 
 fn place(cmd: PlaceBooking) -> Result<Vec<BookingEvent>, BookingError> {
-    if cmd.fare.cabin != cmd.cabin {
-        return Err(BookingError::FareCabinMismatch);
+    let flights: Vec<_> = cmd
+        .itinerary
+        .slices()
+        .iter()
+        .enumerate()
+        .flat_map(|(slice, segments)| segments.iter().map(move |s| (slice, s)))
+        .collect();
+    if flights.len() != cmd.seats.len() {
+        return Err(BookingError::SeatsDoNotMatchItinerary {
+            expected: flights.len(),
+            given: cmd.seats.len(),
+        });
     }
-    if cmd.departure_at <= cmd.now {
+    if cmd.itinerary.departure_at() <= cmd.now {
         return Err(BookingError::Departed);
     }
     if cmd.hold_until <= cmd.now {
         return Err(BookingError::HoldDeadlineInPast);
     }
-    let total = cmd
-        .fare
-        .total_for(cmd.passengers.seated_count())
-        .map_err(BookingError::Price)?;
-    Ok(vec![BookingEvent::BookingPlaced {
+    let party = cmd.seats[0].passengers.clone();
+    let mut segments = Vec::with_capacity(flights.len());
+    let mut total: Option<Money> = None;
+    let mut rules: Option<FareRules> = None;
+    for (i, ((slice, flight), seats)) in flights.into_iter().zip(cmd.seats).enumerate() {
+        if !same_party(&party, &seats.passengers) {
+            return Err(BookingError::PartyDiffers(i));
+        }
+        let price = seats
+            .fare
+            .total_for(seats.passengers.seated_count())
+            .map_err(BookingError::Price)?;
+        total = Some(match total {
+            None => price,
+            Some(t) => t.plus(price).map_err(BookingError::Price)?,
+        });
+        rules = Some(match rules {
+            None => seats.fare.rules,
+            Some(r) => FareRules {
+                refundable: r.refundable && seats.fare.rules.refundable,
+                cancellation_fee: r
+                    .cancellation_fee
+                    .plus(seats.fare.rules.cancellation_fee)
+                    .map_err(BookingError::Price)?,
+            },
+        });
+        segments.push(BookedSegment {
+            flight_id: flight.flight_id,
+            slice: u8::try_from(slice).unwrap_or(u8::MAX),
+            fare: seats.fare,
+            passengers: seats.passengers,
+            departure_at: flight.departure_at,
+            arrival_at: Some(flight.arrival_at),
+        });
+    }
+    let (Some(total), Some(fare_rules)) = (total, rules) else {
+        return Err(BookingError::SeatsDoNotMatchItinerary {
+            expected: 0,
+            given: 0,
+        });
+    };
+    Ok(vec![BookingEvent::BookingPlaced(Box::new(Placement {
         id: cmd.id,
         pnr: cmd.pnr,
         customer_id: cmd.customer_id,
-        flight_id: cmd.flight_id,
-        cabin: cmd.cabin,
-        passengers: cmd.passengers,
+        segments,
         contact_email: cmd.contact_email,
         total,
-        fare_rules: cmd.fare.rules,
-        departure_at: cmd.departure_at,
+        fare_rules,
         hold_until: cmd.hold_until,
         placed_at: cmd.now,
-    }])
+    }))])
+}
+
+/// The same travellers in the same order (their seats may differ).
+fn same_party(a: &Passengers, b: &Passengers) -> bool {
+    let (a, b) = (a.as_slice(), b.as_slice());
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.first_name == y.first_name && x.last_name == y.last_name && x.kind == y.kind
+        })
+}
+
+/// A delay as the flight decided it.
+struct Delay {
+    flight_id: FlightId,
+    departure_at: DateTime<Utc>,
+    arrival_at: DateTime<Utc>,
+    reason: Label,
+}
+
+/// The delay noted on its segment, and every connection of that segment it breaks. Noting the same
+/// delay twice (a redelivered disruption) records it once; an ended booking records nothing.
+fn note_delay(s: &BookingState, delay: Delay, connections: &[ConnectionRule]) -> Vec<BookingEvent> {
+    let Some(at) = s.segment_of(delay.flight_id) else {
+        return vec![];
+    };
+    let segment = &s.segments[at];
+    let unchanged =
+        segment.departure_at == delay.departure_at && segment.arrival_at == Some(delay.arrival_at);
+    if unchanged || matches!(s.status, BookingStatus::Cancelled | BookingStatus::Expired) {
+        return vec![];
+    }
+    let mut times: Vec<_> = s
+        .segments
+        .iter()
+        .map(|g| (g.flight_id, g.slice, g.departure_at, g.arrival_at))
+        .collect();
+    times[at].2 = delay.departure_at;
+    times[at].3 = Some(delay.arrival_at);
+    let mut events = vec![BookingEvent::FlightDelayNoted {
+        flight_id: Some(delay.flight_id),
+        departure_at: delay.departure_at,
+        arrival_at: delay.arrival_at,
+        reason: delay.reason,
+    }];
+    for rule in connections {
+        let next = rule.segment;
+        // Only the connections into and out of the delayed segment change.
+        if next == 0 || next >= times.len() || (next != at && next != at + 1) {
+            continue;
+        }
+        let (before, after) = (times[next - 1], times[next]);
+        let Some(landed) = before.3 else { continue };
+        if before.1 != after.1 {
+            continue;
+        }
+        let minutes = (after.2 - landed).num_minutes();
+        let minimum = i64::from(rule.minimum.minutes());
+        let already = s.broken_connections.contains(&(before.0, after.0));
+        if minutes < minimum && !already {
+            events.push(BookingEvent::ConnectionBroken {
+                arriving: before.0,
+                departing: after.0,
+                airport: rule.airport,
+                minutes,
+                minimum,
+            });
+        }
+    }
+    events
 }
 
 /// Rejects anything on a booking that has ended.
@@ -195,7 +336,7 @@ fn cancel(
     now: DateTime<Utc>,
 ) -> Result<Vec<BookingEvent>, BookingError> {
     check_alive(s)?;
-    if by == CancelledBy::Customer && now >= s.departure_at {
+    if by == CancelledBy::Customer && now >= s.departure_at() {
         return Err(BookingError::Departed);
     }
     Ok(vec![BookingEvent::BookingCancelled {
@@ -218,18 +359,22 @@ fn expire(s: &BookingState, now: DateTime<Utc>) -> Result<Vec<BookingEvent>, Boo
 
 fn change_seat(
     s: &BookingState,
-    passenger: usize,
+    (segment, passenger): (usize, usize),
     to: SeatNumber,
     now: DateTime<Utc>,
 ) -> Result<Vec<BookingEvent>, BookingError> {
     check_alive(s)?;
-    if now >= s.departure_at {
+    let on = s
+        .segments
+        .get(segment)
+        .ok_or(BookingError::NoSuchSegment(segment))?;
+    if now >= on.departure_at {
         return Err(BookingError::Departed);
     }
     if s.status == BookingStatus::Held && now > s.hold_until {
         return Err(BookingError::HoldExpired);
     }
-    let from = s
+    let from = on
         .passengers
         .as_slice()
         .get(passenger)
@@ -238,10 +383,11 @@ fn change_seat(
     if from == to {
         return Err(BookingError::SameSeat);
     }
-    if s.passengers.as_slice().iter().any(|p| p.seat == Some(to)) {
+    if on.passengers.as_slice().iter().any(|p| p.seat == Some(to)) {
         return Err(BookingError::SeatTakenInBooking);
     }
     Ok(vec![BookingEvent::PassengerSeatChanged {
+        segment,
         passenger,
         from,
         to,
@@ -305,40 +451,24 @@ crate::decided::decided_aggregate!(
 impl Booking {
     /// Applies one event (cqrs-es `apply`): infallible, no validation.
     fn evolve(&mut self, event: BookingEvent) {
-        if let BookingEvent::BookingPlaced {
-            id,
-            pnr,
-            customer_id,
-            flight_id,
-            cabin,
-            passengers,
-            contact_email,
-            total,
-            fare_rules,
-            departure_at,
-            hold_until,
-            placed_at,
-        } = event
-        {
+        if let BookingEvent::BookingPlaced(placed) = event {
+            let p = *placed;
             self.state = Some(BookingState {
-                id,
-                pnr,
-                customer_id,
-                flight_id,
-                cabin,
-                passengers,
-                contact_email,
-                total,
-                fare_rules,
-                departure_at,
-                arrival_at: None,
-                hold_until,
-                placed_at,
+                id: p.id,
+                pnr: p.pnr,
+                customer_id: p.customer_id,
+                segments: p.segments,
+                contact_email: p.contact_email,
+                total: p.total,
+                fare_rules: p.fare_rules,
+                hold_until: p.hold_until,
+                placed_at: p.placed_at,
                 status: BookingStatus::Held,
                 payment: None,
                 refund: None,
                 cancelled_by: None,
                 delays: vec![],
+                broken_connections: vec![],
                 captured: None,
                 refund_issued: None,
             });
@@ -350,7 +480,7 @@ impl Booking {
 
 fn apply_to_state(s: &mut BookingState, event: BookingEvent) {
     match event {
-        BookingEvent::BookingPlaced { .. } => {}
+        BookingEvent::BookingPlaced(_) => {}
         BookingEvent::BookingConfirmed { payment, .. } => {
             s.status = BookingStatus::Confirmed;
             s.payment = Some(payment);
@@ -363,20 +493,37 @@ fn apply_to_state(s: &mut BookingState, event: BookingEvent) {
         BookingEvent::BookingExpired { .. } => s.status = BookingStatus::Expired,
         BookingEvent::PaymentCaptured { amount, .. } => s.captured = Some(amount),
         BookingEvent::RefundIssued { amount, .. } => s.refund_issued = Some(amount),
-        BookingEvent::PassengerSeatChanged { passenger, to, .. } => {
+        BookingEvent::PassengerSeatChanged {
+            segment,
+            passenger,
+            to,
+            ..
+        } => {
             // The event was decided against this state, so the move keeps the party rules.
-            if let Ok(moved) = s.passengers.with_seat(passenger, to) {
-                s.passengers = moved;
+            if let Some(on) = s.segments.get_mut(segment)
+                && let Ok(moved) = on.passengers.with_seat(passenger, to)
+            {
+                on.passengers = moved;
             }
         }
         BookingEvent::FlightDelayNoted {
+            flight_id,
             departure_at,
             arrival_at,
             reason,
         } => {
-            s.departure_at = departure_at;
-            s.arrival_at = Some(arrival_at);
+            // 1.0 events name no flight: they were about the only one.
+            let at = flight_id.and_then(|f| s.segment_of(f)).unwrap_or(0);
+            if let Some(on) = s.segments.get_mut(at) {
+                on.departure_at = departure_at;
+                on.arrival_at = Some(arrival_at);
+            }
             s.delays.push(reason);
         }
+        BookingEvent::ConnectionBroken {
+            arriving,
+            departing,
+            ..
+        } => s.broken_connections.push((arriving, departing)),
     }
 }

@@ -2,8 +2,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::flight::Fare;
+use crate::journey::Itinerary;
 use crate::values::{
-    BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passengers, Pnr, SeatNumber, UserId,
+    AirportCode, BookingId, ConnectionTime, EmailAddress, FlightId, Label, Money, Passengers, Pnr,
+    SeatNumber, UserId,
 };
 
 /// A payment as recorded (the provider charged it; we only keep the receipt).
@@ -25,7 +27,16 @@ pub enum CancelledBy {
     Airline,
 }
 
-/// Everything needed to place a booking, after its seats are held on the flight.
+/// One segment's part of a new booking: the cabin's fare on that flight and the party's seats there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentSeats {
+    /// The fare of the cabin the seats are in.
+    pub fare: Fare,
+    /// The travellers with their seats on this flight.
+    pub passengers: Passengers,
+}
+
+/// Everything needed to place a booking, after its seats are held on every flight.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaceBooking {
     /// Id; also the aggregate id.
@@ -34,22 +45,27 @@ pub struct PlaceBooking {
     pub pnr: Pnr,
     /// The customer who owns it.
     pub customer_id: UserId,
-    /// The flight.
-    pub flight_id: FlightId,
-    /// The cabin.
-    pub cabin: Cabin,
-    /// The travellers and their seats.
-    pub passengers: Passengers,
+    /// The flights, as the journey rules accepted them.
+    pub itinerary: Itinerary,
+    /// Per segment of the itinerary, in travel order: fare and seats.
+    pub seats: Vec<SegmentSeats>,
     /// Where notifications go.
     pub contact_email: EmailAddress,
-    /// The cabin's fare at booking time.
-    pub fare: Fare,
-    /// The flight's departure at booking time.
-    pub departure_at: DateTime<Utc>,
     /// When the hold lapses unless paid.
     pub hold_until: DateTime<Utc>,
     /// Request time.
     pub now: DateTime<Utc>,
+}
+
+/// The minimum connecting time before one segment: at the airport it leaves from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionRule {
+    /// The segment that leaves after the connection.
+    pub segment: usize,
+    /// The connecting airport.
+    pub airport: AirportCode,
+    /// Its minimum connecting time.
+    pub minimum: ConnectionTime,
 }
 
 /// What can be done to a booking. `now` is the time of the request.
@@ -76,8 +92,10 @@ pub enum BookingCommand {
         /// Request time.
         now: DateTime<Utc>,
     },
-    /// Move a passenger to another seat (already moved on the flight).
+    /// Move a passenger to another seat on one segment (already moved on the flight).
     ChangeSeat {
+        /// Index of the segment.
+        segment: usize,
         /// Index of the passenger in the booking.
         passenger: usize,
         /// The new seat.
@@ -103,13 +121,17 @@ pub enum BookingCommand {
         /// Request time.
         now: DateTime<Utc>,
     },
-    /// Record that the flight was delayed.
+    /// Record that one of the booking's flights was delayed, and any connection that broke.
     NoteFlightDelay {
+        /// The delayed flight.
+        flight_id: FlightId,
         /// New departure.
         departure_at: DateTime<Utc>,
         /// New arrival.
         arrival_at: DateTime<Utc>,
         /// Why.
         reason: Label,
+        /// The connecting times of the booking's connections (those not given are not checked).
+        connections: Vec<ConnectionRule>,
     },
 }

@@ -11,9 +11,22 @@ pub enum BookingError {
     /// `Place` on an id that exists.
     #[error("booking already placed")]
     AlreadyPlaced,
-    /// The fare is for another cabin than the booking.
-    #[error("the fare does not belong to the booked cabin")]
-    FareCabinMismatch,
+    /// The seats given are not one set per segment of the itinerary.
+    #[error(
+        "seats are needed for each of the {expected} segments, in travel order; {given} were given"
+    )]
+    SeatsDoNotMatchItinerary {
+        /// Segments in the itinerary.
+        expected: usize,
+        /// Seat sets given.
+        given: usize,
+    },
+    /// A segment's travellers are not the booking's (the same people in the same order on every flight).
+    #[error("segment {0} lists other travellers than the first segment")]
+    PartyDiffers(usize),
+    /// No segment at that index.
+    #[error("no segment number {0} on this booking")]
+    NoSuchSegment(usize),
     /// The hold deadline is not in the future.
     #[error("the hold deadline must be in the future")]
     HoldDeadlineInPast,

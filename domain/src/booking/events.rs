@@ -2,42 +2,15 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{CancelledBy, Payment};
-use crate::flight::FareRules;
-use crate::values::{
-    BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passengers, Pnr, SeatNumber, UserId,
-};
+use super::{CancelledBy, Payment, Placement};
+use crate::values::{AirportCode, FlightId, Label, Money, SeatNumber};
 
 /// What happened to a booking. Variant names are the stored `event_type` and never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum BookingEvent {
-    /// The booking was created, its seats held.
-    BookingPlaced {
-        /// Id.
-        id: BookingId,
-        /// Reference.
-        pnr: Pnr,
-        /// Owner.
-        customer_id: UserId,
-        /// Flight.
-        flight_id: FlightId,
-        /// Cabin.
-        cabin: Cabin,
-        /// Travellers and seats.
-        passengers: Passengers,
-        /// Notification address.
-        contact_email: EmailAddress,
-        /// Price to pay.
-        total: Money,
-        /// The fare's cancellation rules.
-        fare_rules: FareRules,
-        /// Flight departure at booking time.
-        departure_at: DateTime<Utc>,
-        /// When the hold lapses unless paid.
-        hold_until: DateTime<Utc>,
-        /// When it was placed.
-        placed_at: DateTime<Utc>,
-    },
+    /// The booking was created, its seats held on every segment (version 2.0; 1.0, one flight, is read
+    /// as a one-segment journey).
+    BookingPlaced(Box<Placement>),
     /// Payment was recorded.
     BookingConfirmed {
         /// The payment.
@@ -59,8 +32,11 @@ pub enum BookingEvent {
         /// When.
         expired_at: DateTime<Utc>,
     },
-    /// A passenger moved seat.
+    /// A passenger moved seat (version 1.1 names the segment; 1.0 was always the only one).
     PassengerSeatChanged {
+        /// Index of the segment.
+        #[serde(default)]
+        segment: usize,
         /// Index of the passenger.
         passenger: usize,
         /// Old seat.
@@ -86,8 +62,11 @@ pub enum BookingEvent {
         /// When.
         refunded_at: DateTime<Utc>,
     },
-    /// The flight was delayed.
+    /// A flight of the booking was delayed (version 1.1 names it; 1.0 was always the only one).
     FlightDelayNoted {
+        /// The delayed flight.
+        #[serde(default)]
+        flight_id: Option<FlightId>,
         /// New departure.
         departure_at: DateTime<Utc>,
         /// New arrival.
@@ -95,12 +74,26 @@ pub enum BookingEvent {
         /// Why.
         reason: Label,
     },
+    /// A delay left less than the connecting airport's minimum between two segments of a slice: the
+    /// passenger may miss the next flight.
+    ConnectionBroken {
+        /// The flight arriving at the connection.
+        arriving: FlightId,
+        /// The flight leaving from it.
+        departing: FlightId,
+        /// The connecting airport.
+        airport: AirportCode,
+        /// Minutes between arrival and departure now (negative: it leaves before the other lands).
+        minutes: i64,
+        /// The airport's minimum connecting time.
+        minimum: i64,
+    },
 }
 
 impl DomainEvent for BookingEvent {
     fn event_type(&self) -> String {
         match self {
-            Self::BookingPlaced { .. } => "BookingPlaced",
+            Self::BookingPlaced(_) => "BookingPlaced",
             Self::BookingConfirmed { .. } => "BookingConfirmed",
             Self::BookingCancelled { .. } => "BookingCancelled",
             Self::BookingExpired { .. } => "BookingExpired",
@@ -108,11 +101,17 @@ impl DomainEvent for BookingEvent {
             Self::FlightDelayNoted { .. } => "FlightDelayNoted",
             Self::PaymentCaptured { .. } => "PaymentCaptured",
             Self::RefundIssued { .. } => "RefundIssued",
+            Self::ConnectionBroken { .. } => "ConnectionBroken",
         }
         .to_owned()
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        match self {
+            Self::BookingPlaced(_) => "2.0",
+            Self::PassengerSeatChanged { .. } | Self::FlightDelayNoted { .. } => "1.1",
+            _ => "1.0",
+        }
+        .to_owned()
     }
 }

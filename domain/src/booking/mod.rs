@@ -1,4 +1,4 @@
-//! A booking: who travels on which flight, in which seats, at what price, and whether it is held,
+//! A booking: who travels on which flights (one to four segments, one way or return), in which seats, at what price, and whether it is held,
 //! paid, cancelled or expired. Refunds follow the fare rules.
 
 mod aggregate;
@@ -6,12 +6,18 @@ mod commands;
 mod error;
 mod events;
 mod refund;
+mod segment;
 
+#[cfg(test)]
+mod journey_tests;
 #[cfg(test)]
 mod tests;
 
 pub use aggregate::{Booking, BookingState, BookingStatus};
-pub use commands::{BookingCommand, CancelledBy, Payment, PlaceBooking};
+pub use commands::{
+    BookingCommand, CancelledBy, ConnectionRule, Payment, PlaceBooking, SegmentSeats,
+};
 pub use error::BookingError;
 pub use events::BookingEvent;
 pub use refund::refund_for;
+pub use segment::{BookedSegment, Placement};

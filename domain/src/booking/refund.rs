@@ -15,7 +15,7 @@ pub fn refund_for(booking: &BookingState, by: CancelledBy, now: DateTime<Utc>) -
         _ => return Money::zero(booking.total.currency()),
     };
     let grace = now - booking.placed_at <= Duration::hours(24)
-        && booking.departure_at - booking.placed_at >= Duration::days(7);
+        && booking.departure_at() - booking.placed_at >= Duration::days(7);
     match by {
         CancelledBy::Airline => paid,
         CancelledBy::Customer if grace => paid,

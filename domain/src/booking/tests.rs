@@ -6,46 +6,73 @@ use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 
 use super::*;
 use crate::fixtures::*;
+use crate::journey::{Itinerary, Segment};
 use crate::values::*;
 
 type BookingTestFramework = TestFramework<Booking>;
 
+fn party() -> Passengers {
+    Passengers::try_new(vec![
+        adult("10A"),
+        person(PassengerType::Child, Some("10B")),
+        person(PassengerType::Infant, None),
+    ])
+    .unwrap()
+}
+
+/// The test flight as a journey's segment, leaving at `at` and flying 8 hours.
+fn leg(at: DateTime<Utc>) -> Segment {
+    Segment {
+        flight_id: flight_id(),
+        origin: AirportCode::parse("CDG").unwrap(),
+        destination: AirportCode::parse("JFK").unwrap(),
+        departure_at: at,
+        arrival_at: at + Duration::hours(8),
+    }
+}
+
 fn place_cmd() -> PlaceBooking {
+    place_cmd_at(departure())
+}
+
+fn place_cmd_at(at: DateTime<Utc>) -> PlaceBooking {
     PlaceBooking {
         id: booking(1),
         pnr: Pnr::parse("K7PX2M").unwrap(),
         customer_id: UserId::from_uuid(uuid::Uuid::from_u128(0xC1)),
-        flight_id: flight_id(),
-        cabin: Cabin::Economy,
-        passengers: Passengers::try_new(vec![
-            adult("10A"),
-            person(PassengerType::Child, Some("10B")),
-            person(PassengerType::Infant, None),
-        ])
-        .unwrap(),
+        itinerary: Itinerary::single(leg(at)),
+        seats: vec![SegmentSeats {
+            fare: fare(Cabin::Economy, 10_000, true, 2_500),
+            passengers: party(),
+        }],
         contact_email: EmailAddress::parse("grace@example.com").unwrap(),
-        fare: fare(Cabin::Economy, 10_000, true, 2_500),
-        departure_at: departure(),
         hold_until: now() + Duration::minutes(15),
         now: now(),
     }
 }
 
 fn placed_with(cmd: PlaceBooking) -> BookingEvent {
-    BookingEvent::BookingPlaced {
+    let fare = cmd.seats[0].fare;
+    let passengers = cmd.seats[0].passengers.clone();
+    let flight = cmd.itinerary.segments().next().unwrap().clone();
+    BookingEvent::BookingPlaced(Box::new(Placement {
         id: cmd.id,
         pnr: cmd.pnr,
         customer_id: cmd.customer_id,
-        flight_id: cmd.flight_id,
-        cabin: cmd.cabin,
-        total: eur(cmd.fare.price.amount_minor() * cmd.passengers.seated_count() as i64),
-        passengers: cmd.passengers,
+        total: eur(fare.price.amount_minor() * passengers.seated_count() as i64),
+        segments: vec![BookedSegment {
+            flight_id: flight.flight_id,
+            slice: 0,
+            fare,
+            passengers,
+            departure_at: flight.departure_at,
+            arrival_at: Some(flight.arrival_at),
+        }],
         contact_email: cmd.contact_email,
-        fare_rules: cmd.fare.rules,
-        departure_at: cmd.departure_at,
+        fare_rules: fare.rules,
         hold_until: cmd.hold_until,
         placed_at: cmd.now,
-    }
+    }))
 }
 
 fn placed() -> BookingEvent {
@@ -96,10 +123,10 @@ mod placing {
             .given_no_previous_events()
             .when(BookingCommand::Place(Box::new(place_cmd())))
             .then_expect_events(vec![placed()]);
-        let BookingEvent::BookingPlaced { total, .. } = placed() else {
+        let BookingEvent::BookingPlaced(placed) = placed() else {
             unreachable!()
         };
-        assert_eq!(total, eur(20_000));
+        assert_eq!(placed.total, eur(20_000));
     }
 
     #[test]
@@ -110,19 +137,74 @@ mod placing {
     }
 
     #[test]
-    fn placing_with_a_fare_of_another_cabin_is_rejected() {
+    fn placing_needs_one_set_of_seats_per_segment_for_the_same_party() {
         let mut cmd = place_cmd();
-        cmd.fare = fare(Cabin::Business, 1, true, 0);
+        cmd.seats.push(cmd.seats[0].clone());
         BookingTestFramework::with(())
             .given_no_previous_events()
             .when(BookingCommand::Place(Box::new(cmd)))
-            .then_expect_error(BookingError::FareCabinMismatch);
+            .then_expect_error(BookingError::SeatsDoNotMatchItinerary {
+                expected: 1,
+                given: 2,
+            });
+        let second = Segment {
+            flight_id: FlightId::from_uuid(uuid::Uuid::from_u128(0xF2)),
+            origin: AirportCode::parse("JFK").unwrap(),
+            destination: AirportCode::parse("BOS").unwrap(),
+            departure_at: departure() + Duration::hours(10),
+            arrival_at: departure() + Duration::hours(11),
+        };
+        let mut cmd = place_cmd();
+        cmd.itinerary =
+            Itinerary::new(vec![vec![leg(departure()), second]], |_| Duration::hours(1)).unwrap();
+        let mut others = party().as_slice().to_vec();
+        others[0].first_name = PassengerName::parse("Someone").unwrap();
+        cmd.seats.push(SegmentSeats {
+            fare: fare(Cabin::Economy, 5_000, false, 0),
+            passengers: Passengers::try_new(others).unwrap(),
+        });
+        BookingTestFramework::with(())
+            .given_no_previous_events()
+            .when(BookingCommand::Place(Box::new(cmd)))
+            .then_expect_error(BookingError::PartyDiffers(1));
+    }
+
+    #[test]
+    fn a_journey_adds_up_its_segments_and_takes_the_strictest_rules() {
+        let second = Segment {
+            flight_id: FlightId::from_uuid(uuid::Uuid::from_u128(0xF2)),
+            origin: AirportCode::parse("JFK").unwrap(),
+            destination: AirportCode::parse("BOS").unwrap(),
+            departure_at: departure() + Duration::hours(10),
+            arrival_at: departure() + Duration::hours(11),
+        };
+        let mut cmd = place_cmd();
+        cmd.itinerary =
+            Itinerary::new(vec![vec![leg(departure()), second]], |_| Duration::hours(1)).unwrap();
+        cmd.seats.push(SegmentSeats {
+            fare: fare(Cabin::Economy, 5_000, false, 1_000),
+            passengers: party(),
+        });
+        let events = Booking::default()
+            .decide(BookingCommand::Place(Box::new(cmd)))
+            .unwrap();
+        let [BookingEvent::BookingPlaced(placed)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        // Two seated passengers at 100.00 then 50.00; the second fare is not refundable.
+        assert_eq!(placed.total, eur(30_000));
+        assert!(!placed.fare_rules.refundable);
+        assert_eq!(placed.fare_rules.cancellation_fee, eur(3_500));
+        assert_eq!(placed.segments.len(), 2);
+        assert_eq!(
+            placed.segments[1].arrival_at,
+            Some(departure() + Duration::hours(11))
+        );
     }
 
     #[test]
     fn placing_for_a_departed_flight_or_with_a_past_deadline_is_rejected() {
-        let mut cmd = place_cmd();
-        cmd.departure_at = now();
+        let cmd = place_cmd_at(now());
         BookingTestFramework::with(())
             .given_no_previous_events()
             .when(BookingCommand::Place(Box::new(cmd)))
@@ -138,7 +220,7 @@ mod placing {
     #[test]
     fn a_price_that_overflows_is_rejected() {
         let mut cmd = place_cmd();
-        cmd.fare = fare(Cabin::Economy, i64::MAX, true, 0);
+        cmd.seats[0].fare = fare(Cabin::Economy, i64::MAX, true, 0);
         BookingTestFramework::with(())
             .given_no_previous_events()
             .when(BookingCommand::Place(Box::new(cmd)))
@@ -261,8 +343,7 @@ mod cancelling {
 
     #[test]
     fn the_24_hour_window_needs_a_departure_at_least_7_days_after_booking() {
-        let mut cmd = place_cmd();
-        cmd.departure_at = now() + Duration::days(6);
+        let cmd = place_cmd_at(now() + Duration::days(6));
         let at = now() + Duration::hours(1);
         BookingTestFramework::with(())
             .given(vec![placed_with(cmd), confirmed()])
@@ -273,7 +354,7 @@ mod cancelling {
     #[test]
     fn a_non_refundable_fare_refunds_nothing_after_24_hours() {
         let mut cmd = place_cmd();
-        cmd.fare = fare(Cabin::Economy, 10_000, false, 0);
+        cmd.seats[0].fare = fare(Cabin::Economy, 10_000, false, 0);
         let at = now() + Duration::days(2);
         BookingTestFramework::with(())
             .given(vec![placed_with(cmd), confirmed()])
@@ -284,7 +365,7 @@ mod cancelling {
     #[test]
     fn the_airline_cancelling_refunds_everything_paid() {
         let mut cmd = place_cmd();
-        cmd.fare = fare(Cabin::Economy, 10_000, false, 0);
+        cmd.seats[0].fare = fare(Cabin::Economy, 10_000, false, 0);
         let at = now() + Duration::days(2);
         BookingTestFramework::with(())
             .given(vec![placed_with(cmd), confirmed()])
@@ -343,11 +424,13 @@ mod seat_changes {
     fn a_passenger_moves_to_another_seat() {
         given_paid()
             .when(BookingCommand::ChangeSeat {
+                segment: 0,
                 passenger: 1,
                 to: seat("12F"),
                 now: now(),
             })
             .then_expect_events(vec![BookingEvent::PassengerSeatChanged {
+                segment: 0,
                 passenger: 1,
                 from: seat("10B"),
                 to: seat("12F"),
@@ -357,6 +440,7 @@ mod seat_changes {
     #[test]
     fn seat_changes_that_break_a_rule_are_rejected() {
         let change = |passenger, to: &str| BookingCommand::ChangeSeat {
+            segment: 0,
             passenger,
             to: seat(to),
             now: now(),
@@ -375,6 +459,7 @@ mod seat_changes {
             .then_expect_error(BookingError::SeatTakenInBooking);
         given_placed()
             .when(BookingCommand::ChangeSeat {
+                segment: 0,
                 passenger: 0,
                 to: seat("12F"),
                 now: now() + Duration::hours(1),
@@ -382,6 +467,7 @@ mod seat_changes {
             .then_expect_error(BookingError::HoldExpired);
         given_paid()
             .when(BookingCommand::ChangeSeat {
+                segment: 0,
                 passenger: 0,
                 to: seat("12F"),
                 now: departure(),
@@ -395,6 +481,7 @@ mod seat_changes {
         for e in [
             placed(),
             BookingEvent::PassengerSeatChanged {
+                segment: 0,
                 passenger: 0,
                 from: seat("10A"),
                 to: seat("12F"),
@@ -403,7 +490,7 @@ mod seat_changes {
             cqrs_es::Aggregate::apply(&mut b, e);
         }
         assert_eq!(
-            b.state().unwrap().passengers.as_slice()[0].seat,
+            b.state().unwrap().passengers().as_slice()[0].seat,
             Some(seat("12F"))
         );
     }
@@ -414,6 +501,8 @@ mod delays {
 
     fn note() -> BookingCommand {
         BookingCommand::NoteFlightDelay {
+            flight_id: flight_id(),
+            connections: vec![],
             departure_at: departure() + Duration::hours(2),
             arrival_at: departure() + Duration::hours(10),
             reason: Label::parse("weather").unwrap(),
@@ -425,6 +514,7 @@ mod delays {
         given_paid()
             .when(note())
             .then_expect_events(vec![BookingEvent::FlightDelayNoted {
+                flight_id: Some(flight_id()),
                 departure_at: departure() + Duration::hours(2),
                 arrival_at: departure() + Duration::hours(10),
                 reason: Label::parse("weather").unwrap(),
@@ -435,6 +525,7 @@ mod delays {
     fn noting_the_same_delay_twice_records_it_once() {
         given_paid()
             .and(vec![BookingEvent::FlightDelayNoted {
+                flight_id: Some(flight_id()),
                 departure_at: departure() + Duration::hours(2),
                 arrival_at: departure() + Duration::hours(10),
                 reason: Label::parse("weather").unwrap(),
@@ -496,6 +587,7 @@ mod properties {
                 minute
             )
                 .prop_map(|(passenger, to, m)| BookingCommand::ChangeSeat {
+                    segment: 0,
                     passenger,
                     to: seat(to),
                     now: now() + Duration::minutes(m),
@@ -532,8 +624,8 @@ mod properties {
                 prop_assert!(s.captured.is_none() || s.captured == s.payment.as_ref().map(|p| p.amount));
                 prop_assert!(s.refund_issued.is_none() || s.refund_issued == s.refund);
                 prop_assert_eq!(s.status == BookingStatus::Confirmed, s.payment.is_some() && s.refund.is_none());
-                let seats: BTreeSet<_> = s.passengers.as_slice().iter().filter_map(|p| p.seat).collect();
-                prop_assert_eq!(seats.len(), s.passengers.seated_count());
+                let seats: BTreeSet<_> = s.passengers().as_slice().iter().filter_map(|p| p.seat).collect();
+                prop_assert_eq!(seats.len(), s.passengers().seated_count());
             }
             let mut replayed = Booking::default();
             for e in log {

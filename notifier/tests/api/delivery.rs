@@ -66,7 +66,7 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
     let flight = app.flight().await;
     let (id, owner) = app.book(flight, &["10A", "10B"], "ada@example.com").await;
     pay(&app, id, owner).await;
-    let change = (1, SeatNumber::parse("12F").unwrap());
+    let change = (0, 1, SeatNumber::parse("12F").unwrap());
     booking::change_seat(
         &app.commands,
         owner,
@@ -113,7 +113,8 @@ async fn a_bookings_life_sends_the_right_emails_and_signed_webhooks() {
     for mail in &mails {
         assert_eq!(mail.to, ["ada@example.com"]);
         assert!(
-            mail.text().contains("Flight AF1234 from CDG to JFK"),
+            mail.text().contains("1. Flight AF1234 from CDG, ")
+                && mail.text().contains("local time, to JFK, "),
             "{}",
             mail.text()
         );
@@ -224,7 +225,7 @@ async fn delays_cancellations_by_the_airline_and_expiries_are_told() {
         reason: reason.clone(),
         now: app.clock_now(),
     };
-    let note = domain::booking::BookingCommand::NoteFlightDelay {
+    let note = disruption::DelayNote {
         departure_at: at,
         arrival_at: arrival,
         reason,

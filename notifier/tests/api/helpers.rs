@@ -119,10 +119,33 @@ impl TestApp {
 
     /// An airport pair, an aircraft and a flight; returns the flight id.
     pub async fn flight(&self) -> Uuid {
+        let departure = Utc::now() + chrono::Duration::days(10);
+        let aircraft = self.aircraft().await;
+        self.schedule(("AF1234", ("CDG", "JFK")), (departure, 8), &aircraft)
+            .await
+    }
+
+    /// A connection: CDG→JFK 10 days out (8 h), then JFK→BOS leaving 2 h after it lands.
+    pub async fn connection(&self) -> (Uuid, Uuid) {
+        let departure = Utc::now() + chrono::Duration::days(10);
+        let aircraft = self.aircraft().await;
+        let first = self
+            .schedule(("AF1234", ("CDG", "JFK")), (departure, 8), &aircraft)
+            .await;
+        let later = departure + chrono::Duration::hours(10);
+        let second = self
+            .schedule(("AA55", ("JFK", "BOS")), (later, 1), &aircraft)
+            .await;
+        (first, second)
+    }
+
+    /// The airports (CDG, JFK, BOS) and a 30-seat economy aircraft.
+    async fn aircraft(&self) -> (domain::values::AircraftId, SeatLayout) {
         let executor = &self.commands.executor;
         for airport in [
             ("CDG", "City", "Europe/Paris"),
             ("JFK", "City", "America/New_York"),
+            ("BOS", "City", "America/New_York"),
         ] {
             seed::register_airport(executor, airport, Self::meta())
                 .await
@@ -139,15 +162,24 @@ impl TestApp {
         let aircraft = seed::register_aircraft(executor, "A320", &layout, Self::meta())
             .await
             .unwrap();
+        (aircraft, layout)
+    }
+
+    async fn schedule(
+        &self,
+        (number, route): (&str, (&str, &str)),
+        (departure, hours): (chrono::DateTime<Utc>, i64),
+        (aircraft, layout): &(domain::values::AircraftId, SeatLayout),
+    ) -> Uuid {
         let plan = FlightPlan {
-            number: "AF1234",
-            route: ("CDG", "JFK"),
-            departure: Utc::now() + chrono::Duration::days(10),
-            duration: chrono::Duration::hours(8),
-            aircraft: (aircraft, &layout),
+            number,
+            route,
+            departure,
+            duration: chrono::Duration::hours(hours),
+            aircraft: (*aircraft, layout),
             fares: vec![seed::fare(Cabin::Economy, 12_900, 2_500).unwrap()],
         };
-        seed::schedule_flight(executor, plan, Self::meta())
+        seed::schedule_flight(&self.commands.executor, plan, Self::meta())
             .await
             .unwrap()
     }
@@ -173,11 +205,11 @@ impl TestApp {
             user_id: Uuid::new_v4(),
             role: Role::Customer,
         };
-        let request = command_api::process::booking::BookRequest {
-            flight_id: FlightId::from_uuid(flight),
-            contact_email: EmailAddress::parse(email).unwrap(),
+        let request = command_api::process::booking::BookRequest::one_flight(
+            FlightId::from_uuid(flight),
+            EmailAddress::parse(email).unwrap(),
             passengers,
-        };
+        );
         let (done, _) = command_api::process::booking::book(
             &self.commands,
             principal,

@@ -1,5 +1,6 @@
 //! Facts for the analytics reports: each flight's route, day and capacity, and each booking's seats,
-//! money and milestones. The reports add these up at read time.
+//! money and milestones (once per booking, on its route from the first origin to the outbound's last
+//! destination), and the flights each booking travels on (for load factors, which count every segment). The reports add these up at read time.
 //!
 //! A batch is gathered in memory and written at its end: new flights, flight changes, new bookings
 //! (which copy their flight's route, so after the flights), booking milestones. Within a batch a later
@@ -46,6 +47,10 @@ struct FlightChange {
 struct Placed {
     id: Vec<Uuid>,
     flight: Vec<Uuid>,
+    /// The outbound's last flight (where the route ends).
+    last: Vec<Uuid>,
+    /// Every flight, as `(booking, flight)`.
+    segments: Vec<(Uuid, Uuid)>,
     seats: Vec<i32>,
     total: Vec<i64>,
     currency: Vec<String>,
@@ -99,20 +104,23 @@ fn flight(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionEr
 fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionError> {
     let id = aggregate_uuid(event)?;
     match decode::<BookingEvent>(event)? {
-        BookingEvent::BookingPlaced {
-            flight_id,
-            passengers,
-            total,
-            placed_at,
-            ..
-        } => {
+        BookingEvent::BookingPlaced(b) => {
             let p = &mut pending.placed;
+            let first = &b.segments[0];
+            let last = b
+                .segments
+                .iter()
+                .rfind(|s| s.slice == first.slice)
+                .unwrap_or(first);
             p.id.push(id);
-            p.flight.push(*flight_id.as_uuid());
-            p.seats.push(passengers.seated_count() as i32);
-            p.total.push(total.amount_minor());
-            p.currency.push(total.currency().as_str().to_owned());
-            p.placed_at.push(placed_at);
+            p.flight.push(*first.flight_id.as_uuid());
+            p.last.push(*last.flight_id.as_uuid());
+            p.segments
+                .extend(b.segments.iter().map(|s| (id, *s.flight_id.as_uuid())));
+            p.seats.push(first.passengers.seated_count() as i32);
+            p.total.push(b.total.amount_minor());
+            p.currency.push(b.total.currency().as_str().to_owned());
+            p.placed_at.push(b.placed_at);
         }
         BookingEvent::BookingConfirmed { confirmed_at, .. } => {
             pending.bookings.entry(id).or_default().confirmed_at = Some(confirmed_at);
@@ -130,13 +138,14 @@ fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionE
         }
         BookingEvent::PassengerSeatChanged { .. }
         | BookingEvent::FlightDelayNoted { .. }
+        | BookingEvent::ConnectionBroken { .. }
         | BookingEvent::PaymentCaptured { .. }
         | BookingEvent::RefundIssued { .. } => {}
     }
     Ok(())
 }
 
-/// Writes the batch, at most four statements.
+/// Writes the batch, at most five statements.
 pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
     let s = pending.scheduled;
     if !s.id.is_empty() {
@@ -177,10 +186,11 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         sqlx::query(
             "INSERT INTO rm_analytics_bookings (booking_id, flight_id, origin, destination, seats, total_minor, \
              currency, placed_at) \
-             SELECT u.id, u.flight, f.origin, f.destination, u.seats, u.total, u.currency, u.placed_at \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::int[], $4::bigint[], $5::text[], $6::timestamptz[]) \
-                  AS u(id, flight, seats, total, currency, placed_at) \
+             SELECT u.id, u.flight, f.origin, l.destination, u.seats, u.total, u.currency, u.placed_at \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::int[], $4::bigint[], $5::text[], $6::timestamptz[], $7::uuid[]) \
+                  AS u(id, flight, seats, total, currency, placed_at, last) \
              JOIN rm_analytics_flights f ON f.flight_id = u.flight \
+             JOIN rm_analytics_flights l ON l.flight_id = u.last \
              ON CONFLICT DO NOTHING",
         )
         .bind(p.id)
@@ -189,6 +199,16 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .bind(p.total)
         .bind(p.currency)
         .bind(p.placed_at)
+        .bind(p.last)
+        .execute(&mut *conn)
+        .await?;
+        let (bookings, flights): (Vec<Uuid>, Vec<Uuid>) = p.segments.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO rm_analytics_segments (booking_id, flight_id) \
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(bookings)
+        .bind(flights)
         .execute(&mut *conn)
         .await?;
     }

@@ -1,4 +1,5 @@
-//! Bookings by id, PNR, customer and flight.
+//! Bookings by id, PNR, customer and flight (every flight of a journey: `flight_ids`; the first one is
+//! `flight_id`, with its cabin and the party's seats there in `cabin` and `passengers`).
 //!
 //! A batch is gathered in memory and written at its end in a few statements: the new rows, then seat
 //! changes in event order, then each touched booking's milestones and version at once. Within a batch a
@@ -7,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use domain::booking::BookingEvent;
+use domain::booking::{BookedSegment, BookingEvent};
 use infra::event_log::StoredEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -18,8 +19,8 @@ use super::{ProjectionError, aggregate_uuid, decode};
 #[derive(Debug, Default)]
 pub struct Pending {
     placed: Placed,
-    /// `(booking, passenger index, seat)`, in event order.
-    seat_changes: Vec<(Uuid, String, String)>,
+    /// `(booking, segment index, passenger index, seat)`, in event order.
+    seat_changes: Vec<(Uuid, String, String, String)>,
     touched: BTreeMap<Uuid, Milestones>,
 }
 
@@ -32,6 +33,7 @@ struct Placed {
     flight: Vec<Uuid>,
     cabin: Vec<String>,
     passengers: Vec<serde_json::Value>,
+    segments: Vec<serde_json::Value>,
     email: Vec<String>,
     total: Vec<i64>,
     currency: Vec<String>,
@@ -60,32 +62,23 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
     let touched = pending.touched.entry(id).or_default();
     touched.version = touched.version.max(event.sequence);
     match decoded {
-        BookingEvent::BookingPlaced {
-            pnr,
-            customer_id,
-            flight_id,
-            cabin,
-            passengers,
-            contact_email,
-            total,
-            hold_until,
-            placed_at,
-            ..
-        } => {
+        BookingEvent::BookingPlaced(b) => {
             let placed = &mut pending.placed;
+            let first = &b.segments[0];
             placed.id.push(id);
-            placed.reference.push(pnr.as_str().to_owned());
-            placed.customer.push(*customer_id.as_uuid());
-            placed.flight.push(*flight_id.as_uuid());
-            placed.cabin.push(cabin.as_str().to_owned());
+            placed.reference.push(b.pnr.as_str().to_owned());
+            placed.customer.push(*b.customer_id.as_uuid());
+            placed.flight.push(*first.flight_id.as_uuid());
+            placed.cabin.push(first.cabin().as_str().to_owned());
             placed
                 .passengers
-                .push(serde_json::to_value(&passengers).unwrap_or_default());
-            placed.email.push(contact_email.as_str().to_owned());
-            placed.total.push(total.amount_minor());
-            placed.currency.push(total.currency().as_str().to_owned());
-            placed.hold_until.push(hold_until);
-            placed.placed_at.push(placed_at);
+                .push(serde_json::to_value(&first.passengers).unwrap_or_default());
+            placed.segments.push(segments_json(&b.segments));
+            placed.email.push(b.contact_email.as_str().to_owned());
+            placed.total.push(b.total.amount_minor());
+            placed.currency.push(b.total.currency().as_str().to_owned());
+            placed.hold_until.push(b.hold_until);
+            placed.placed_at.push(b.placed_at);
         }
         BookingEvent::BookingConfirmed { confirmed_at, .. } => {
             touched.status = Some("confirmed");
@@ -103,10 +96,18 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
             touched.status = Some("expired");
             touched.expired_at = Some(expired_at);
         }
-        BookingEvent::PassengerSeatChanged { passenger, to, .. } => {
-            pending
-                .seat_changes
-                .push((id, passenger.to_string(), to.to_string()));
+        BookingEvent::PassengerSeatChanged {
+            segment,
+            passenger,
+            to,
+            ..
+        } => {
+            pending.seat_changes.push((
+                id,
+                segment.to_string(),
+                passenger.to_string(),
+                to.to_string(),
+            ));
         }
         BookingEvent::PaymentCaptured { captured_at, .. } => {
             touched.captured_at = Some(captured_at);
@@ -114,9 +115,26 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
         BookingEvent::RefundIssued { refunded_at, .. } => {
             touched.refunded_at = Some(refunded_at);
         }
-        BookingEvent::FlightDelayNoted { .. } => {}
+        BookingEvent::FlightDelayNoted { .. } | BookingEvent::ConnectionBroken { .. } => {}
     }
     Ok(())
+}
+
+/// The segments as the read model keeps them: flight, slice, cabin, fare per seated passenger, and each
+/// passenger's seat (`null` for infants).
+fn segments_json(segments: &[BookedSegment]) -> serde_json::Value {
+    segments
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "flight_id": g.flight_id,
+                "slice": g.slice,
+                "cabin": g.cabin(),
+                "fare_minor": g.fare.price.amount_minor(),
+                "seats": g.passengers.as_slice().iter().map(|p| p.seat).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
 }
 
 /// Writes the batch: new rows, seat changes in order, then milestones and versions.
@@ -125,12 +143,14 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
     if !placed.id.is_empty() {
         sqlx::query(
             "INSERT INTO rm_bookings (booking_id, reference, customer_id, flight_id, status, cabin, passengers, \
-             contact_email, total_minor, currency, hold_until, placed_at, version) \
+             contact_email, total_minor, currency, hold_until, placed_at, version, segments, flight_ids) \
              SELECT id, reference, customer, flight, 'held', cabin, passengers, email, total, currency, hold_until, \
-                    placed_at, 0 \
+                    placed_at, 0, segments, \
+                    ARRAY(SELECT (s ->> 'flight_id')::uuid FROM jsonb_array_elements(segments) s) \
              FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], \
-                         $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[]) \
-                  AS u(id, reference, customer, flight, cabin, passengers, email, total, currency, hold_until, placed_at) \
+                         $8::bigint[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[]) \
+                  AS u(id, reference, customer, flight, cabin, passengers, email, total, currency, hold_until, placed_at, \
+                       segments) \
              ON CONFLICT DO NOTHING",
         )
         .bind(placed.id)
@@ -144,16 +164,21 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .bind(placed.currency)
         .bind(placed.hold_until)
         .bind(placed.placed_at)
+        .bind(placed.segments)
         .execute(&mut *conn)
         .await?;
     }
     // Rare, and two changes of one booking must apply in order: one statement each.
-    for (id, passenger, seat) in pending.seat_changes {
+    for (id, segment, passenger, seat) in pending.seat_changes {
         sqlx::query(
-            "UPDATE rm_bookings SET passengers = jsonb_set(passengers, ARRAY[$2::text, 'seat'], to_jsonb($3::text)) \
+            "UPDATE rm_bookings SET \
+             passengers = CASE WHEN $2 = '0' \
+                 THEN jsonb_set(passengers, ARRAY[$3::text, 'seat'], to_jsonb($4::text)) ELSE passengers END, \
+             segments = jsonb_set(segments, ARRAY[$2::text, 'seats', $3::text], to_jsonb($4::text)) \
              WHERE booking_id = $1",
         )
         .bind(id)
+        .bind(segment)
         .bind(passenger)
         .bind(seat)
         .execute(&mut *conn)

@@ -91,7 +91,11 @@ impl Projection {
                 "rm_seat_map_versions",
             ],
             Self::Bookings => &["rm_bookings"],
-            Self::Analytics => &["rm_analytics_flights", "rm_analytics_bookings"],
+            Self::Analytics => &[
+                "rm_analytics_flights",
+                "rm_analytics_bookings",
+                "rm_analytics_segments",
+            ],
         }
     }
 

@@ -194,7 +194,8 @@ const LOAD_FACTORS: &str = "SELECT f.flight_id, f.origin, f.destination, f.depar
      COALESCE(sum(b.seats) FILTER (WHERE b.confirmed_at IS NOT NULL AND b.cancelled_at IS NULL), 0)::bigint AS seats_sold, \
      (COALESCE(sum(b.seats) FILTER (WHERE b.confirmed_at IS NOT NULL AND b.cancelled_at IS NULL), 0)::float8 \
      / GREATEST(f.capacity, 1)) AS load_factor \
-     FROM rm_analytics_flights f LEFT JOIN rm_analytics_bookings b ON b.flight_id = f.flight_id \
+     FROM rm_analytics_flights f LEFT JOIN rm_analytics_segments s ON s.flight_id = f.flight_id \
+     LEFT JOIN rm_analytics_bookings b ON b.booking_id = s.booking_id \
      WHERE f.departure_at >= $1 AND f.departure_at < $2 \
      GROUP BY f.flight_id ORDER BY f.departure_at, f.flight_id";
 

@@ -34,15 +34,21 @@ pub struct BookingView {
     pub reference: String,
     /// Owner.
     pub customer_id: Uuid,
-    /// Flight.
+    /// The first flight.
     pub flight_id: Uuid,
     /// `held` → `confirmed` (paid) → `cancelled`; or `held` → `expired`.
     pub status: String,
-    /// Cabin.
+    /// The first flight's cabin.
     pub cabin: String,
-    /// Travellers and seats.
+    /// Travellers, with their seats on the first flight.
     #[schema(value_type = Vec<Object>)]
     pub passengers: serde_json::Value,
+    /// Every flight in travel order: `flight_id`, `slice` (0 out, 1 back), `cabin`, `fare_minor` (per
+    /// seated passenger), `seats` (per passenger, `null` for infants), and the flight's `number`,
+    /// `origin`, `destination`, `status`, `departure_at`/`arrival_at` (UTC) and
+    /// `departure_local`/`arrival_local` (at each airport).
+    #[schema(value_type = Vec<Object>)]
+    pub segments: serde_json::Value,
     /// Notification address.
     pub contact_email: String,
     /// Price, minor units.
@@ -69,13 +75,28 @@ impl BookingView {
             id: *s.id.as_uuid(),
             reference: s.pnr.to_string(),
             customer_id: *s.customer_id.as_uuid(),
-            flight_id: *s.flight_id.as_uuid(),
+            flight_id: *s.flight_id().as_uuid(),
             status: serde_json::to_value(s.status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
-            cabin: s.cabin.to_string(),
-            passengers: serde_json::to_value(&s.passengers).unwrap_or_default(),
+            cabin: s.segments[0].cabin().to_string(),
+            passengers: serde_json::to_value(s.passengers()).unwrap_or_default(),
+            segments: s
+                .segments
+                .iter()
+                .map(|g| {
+                    serde_json::json!({
+                        "flight_id": g.flight_id,
+                        "slice": g.slice,
+                        "cabin": g.cabin(),
+                        "fare_minor": g.fare.price.amount_minor(),
+                        "seats": g.passengers.as_slice().iter().map(|p| p.seat).collect::<Vec<_>>(),
+                        "departure_at": g.departure_at,
+                        "arrival_at": g.arrival_at,
+                    })
+                })
+                .collect(),
             contact_email: s.contact_email.to_string(),
             total_minor: s.total.amount_minor(),
             currency: s.total.currency().to_string(),
@@ -89,9 +110,29 @@ impl BookingView {
     }
 }
 
-const COLUMNS: &str = "booking_id AS id, reference, customer_id, flight_id, status, cabin, passengers, contact_email, \
+/// The segments in `$source` (a jsonb array) with their flights' numbers, routes and schedules now; a
+/// segment's own times (a booking folded as of a moment) win over the flight's.
+macro_rules! segments_of {
+    ($source:literal) => {
+        concat!(
+            "(SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('number', f.number, 'origin', f.origin, \
+             'destination', f.destination, 'status', f.status, 'departure_at', f.departure_at, 'arrival_at', f.arrival_at, \
+             'departure_local', f.departure_local, 'arrival_local', f.arrival_local)) || jsonb_strip_nulls(g.value) \
+             ORDER BY g.ordinality), '[]'::jsonb) \
+             FROM jsonb_array_elements(",
+            $source,
+            ") WITH ORDINALITY g LEFT JOIN rm_flights f ON f.flight_id = (g.value ->> 'flight_id')::uuid)"
+        )
+    };
+}
+
+const COLUMNS: &str = concat!(
+    "booking_id AS id, reference, customer_id, flight_id, status, cabin, passengers, contact_email, \
      total_minor, currency, refund_minor, captured_at IS NOT NULL AS captured, refunded_at IS NOT NULL AS refunded, \
-     hold_until AS hold_expires_at, placed_at AS created_at, version";
+     hold_until AS hold_expires_at, placed_at AS created_at, version, ",
+    segments_of!("rm_bookings.segments"),
+    " AS segments"
+);
 
 /// List filters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -101,7 +142,7 @@ pub struct ListParams {
     /// A PNR: six letters and digits.
     #[param(pattern = "^[A-Za-z0-9]{6}$")]
     pub reference: Option<String>,
-    /// Admins: one flight's bookings.
+    /// Admins: one flight's bookings (every booking with a segment on it).
     pub flight_id: Option<Uuid>,
     /// Admins: one customer's bookings.
     pub customer_id: Option<Uuid>,
@@ -148,7 +189,10 @@ async fn list_bookings(
         q.push(" AND reference = ").push_bind(pnr.to_string());
     }
     if let Some(flight) = p.flight_id {
-        q.push(" AND flight_id = ").push_bind(flight);
+        // Every booking that flies on it: one flight, or any segment of a journey.
+        q.push(" AND flight_ids @> ARRAY[")
+            .push_bind(flight)
+            .push("]::uuid[]");
     }
     if let Some(status) = &p.status {
         if !["held", "confirmed", "cancelled", "expired"].contains(&status.as_str()) {
@@ -220,7 +264,12 @@ async fn get_booking(
             let s = booking
                 .state()
                 .ok_or_else(|| ApiError::not_found("booking_not_found", "booking"))?;
-            BookingView::folded(s, version)
+            let mut view = BookingView::folded(s, version);
+            view.segments = sqlx::query_scalar(concat!("SELECT ", segments_of!("$1::jsonb")))
+                .bind(&view.segments)
+                .fetch_one(&state.pool)
+                .await?;
+            view
         }
     };
     visible(&principal, view.customer_id)?;
