@@ -147,6 +147,45 @@ impl Airline {
         }
     }
 
+    /// Starts one more command API alone (`airline command-api`), a second process on the same database
+    /// and keys, on its own port; its base URL and the child (killed on drop).
+    pub async fn second_command_api(&self) -> (String, Child) {
+        self.command_api_on(free_port()).await
+    }
+
+    /// [`Airline::second_command_api`] again on the port of `base` (a restart after a kill).
+    pub async fn second_command_api_on(&self, base: &str) -> (String, Child) {
+        let port = base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        self.command_api_on(port).await
+    }
+
+    async fn command_api_on(&self, port: u16) -> (String, Child) {
+        let public = self.keys.0.join("jwt-public.pem");
+        let log = if std::env::var("TEST_LOG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_airline"))
+            .arg("command-api")
+            .envs(self.env.iter().cloned())
+            .env("APP_HTTP__HOST", "127.0.0.1")
+            .env("APP_HTTP__PORT", port.to_string())
+            .env("APP_AUTH__PUBLIC_KEY_FILE", public.display().to_string())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        testkit::spawn::wait_ready(&base, Duration::from_secs(60)).await;
+        (base, child)
+    }
+
     /// `http://<addr>` of a service, by its `AIRLINE_*_ADDR` variable (`AIRLINE_PROJECTOR_ADDR`, ...).
     pub fn url(&self, var: &str) -> String {
         let addr = self

@@ -8,6 +8,7 @@ mod flights;
 mod helpers;
 mod hold_cap;
 mod idempotency;
+mod journeys;
 mod process;
 mod race;
 mod reference_data;

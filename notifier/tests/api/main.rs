@@ -5,4 +5,5 @@
 mod delivery;
 mod destinations;
 mod helpers;
+mod journeys;
 mod relay;
