@@ -4,7 +4,8 @@
 // elsewhere appears while the page is open.
 
 import * as api from '../api.js';
-import { fill, h, isId, money, notFound, short, when } from '../dom.js';
+import { fill, h, isId, local, money, notFound, short, when } from '../dom.js';
+import { drawMap, legend } from './flights.js';
 
 const PNR = /^[A-Za-z0-9]{6}$/;
 
@@ -152,8 +153,7 @@ function drawState(el, b, version, latest) {
     h('dl', { class: 'facts' },
       row('Status', h('span', { class: `badge ${b.status}`, id: 'booking-status' }, b.status)),
       row('Reference', b.reference),
-      row('Flight', h('a', { href: `#/flights/${b.flight_id}` }, short(b.flight_id))),
-      row('Cabin', b.cabin),
+      row('Trip', trip(b.segments)),
       row('Total', money(b.total_minor, b.currency)),
       b.status === 'held' ? row('Hold expires', when(b.hold_expires_at)) : null,
       row('Payment', b.captured ? 'captured' : b.status === 'confirmed' ? 'authorized' : '–'),
@@ -164,7 +164,64 @@ function drawState(el, b, version, latest) {
       h('caption', {}, 'Passengers'),
       h('thead', {}, h('tr', {}, ...['Name', 'Type', 'Seat'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, (b.passengers || []).map((p) => h('tr', {},
-        h('td', {}, `${p.first_name} ${p.last_name}`), h('td', {}, p.type), h('td', { class: 'seat-cell' }, p.seat || '–')))))));
+        h('td', {}, `${p.first_name} ${p.last_name}`), h('td', {}, p.type), h('td', { class: 'seat-cell' }, p.seat || '–')))))),
+    itinerary(b, latest));
+}
+
+/** `CDG → LHR → JFK → CDG`: where the journey goes, slice by slice. */
+function trip(segments) {
+  if (!segments || !segments.length) return '–';
+  const slices = [];
+  for (const g of segments) {
+    if (!slices[g.slice]) slices[g.slice] = [g.origin || short(g.flight_id)];
+    slices[g.slice].push(g.destination || '?');
+  }
+  return slices.filter(Boolean).map((s) => s.join(' → ')).join(', back ');
+}
+
+/** Every flight of the booking with its times and the party's seats, and each flight's seat map with
+ * the booking's seats marked. */
+function itinerary(b, latest) {
+  const segments = b.segments || [];
+  const maps = h('div', { class: 'segment-maps', id: 'segment-maps' });
+  const table = h('div', { class: 'scroll' }, h('table', { class: 'data', id: 'itinerary' },
+    h('caption', {}, 'Itinerary'),
+    h('thead', {}, h('tr', {}, ...['', 'Flight', 'Route', 'Departs (local)', 'Arrives (local)', 'Cabin', 'Seats']
+      .map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, segments.map((g, i) => h('tr', { 'data-segment': i },
+      h('td', {}, g.slice ? 'Back' : 'Out'),
+      h('td', {}, h('a', { href: `#/flights/${g.flight_id}` }, g.number || short(g.flight_id))),
+      h('td', {}, g.origin ? `${g.origin} → ${g.destination}` : '–'),
+      h('td', {}, local(g.departure_local)),
+      h('td', {}, local(g.arrival_local)),
+      h('td', {}, g.cabin),
+      h('td', { class: 'seat-cell' }, (g.seats || []).filter(Boolean).join(', ') || '–'))))));
+  // The seat maps are today's: drawn for the latest version only.
+  if (latest) segments.forEach(async (g, i) => {
+    const box = h('div', { class: 'segment-map', 'data-segment': i },
+      h('h3', {}, `${g.number || 'Flight'} ${g.origin || ''} → ${g.destination || ''}`), h('p', { class: 'muted' }, 'Loading seats…'));
+    maps.append(box);
+    try {
+      const [seatMap, info] = await Promise.all([api.get(`/flights/${g.flight_id}/seats`), api.get(`/flights/${g.flight_id}`)]);
+      let layout = new Map();
+      try {
+        const aircraft = await api.get(`/aircraft/${info.aircraft_id}`);
+        layout = new Map(aircraft.cabins.map((c) => [c.cabin, c.letters]));
+      } catch {
+        // Aisles are guessed without the layout.
+      }
+      const mine = new Set((g.seats || []).filter(Boolean));
+      const own = seatMap.seats.filter((s) => s.cabin === g.cabin);
+      const map = h('div', { class: 'seatmaps' });
+      drawMap(map, own, new Map(), layout, mine);
+      fill(box, box.firstChild, map);
+    } catch (error) {
+      fill(box, box.firstChild, h('p', { class: 'error' }, error.message));
+    }
+  });
+  const showMaps = latest && segments.length;
+  return h('div', { class: 'itinerary' }, table, showMaps ? h('h2', {}, 'Seats on each flight') : null,
+    showMaps ? legend(true) : null, maps);
 }
 
 function drawTimeline(el, entries) {

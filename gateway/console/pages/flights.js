@@ -1,4 +1,5 @@
-// Flights: search, then one flight's seat map drawn by cabin. For an admin the map follows the event
+// Flights: search (flights, or journeys: connections and round trips), then one flight's seat map drawn
+// by cabin. For an admin the map follows the event
 // log live (each of the flight's events brings the map at exactly that version, folded from the log);
 // a customer, who may not read the log, sees it refreshed every two seconds.
 
@@ -7,7 +8,7 @@ import { fill, h, isId, local, money, notFound, short } from '../dom.js';
 
 const CABINS = ['first', 'business', 'premium_economy', 'economy'];
 const CABIN_NAMES = { first: 'First', business: 'Business', premium_economy: 'Premium economy', economy: 'Economy' };
-let lastSearch = { origin: '', destination: '', date: '' };
+let lastSearch = { origin: '', destination: '', date: '', return_date: '', journeys: false };
 
 export function render(view, params, ctx) {
   if (!params[0]) return search(view, ctx);
@@ -24,20 +25,77 @@ function search(view, ctx) {
     field('origin', 'From', { placeholder: 'CDG', maxlength: 3, pattern: '[A-Za-z]{3}', autocapitalize: 'characters' }),
     field('destination', 'To', { placeholder: 'JFK', maxlength: 3, pattern: '[A-Za-z]{3}', autocapitalize: 'characters' }),
     field('date', 'Date', { type: 'date' }),
+    field('return_date', 'Return (journeys)', { type: 'date' }),
+    h('div', { class: 'field check' },
+      h('input', { type: 'checkbox', id: 'q-journeys', name: 'journeys', checked: lastSearch.journeys || null }),
+      h('label', { for: 'q-journeys' }, 'Journeys: connections and returns')),
     h('button', { type: 'submit' }, 'Search'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    lastSearch = { origin: data.get('origin').trim(), destination: data.get('destination').trim(), date: data.get('date') };
-    run(results, ctx);
+    lastSearch = {
+      origin: data.get('origin').trim(),
+      destination: data.get('destination').trim(),
+      date: data.get('date'),
+      return_date: data.get('return_date'),
+      journeys: data.get('journeys') === 'on',
+    };
+    if (lastSearch.journeys || lastSearch.return_date) journeys(results, ctx);
+    else run(results, ctx);
   });
   fill(view, h('section', { class: 'card' }, h('h1', {}, 'Flights'), form), results);
   run(results, ctx);
 }
 
+/** `GET /journeys`: direct and one-stop offers, and round trips with a return date. */
+async function journeys(results, ctx, after = null) {
+  const { origin, destination, date, return_date: back } = lastSearch;
+  if (!origin || !destination || !date) {
+    ctx.notice('A journey search needs From, To and Date.', 'error');
+    return;
+  }
+  const query = new URLSearchParams({ origin: origin.toUpperCase(), destination: destination.toUpperCase(), date, limit: '20' });
+  if (back) query.set('return_date', back);
+  if (after) query.set('after', after);
+  else fill(results, h('p', { class: 'muted' }, 'Searching journeys…'));
+  try {
+    const page = await api.get(`/journeys?${query}`);
+    if (page.offers.length === 0 && !after) {
+      fill(results, h('p', { class: 'card muted' }, 'No journeys match.'));
+      return;
+    }
+    let body = results.querySelector('#journey-list tbody');
+    if (!after || !body) {
+      body = h('tbody');
+      fill(results, h('div', { class: 'card scroll' }, h('table', { class: 'data', id: 'journey-list' },
+        h('caption', { class: 'sr' }, 'Journeys found'),
+        h('thead', {}, h('tr', {}, ...['Price', 'Stops', 'Out', 'Back'].map((t) => h('th', { scope: 'col' }, t)))),
+        body), h('p', { id: 'more' })));
+    }
+    const slice = (s) => (s ? h('ol', { class: 'legs' }, s.segments.map((g) => h('li', {},
+      h('a', { href: `#/flights/${g.flight_id}`, class: 'flight-link' }, g.number),
+      ` ${g.origin} ${local(g.departure_local).slice(11)} → ${g.destination} ${local(g.arrival_local).slice(11)}`,
+      g.connection_min ? h('span', { class: 'muted' }, ` · then ${Math.floor(g.connection_min / 60)} h ${String(g.connection_min % 60).padStart(2, '0')} to connect`) : null,
+      h('span', { class: 'muted' }, ` · ${g.seats_left} left`)))) : '–');
+    body.append(...page.offers.map((o) => h('tr', { class: 'offer' },
+      h('td', { class: 'num' }, money(o.total, o.currency)),
+      h('td', { class: 'num' }, o.slices.map((s) => s.stops).join(' / ')),
+      h('td', {}, slice(o.slices[0])),
+      h('td', {}, slice(o.slices[1])))));
+    const more = results.querySelector('#more');
+    if (more) fill(more, page.next ? h('button', { type: 'button', onclick: () => journeys(results, ctx, page.next) }, 'More journeys') : null);
+  } catch (error) {
+    fill(results);
+    ctx.notice(error.message, 'error');
+  }
+}
+
 async function run(results, ctx, after = null) {
   const query = new URLSearchParams({ limit: '50' });
-  for (const [key, value] of Object.entries(lastSearch)) if (value) query.set(key, key === 'date' ? value : value.toUpperCase());
+  for (const key of ['origin', 'destination', 'date']) {
+    const value = lastSearch[key];
+    if (value) query.set(key, key === 'date' ? value : value.toUpperCase());
+  }
   if (after) query.set('after', after);
   else fill(results, h('p', { class: 'muted' }, 'Searching…'));
   try {
@@ -188,9 +246,10 @@ function flight(view, id, ctx) {
   return () => clearInterval(timer);
 }
 
-function legend() {
+export function legend(withMine = false) {
   return h('ul', { class: 'legend', 'aria-label': 'Legend' },
     ...['free', 'held', 'sold'].map((status) => h('li', {}, h('span', { class: `seat ${status}`, 'aria-hidden': 'true' }, ' '), status)),
+    withMine ? h('li', {}, h('span', { class: 'seat sold mine', 'aria-hidden': 'true' }, ' '), 'this booking') : null,
     h('li', {}, h('span', { class: 'exit-tag' }, 'EXIT'), 'exit row'));
 }
 
@@ -224,7 +283,8 @@ function columnsOf(list, letters) {
   return seen.flatMap((l, i) => (i + 1 < seen.length && aisle(l) && aisle(seen[i + 1]) ? [l, null] : [l]));
 }
 
-function drawMap(el, seats, previous, layout) {
+/** Draws the seat map by cabin; seats in `mine` (a set of seat numbers) are marked as the booking's. */
+export function drawMap(el, seats, previous, layout, mine = new Set()) {
   fill(el, byCabin(seats).map(([cabin, list]) => {
     const at = new Map(list.map((s) => [s.seat, s]));
     const columns = columnsOf(list, layout.get(cabin));
@@ -245,11 +305,12 @@ function drawMap(el, seats, previous, layout) {
               const changed = previous.size > 0 && previous.get(seat.seat) !== seat.status;
               const traits = seat.characteristics.filter((c) => c !== 'exit_row').join(', ');
               return h('td', {
-                class: `seat ${seat.status}${changed ? ' changed' : ''}`,
+                class: `seat ${seat.status}${changed ? ' changed' : ''}${mine.has(seat.seat) ? ' mine' : ''}`,
                 'data-seat': seat.seat,
                 'data-status': seat.status,
                 title: `${seat.seat} · ${traits} · ${seat.status}`,
-              }, h('span', { 'aria-hidden': 'true' }, letter), h('span', { class: 'sr' }, `${seat.seat} ${traits}, ${seat.status}`));
+              }, h('span', { 'aria-hidden': 'true' }, letter),
+              h('span', { class: 'sr' }, `${seat.seat} ${traits}, ${seat.status}${mine.has(seat.seat) ? ', this booking' : ''}`));
             }));
         })))));
   }));
