@@ -4,6 +4,7 @@
 
 mod baseline;
 mod feed;
+mod journeys;
 mod log;
 mod mail;
 mod process;
@@ -129,6 +130,18 @@ async fn main() -> anyhow::Result<()> {
         });
         rows.push(row);
         rows.push(visible);
+    }
+    show(&rows);
+    if options.wants("journeys") {
+        let (journeys, singles, flights) = journeys::contended(&system, &options).await?;
+        let (booked_journeys, booked_singles) = (journeys.ok, singles.ok);
+        seen.push(verify::Seen {
+            scenario: "journeys".to_owned(),
+            flights,
+            booked: booked_journeys * 2 + booked_singles,
+        });
+        rows.push(journeys);
+        rows.push(singles);
     }
     show(&rows);
     if !seen.is_empty() {
