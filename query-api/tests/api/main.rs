@@ -6,6 +6,7 @@ mod cache;
 mod feed;
 mod flights;
 mod helpers;
+mod journey_bookings;
 mod journeys;
 mod old_log;
 mod projector;
