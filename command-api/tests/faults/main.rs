@@ -320,3 +320,135 @@ async fn a_sweeper_that_dies_after_claiming_leaves_the_holds_for_the_next() {
     assert_consistent(&app).await;
     scenario.teardown();
 }
+
+/// The test flight CDG→JFK, and JFK→BOS leaving 2 h after it lands.
+async fn connection(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
+    let first = app.scheduled_flight().await;
+    app.post_airport("BOS").await;
+    let state = app.flight_state(first).await;
+    let aircraft = state.aircraft_id;
+    let body = testkit::bodies::flight(
+        "AA55",
+        ("JFK", "BOS"),
+        (
+            state.arrival_at + chrono::Duration::hours(2),
+            chrono::Duration::hours(1),
+        ),
+        &json!(aircraft),
+        &[
+            helpers::fare("business", 90_000, true, 0),
+            helpers::fare("economy", 10_000, true, 2_500),
+        ],
+    );
+    let created = app.post("/api/v1/flights", &app.admin, &body).await;
+    assert_eq!(created.status, 201, "{}", created.json());
+    (
+        first,
+        created.json()["id"].as_str().unwrap().parse().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_journey_that_dies_at_its_commit_holds_nothing_and_one_that_dies_after_is_whole() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let (first, second) = connection(&app).await;
+    let request_at = |address: &str, key: &str, seats: [&str; 2]| {
+        let body = json!({"contact_email": "a@example.com",
+            "passengers": [{"first_name": "A", "last_name": "B", "type": "adult"}],
+            "slices": [{"segments": [{"flight_id": first, "seats": [seats[0]]},
+                                     {"flight_id": second, "seats": [seats[1]]}]}]});
+        app.client
+            .post(format!("{address}/api/v1/bookings"))
+            .bearer_auth(&app.customer)
+            .header("idempotency-key", key)
+            .json(&body)
+    };
+    let request = |key: &str, seats: [&str; 2]| request_at(&app.address, key, seats);
+    // Dies before the commit: nothing on either flight, in the log.
+    fail::cfg("executor.before_commit", "return").unwrap();
+    let failed = app.send(request("journey-1", ["10A", "11A"])).await;
+    fail::remove("executor.before_commit");
+    assert_eq!(failed.status, 500);
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'SeatsHeld'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 0);
+    assert_consistent(&app).await;
+    // Dies after the commit, before answering: the whole journey is there, and a retry with the key
+    // gets its answer.
+    fail::cfg("executor.after_commit", "return").unwrap();
+    let lost = app.send(request("journey-2", ["10B", "11B"])).await;
+    fail::remove("executor.after_commit");
+    assert_eq!(lost.status, 500);
+    let (address, _, _) = restart(&app).await;
+    let retried = app
+        .send(request_at(&address, "journey-2", ["10B", "11B"]))
+        .await;
+    assert_eq!(retried.status, 201, "{}", retried.json());
+    let id = retried.json()["id"].as_str().unwrap().to_owned();
+    let holds: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE event_type = 'SeatsHeld' \
+         AND payload #>> '{SeatsHeld,booking_id}' = $1 ORDER BY aggregate_id",
+    )
+    .bind(&id)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let mut expected = vec![first.to_string(), second.to_string()];
+    expected.sort();
+    assert_eq!(holds, expected);
+    // Paying dies at its commit: neither flight sells, the authorization is voided.
+    let booking = retried.json();
+    fail::cfg("executor.before_commit", "return").unwrap();
+    let failed = pay_with_key(&app, &app.address, &booking, "pay-journey").await;
+    fail::remove("executor.before_commit");
+    assert_eq!(failed.status, 500);
+    for flight in [first, second] {
+        let seat = if flight == first { "10B" } else { "11B" };
+        let status = app
+            .flight_state(flight)
+            .await
+            .seat_status(helpers::seat(seat));
+        assert_eq!(status, domain::flight::SeatStatus::Held);
+    }
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_decision_outlasting_the_request_timeout_is_answered_by_its_outcome_not_a_503() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let keys = (app.public_pem.as_str(), &app.clock);
+    let provider = Arc::new(TestCardProvider::default());
+    let (address, _state) = start_with(&app.db, keys, 4, provider, |s| {
+        s.http.request_timeout_ms = 100;
+    })
+    .await;
+    // The commit takes far longer than the request timeout.
+    fail::cfg("executor.before_commit", "sleep(600)").unwrap();
+    let body = testkit::bodies::booking(flight, &["10A"], "Slow");
+    let request = app
+        .client
+        .post(format!("{address}/api/v1/bookings"))
+        .bearer_auth(&app.customer)
+        .json(&body);
+    let answered = app.send(request).await;
+    fail::remove("executor.before_commit");
+    assert_eq!(answered.status, 201, "{}", answered.json());
+    let placed: Vec<String> =
+        sqlx::query_scalar("SELECT aggregate_id FROM events WHERE event_type = 'BookingPlaced'")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        placed,
+        vec![answered.json()["id"].as_str().unwrap().to_owned()]
+    );
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
