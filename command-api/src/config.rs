@@ -41,6 +41,27 @@ pub struct BookingSettings {
     pub max_attempts: u32,
     /// The most seats one customer may hold unpaid at once (409 `hold_limit_exceeded` past it).
     pub max_held_seats: u32,
+    /// How many decisions may wait to be decided (503 `overloaded` past it).
+    #[serde(default)]
+    pub queue: QueueSettings,
+}
+
+/// The executor's bounds: decisions waiting per lane (one flight, say) and in all.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct QueueSettings {
+    /// Decisions waiting on one lane.
+    pub max_per_lane: usize,
+    /// Decisions waiting on every lane together.
+    pub max_total: usize,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            max_per_lane: 1_024,
+            max_total: 16_384,
+        }
+    }
 }
 
 impl BookingSettings {

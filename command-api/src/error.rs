@@ -56,6 +56,9 @@ pub enum ApiError {
     /// Concurrent writers won every attempt.
     #[error("too many concurrent changes; retry")]
     Contended,
+    /// The executor's queues are full: nothing was queued, nothing will commit.
+    #[error("too many requests are waiting; nothing was done, retry shortly")]
+    Overloaded,
     /// A decision needs streams that were not loaded yet; the executor loads them and decides again.
     /// Never reaches a client.
     #[error("a decision needs more streams")]
@@ -115,6 +118,7 @@ impl ApiError {
                 source: Box::new(source.replicate()),
             },
             Self::Contended => Self::Contended,
+            Self::Overloaded => Self::Overloaded,
             Self::Unavailable(e) => Self::Unavailable(anyhow::anyhow!("{e:#}")),
             Self::Internal(e) if infra::db::unavailable_in_chain(e.as_ref()) => {
                 Self::Unavailable(anyhow::anyhow!("{e:#}"))
@@ -291,6 +295,7 @@ impl ApiError {
             Self::Contended => {
                 Problem::new(StatusCode::CONFLICT, "concurrent_modification", detail)
             }
+            Self::Overloaded => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail),
             Self::Unavailable(_) => unavailable(),
             // An event-store error that wraps a lost connection is the database being away, not a bug.
             Self::Internal(cause) if infra::db::unavailable_in_chain(cause.as_ref()) => {

@@ -6,13 +6,16 @@
 //! for byte; another body under the same key is 422; a key whose request is still running is 409 with
 //! `Retry-After`, never stored. A request that commits nothing (a 4xx or 5xx) releases its claim, so the
 //! client may retry it. A claim whose lease ran out (its process died) is taken over by a retry; the
-//! old holder then cannot commit, because the outcome is written only under the current token.
+//! old holder then cannot commit, because the outcome is written only under the current token. A request
+//! dropped before its decision was queued (the client hung up) releases its claim at once; one refused
+//! because the executor's queues are full never claims.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use infra::http::Committing;
 use infra::problem::Problem;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -43,6 +46,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     else {
         return next.run(req).await;
     };
+    // Full queues refuse before anything is claimed: the retry finds the key free.
+    if state.executor.is_full() {
+        return crate::error::ApiError::Overloaded.into_response();
+    }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
         return Problem::new(
@@ -65,7 +72,16 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     };
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(claim.clone());
+    // A client that hangs up before its decision is queued leaves nothing to wait for: the claim goes
+    // at once, so its retry runs instead of meeting `idempotency_key_in_flight` for a whole lease.
+    let committing = req.extensions().get::<Committing>().cloned();
+    let mut abandoned = ReleaseIfAbandoned {
+        state: Some(state.clone()),
+        claim: claim.clone(),
+        committing,
+    };
     let response = next.run(req).await;
+    abandoned.state = None;
     if response.extensions().get::<OutcomeStored>().is_some() {
         return response;
     }
@@ -74,6 +90,32 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         tracing::warn!(error.message = %e, "could not release an idempotency claim; it lapses with its lease");
     }
     response
+}
+
+/// Releases a claim whose request was dropped (its client went away) before its decision was queued.
+struct ReleaseIfAbandoned {
+    /// `None` once the request ran to its end.
+    state: Option<AppState>,
+    claim: IdempotencyClaim,
+    committing: Option<Committing>,
+}
+
+impl Drop for ReleaseIfAbandoned {
+    fn drop(&mut self) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        if self.committing.as_ref().is_some_and(Committing::is_marked) {
+            return; // The decision commits its outcome under the claim.
+        }
+        let claim = self.claim.clone();
+        metrics::counter!("idempotency_claims_abandoned_total").increment(1);
+        tokio::spawn(async move {
+            if let Err(e) = release(&state, &claim).await {
+                tracing::warn!(error.message = %e, "could not release an abandoned idempotency claim; it lapses with its lease");
+            }
+        });
+    }
 }
 
 fn key_of(headers: &HeaderMap) -> Result<Option<String>, Problem> {

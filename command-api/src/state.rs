@@ -42,7 +42,8 @@ impl AppState {
         Self {
             executor: Arc::new(
                 Executor::new(pool.clone(), booking.max_attempts)
-                    .with_max_held_seats(booking.max_held_seats),
+                    .with_max_held_seats(booking.max_held_seats)
+                    .with_bounds(booking.queue.max_per_lane, booking.queue.max_total),
             ),
             pool,
             verifier,

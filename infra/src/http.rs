@@ -2,7 +2,9 @@
 //! every error (with the request id, and the cause chain of 5xx logged once), JSON bodies whose
 //! rejections are problems too, health and Prometheus metrics.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
@@ -17,7 +19,6 @@ use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::problem::{PROBLEM_JSON, Problem};
@@ -109,12 +110,53 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
                 .layer(middleware::from_fn(problems))
                 .layer(middleware::from_fn(record_metrics))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                .layer(middleware::from_fn_with_state(
                     settings.request_timeout(),
+                    deadline,
                 ))
                 .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
         )
+}
+
+/// Set on a request once its outcome is on its way to a commit (a decision queued): from then on, the
+/// request's answer is that outcome, however long it takes, never a timeout that would hide it.
+#[derive(Debug, Clone, Default)]
+pub struct Committing(Arc<AtomicBool>);
+
+impl Committing {
+    /// The request's outcome is now decided by what it queued.
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Committing::mark`] was called.
+    pub fn is_marked(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The request timeout: past it a request is answered 503, unless it is [`Committing`], when it waits
+/// for its outcome (bounded by the queue it waits in).
+async fn deadline(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let committing = Committing::default();
+    req.extensions_mut().insert(committing.clone());
+    let run = next.run(req);
+    tokio::pin!(run);
+    tokio::select! {
+        response = &mut run => response,
+        () = tokio::time::sleep(timeout) => {
+            if committing.is_marked() {
+                metrics::counter!("http_timeouts_waited_total").increment(1);
+                run.await
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+        }
+    }
 }
 
 /// Turns every error response into problem+json carrying the request id, and logs 5xx causes once.

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use infra::auth::Principal;
+use infra::http::Committing;
 
 use crate::outcome::IdempotencyClaim;
 
@@ -19,6 +20,8 @@ pub struct CommandMeta {
     pub idempotency_key: Option<String>,
     /// The request's claim on its Idempotency-Key: the outcome commits with the events.
     pub claim: Option<IdempotencyClaim>,
+    /// The request's mark, set once its decision is queued: its answer then waits for the outcome.
+    pub committing: Option<Committing>,
 }
 
 impl CommandMeta {

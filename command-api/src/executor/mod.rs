@@ -22,6 +22,11 @@
 //! journey over it decides, so the journey does not lose its race to the single-flight lanes. Another
 //! process is kept out only by the sequence keys: there a journey retries like any batch.
 //!
+//! The queues are bounded, per lane and in all: a decision that finds them full is refused at once
+//! ([`ApiError::Overloaded`], 503 with `Retry-After`), having changed nothing. A decision once queued marks
+//! its request [`infra::http::Committing`], and the request then waits for its outcome rather than time
+//! out: its answer is always the truth.
+//!
 //! Snapshots are off (postgres-es 0.5 corrupts them); see [`stream::Store`] for the cache instead.
 //!
 //! Past 400 lines on purpose: the lanes, their drain loop and the group commit share one queue and its
@@ -34,6 +39,7 @@ mod stream;
 mod working;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,6 +103,10 @@ pub struct Executor {
     gates: Gates,
     max_attempts: u32,
     max_held_seats: i64,
+    /// Decisions waiting (queued, not yet taken by a batch), and the bounds on them.
+    waiting: AtomicUsize,
+    max_per_lane: usize,
+    max_total: usize,
 }
 
 impl Executor {
@@ -109,7 +119,24 @@ impl Executor {
             gates: Mutex::new(HashMap::new()),
             max_attempts: max_attempts.max(1),
             max_held_seats: DEFAULT_MAX_HELD_SEATS,
+            waiting: AtomicUsize::new(0),
+            max_per_lane: usize::MAX,
+            max_total: usize::MAX,
         }
+    }
+
+    /// Bounds the decisions waiting per lane and in all; past them a decision is refused at once with
+    /// [`ApiError::Overloaded`] (unbounded unless set).
+    #[must_use]
+    pub fn with_bounds(mut self, per_lane: usize, total: usize) -> Self {
+        self.max_per_lane = per_lane.max(1);
+        self.max_total = total.max(1);
+        self
+    }
+
+    /// Whether every lane together is at its bound: a request may be refused before it claims anything.
+    pub fn is_full(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) >= self.max_total
     }
 
     /// The most seats one customer may hold unpaid at once (default 20).
@@ -230,11 +257,20 @@ impl Executor {
             response: None,
             reply,
         });
+        let committing = job.meta.committing.clone();
         let spawn = {
             let mut lanes = self
                 .lanes
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let queued = lanes.get(&lane).map_or(0, Vec::len);
+            if queued >= self.max_per_lane || self.waiting.load(Ordering::Relaxed) >= self.max_total
+            {
+                metrics::counter!("command_overloaded_total", "aggregate" => lane.kind)
+                    .increment(1);
+                return Err(ApiError::Overloaded);
+            }
+            self.waiting.fetch_add(1, Ordering::Relaxed);
             match lanes.get_mut(&lane) {
                 Some(queue) => {
                     queue.push(job);
@@ -246,6 +282,10 @@ impl Executor {
                 }
             }
         };
+        // Queued: from here the decision may commit, so the request's answer is its outcome.
+        if let Some(committing) = committing {
+            committing.mark();
+        }
         if spawn {
             // The lane outlives the request that started it: its span has no parent.
             let span =
@@ -270,7 +310,9 @@ impl Executor {
                 match lanes.get_mut(&lane) {
                     Some(queue) if !queue.is_empty() => {
                         let rest = queue.split_off(queue.len().min(MAX_BATCH));
-                        std::mem::replace(queue, rest)
+                        let batch = std::mem::replace(queue, rest);
+                        self.waiting.fetch_sub(batch.len(), Ordering::Relaxed);
+                        batch
                     }
                     _ => {
                         lanes.remove(&lane);

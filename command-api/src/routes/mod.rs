@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use infra::auth::Principal;
-use infra::http::{REQUEST_ID, etag};
+use infra::http::{Committing, REQUEST_ID, etag};
 use infra::problem::Problem;
 use serde::Serialize;
 use utoipa::OpenApi;
@@ -67,6 +67,7 @@ pub struct RequestMeta {
     correlation_id: String,
     idempotency_key: Option<String>,
     claim: Option<IdempotencyClaim>,
+    committing: Option<Committing>,
 }
 
 impl RequestMeta {
@@ -78,6 +79,7 @@ impl RequestMeta {
             causation_id: None,
             idempotency_key: self.idempotency_key.clone(),
             claim: self.claim.clone(),
+            committing: self.committing.clone(),
         }
     }
 }
@@ -97,6 +99,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             correlation_id: text(&REQUEST_ID).unwrap_or_default(),
             idempotency_key: text(&IDEMPOTENCY_KEY),
             claim: parts.extensions.get::<IdempotencyClaim>().cloned(),
+            committing: parts.extensions.get::<Committing>().cloned(),
         })
     }
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod hold_cap;
 mod idempotency;
 mod journeys;
+mod overload;
 mod process;
 mod race;
 mod reference_data;

@@ -1,0 +1,100 @@
+//! Honest overload: past the executor's bounds a request is refused at once with 503 `overloaded` and
+//! `Retry-After`, having committed nothing; every other answer is the decision's own.
+
+use std::sync::Arc;
+
+use command_api::payments::TestCardProvider;
+use futures::StreamExt;
+
+use crate::helpers::{TestApp, spawn_app, start_with};
+
+/// Every economy seat of the test aircraft (rows 10–14, `ABC DEF`).
+fn seats() -> Vec<String> {
+    (10..=14)
+        .flat_map(|row| ["A", "B", "C", "D", "E", "F"].map(|l| format!("{row}{l}")))
+        .collect()
+}
+
+async fn flood(
+    app: &TestApp,
+    address: &str,
+    flight: uuid::Uuid,
+) -> Vec<(u16, serde_json::Value, bool)> {
+    let requests = seats()
+        .into_iter()
+        .cycle()
+        .take(240)
+        .enumerate()
+        .map(|(n, seat)| {
+            let token = app.token(uuid::Uuid::new_v4(), infra::auth::Role::Customer);
+            let body = testkit::bodies::booking(flight, &[seat.as_str()], "Flood");
+            let request = app
+                .client
+                .post(format!("{address}/api/v1/bookings"))
+                .bearer_auth(token)
+                .header("idempotency-key", format!("flood-{n}"))
+                .json(&body);
+            async move {
+                let response = request.send().await.unwrap();
+                let retry_after = response.headers().contains_key("retry-after");
+                let status = response.status().as_u16();
+                (
+                    status,
+                    response.json::<serde_json::Value>().await.unwrap(),
+                    retry_after,
+                )
+            }
+        });
+    futures::stream::iter(requests)
+        .buffer_unordered(240)
+        .collect()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_past_the_bounds_is_refused_at_once_and_a_refusal_commits_nothing() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let keys = (app.public_pem.as_str(), &app.clock);
+    let provider = Arc::new(TestCardProvider::default());
+    let (address, _state) = start_with(&app.db, keys, 4, provider, |s| {
+        s.booking.queue.max_per_lane = 4;
+        s.booking.queue.max_total = 8;
+    })
+    .await;
+    let answers = flood(&app, &address, flight).await;
+    let count = |status| answers.iter().filter(|(s, _, _)| *s == status).count();
+    let (booked, refused, overloaded) = (count(201), count(409), count(503));
+    assert_eq!(booked + refused + overloaded, answers.len(), "{answers:?}");
+    assert!(overloaded > 0, "the flood never met the bounds");
+    for (status, body, retry_after) in &answers {
+        if *status == 503 {
+            assert_eq!(body["code"], "overloaded", "{body}");
+            assert!(retry_after, "a 503 without Retry-After");
+        }
+    }
+    // Every 201 is a booking in the log and nothing else is: a refusal held no seat.
+    let placed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'BookingPlaced'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(placed as usize, booked);
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'SeatsHeld'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(held as usize, booked);
+    // A refused key was never claimed (or was let go at once): nothing is left in flight.
+    let free: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE state = 'in_flight'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(free, 0, "a refused request kept its key claimed");
+    let report = airline::verify::run(&app.db.pool, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+}
