@@ -98,3 +98,95 @@ async fn a_flood_past_the_bounds_is_refused_at_once_and_a_refusal_commits_nothin
         .unwrap();
     assert!(report.is_clean(), "{report}");
 }
+
+/// The test provider, except that its first authorization never answers.
+#[derive(Debug, Default)]
+struct HangsOnce {
+    inner: TestCardProvider,
+    hung: std::sync::atomic::AtomicBool,
+}
+
+impl command_api::payments::PaymentProvider for HangsOnce {
+    fn authorize<'a>(
+        &'a self,
+        key: &'a str,
+        card_token: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        if !self.hung.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(std::future::pending());
+        }
+        self.inner.authorize(key, card_token, amount)
+    }
+
+    fn capture<'a>(
+        &'a self,
+        key: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        self.inner.capture(key, amount)
+    }
+
+    fn void<'a>(&'a self, key: &'a str) -> command_api::payments::ProviderFuture<'a, ()> {
+        self.inner.void(key)
+    }
+
+    fn refund<'a>(
+        &'a self,
+        key: &'a str,
+        authorization_key: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        self.inner.refund(key, authorization_key, amount)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_before_its_decision_is_queued_leaves_its_key_free() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let keys = (app.public_pem.as_str(), &app.clock);
+    let provider = Arc::new(HangsOnce::default());
+    let (address, state) = start_with(&app.db, keys, 4, provider, |_| {}).await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    let id = booking["id"].as_str().unwrap();
+    let pay = || {
+        app.client
+            .post(format!("{address}/api/v1/bookings/{id}/payment"))
+            .bearer_auth(&app.customer)
+            .header("idempotency-key", "pay-once")
+            .json(&testkit::bodies::payment(&booking))
+    };
+    // The provider never answers; the client gives up and hangs up.
+    let gave_up = pay()
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    // The server lets the key go as soon as it sees the client gone (well within its 2 s lease).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let claimed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE key = 'pay-once'")
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
+        if claimed == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the abandoned claim is still held"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Recovery voids the authorization the hang left; the retry with the same key then pays.
+    while command_api::process::recovery::recover_once(&state, 100)
+        .await
+        .unwrap()
+        != command_api::process::Outcome::Idle
+    {}
+    let retried = app.send(pay()).await;
+    assert_eq!(retried.status, 200, "{}", retried.json());
+    assert_eq!(retried.json()["status"], "confirmed");
+}
