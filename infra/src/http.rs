@@ -94,6 +94,8 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
                     header::X_FRAME_OPTIONS,
                     HeaderValue::from_static("DENY"),
                 ))
+                // A caller's request id is kept only if it is a sane one; otherwise a fresh one is made.
+                .layer(middleware::map_request(drop_unfit_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     let request_id = req
@@ -116,6 +118,24 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
         )
+}
+
+/// The longest request id taken from a caller.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Removes a caller's `X-Request-Id` that is not 1–128 letters, digits or `-_.`: it becomes the
+/// events' correlation id and every log line's, so it must not carry markup, spaces or kilobytes.
+async fn drop_unfit_request_id(mut req: Request) -> Request {
+    let fit = req.headers().get(&REQUEST_ID).is_none_or(|v| {
+        let b = v.as_bytes();
+        (1..=MAX_REQUEST_ID).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+    });
+    if !fit {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
 }
 
 /// Set on a request once its outcome is on its way to a commit (a decision queued): from then on, the
@@ -308,6 +328,32 @@ mod tests {
             .await
             .unwrap();
         (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_callers_request_id_is_kept_only_if_it_is_fit_to_store() {
+        let router = serve_stack(
+            Router::new().route("/x", get(|| async { "ok" })),
+            &settings(),
+        );
+        let id_for = |sent: &str| {
+            let router = router.clone();
+            let request = Request::get("/x")
+                .header(&REQUEST_ID, sent)
+                .body(Body::empty())
+                .unwrap();
+            async move {
+                let response = router.oneshot(request).await.unwrap();
+                response.headers()[&REQUEST_ID].to_str().unwrap().to_owned()
+            }
+        };
+        assert_eq!(id_for("trace-42.a_b").await, "trace-42.a_b");
+        assert_eq!(id_for(&"x".repeat(128)).await, "x".repeat(128));
+        for unfit in ["<b>html</b>", "has space", "a:b", &"x".repeat(129)] {
+            let given = id_for(unfit).await;
+            assert_ne!(given, unfit);
+            assert!(uuid::Uuid::parse_str(&given).is_ok(), "{given}");
+        }
     }
 
     #[tokio::test]
