@@ -4,6 +4,7 @@
 //! business rules.
 
 pub mod accounts;
+pub mod client;
 pub mod config;
 pub mod keys;
 pub mod proxy;

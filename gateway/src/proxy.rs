@@ -9,13 +9,12 @@
 //! changing, so a client must come back and be let in again (a browser refreshes its token, or is
 //! signed out).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -23,6 +22,7 @@ use infra::auth::Role;
 use infra::problem::Problem;
 use uuid::Uuid;
 
+use crate::client::{ClientIp, X_FORWARDED_FOR};
 use crate::routes::table::Upstream;
 use crate::sessions::{Grant, Grants};
 use crate::state::AppState;
@@ -144,10 +144,14 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
-    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>()
-        && let Ok(value) = HeaderValue::from_str(&addr.ip().to_string())
+    // The services behind see the client's address (the socket peer, or behind trusted proxies the
+    // client they forwarded for), never what the client claims.
+    if let Some(ClientIp(ip)) = parts.extensions.get::<ClientIp>()
+        && let Ok(value) = HeaderValue::from_str(&ip.to_string())
     {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    } else {
+        headers.remove(&X_FORWARDED_FOR);
     }
     let body = match axum::body::to_bytes(body, state.body_limit_bytes).await {
         Ok(bytes) => bytes,

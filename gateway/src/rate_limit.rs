@@ -6,15 +6,14 @@
 //! `rate_limit_unavailable_total`: refusing every request would turn a cache outage into a full outage,
 //! and login stays expensive (argon2id) either way.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use infra::auth::Principal;
 use infra::problem::Problem;
 
+use crate::client::ClientIp;
 use crate::config::Policy;
 use crate::state::AppState;
 
@@ -44,10 +43,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     }
     let (name, policy) = policy(&state, req.method(), path);
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+    let ip = ClientIp::of(&req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let subject = match req.extensions().get::<Principal>() {
         Some(p) if name != "auth" && name != "signup" => format!("user:{}", p.user_id),
         _ => format!("ip:{ip}"),

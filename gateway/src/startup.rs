@@ -23,6 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use crate::client::{TrustedProxies, client_ip};
 use crate::config::Settings;
 use crate::rate_limit::rate_limit;
 use crate::routes;
@@ -101,7 +102,15 @@ impl Launch for Application {
             body_limit_bytes: settings.http.body_limit_bytes,
         };
         let grants = state.grants.clone();
-        let service = Service::bind(&settings.http, router(state, &settings), supervisor).await?;
+        let proxies = TrustedProxies::parse(&settings.http.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("APP_HTTP__TRUSTED_PROXIES")?;
+        let service = Service::bind(
+            &settings.http,
+            router(state, &settings, Arc::new(proxies)),
+            supervisor,
+        )
+        .await?;
         Ok(Self { service, grants })
     }
 
@@ -133,7 +142,7 @@ impl Application {
     }
 }
 
-fn router(state: AppState, settings: &Settings) -> Router {
+fn router(state: AppState, settings: &Settings, proxies: Arc<TrustedProxies>) -> Router {
     let (own, own_doc) = OpenApiRouter::with_openapi(GatewayDoc::openapi())
         .merge(routes::auth::router())
         .merge(routes::health::router())
@@ -150,6 +159,7 @@ fn router(state: AppState, settings: &Settings) -> Router {
         .merge(routes::console::router())
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(proxies, client_ip))
         .with_state(state);
     // Around the shared stack, so that it also guards the fallback (a path no route matches).
     let app =

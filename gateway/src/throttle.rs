@@ -1,7 +1,10 @@
-//! Failed sign-ins slow down, per account and per client IP, with growing delays: the first few
-//! failures within the window are free, each one past them locks further attempts for twice as long as
-//! the one before (1 s, 2 s, 4 s, ... up to the cap). A locked attempt is 429 with `Retry-After` before
-//! any password is checked; a success clears the account's count (not the IP's). The counts live in
+//! Failed sign-ins slow down, per account *from one client address* and per client address, with
+//! growing delays: the first few failures within the window are free, each one past them locks further
+//! attempts for twice as long as the one before (1 s, 2 s, 4 s, ... up to the cap). A locked attempt is
+//! 429 with `Retry-After` before any password is checked; a success clears that account's count from
+//! that address (not the address's own). A stranger's failures therefore lock the account only from the
+//! stranger's address: the owner signs in from elsewhere. Guessing one account from many addresses is
+//! still slow: one password check per account runs at a time (argon2id), however many addresses ask. The counts live in
 //! Redis, shared by every gateway; with Redis down sign-in is not throttled (argon2id keeps each guess
 //! expensive) and `rate_limit_unavailable_total` counts it.
 
@@ -15,7 +18,7 @@ use infra::cache::Cache;
 /// How sign-in failures are throttled.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LoginThrottleSettings {
-    /// Failures per account within the window before delays start.
+    /// Failures per account from one address within the window before delays start.
     pub account_free_failures: u64,
     /// Failures per IP within the window before delays start (offices share an address).
     pub ip_free_failures: u64,
@@ -25,10 +28,13 @@ pub struct LoginThrottleSettings {
     pub max_delay_secs: u64,
 }
 
-/// The two subjects a sign-in is counted against.
+/// The subjects a sign-in is counted against: the account from this address, and the address.
 #[derive(Debug, Clone)]
 pub struct Subjects {
+    /// The account alone: its one-check-at-a-time slot.
     account: String,
+    /// The account from this address: its failures and lock.
+    account_here: String,
     ip: String,
 }
 
@@ -50,6 +56,7 @@ impl Subjects {
         };
         Self {
             account: format!("acct:{digest}"),
+            account_here: format!("acct:{digest}:ip:{ip}"),
             ip: format!("ip:{ip}"),
         }
     }
@@ -77,7 +84,9 @@ pub async fn end_attempt(cache: &Cache, subjects: &Subjects) {
 
 /// Seconds until another attempt is allowed, if one is locked now.
 pub async fn locked_for(cache: &Cache, subjects: &Subjects) -> Option<u64> {
-    let account = cache.ttl(&format!("login:lock:{}", subjects.account)).await;
+    let account = cache
+        .ttl(&format!("login:lock:{}", subjects.account_here))
+        .await;
     let ip = cache.ttl(&format!("login:lock:{}", subjects.ip)).await;
     if account.is_none() && ip.is_none() {
         metrics::counter!("rate_limit_unavailable_total").increment(1);
@@ -99,7 +108,7 @@ pub fn delay_after(failures: u64, free: u64, max: u64) -> u64 {
 pub async fn failed(cache: &Cache, settings: &LoginThrottleSettings, subjects: &Subjects) -> u64 {
     let mut longest = 0;
     for (subject, free) in [
-        (&subjects.account, settings.account_free_failures),
+        (&subjects.account_here, settings.account_free_failures),
         (&subjects.ip, settings.ip_free_failures),
     ] {
         let Some((failures, _)) = cache
@@ -126,13 +135,13 @@ pub async fn failed(cache: &Cache, settings: &LoginThrottleSettings, subjects: &
     longest
 }
 
-/// A successful sign-in clears the account's failures.
+/// A successful sign-in clears the account's failures from that address.
 pub async fn succeeded(cache: &Cache, subjects: &Subjects) {
     cache
-        .remove(&format!("login:fail:{}", subjects.account))
+        .remove(&format!("login:fail:{}", subjects.account_here))
         .await;
     cache
-        .remove(&format!("login:lock:{}", subjects.account))
+        .remove(&format!("login:lock:{}", subjects.account_here))
         .await;
 }
 

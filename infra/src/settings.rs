@@ -116,6 +116,10 @@ pub struct HttpSettings {
     /// is closed: a stalled event-stream reader or a slow-read attack holds nothing for longer.
     #[serde(default = "default_write_timeout_ms")]
     pub write_timeout_ms: u64,
+    /// Proxies whose `X-Forwarded-For` names the client: comma-separated CIDRs or addresses (the
+    /// gateway's); empty, the default, trusts none.
+    #[serde(default)]
+    pub trusted_proxies: String,
 }
 
 const fn default_write_timeout_ms() -> u64 {
@@ -164,6 +168,7 @@ impl HttpSettings {
             header_timeout_ms,
             shutdown_timeout_ms: 1_000,
             write_timeout_ms: 30_000,
+            trusted_proxies: String::new(),
         }
     }
 }

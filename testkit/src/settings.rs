@@ -18,6 +18,7 @@ pub fn http() -> HttpSettings {
         header_timeout_ms: 10_000,
         shutdown_timeout_ms: 10_000,
         write_timeout_ms: 30_000,
+        trusted_proxies: String::new(),
     }
 }
 

@@ -162,10 +162,19 @@ function drawState(el, b, version, latest) {
       row('Contact', b.contact_email)),
     h('div', { class: 'scroll' }, h('table', { class: 'data' },
       h('caption', {}, 'Passengers'),
-      h('thead', {}, h('tr', {}, ...['Name', 'Type', 'Seat'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, (b.passengers || []).map((p) => h('tr', {},
-        h('td', {}, `${p.first_name} ${p.last_name}`), h('td', {}, p.type), h('td', { class: 'seat-cell' }, p.seat || '–')))))),
+      h('thead', {}, h('tr', {}, ...['Name', 'Type', (b.segments || []).length > 1 ? 'Seats, flight by flight' : 'Seat']
+        .map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, (b.passengers || []).map((p, i) => h('tr', {},
+        h('td', {}, `${p.first_name} ${p.last_name}`), h('td', {}, p.type),
+        h('td', { class: 'seat-cell' }, seatsOf(b, i, p))))))),
     itinerary(b, latest));
+}
+
+/** Passenger `i`'s seat on each flight (`30E · 45H`), or the one seat of a one-flight booking. */
+function seatsOf(b, i, p) {
+  const segments = b.segments || [];
+  if (segments.length < 2) return p.seat || '–';
+  return segments.map((g) => (g.seats || [])[i] || '–').join(' · ');
 }
 
 /** `CDG → LHR → JFK → CDG`: where the journey goes, slice by slice. */

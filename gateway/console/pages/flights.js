@@ -75,8 +75,8 @@ async function journeys(results, ctx, after = null) {
     const slice = (s) => (s ? h('ol', { class: 'legs' }, s.segments.map((g) => h('li', {},
       h('a', { href: `#/flights/${g.flight_id}`, class: 'flight-link' }, g.number),
       ` ${g.origin} ${local(g.departure_local).slice(11)} → ${g.destination} ${local(g.arrival_local).slice(11)}`,
-      g.connection_min ? h('span', { class: 'muted' }, ` · then ${Math.floor(g.connection_min / 60)} h ${String(g.connection_min % 60).padStart(2, '0')} to connect`) : null,
-      h('span', { class: 'muted' }, ` · ${g.seats_left} left`)))) : '–');
+      h('span', { class: 'muted' }, ` · ${g.seats_left} left`),
+      g.connection_min ? h('span', { class: 'muted' }, ` · then ${Math.floor(g.connection_min / 60)} h ${String(g.connection_min % 60).padStart(2, '0')} to connect`) : null))) : '–');
     body.append(...page.offers.map((o) => h('tr', { class: 'offer' },
       h('td', { class: 'num' }, money(o.total, o.currency)),
       h('td', { class: 'num' }, o.slices.map((s) => s.stops).join(' / ')),

@@ -1,10 +1,8 @@
 //! `POST /auth/signup`, `POST /auth/login`, `POST /auth/refresh`, `POST /auth/logout`, `GET /auth/me`,
 //! `PUT /users/{id}/role`, `PUT /users/{id}/status`.
 
-use std::net::SocketAddr;
-
 use axum::Extension;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::values::EmailAddress;
@@ -17,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::accounts::{self, AccountError, User};
+use crate::client::ClientIp;
 use crate::sessions::{self, Refreshed};
 use crate::state::AppState;
 use crate::throttle;
@@ -240,12 +239,12 @@ async fn signup(State(state): State<AppState>, AppJson(req): AppJson<Credentials
         (status = 429, description = "`login_throttled` after failed sign-ins, `rate_limited`; see `Retry-After`", body = Problem)))]
 async fn login(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Option<Extension<ClientIp>>,
     AppJson(req): AppJson<Credentials>,
 ) -> Response {
-    let ip = peer.map_or_else(
+    let ip = client.map_or_else(
         || "unknown".to_owned(),
-        |Extension(ConnectInfo(a))| a.ip().to_string(),
+        |Extension(ClientIp(ip))| ip.to_string(),
     );
     let subjects = throttle::Subjects::new(&req.email, &ip);
     if let Some(wait) = throttle::locked_for(&state.redis, &subjects).await {

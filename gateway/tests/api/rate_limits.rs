@@ -194,3 +194,55 @@ async fn failures_spread_over_accounts_lock_the_address_and_signups_are_limited_
     }
     assert_eq!(statuses, [201, 201, 201, 429]);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_buckets_and_a_stranger_cannot_lock_the_owner_out()
+ {
+    let echo = echo_upstream().await;
+    let mut limits = crate::helpers::generous();
+    limits.search = policy(2);
+    let app = spawn_gateway(upstreams(&echo, &echo, &echo), limits).await;
+    // A second gateway that trusts loopback: this test's connections play the load balancer.
+    let mut settings = app.settings.clone();
+    settings.http.trusted_proxies = "127.0.0.1/32, ::1".to_owned();
+    let behind = start(&settings, &app.db).await;
+    let search = |base: &str, client: &str| {
+        let request = app
+            .client
+            .get(format!("{base}/api/v1/flights"))
+            .header("x-forwarded-for", format!("6.6.6.6, {client}"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Through the trusted proxy: every client its own budget of 2, whatever it wrote on the left.
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(search(&behind, client).await);
+        }
+        assert_eq!(statuses, [200, 200, 429], "{client}");
+    }
+    // Straight from an untrusted peer the header is ignored: claiming other addresses changes nothing.
+    let mut statuses = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        statuses.push(search(&app.address, client).await);
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+
+    // A stranger's failed sign-ins lock the account only from the stranger's address.
+    app.signup("owner@example.com").await;
+    let login = |client: &str, password: &str| {
+        let request = app
+            .client
+            .post(format!("{behind}/api/v1/auth/login"))
+            .header("x-forwarded-for", client.to_owned())
+            .json(&json!({"email": "owner@example.com", "password": password}));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let mut stranger = Vec::new();
+    for _ in 0..7 {
+        stranger.push(login("192.0.2.66", "Wrong-Horse-42!").await);
+    }
+    assert_eq!(stranger.last(), Some(&429), "{stranger:?}");
+    assert_eq!(login("192.0.2.66", "Correct-Horse-42").await, 429);
+    assert_eq!(login("198.51.100.7", "Correct-Horse-42").await, 200);
+}
