@@ -258,6 +258,13 @@ function changes(e) {
   const parts = [];
   for (const [key, value] of Object.entries(body)) {
     if (['id', 'customer_id', 'flight_id', 'contact_email', 'departure_at', 'fare_rules'].includes(key)) continue;
+    if (key === 'segments' && Array.isArray(value)) {
+      // A journey's flights: which flight, the cabin and fare, and the party's seats there.
+      const legs = value.map((g, i) => `${i + 1}. flight ${short(g.flight_id)} ${g.fare?.cabin || ''} ${
+        g.fare?.price ? describe(g.fare.price) : ''}, seats ${(g.passengers || []).map((p) => p.seat).filter(Boolean).join(', ') || '–'}`);
+      parts.push(`flights: ${legs.join('; ')}`);
+      continue;
+    }
     parts.push(`${key.replaceAll('_', ' ')}: ${describe(value)}`);
   }
   return parts.join(' · ');
