@@ -712,3 +712,71 @@ async fn a_customer_sees_flights_and_own_bookings_but_no_admin_pages() {
     browser.screenshot("customer-phone").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn prices_show_each_currencys_own_minor_unit() {
+    let mut world = World::start(1).await;
+    let admin = world.admin.clone();
+    let aircraft = world
+        .get(&format!("/api/v1/flights/{}", world.flights[0]), &admin)
+        .await["aircraft_id"]
+        .clone();
+    // A yen flight (no minor unit) and a Kuwaiti dinar one (three digits), beside the euro one.
+    for (n, currency, business, economy) in
+        [(1, "JPY", 150_000, 12_000), (2, "KWD", 450_500, 120_250)]
+    {
+        let departure = Utc::now() + Span::days(10 + n);
+        let fare = |cabin: &str, amount: i64| {
+            json!({"cabin": cabin, "price": {"amount_minor": amount, "currency": currency},
+            "rules": {"refundable": false, "cancellation_fee": {"amount_minor": 0, "currency": currency}}})
+        };
+        let flight = json!({"number": format!("AF9{n}"), "origin": "CDG", "destination": "JFK",
+            "departure_at": departure, "arrival_at": departure + Span::hours(8), "aircraft_id": aircraft,
+            "fares": [fare("business", business), fare("economy", economy)]});
+        let (status, body) = world.post("/api/v1/flights", &admin, flight).await;
+        assert_eq!(status, 201, "{body}");
+        world.flights.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let currencies = world.get("/api/v1/currencies", &admin).await;
+    let exponent = |code: &str| {
+        currencies
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == code)
+            .map(|c| c["exponent"].clone())
+    };
+    assert_eq!(
+        (exponent("JPY"), exponent("KWD"), exponent("EUR")),
+        (Some(json!(0)), Some(json!(3)), Some(json!(2)))
+    );
+    let browser = Browser::start(1280, 900).await;
+    browser
+        .sign_in(&world.airline.gateway, &world.customer_email, PASSWORD)
+        .await;
+    browser.goto(&world.url("/console/#/flights")).await;
+    let prices = "[...document.querySelectorAll('#flight-list tbody tr')].map((r) => \
+        [r.querySelector('.flight-link').textContent, r.cells[4].firstChild.textContent])";
+    let shown = browser
+        .until(prices, Duration::from_secs(20), |v| {
+            v.as_array().is_some_and(|a| a.len() == 3)
+        })
+        .await;
+    let price_of = |number: &str| {
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == number)
+            .unwrap()[1]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (euro, yen, dinar) = (price_of("AF10"), price_of("AF91"), price_of("AF92"));
+    assert!(euro.contains("399.00"), "{euro}");
+    assert!(yen.contains("12,000") && !yen.contains('.'), "{yen}");
+    assert!(dinar.contains("120.250"), "{dinar}");
+    browser.screenshot("currencies").await;
+    browser.close().await;
+}

@@ -2,7 +2,7 @@
 // `render(view, params)` and may return a function that stops what it started (streams, timers).
 
 import * as api from './api.js';
-import { fill, h } from './dom.js';
+import { fill, h, setCurrencies } from './dom.js';
 import * as flights from './pages/flights.js';
 import * as booking from './pages/booking.js';
 import * as events from './pages/events.js';
@@ -98,4 +98,6 @@ document.querySelector('.skip').addEventListener('click', (event) => {
 window.addEventListener('unhandledrejection', (event) => {
   notice(event.reason?.message || String(event.reason), 'error');
 });
-render();
+// Prices need each currency's exponent (JPY has no minor unit, KWD three): the API's list first, then
+// the first page (a list that cannot be read leaves the browser's own figures).
+api.get('/currencies').then(setCurrencies, () => {}).finally(render);

@@ -42,17 +42,39 @@ export function fill(el, ...children) {
   return el;
 }
 
-/** Minor units as money: 12345, 'EUR' → '€123.45'. */
-export function money(minor, currency) {
-  if (minor === null || minor === undefined) return '–';
+/** Each currency's minor-unit exponent, as the API states it (`GET /currencies`). */
+const EXPONENTS = new Map();
+
+/** Takes the API's currency list: `[{code: 'JPY', exponent: 0}, ...]`. */
+export function setCurrencies(list) {
+  for (const c of list || []) EXPONENTS.set(c.code, c.exponent);
+}
+
+/** The digits after the point in `currency`: the API's figure, else the browser's, else 2. */
+export function exponentOf(currency) {
+  if (EXPONENTS.has(currency)) return EXPONENTS.get(currency);
   try {
-    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(minor / 100);
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
   } catch {
-    return `${(minor / 100).toFixed(2)} ${currency}`;
+    return 2;
   }
 }
 
-/** An instant, in the viewer's time zone. */
+/** Minor units as money, by the currency's exponent: 12345 EUR → '€123.45', 1200 JPY → '¥1,200',
+ * 12345 KWD → 'KWD 12.345'. */
+export function money(minor, currency) {
+  if (minor === null || minor === undefined) return '–';
+  const exponent = exponentOf(currency);
+  const major = minor / 10 ** exponent;
+  try {
+    return new Intl.NumberFormat(undefined, {
+      style: 'currency', currency, minimumFractionDigits: exponent, maximumFractionDigits: exponent,
+    }).format(major);
+  } catch {
+    return `${major.toFixed(exponent)} ${currency}`;
+  }
+}
+
 export function when(iso) {
   if (!iso) return '–';
   const d = new Date(iso);

@@ -38,6 +38,11 @@ impl Currency {
         self.0
     }
 
+    /// Every currency this system prices in, with its minor-unit exponent (ISO 4217), by code.
+    pub fn known() -> impl Iterator<Item = (&'static str, u8)> {
+        CURRENCIES.iter().copied()
+    }
+
     /// Digits after the decimal point (2 for EUR, 0 for JPY, 3 for KWD).
     pub fn minor_unit_exponent(&self) -> u8 {
         CURRENCIES

@@ -44,6 +44,7 @@ pub const ROUTES: &[ProxiedRoute] = &[
     route("GET", "/api/v1/aircraft/{id}", Query),
     route("POST", "/api/v1/airports", Command),
     route("GET", "/api/v1/airports", Query),
+    route("GET", "/api/v1/currencies", Query),
     route("GET", "/api/v1/airports/{code}", Query),
     route("PATCH", "/api/v1/airports/{code}", Command),
     route("POST", "/api/v1/flights", Command),

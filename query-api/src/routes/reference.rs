@@ -1,4 +1,4 @@
-//! `GET /airports`, `GET /airports/{code}`, `GET /aircraft`, `GET /aircraft/{id}`.
+//! `GET /airports`, `GET /airports/{code}`, `GET /aircraft`, `GET /aircraft/{id}`, `GET /currencies`.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    infra::api_routes![list_airports; get_airport; list_aircraft; get_aircraft]
+    infra::api_routes![list_airports; get_airport; list_aircraft; get_aircraft; list_currencies]
 }
 
 /// An airport.
@@ -43,6 +43,32 @@ pub struct AircraftView {
     pub cabins: serde_json::Value,
     /// Seats in all.
     pub seat_count: i32,
+}
+
+/// A currency prices may be in, and how its minor units read: an amount of `amount_minor` is
+/// `amount_minor / 10^exponent` of the currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyView {
+    /// ISO 4217 code.
+    #[schema(example = "JPY")]
+    pub code: &'static str,
+    /// Digits after the decimal point (EUR 2, JPY 0, KWD 3).
+    #[schema(minimum = 0, maximum = 3)]
+    pub exponent: u8,
+}
+
+/// Every currency prices may be in, by code, with its minor-unit exponent. The same for every caller and
+/// release: cacheable for a day.
+#[utoipa::path(get, path = "/api/v1/currencies", tag = "reference", responses((status = 200, body = Vec<CurrencyView>)))]
+async fn list_currencies() -> Response {
+    let list: Vec<CurrencyView> = domain::values::Currency::known()
+        .map(|(code, exponent)| CurrencyView { code, exponent })
+        .collect();
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=86400")],
+        axum::Json(list),
+    )
+        .into_response()
 }
 
 /// Every airport, by code.
