@@ -21,6 +21,7 @@ pub mod startup;
 pub mod supervisor;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 pub mod topic;
 
 #[cfg(feature = "test-support")]

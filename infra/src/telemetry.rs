@@ -8,6 +8,7 @@ use crate::settings::env_var;
 
 /// Installs the global subscriber once; later calls do nothing (tests call it many times).
 pub fn init(service: &str, default_filter: &str) {
+    crate::tls::install();
     // lapin logs every message the broker returns, payload and all, at WARN; the relay logs one line per
     // batch of returned events instead.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {

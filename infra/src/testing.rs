@@ -48,6 +48,8 @@ impl TestDatabase {
 
     /// Creates and migrates a database with a pool of `max_connections`.
     pub async fn create(max_connections: u32) -> Self {
+        // Every test makes a database first: its HTTP clients need the process's TLS provider.
+        crate::tls::install();
         let admin = admin_options();
         let name = format!("airline_test_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::connect_with(&admin)

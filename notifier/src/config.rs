@@ -32,6 +32,10 @@ pub struct WebhookSettings {
     /// Let webhooks aim at loopback, private and other non-public addresses (tests, local
     /// development). Off by default in every mode.
     pub allow_private_destinations: bool,
+    /// A PEM file of more root certificates to trust for `https://` receivers, on top of the system's
+    /// (which `SSL_CERT_FILE` and `SSL_CERT_DIR` also set); unset, the default, adds none.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Outgoing mail.

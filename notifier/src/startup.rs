@@ -35,6 +35,7 @@ impl Launch for Application {
         let outbound = Outbound::new(
             settings.retry.webhook_timeout(),
             settings.webhooks.allow_private_destinations,
+            settings.webhooks.ca_file.as_deref(),
         )
         .context("building the webhook client")?;
         let mailer = Mailer::new(&settings.smtp).context("SMTP settings")?;

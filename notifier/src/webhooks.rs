@@ -186,10 +186,14 @@ impl Outbound {
     /// The guarded client of [`crate::destination::client`].
     ///
     /// # Errors
-    /// When the TLS backend cannot start.
-    pub fn new(timeout: std::time::Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+    /// When the TLS backend cannot start, or `extra_roots` cannot be read.
+    pub fn new(
+        timeout: std::time::Duration,
+        allow_private: bool,
+        extra_roots: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            client: crate::destination::client(timeout, allow_private)?,
+            client: crate::destination::client(timeout, allow_private, extra_roots)?,
             allow_private,
         })
     }

@@ -17,8 +17,10 @@ pub use infra::testing::{StallingProxy, TestDatabase, admin_options, database_ur
 pub use crate::auth::{AUDIENCE, ISSUER, Keys};
 pub use crate::response::{Response, send};
 
-/// Installs the tests' tracing output when `TEST_LOG` is set; tests are silent otherwise.
+/// Installs the process's TLS provider, and the tests' tracing output when `TEST_LOG` is set; tests are
+/// silent otherwise.
 pub fn init_test_log() {
+    infra::tls::install();
     if std::env::var("TEST_LOG").is_ok() {
         infra::telemetry::init("test", "info");
     }

@@ -124,6 +124,7 @@ pub fn notifier(
         },
         webhooks: notifier::config::WebhookSettings {
             allow_private_destinations: true,
+            ca_file: None,
         },
     }
 }

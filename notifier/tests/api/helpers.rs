@@ -262,11 +262,10 @@ impl Receiver {
         Self::start_on("127.0.0.1:0".parse().unwrap(), "127.0.0.1", failures).await
     }
 
-    /// A receiver listening on `addr`, its URL naming `host`.
-    pub async fn start_on(addr: std::net::SocketAddr, host: &str, failures: usize) -> Self {
-        let mut receiver = Self::default();
-        let state = receiver.clone();
-        let app = Router::new().route(
+    /// The receiver's endpoint: checks the signature, fails the first `failures` calls, keeps the rest.
+    fn app(&self, failures: usize) -> Router {
+        let state = self.clone();
+        Router::new().route(
             "/hook",
             post(move |headers: HeaderMap, body: Bytes| {
                 let state = state.clone();
@@ -292,11 +291,44 @@ impl Receiver {
                     StatusCode::OK
                 }
             }),
-        );
+        )
+    }
+
+    /// A receiver listening on `addr`, its URL naming `host`.
+    pub async fn start_on(addr: std::net::SocketAddr, host: &str, failures: usize) -> Self {
+        let mut receiver = Self::default();
+        let app = receiver.app(failures);
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         receiver.url = format!("http://{host}:{port}/hook");
         tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    /// A receiver over HTTPS on loopback with `tls` (its certificate and key), its URL naming `host`.
+    #[allow(dead_code)] // The TLS test binary's (`tests/tls.rs`), not this one's.
+    pub async fn start_tls(host: &str, tls: std::sync::Arc<rustls::ServerConfig>) -> Self {
+        let mut receiver = Self::default();
+        let app = receiver.app(0);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        receiver.url = format!("https://{host}:{port}/hook");
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake: nothing is served.
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
         receiver
     }
 
