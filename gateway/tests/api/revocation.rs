@@ -254,11 +254,11 @@ async fn a_change_made_through_one_gateway_reaches_the_others_cache() {
     let eve_id = eve["user"]["id"].as_str().unwrap().to_owned();
     let eve_token = access(&eve);
     // Asked on a route gated by the role the gateway forwards: promoting herself, a no-op while she is
-    // an admin, 403 once she is not. The other gateway reads and caches her admin grant first (its
-    // listener may take a moment to start).
+    // an admin, 403 once she is not. The other gateway reads and caches her admin grant first, once its
+    // session listener hears (it caches nothing before): wait for that, not for the clock.
     let promote = format!("/api/v1/users/{eve_id}/role");
     let admin_role = json!({"role": "admin"});
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_listening(&app, &other).await;
     for _ in 0..3 {
         let (status, body) = call(
             &app,
@@ -519,4 +519,34 @@ async fn an_account_keeps_a_bounded_number_of_sessions() {
         .await
         .unwrap();
     assert_eq!(pruned, 0, "a session ended a day ago is deleted");
+}
+
+/// Until the gateway at `base` reports its session listener as having made progress (it beats once it
+/// listens).
+async fn wait_listening(app: &crate::helpers::TestApp, base: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let report: serde_json::Value = app
+            .client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let listening = report["workers"].as_array().is_some_and(|workers| {
+            workers
+                .iter()
+                .any(|w| w["name"] == "session-listener" && !w["last_progress_secs_ago"].is_null())
+        });
+        if listening {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listener never started: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

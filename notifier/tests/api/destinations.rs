@@ -219,7 +219,24 @@ async fn a_webhook_can_be_paused_resumed_rotated_and_deleted() {
     let flight = app.flight().await;
     app.book(flight, &["10A"], "ada@example.com").await;
     app.relay_all().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The webhook consumer has decided on the message (its inbox row commits with the deliveries it
+    // makes): wait for that, then a paused webhook must have none and no call.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let decided: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notifier_inbox WHERE consumer = 'webhooks'")
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
+        if decided > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the webhook consumer never took the message"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         receiver.calls.load(Ordering::SeqCst),
         0,
