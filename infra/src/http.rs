@@ -156,15 +156,22 @@ impl Committing {
 }
 
 /// The request timeout: past it a request is answered 503, unless it is [`Committing`], when it waits
-/// for its outcome (bounded by the queue it waits in).
+/// for its outcome (bounded by the queue it waits in), or its body has not arrived in full, when it is
+/// the client's delay: 408.
 async fn deadline(
     axum::extract::State(timeout): axum::extract::State<Duration>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
     let committing = Committing::default();
-    req.extensions_mut().insert(committing.clone());
-    let run = next.run(req);
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(committing.clone());
+    let received = Arc::new(AtomicBool::new(http_body::Body::is_end_stream(&body)));
+    let body = axum::body::Body::new(Watched {
+        inner: body,
+        received: Arc::clone(&received),
+    });
+    let run = next.run(Request::from_parts(parts, body));
     tokio::pin!(run);
     tokio::select! {
         response = &mut run => response,
@@ -172,10 +179,48 @@ async fn deadline(
             if committing.is_marked() {
                 metrics::counter!("http_timeouts_waited_total").increment(1);
                 run.await
+            } else if !received.load(Ordering::Acquire) {
+                // The client, not the service, is late: its body has not arrived in full.
+                Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive in time",
+                )
+                .into_response()
             } else {
                 StatusCode::SERVICE_UNAVAILABLE.into_response()
             }
         }
+    }
+}
+
+/// A request body that notes when it has been read to its end.
+struct Watched {
+    inner: axum::body::Body,
+    received: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.received.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -328,6 +373,47 @@ mod tests {
             .await
             .unwrap();
         (status, retry, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_arrives_is_408_and_a_service_that_never_answers_503() {
+        let router = serve_stack(
+            Router::new()
+                .route(
+                    "/read",
+                    axum::routing::post(
+                        |body: axum::body::Bytes| async move { body.len().to_string() },
+                    ),
+                )
+                .route("/stuck", get(std::future::pending::<&'static str>)),
+            &HttpSettings::loopback(100, 1_000),
+        );
+        // Half a body, then nothing: the client is late.
+        let half = futures::StreamExt::chain(
+            futures::stream::iter([Ok::<_, std::io::Error>(axum::body::Bytes::from_static(
+                b"{\"a\":",
+            ))]),
+            futures::stream::pending(),
+        );
+        let request = Request::post("/read")
+            .body(Body::from_stream(half))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(problem["code"], "request_timeout", "{problem}");
+        // A whole body read in time is answered; a handler that never answers is the service's fault.
+        let request = Request::post("/read").body(Body::from("{}")).unwrap();
+        assert_eq!(
+            router.clone().oneshot(request).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let (status, _, body) = call(router, "/stuck").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "unavailable", "{body}");
     }
 
     #[tokio::test]
