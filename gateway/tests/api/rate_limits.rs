@@ -103,6 +103,30 @@ async fn with_redis_down_requests_pass_without_limits() {
     }
 }
 
+/// Until no account lock of this gateway is left in Redis (each lapses with its delay): the wait is on
+/// the lock itself, not on a guess of the clock.
+async fn wait_until_unlocked(app: &crate::helpers::TestApp) {
+    let client = redis::Client::open(testkit::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("{}login:lock:acct:*", app.settings.redis.key_prefix);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let locks: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if locks.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still locked: {locks:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn login_attempt(
     app: &crate::helpers::TestApp,
     email: &str,
@@ -145,13 +169,13 @@ async fn failed_logins_lock_the_account_for_growing_delays() {
     // Another account from the same address is not locked.
     let (status, _, _) = login_attempt(&app, "bob@example.com", "Correct-Horse-42").await;
     assert_eq!(status, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    wait_until_unlocked(&app).await;
     let (status, retry, _) = login_attempt(&app, "ada@example.com", wrong).await;
     assert_eq!((status, retry), (401, Some(2)), "the delay did not grow");
     let (status, retry, _) = login_attempt(&app, "ada@example.com", wrong).await;
     assert_eq!(status, 429);
     assert!(retry.is_some_and(|r| (1..=2).contains(&r)), "{retry:?}");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    wait_until_unlocked(&app).await;
     let (status, _, body) = login_attempt(&app, "ada@example.com", "Correct-Horse-42").await;
     assert_eq!(status, 200, "{body}");
     // A success starts the count again.
