@@ -20,4 +20,4 @@ pub use commands::{
 pub use error::BookingError;
 pub use events::BookingEvent;
 pub use refund::refund_for;
-pub use segment::{BookedSegment, Placement};
+pub use segment::{BookedSegment, Placement, SegmentSummary};

@@ -46,6 +46,35 @@ impl BookedSegment {
     }
 }
 
+/// A segment as the read side shows it: the flight, slice, cabin, fare per seated passenger, and each
+/// passenger's seat (`None` for an infant).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentSummary {
+    /// The flight.
+    pub flight_id: FlightId,
+    /// 0 out, 1 back.
+    pub slice: u8,
+    /// The cabin.
+    pub cabin: Cabin,
+    /// The fare per seated passenger, minor units.
+    pub fare_minor: i64,
+    /// Each passenger's seat, in passenger order.
+    pub seats: Vec<Option<SeatNumber>>,
+}
+
+impl BookedSegment {
+    /// The segment as the read side shows it.
+    pub fn summary(&self) -> SegmentSummary {
+        SegmentSummary {
+            flight_id: self.flight_id,
+            slice: self.slice,
+            cabin: self.cabin(),
+            fare_minor: self.fare.price.amount_minor(),
+            seats: self.passengers.as_slice().iter().map(|p| p.seat).collect(),
+        }
+    }
+}
+
 /// What `BookingPlaced` records (version 2.0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "PlacedWire")]

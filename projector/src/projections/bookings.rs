@@ -120,21 +120,10 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
     Ok(())
 }
 
-/// The segments as the read model keeps them: flight, slice, cabin, fare per seated passenger, and each
-/// passenger's seat (`null` for infants).
+/// The segments as the read model keeps them (`BookedSegment::summary`).
 fn segments_json(segments: &[BookedSegment]) -> serde_json::Value {
-    segments
-        .iter()
-        .map(|g| {
-            serde_json::json!({
-                "flight_id": g.flight_id,
-                "slice": g.slice,
-                "cabin": g.cabin(),
-                "fare_minor": g.fare.price.amount_minor(),
-                "seats": g.passengers.as_slice().iter().map(|p| p.seat).collect::<Vec<_>>(),
-            })
-        })
-        .collect()
+    let summaries: Vec<_> = segments.iter().map(BookedSegment::summary).collect();
+    serde_json::to_value(summaries).unwrap_or_default()
 }
 
 /// Writes the batch: new rows, seat changes in order, then milestones and versions.

@@ -86,15 +86,11 @@ impl BookingView {
                 .segments
                 .iter()
                 .map(|g| {
-                    serde_json::json!({
-                        "flight_id": g.flight_id,
-                        "slice": g.slice,
-                        "cabin": g.cabin(),
-                        "fare_minor": g.fare.price.amount_minor(),
-                        "seats": g.passengers.as_slice().iter().map(|p| p.seat).collect::<Vec<_>>(),
-                        "departure_at": g.departure_at,
-                        "arrival_at": g.arrival_at,
-                    })
+                    // The read model's shape, with the times the booking knew as of then.
+                    let mut segment = serde_json::to_value(g.summary()).unwrap_or_default();
+                    segment["departure_at"] = serde_json::json!(g.departure_at);
+                    segment["arrival_at"] = serde_json::json!(g.arrival_at);
+                    segment
                 })
                 .collect(),
             contact_email: s.contact_email.to_string(),
