@@ -47,9 +47,11 @@ pub struct ScheduleFlightRequest {
     #[schema(value_type = String, pattern = "^[A-Za-z]{3}$", example = "JFK")]
     pub destination: AirportCode,
     /// Departure, RFC 3339 (years 1900-2199).
+    #[schema(value_type = String, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(deserialize_with = "infra::time::instant")]
     pub departure_at: DateTime<Utc>,
     /// Arrival, RFC 3339 (years 1900-2199).
+    #[schema(value_type = String, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(deserialize_with = "infra::time::instant")]
     pub arrival_at: DateTime<Utc>,
     /// Aircraft type (registered); its seat layout is copied.
@@ -66,9 +68,11 @@ pub struct ScheduleFlightRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateFlightRequest {
     /// New departure.
+    #[schema(value_type = Option<String>, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_at: Option<DateTime<Utc>>,
     /// New arrival.
+    #[schema(value_type = Option<String>, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub arrival_at: Option<DateTime<Utc>>,
     /// New fares.
@@ -81,9 +85,11 @@ pub struct UpdateFlightRequest {
 #[serde(deny_unknown_fields)]
 pub struct DelayFlightRequest {
     /// New departure.
+    #[schema(value_type = String, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(deserialize_with = "infra::time::instant")]
     pub departure_at: DateTime<Utc>,
     /// New arrival.
+    #[schema(value_type = String, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(deserialize_with = "infra::time::instant")]
     pub arrival_at: DateTime<Utc>,
     /// For passengers.

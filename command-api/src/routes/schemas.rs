@@ -12,8 +12,11 @@ pub struct MoneySchema {
     /// Minor units, never negative.
     #[schema(minimum = 0, example = 12_900)]
     amount_minor: i64,
-    /// ISO 4217 code.
-    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
+    /// ISO 4217 code, one of those `GET /currencies` lists (either case is taken).
+    #[schema(
+        pattern = "^(AED|ARS|AUD|BGN|BHD|BRL|CAD|CHF|CLP|CNY|COP|CZK|DKK|EGP|EUR|GBP|HKD|HUF|IDR|ILS|INR|ISK|JOD|JPY|KES|KRW|KWD|MAD|MXN|MYR|NGN|NOK|NZD|OMR|PEN|PHP|PKR|PLN|QAR|RON|SAR|SEK|SGD|THB|TND|TRY|TWD|UAH|USD|VND|ZAR)$",
+        example = "EUR"
+    )]
     currency: String,
 }
 

@@ -24,9 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct Range {
     /// First day (`YYYY-MM-DD`, years 1900-2199).
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub from: Option<NaiveDate>,
     /// Last day (`YYYY-MM-DD`, years 1900-2199).
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub to: Option<NaiveDate>,
 }

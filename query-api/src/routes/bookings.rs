@@ -135,8 +135,8 @@ const COLUMNS: &str = concat!(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// A PNR: six letters and digits.
-    #[param(pattern = "^[A-Za-z0-9]{6}$")]
+    /// A PNR: six of `ABCDEFGHJKMNPQRSTUVWXYZ23456789` (no I, L, O, 0 or 1), either case.
+    #[param(pattern = "^[A-HJKMNP-Za-hjkmnp-z2-9]{6}$")]
     pub reference: Option<String>,
     /// Admins: one flight's bookings (every booking with a segment on it).
     pub flight_id: Option<Uuid>,

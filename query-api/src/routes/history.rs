@@ -69,6 +69,7 @@ pub struct AsOf {
     #[param(minimum = 1)]
     pub version: Option<i64>,
     /// The state at this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub as_of: Option<DateTime<Utc>>,
 }

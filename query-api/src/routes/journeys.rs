@@ -46,9 +46,11 @@ pub struct JourneyParams {
     #[param(pattern = "^[A-Za-z]{3}$")]
     pub destination: Option<String>,
     /// Outbound departure date, local to the origin (`YYYY-MM-DD`).
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub date: Option<NaiveDate>,
     /// Return departure date, local to the destination; gives round trips.
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub return_date: Option<NaiveDate>,
     /// Travellers needing a seat (1–9, default 1), all in one cabin per flight.
@@ -64,9 +66,11 @@ pub struct JourneyParams {
     #[param(minimum = 1, maximum = 10080)]
     pub max_duration: Option<u32>,
     /// The outbound leaving at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_after: Option<DateTime<Utc>>,
     /// The outbound leaving before this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_before: Option<DateTime<Utc>>,
     /// `price` (default), `duration` or `departure_at`; `-` for descending.

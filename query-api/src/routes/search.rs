@@ -35,6 +35,7 @@ pub struct SearchParams {
     #[param(pattern = "^[A-Za-z]{3}$")]
     pub destination: Option<String>,
     /// Departure date, local to the origin airport (`YYYY-MM-DD`).
+    #[param(value_type = Option<String>, format = Date, pattern = "^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     #[serde(default, deserialize_with = "infra::time::opt_date")]
     pub date: Option<NaiveDate>,
     /// Seats needed in one cabin (1–9, default 1).
@@ -50,9 +51,11 @@ pub struct SearchParams {
     #[param(minimum = 0)]
     pub max_price: Option<i64>,
     /// Departing at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_after: Option<DateTime<Utc>>,
     /// Departing before this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, pattern = "^(19|20|21)[0-9]{2}-")]
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub departure_before: Option<DateTime<Utc>>,
     /// Comma-separated keys among `price`, `departure_at`, `arrival_at`, `duration`; `-` for descending.
