@@ -153,7 +153,8 @@ pub async fn book(
     let hold_until = now + state.booking.hold();
     let lane = Lane::seats_of_all(&flights);
     let booking_key = booking_id.to_string();
-    let seated = parties[0].occupants().len();
+    // The hold cap counts seats held on every flight: a journey holds its party's seats on each.
+    let seated = parties[0].occupants().len() * flights.len();
     let decide = move |ws: &mut WorkingSet| {
         let itinerary = itinerary_of(ws, &req.slices)?;
         let mut seats = Vec::with_capacity(parties.len());

@@ -557,3 +557,41 @@ async fn single_seat_bookings_on_both_flights_do_not_starve_journeys_over_them()
     // No seat twice, every journey on both flights or on none.
     assert_verified(app).await;
 }
+
+#[tokio::test]
+async fn the_hold_cap_counts_a_journeys_seats_on_every_flight() {
+    let t = trip().await;
+    let app = &t.app;
+    let keys = (app.public_pem.as_str(), &app.clock);
+    let provider = std::sync::Arc::new(command_api::payments::TestCardProvider::default());
+    let (address, _) = crate::helpers::start_with(&app.db, keys, 4, provider, |s| {
+        s.booking.max_held_seats = 3;
+    })
+    .await;
+    let post = |body: Value| {
+        let request = app
+            .client
+            .post(format!("{address}/api/v1/bookings"))
+            .bearer_auth(&app.customer)
+            .json(&body);
+        async move { app.send(request).await }
+    };
+    // Two people on two flights hold four seats: over a cap of three.
+    let two = journey(&[&[(t.to_lhr, ["10A", "10B"]), (t.to_jfk, ["14E", "14F"])]]);
+    let refused = post(two).await;
+    assert_eq!(refused.status, 409, "{}", refused.json());
+    assert_eq!(refused.json()["code"], "hold_limit_exceeded");
+    // One person on the same two flights holds two.
+    let mut one = journey(&[&[(t.to_lhr, ["10A", "10B"]), (t.to_jfk, ["14E", "14F"])]]);
+    one["passengers"] = json!([{"first_name": "Ada", "last_name": "Lovelace", "type": "adult"}]);
+    one["slices"][0]["segments"][0]["seats"] = json!(["10A"]);
+    one["slices"][0]["segments"][1]["seats"] = json!(["14E"]);
+    let placed = post(one).await;
+    assert_eq!(placed.status, 201, "{}", placed.json());
+    let held: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(seats), 0)::bigint FROM hold_deadlines")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 2);
+}
