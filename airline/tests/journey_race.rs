@@ -206,8 +206,21 @@ async fn two_processes_racing_journeys_and_single_seats_never_double_book_nor_ha
             ))
         })
         .collect();
-    // Under that load, the second process dies without a word and comes back.
-    tokio::time::sleep(Duration::from_millis(rand::rng().random_range(800..1_500))).await;
+    // Under that load (a random number of answers in), the second process dies without a word and
+    // comes back; the clients go on until as many more have been answered.
+    let answered = || async { tally.lock().await.values().sum::<usize>() };
+    let until_answered = |count: usize| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while answered().await < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the clients stopped getting answers"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let first_wave = rand::rng().random_range(20..60);
+    until_answered(first_wave).await;
     second_child.start_kill().unwrap();
     second_child.wait().await.unwrap();
     let report = airline::verify::run(&db.pool, Duration::from_secs(5))
@@ -215,7 +228,7 @@ async fn two_processes_racing_journeys_and_single_seats_never_double_book_nor_ha
         .unwrap();
     assert!(report.is_clean(), "after the kill:\n{report}");
     let (_, restarted) = first.second_command_api_on(&second).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    until_answered(answered().await + 40).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();

@@ -94,6 +94,25 @@ async fn flight_events(app: &TestApp, booking: &str) -> Vec<(String, String, Str
     .unwrap()
 }
 
+/// The flights and transactions of the `kind` events naming `booking`.
+async fn on_flights(app: &TestApp, booking: &str, kind: &str) -> Vec<(String, String)> {
+    flight_events(app, booking)
+        .await
+        .into_iter()
+        .filter(|(_, k, _)| k == kind)
+        .map(|(flight, _, tx)| (flight, tx))
+        .collect()
+}
+
+/// Events of `event_type` in the whole log.
+async fn count_events(app: &TestApp, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
 /// The booking's own events' transactions, by type.
 async fn booking_tx(app: &TestApp, booking: &str, event_type: &str) -> String {
     sqlx::query_scalar(
@@ -157,13 +176,9 @@ async fn a_connection_is_held_paid_and_cancelled_on_every_flight_in_one_commit_e
     let paid = app.pay(&app.customer, &booking).await;
     assert_eq!(paid.status, 200, "{}", paid.json());
     let confirmed_tx = booking_tx(app, id, "BookingConfirmed").await;
-    let sold: Vec<_> = flight_events(app, id)
-        .await
-        .into_iter()
-        .filter(|(_, kind, _)| kind == "SeatsConfirmed")
-        .collect();
+    let sold = on_flights(app, id, "SeatsConfirmed").await;
     assert_eq!(sold.len(), 2);
-    assert!(sold.iter().all(|(_, _, tx)| *tx == confirmed_tx));
+    assert!(sold.iter().all(|(_, tx)| *tx == confirmed_tx));
 
     let cancelled = app
         .post(
@@ -174,13 +189,9 @@ async fn a_connection_is_held_paid_and_cancelled_on_every_flight_in_one_commit_e
         .await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.json());
     let cancelled_tx = booking_tx(app, id, "BookingCancelled").await;
-    let released: Vec<_> = flight_events(app, id)
-        .await
-        .into_iter()
-        .filter(|(_, kind, _)| kind == "SeatsReleased")
-        .collect();
+    let released = on_flights(app, id, "SeatsReleased").await;
     assert_eq!(released.len(), 2);
-    assert!(released.iter().all(|(_, _, tx)| *tx == cancelled_tx));
+    assert!(released.iter().all(|(_, tx)| *tx == cancelled_tx));
     for flight in [t.to_lhr, t.to_jfk] {
         assert!(app.flight_state(flight).await.holds.is_empty());
     }
@@ -206,11 +217,7 @@ async fn a_seat_taken_on_the_second_flight_refuses_the_journey_and_holds_nothing
     // In the log: nothing was ever held on the first flight, and only the other booking on the second.
     assert_eq!(count_on(app, t.to_lhr, "SeatsHeld").await, 0);
     assert_eq!(count_on(app, t.to_jfk, "SeatsHeld").await, 1);
-    let placed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'BookingPlaced'")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
+    let placed = count_events(app, "BookingPlaced").await;
     assert_eq!(placed, 1);
     assert_verified(app).await;
 }
@@ -258,11 +265,7 @@ async fn flights_that_do_not_make_a_journey_are_refused_with_the_rule() {
     let refused = app.post("/api/v1/bookings", &app.customer, &body).await;
     assert_eq!(refused.status, 422, "{}", refused.json());
     assert_eq!(refused.json()["code"], "connection_too_short");
-    let held: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'SeatsHeld'")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
+    let held = count_events(app, "SeatsHeld").await;
     assert_eq!(held, 0);
 }
 
@@ -391,11 +394,7 @@ async fn a_delay_that_breaks_a_connection_is_recorded_on_the_booking_by_the_flig
         "arrival_at": second.arrival_at + Duration::hours(1), "reason": "crew"});
     let path = format!("/api/v1/flights/{}/delay", t.to_jfk);
     assert_eq!(app.post(&path, &app.admin, &body).await.status, 200);
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'ConnectionBroken'")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
+    let count = count_events(app, "ConnectionBroken").await;
     assert_eq!(count, 1);
     assert_verified(app).await;
 }
@@ -432,13 +431,9 @@ async fn a_cancelled_segment_cancels_the_journey_in_full_and_frees_every_flight(
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
-    let released = flight_events(app, id)
-        .await
-        .into_iter()
-        .filter(|(_, kind, _)| kind == "SeatsReleased")
-        .collect::<Vec<_>>();
+    let released = on_flights(app, id, "SeatsReleased").await;
     assert_eq!(released.len(), 3, "{released:?}");
-    assert!(released.iter().all(|(_, _, tx)| *tx == flight_tx));
+    assert!(released.iter().all(|(_, tx)| *tx == flight_tx));
     for flight in [t.to_lhr, t.home] {
         assert!(app.flight_state(flight).await.holds.is_empty());
     }
@@ -465,63 +460,44 @@ async fn single_seat_bookings_on_both_flights_do_not_starve_journeys_over_them()
     let (flights, seats) = ([t.to_lhr, t.to_jfk], std::sync::Arc::new(seats));
     // 32 clients book one seat at a time on either flight, 8 book the connection over both, each
     // trying as many times as there are seats.
-    let single = |n: usize| {
-        // A customer per request: the hold cap has its own tests.
-        let token = |_| app.token(Uuid::new_v4(), infra::auth::Role::Customer);
-        let tokens: Vec<String> = (0..seats.len()).map(token).collect();
-        let (app_url, client, seats) = (app.address.clone(), app.client.clone(), seats.clone());
+    // One client: as many bookings as there are seats, the `i`-th with `body(i)`, each as a new
+    // customer (the hold cap has its own tests); the answers' statuses and codes.
+    let client = |body: Box<dyn Fn(usize) -> Value + Send>| {
+        let tokens: Vec<String> = (0..seats.len())
+            .map(|_| app.token(Uuid::new_v4(), infra::auth::Role::Customer))
+            .collect();
+        let (url, http) = (
+            format!("{}/api/v1/bookings", app.address),
+            app.client.clone(),
+        );
         async move {
             let mut answers = Vec::new();
-            for i in 0..seats.len() {
-                let flight = flights[(n + i) % 2];
-                let seat = &seats[(n * 7 + i * 3) % seats.len()];
-                let body = bodies::booking(flight, &[seat], "Single");
-                let r = testkit::send(
-                    client
-                        .post(format!("{app_url}/api/v1/bookings"))
-                        .bearer_auth(&tokens[i])
-                        .json(&body),
-                )
-                .await;
-                answers.push((
-                    r.status.as_u16(),
-                    r.json()["code"].as_str().unwrap_or_default().to_owned(),
-                ));
+            for (i, token) in tokens.iter().enumerate() {
+                let r = testkit::send(http.post(&url).bearer_auth(token).json(&body(i))).await;
+                let code = r.json()["code"].as_str().unwrap_or_default().to_owned();
+                answers.push((r.status.as_u16(), code));
             }
             answers
         }
     };
-    let journeys = |n: usize| {
-        // A customer per request: the hold cap has its own tests.
-        let token = |_| app.token(Uuid::new_v4(), infra::auth::Role::Customer);
-        let tokens: Vec<String> = (0..seats.len()).map(token).collect();
-        let (app_url, client, seats) = (app.address.clone(), app.client.clone(), seats.clone());
-        async move {
-            let mut answers = Vec::new();
-            for i in 0..seats.len() {
-                let a = &seats[(n * 5 + i) % seats.len()];
-                let b = &seats[(n * 11 + i * 7) % seats.len()];
-                let body = json!({"contact_email": "j@example.com",
-                    "passengers": [{"first_name": "Jo", "last_name": "Urney", "type": "adult"}],
-                    "slices": [{"segments": [{"flight_id": flights[0], "seats": [a]},
-                                             {"flight_id": flights[1], "seats": [b]}]}]});
-                let r = testkit::send(
-                    client
-                        .post(format!("{app_url}/api/v1/bookings"))
-                        .bearer_auth(&tokens[i])
-                        .json(&body),
-                )
-                .await;
-                answers.push((
-                    r.status.as_u16(),
-                    r.json()["code"].as_str().unwrap_or_default().to_owned(),
-                ));
-            }
-            answers
-        }
-    };
-    let singles = futures::future::join_all((0..32).map(single));
-    let connections = futures::future::join_all((0..8).map(journeys));
+    let singles = futures::future::join_all((0..32).map(|n| {
+        let seats = seats.clone();
+        client(Box::new(move |i| {
+            let seat = &seats[(n * 7 + i * 3) % seats.len()];
+            bodies::booking(flights[(n + i) % 2], &[seat], "Single")
+        }))
+    }));
+    let connections = futures::future::join_all((0..8).map(|n| {
+        let seats = seats.clone();
+        client(Box::new(move |i| {
+            let a = &seats[(n * 5 + i) % seats.len()];
+            let b = &seats[(n * 11 + i * 7) % seats.len()];
+            json!({"contact_email": "j@example.com",
+                "passengers": [{"first_name": "Jo", "last_name": "Urney", "type": "adult"}],
+                "slices": [{"segments": [{"flight_id": flights[0], "seats": [a]},
+                                         {"flight_id": flights[1], "seats": [b]}]}]})
+        }))
+    }));
     let (singles, connections) = tokio::join!(singles, connections);
     let tally = |answers: &[Vec<(u16, String)>]| {
         let all: Vec<&(u16, String)> = answers.iter().flatten().collect();
