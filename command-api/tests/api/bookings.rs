@@ -402,19 +402,21 @@ async fn if_match_guards_booking_changes() {
 /// voiding it (as it would for a request slower than its threshold).
 #[derive(Debug)]
 struct RecoveryWinsTheRace {
-    inner: command_api::payments::TestCardProvider,
     pool: sqlx::PgPool,
 }
 
-impl command_api::payments::PaymentProvider for RecoveryWinsTheRace {
+impl crate::helpers::Authorize for RecoveryWinsTheRace {
     fn authorize<'a>(
         &'a self,
+        inner: &'a command_api::payments::TestCardProvider,
         key: &'a str,
         card_token: &'a str,
         amount: domain::values::Money,
     ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
         Box::pin(async move {
-            let receipt = self.inner.authorize(key, card_token, amount).await?;
+            let receipt =
+                command_api::payments::PaymentProvider::authorize(inner, key, card_token, amount)
+                    .await?;
             sqlx::query("UPDATE payments SET status = 'voiding' WHERE provider_key = $1")
                 .bind(key)
                 .execute(&self.pool)
@@ -423,27 +425,6 @@ impl command_api::payments::PaymentProvider for RecoveryWinsTheRace {
             Ok(receipt)
         })
     }
-
-    fn capture<'a>(
-        &'a self,
-        key: &'a str,
-        amount: domain::values::Money,
-    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
-        self.inner.capture(key, amount)
-    }
-
-    fn void<'a>(&'a self, key: &'a str) -> command_api::payments::ProviderFuture<'a, ()> {
-        self.inner.void(key)
-    }
-
-    fn refund<'a>(
-        &'a self,
-        key: &'a str,
-        authorization_key: &'a str,
-        amount: domain::values::Money,
-    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
-        self.inner.refund(key, authorization_key, amount)
-    }
 }
 
 #[tokio::test]
@@ -451,9 +432,11 @@ async fn an_authorization_voided_before_its_commit_confirms_nothing() {
     let app = spawn_app().await;
     let flight = app.scheduled_flight().await;
     let booking = app.book(&app.customer, flight, &["10A"]).await.json();
-    let provider = std::sync::Arc::new(RecoveryWinsTheRace {
+    let provider = std::sync::Arc::new(crate::helpers::AuthorizingWith {
         inner: command_api::payments::TestCardProvider::default(),
-        pool: app.db.pool.clone(),
+        hook: RecoveryWinsTheRace {
+            pool: app.db.pool.clone(),
+        },
     });
     let keys = (app.public_pem.as_str(), &app.clock);
     let (address, state) = crate::helpers::start_with(&app.db, keys, 4, provider, |_| {}).await;

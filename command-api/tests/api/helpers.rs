@@ -180,3 +180,53 @@ pub fn fare(cabin: &str, price: i64, refundable: bool, fee: i64) -> Value {
 pub fn seat(s: &str) -> domain::values::SeatNumber {
     domain::values::SeatNumber::parse(s).unwrap()
 }
+
+/// How a test provider authorizes: `inner` is the plain test provider to call through to.
+pub trait Authorize: Send + Sync + std::fmt::Debug + 'static {
+    fn authorize<'a>(
+        &'a self,
+        inner: &'a TestCardProvider,
+        key: &'a str,
+        card_token: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt>;
+}
+
+/// The test provider with its authorization done by `hook`; capture, void and refund are its own.
+#[derive(Debug, Default)]
+pub struct AuthorizingWith<A> {
+    pub inner: TestCardProvider,
+    pub hook: A,
+}
+
+impl<A: Authorize> PaymentProvider for AuthorizingWith<A> {
+    fn authorize<'a>(
+        &'a self,
+        key: &'a str,
+        card_token: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        self.hook.authorize(&self.inner, key, card_token, amount)
+    }
+
+    fn capture<'a>(
+        &'a self,
+        key: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        self.inner.capture(key, amount)
+    }
+
+    fn void<'a>(&'a self, key: &'a str) -> command_api::payments::ProviderFuture<'a, ()> {
+        self.inner.void(key)
+    }
+
+    fn refund<'a>(
+        &'a self,
+        key: &'a str,
+        authorization_key: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        self.inner.refund(key, authorization_key, amount)
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use command_api::payments::TestCardProvider;
 use futures::StreamExt;
 
-use crate::helpers::{TestApp, spawn_app, start_with};
+use crate::helpers::{Authorize, AuthorizingWith, TestApp, spawn_app, start_with};
 
 /// Every economy seat of the test aircraft (rows 10–14, `ABC DEF`).
 fn seats() -> Vec<String> {
@@ -99,45 +99,22 @@ async fn a_flood_past_the_bounds_is_refused_at_once_and_a_refusal_commits_nothin
     assert!(report.is_clean(), "{report}");
 }
 
-/// The test provider, except that its first authorization never answers.
+/// An authorization that never answers the first time, and is the test provider's after.
 #[derive(Debug, Default)]
-struct HangsOnce {
-    inner: TestCardProvider,
-    hung: std::sync::atomic::AtomicBool,
-}
+struct HangsOnce(std::sync::atomic::AtomicBool);
 
-impl command_api::payments::PaymentProvider for HangsOnce {
+impl Authorize for HangsOnce {
     fn authorize<'a>(
         &'a self,
+        inner: &'a TestCardProvider,
         key: &'a str,
         card_token: &'a str,
         amount: domain::values::Money,
     ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
-        if !self.hung.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Box::pin(std::future::pending());
         }
-        self.inner.authorize(key, card_token, amount)
-    }
-
-    fn capture<'a>(
-        &'a self,
-        key: &'a str,
-        amount: domain::values::Money,
-    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
-        self.inner.capture(key, amount)
-    }
-
-    fn void<'a>(&'a self, key: &'a str) -> command_api::payments::ProviderFuture<'a, ()> {
-        self.inner.void(key)
-    }
-
-    fn refund<'a>(
-        &'a self,
-        key: &'a str,
-        authorization_key: &'a str,
-        amount: domain::values::Money,
-    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
-        self.inner.refund(key, authorization_key, amount)
+        command_api::payments::PaymentProvider::authorize(inner, key, card_token, amount)
     }
 }
 
@@ -146,7 +123,7 @@ async fn a_client_that_hangs_up_before_its_decision_is_queued_leaves_its_key_fre
     let app = spawn_app().await;
     let flight = app.scheduled_flight().await;
     let keys = (app.public_pem.as_str(), &app.clock);
-    let provider = Arc::new(HangsOnce::default());
+    let provider = Arc::new(AuthorizingWith::<HangsOnce>::default());
     let (address, state) = start_with(&app.db, keys, 4, provider, |_| {}).await;
     let booking = app.book(&app.customer, flight, &["10A"]).await.json();
     let id = booking["id"].as_str().unwrap();
