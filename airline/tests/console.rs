@@ -780,3 +780,95 @@ async fn prices_show_each_currencys_own_minor_unit() {
     browser.screenshot("currencies").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_round_trip_shows_its_itinerary_and_a_seat_map_per_flight_and_journeys_can_be_searched() {
+    let mut world = World::start(1).await;
+    let admin = world.admin.clone();
+    let out = world.flights[0].clone();
+    let outbound = world.get(&format!("/api/v1/flights/{out}"), &admin).await;
+    // The way back, JFK→CDG, three days after the way out.
+    let departure = Utc::now() + Span::days(6);
+    let fare = |cabin: &str, amount: i64| {
+        json!({"cabin": cabin, "price": {"amount_minor": amount, "currency": "EUR"},
+        "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 0, "currency": "EUR"}}})
+    };
+    let back = json!({"number": "AF77", "origin": "JFK", "destination": "CDG", "departure_at": departure,
+        "arrival_at": departure + Span::hours(7), "aircraft_id": outbound["aircraft_id"],
+        "fares": [fare("business", 150_000), fare("economy", 39_900)]});
+    let (status, back) = world.post("/api/v1/flights", &admin, back).await;
+    assert_eq!(status, 201, "{back}");
+    let back = back["id"].as_str().unwrap().to_owned();
+    world.flights.push(back.clone());
+    let trip = json!({"contact_email": "ada@example.com",
+        "passengers": [{"first_name": "Ada", "last_name": "Tester", "type": "adult"}],
+        "slices": [{"segments": [{"flight_id": out, "seats": ["11C"]}]},
+                   {"segments": [{"flight_id": back, "seats": ["12D"]}]}]});
+    let (status, booking) = world.post("/api/v1/bookings", &world.customer, trip).await;
+    assert_eq!(status, 201, "{booking}");
+    let id = booking["id"].as_str().unwrap();
+
+    let browser = Browser::start(1280, 1000).await;
+    browser
+        .sign_in(&world.airline.gateway, &world.customer_email, PASSWORD)
+        .await;
+    browser
+        .goto(&world.url(&format!("/console/#/booking/{id}")))
+        .await;
+    // Both flights in the itinerary, each with its seat map and the booking's seat marked there.
+    let drawn = "[document.querySelectorAll('#itinerary tbody tr').length, \
+        document.querySelectorAll('#segment-maps table.seatmap').length, \
+        [...document.querySelectorAll('#segment-maps td.seat.mine')].map((td) => td.dataset.seat)]";
+    let shown = browser
+        .until(drawn, Duration::from_secs(20), |v| {
+            v[1].as_u64() >= Some(2) && v[2].as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    assert_eq!(shown[0], json!(2), "{shown}");
+    assert_eq!(shown[2], json!(["11C", "12D"]), "{shown}");
+    let trip_text = browser
+        .eval("document.getElementById('booking-state').textContent")
+        .await;
+    assert!(
+        trip_text
+            .as_str()
+            .unwrap()
+            .contains("CDG → JFK, back JFK → CDG"),
+        "{trip_text}"
+    );
+    browser.screenshot("journey-booking").await;
+
+    // The flights page offers the same round trip as a journey.
+    browser.goto(&world.url("/console/#/flights")).await;
+    browser
+        .until(
+            "!!document.getElementById('q-journeys')",
+            Duration::from_secs(10),
+            |v| v == &json!(true),
+        )
+        .await;
+    let dates = format!(
+        "(() => {{ document.getElementById('q-origin').value = 'CDG'; \
+         document.getElementById('q-destination').value = 'JFK'; \
+         document.getElementById('q-date').value = '{}'; document.getElementById('q-return_date').value = '{}'; \
+         document.getElementById('q-journeys').checked = true; \
+         document.querySelector('#search-form button[type=submit]').click(); return true; }})()",
+        outbound["departure_local"]
+            .as_str()
+            .unwrap()
+            .get(..10)
+            .unwrap(),
+        (departure - Span::hours(5)).date_naive(),
+    );
+    browser.eval(&dates).await;
+    let offers = "[...document.querySelectorAll('#journey-list tbody tr')].map((r) => \
+        [...r.querySelectorAll('.flight-link')].map((a) => a.textContent))";
+    let found = browser
+        .until(offers, Duration::from_secs(20), |v| {
+            v.as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    assert_eq!(found[0], json!(["AF10", "AF77"]), "{found}");
+    browser.screenshot("journey-search").await;
+    browser.close().await;
+}

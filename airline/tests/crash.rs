@@ -285,3 +285,63 @@ async fn airline_verify_passes_a_sound_log_and_fails_a_broken_one() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn verify_finds_a_journey_held_on_one_of_its_flights_only() {
+    let db = TestDatabase::create(2).await;
+    let (booking, first, second) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    let money = |minor: i64| json!({"amount_minor": minor, "currency": "EUR"});
+    let segment = |flight: Uuid, seat: &str| {
+        json!({"flight_id": flight, "slice": 0, "departure_at": now + chrono::Duration::days(3),
+            "arrival_at": now + chrono::Duration::days(3) + chrono::Duration::hours(2),
+            "fare": {"cabin": "economy", "price": money(10_000),
+                     "rules": {"refundable": true, "cancellation_fee": money(0)}},
+            "passengers": [{"first_name": "Ada", "last_name": "L", "type": "adult", "seat": seat}]})
+    };
+    let append = |kind: &'static str,
+                  id: String,
+                  event: &'static str,
+                  payload: serde_json::Value| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                 VALUES ($1, $2, 1, $3, '2.0', $4, '{}')",
+            )
+            .bind(kind)
+            .bind(id)
+            .bind(event)
+            .bind(payload)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    append("booking", booking.to_string(), "BookingPlaced", json!({"BookingPlaced": {
+        "id": booking, "pnr": "JRNY23", "customer_id": Uuid::new_v4(), "contact_email": "a@example.com",
+        "segments": [segment(first, "1A"), segment(second, "2B")], "total": money(20_000),
+        "fare_rules": {"refundable": true, "cancellation_fee": money(0)},
+        "hold_until": now + chrono::Duration::minutes(15), "placed_at": now}})).await;
+    let held = |seat: &str| {
+        json!({"SeatsHeld": {"booking_id": booking, "cabin": "economy", "seats": [seat],
+        "hold_until": now + chrono::Duration::minutes(15)}})
+    };
+    // Held on the first flight only: the second segment's seat is in no hold.
+    append("flight", first.to_string(), "SeatsHeld", held("1A")).await;
+    let report = airline::verify::run(&db.pool, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(!report.is_clean(), "a half-held journey passed:\n{report}");
+    let text = report.to_string();
+    assert!(
+        text.contains(&second.to_string()) && text.contains("2B"),
+        "{text}"
+    );
+    // Held on both: sound.
+    append("flight", second.to_string(), "SeatsHeld", held("2B")).await;
+    let report = airline::verify::run(&db.pool, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+}
