@@ -1,5 +1,6 @@
 //! In production every service refuses to start with the development key pair or with default
-//! credentials, before it connects to anything; with a deployment's own key and credentials it starts.
+//! credentials, and the command API with the test payment provider, before it connects to anything;
+//! with a deployment's own key, credentials and payment provider it starts.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point of a test.
 
 use std::path::Path;
@@ -72,6 +73,15 @@ fn keys_env(dir: &Path, db: &str, amqp: &str) -> Vec<(&'static str, String)> {
         ("DATABASE_URL", db.to_owned()),
         ("AMQP_URL", amqp.to_owned()),
         ("REDIS_URL", "redis://127.0.0.1:1".to_owned()),
+        ("APP_PAYMENTS__PROVIDER", "stripe".to_owned()),
+        (
+            "APP_PAYMENTS__STRIPE_API_KEY",
+            "sk_test_not_a_real_key".to_owned(),
+        ),
+        (
+            "APP_PAYMENTS__STRIPE_BASE_URL",
+            "https://127.0.0.1:1".to_owned(),
+        ),
     ]
 }
 
@@ -135,5 +145,32 @@ async fn every_service_refuses_default_credentials_in_production_and_takes_its_o
         let (_, text) = run(service, &keys_env(&dir, GOOD_DB, GOOD_AMQP)).await;
         assert!(!text.contains("refuses to start"), "{service}: {text}");
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_command_api_refuses_the_test_payment_provider_in_production() {
+    let dir = std::env::temp_dir().join(format!("airline-keys-{}", uuid::Uuid::new_v4()));
+    gateway::keys::make_pair(&dir, None).unwrap();
+    let mut test_cards = keys_env(&dir, GOOD_DB, GOOD_AMQP);
+    test_cards.retain(|(k, _)| !k.starts_with("APP_PAYMENTS__"));
+    for service in ["command-api", "all"] {
+        let (code, text) = run(service, &test_cards).await;
+        assert!(code.is_some_and(|c| c != 0), "{service} started: {text}");
+        assert!(
+            text.contains("refuses to start in production")
+                && text.contains("test one, which moves no money"),
+            "{service}: {text}"
+        );
+    }
+    // Stripe without its key is refused too, by saying what is missing.
+    let mut keyless = keys_env(&dir, GOOD_DB, GOOD_AMQP);
+    keyless.retain(|(k, _)| *k != "APP_PAYMENTS__STRIPE_API_KEY");
+    let (code, text) = run("command-api", &keyless).await;
+    assert!(code.is_some_and(|c| c != 0), "started: {text}");
+    assert!(
+        text.contains("APP_PAYMENTS__STRIPE_API_KEY is required"),
+        "{text}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -17,6 +17,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Booking process knobs.
     pub booking: BookingSettings,
+    /// The payment provider.
+    #[serde(default)]
+    pub payments: crate::payments::PaymentSettings,
 }
 
 /// How bearer tokens are checked (shared by every API).
@@ -135,5 +138,16 @@ impl ServiceSettings for Settings {
 
     fn tokens(&self) -> Option<&TokenSettings> {
         Some(&self.auth)
+    }
+
+    fn production_findings(&self) -> Vec<String> {
+        match self.payments.provider {
+            crate::payments::ProviderKind::Test => vec![
+                "the payment provider is the test one, which moves no money \
+                 (set APP_PAYMENTS__PROVIDER=stripe and APP_PAYMENTS__STRIPE_API_KEY)"
+                    .to_owned(),
+            ],
+            crate::payments::ProviderKind::Stripe => Vec::new(),
+        }
     }
 }

@@ -16,7 +16,9 @@ use tokio::sync::watch;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::idempotency::idempotency;
-use crate::payments::{PaymentProvider, TestCardProvider};
+use crate::payments::{
+    PaymentProvider, PaymentSettings, ProviderKind, StripeProvider, TestCardProvider,
+};
 use crate::process::{Outcome, expiry, recovery};
 use crate::routes;
 use crate::state::AppState;
@@ -32,7 +34,7 @@ impl Launch for Application {
     const NAME: &'static str = "the command API";
 
     async fn build_with(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let payments = Arc::new(TestCardProvider::default());
+        let payments = provider(&settings.payments)?;
         Self::build_from(settings, pool, Arc::new(SystemClock), payments).await
     }
 
@@ -118,6 +120,18 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         self.service.run_without_workers(stop).await
+    }
+}
+
+/// The provider `settings` select. (Production refuses the test cards before this, with its other
+/// refusals: see `Settings::production_findings`.)
+///
+/// # Errors
+/// Stripe without its key, or with roots that cannot be read.
+pub fn provider(settings: &PaymentSettings) -> anyhow::Result<Arc<dyn PaymentProvider>> {
+    match settings.provider {
+        ProviderKind::Test => Ok(Arc::new(TestCardProvider::default())),
+        ProviderKind::Stripe => Ok(Arc::new(StripeProvider::new(settings)?)),
     }
 }
 

@@ -68,7 +68,7 @@ pub fn findings(urls: &[(&str, &str)], keys: &[Key<'_>], dev_dirs: &[&Path]) -> 
     found
 }
 
-/// In production, refuses what [`findings`] finds.
+/// In production, refuses what [`findings`] finds, and the service's own `more` findings.
 ///
 /// # Errors
 /// The findings, all of them, when running as production.
@@ -76,12 +76,13 @@ pub fn refuse_development_defaults(
     service: &str,
     urls: &[(&str, &str)],
     keys: &[Key<'_>],
-    dev_dirs: &[&Path],
+    (dev_dirs, more): (&[&Path], Vec<String>),
 ) -> anyhow::Result<()> {
     if !is_production() {
         return Ok(());
     }
-    let found = findings(urls, keys, dev_dirs);
+    let mut found = findings(urls, keys, dev_dirs);
+    found.extend(more);
     if found.is_empty() {
         return Ok(());
     }

@@ -241,4 +241,9 @@ pub trait ServiceSettings: Sized + Send + 'static {
     fn tokens(&self) -> Option<&TokenSettings> {
         None
     }
+
+    /// What else in these settings production must not run with, one line each.
+    fn production_findings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -165,7 +165,7 @@ pub trait Launch: Sized + Send + 'static {
             Self::NAME,
             &settings.urls(),
             &keys,
-            &dev_dirs,
+            (&dev_dirs, settings.production_findings()),
         )
     }
 

@@ -225,43 +225,8 @@ pub fn client(
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
-        .tls_backend_preconfigured(tls_config(extra_roots)?)
+        .tls_backend_preconfigured(infra::tls::client_config(extra_roots, "webhook")?)
         .build()?)
-}
-
-/// TLS 1.2 and 1.3 by rustls with ring, trusting the system's roots as `rustls-native-certs` finds them
-/// (`SSL_CERT_FILE` and `SSL_CERT_DIR` first, then the platform's store) and those of `extra_roots`. A
-/// system root that cannot be read is logged and skipped; with none at all every HTTPS destination is
-/// refused, and said so at start.
-///
-/// # Errors
-/// `extra_roots` unreadable or not PEM certificates.
-fn tls_config(extra_roots: Option<&std::path::Path>) -> anyhow::Result<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let found = rustls_native_certs::load_native_certs();
-    for error in &found.errors {
-        tracing::warn!(error.message = %error, "a system root certificate could not be read");
-    }
-    let mut certs = found.certs;
-    if let Some(path) = extra_roots {
-        let extra = CertificateDer::pem_file_iter(path)
-            .and_then(|all| all.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        anyhow::ensure!(!extra.is_empty(), "{} holds no certificate", path.display());
-        certs.extend(extra);
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        tracing::error!("no root certificates: every https:// webhook will be refused");
-    }
-    tracing::info!(roots = added, ignored, "webhook TLS roots loaded");
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]

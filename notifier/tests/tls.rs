@@ -9,41 +9,11 @@
 #[allow(dead_code)] // The API tests' helpers, of which this test uses a part.
 mod helpers;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use testkit::tls::TestCa;
 
 use crate::helpers::{Receiver, spawn_app};
-
-fn authority(name: &str) -> (Certificate, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    (params.self_signed(&key).unwrap(), key)
-}
-
-/// A server configuration presenting a certificate for `name` issued by `ca`.
-fn server(name: &str, (ca, ca_key): &(Certificate, KeyPair)) -> Arc<rustls::ServerConfig> {
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec![name.to_owned()])
-        .unwrap()
-        .signed_by(&key, ca, ca_key)
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone(), ca.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
-    Arc::new(config)
-}
 
 /// The delivery's attempts and last error, once it has been tried.
 async fn tried(app: &helpers::TestApp, webhook: uuid::Uuid) -> (i32, String, String) {
@@ -68,21 +38,16 @@ async fn tried(app: &helpers::TestApp, webhook: uuid::Uuid) -> (i32, String, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_webhooks_reach_only_certificates_trusted_for_their_name() {
-    let trusted = authority("Airline test CA");
-    let stranger = authority("Someone else's CA");
-    let dir = std::env::temp_dir().join(format!("airline-ca-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, trusted.0.pem()).unwrap();
+    let trusted = TestCa::new("Airline test CA");
+    let stranger = TestCa::new("Someone else's CA");
     {
         let mut app = spawn_app().await;
         app.stop_notifier();
-        app.settings.webhooks.ca_file = Some(ca_file.clone());
+        app.settings.webhooks.ca_file = Some(trusted.pem_file());
         app.start_notifier().await;
-        let good = Receiver::start_tls("127.0.0.1", server("127.0.0.1", &trusted)).await;
-        let unknown = Receiver::start_tls("127.0.0.1", server("127.0.0.1", &stranger)).await;
-        let misnamed =
-            Receiver::start_tls("127.0.0.1", server("hooks.example.com", &trusted)).await;
+        let good = Receiver::start_tls("127.0.0.1", trusted.server("127.0.0.1")).await;
+        let unknown = Receiver::start_tls("127.0.0.1", stranger.server("127.0.0.1")).await;
+        let misnamed = Receiver::start_tls("127.0.0.1", trusted.server("hooks.example.com")).await;
         let mut hooks = Vec::new();
         for receiver in [&good, &unknown, &misnamed] {
             let (id, secret) = app
@@ -124,5 +89,4 @@ async fn https_webhooks_reach_only_certificates_trusted_for_their_name() {
             );
         }
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -11,6 +11,8 @@ pub mod response;
 pub mod seed;
 pub mod settings;
 pub mod spawn;
+pub mod stripe;
+pub mod tls;
 
 pub use infra::testing::{StallingProxy, TestDatabase, admin_options, database_url};
 

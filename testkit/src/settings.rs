@@ -82,6 +82,7 @@ pub fn command(public_pem: &str) -> command_api::config::Settings {
             max_held_seats: 10_000,
             queue: Default::default(),
         },
+        payments: Default::default(),
     }
 }
 

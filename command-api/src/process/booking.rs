@@ -355,10 +355,10 @@ pub async fn pay(
         .claim
         .as_ref()
         .map(|c| format!("{}:{}", c.principal, c.key));
-    let attempt = payments::begin_authorization(
+    let mut attempt = payments::begin_authorization(
         &state.pool,
         (booking_id, flight_id),
-        amount,
+        (card_token, amount),
         scope.as_deref(),
     )
     .await
@@ -375,6 +375,7 @@ pub async fn pay(
         }
     };
     crate::crash_point!("pay.after_authorize");
+    attempt.provider_reference = Some(receipt.reference.clone());
     let (payment_id, reference) = (attempt.payment_id, receipt.reference);
     let booking_key = booking_id.to_string();
     let clock = state.clock.clone();
@@ -418,7 +419,6 @@ pub async fn pay(
         booking: booking_id,
         flight: flight_id,
         attempt,
-        amount,
     };
     if let Err(e) = capture(state, meta, &booked).await {
         tracing::warn!(error.message = %e, "capture failed; recovery retries it");

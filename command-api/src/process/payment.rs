@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, Result};
 use crate::executor::{CommandMeta, StreamKey, WorkingSet};
-use crate::payments::{self, Attempt, LedgerError, PaymentError};
+use crate::payments::{self, Attempt, Authorization, LedgerError, PaymentError};
 use crate::state::AppState;
 
 /// A declined or unanswered authorization: the ledger row is closed (declined) or voided, so nothing
@@ -40,10 +40,8 @@ pub struct Captured {
     pub booking: BookingId,
     /// Its flight.
     pub flight: FlightId,
-    /// The ledger row and provider key.
+    /// The ledger row: its key, reference and amount.
     pub attempt: Attempt,
-    /// The amount.
-    pub amount: Money,
 }
 
 /// Captures an authorization committed with its booking and records it: a `PaymentCaptured` event and
@@ -55,11 +53,15 @@ pub async fn capture(state: &AppState, meta: &CommandMeta, c: &Captured) -> Resu
     crate::crash_point!("pay.before_capture");
     let receipt = state
         .payments
-        .capture(&c.attempt.provider_key, c.amount)
+        .capture(c.attempt.authorization())
         .await
         .map_err(payment_problem)?;
     let now = state.clock.now();
-    let (payment_id, amount, booking_key) = (c.attempt.payment_id, c.amount, c.booking.to_string());
+    let (payment_id, amount, booking_key) = (
+        c.attempt.payment_id,
+        c.attempt.amount,
+        c.booking.to_string(),
+    );
     let decide = move |ws: &mut WorkingSet| {
         let record = BookingCommand::RecordCapture {
             reference: Label::parse(&receipt.reference)?,
@@ -103,6 +105,12 @@ pub struct RefundDue {
     pub provider_key: String,
     /// The captured authorization's provider key.
     pub authorization_key: String,
+    /// Its provider reference.
+    pub authorization_reference: Option<String>,
+    /// Its card token.
+    pub authorization_card_token: Option<String>,
+    /// Its amount, minor units (same currency).
+    pub authorization_amount_minor: i64,
     /// The booking.
     pub booking_id: Uuid,
     /// Its flight.
@@ -120,13 +128,17 @@ pub struct RefundDue {
 /// Provider unavailable; store failures.
 pub async fn refund(state: &AppState, meta: &CommandMeta, due: &RefundDue) -> Result<()> {
     crate::crash_point!("refund.before_refund");
-    let amount = Money::try_new(
-        due.amount_minor,
-        domain::values::Currency::parse(&due.currency)?,
-    )?;
+    let currency = domain::values::Currency::parse(&due.currency)?;
+    let amount = Money::try_new(due.amount_minor, currency)?;
+    let authorization = Authorization {
+        key: &due.authorization_key,
+        reference: due.authorization_reference.as_deref(),
+        card_token: due.authorization_card_token.as_deref(),
+        amount: Money::try_new(due.authorization_amount_minor, currency)?,
+    };
     let receipt = state
         .payments
-        .refund(&due.provider_key, &due.authorization_key, amount)
+        .refund(&due.provider_key, authorization, amount)
         .await
         .map_err(payment_problem)?;
     let now = state.clock.now();

@@ -8,18 +8,17 @@
 //! Each row is retried until the provider answers; a row that fails is counted and set aside with a
 //! growing delay, and never stops the pass.
 
-use domain::values::{BookingId, FlightId, Money};
+use domain::values::{BookingId, FlightId};
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
 use super::Outcome;
 use super::payment::{self, Captured, RefundDue};
 use crate::error::Result;
 use crate::executor::CommandMeta;
+use crate::payments::ledger::ATTEMPT_COLUMNS;
 use crate::payments::{self, Attempt};
 use crate::state::AppState;
-
-type Stale = (Uuid, String, String);
-type Uncaptured = (Uuid, String, Uuid, Uuid, i64, String);
 
 /// One pass over the ledger, at most `limit` rows of each kind.
 ///
@@ -28,52 +27,46 @@ type Uncaptured = (Uuid, String, Uuid, Uuid, i64, String);
 pub async fn recover_once(state: &AppState, limit: i64) -> Result<Outcome> {
     let after = state.booking.payment_recovery_after().as_secs_f64();
     let meta = CommandMeta::system(format!("payment-recovery-{}", Uuid::now_v7()));
-    let stale: Vec<Stale> = sqlx::query_as(
-        "SELECT payment_id, provider_key, status FROM payments \
+    let stale = sqlx::query(&format!(
+        "SELECT {ATTEMPT_COLUMNS}, status FROM payments \
          WHERE kind = 'authorization' AND status IN ('authorizing', 'voiding') \
            AND updated_at < now() - make_interval(secs => $1) AND next_attempt_at <= now() \
          ORDER BY updated_at LIMIT $2",
-    )
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(&state.pool)
     .await?;
     let mut done = 0;
-    for (payment_id, provider_key, status) in stale {
-        let attempt = Attempt {
-            payment_id,
-            provider_key,
-        };
+    for row in stale {
+        let (attempt, status): (Attempt, String) =
+            (Attempt::from_row(&row)?, row.try_get("status")?);
         let result = payments::void(&state.pool, &*state.payments, &attempt, &status).await;
-        done += settle(state, payment_id, result.map_err(|e| e.to_string())).await?;
+        done += settle(state, attempt.payment_id, result.map_err(|e| e.to_string())).await?;
     }
-    let uncaptured: Vec<Uncaptured> = sqlx::query_as(
-        "SELECT payment_id, provider_key, booking_id, flight_id, amount_minor, currency FROM payments \
+    let uncaptured = sqlx::query(&format!(
+        "SELECT {ATTEMPT_COLUMNS}, booking_id, flight_id FROM payments \
          WHERE kind = 'authorization' AND status = 'authorized' \
            AND updated_at < now() - make_interval(secs => $1) AND next_attempt_at <= now() \
          ORDER BY updated_at LIMIT $2",
-    )
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(&state.pool)
     .await?;
-    for (payment_id, provider_key, booking_id, flight_id, minor, currency) in uncaptured {
-        let result = match money(minor, &currency) {
-            Ok(amount) => {
-                let c = Captured {
-                    booking: BookingId::from_uuid(booking_id),
-                    flight: FlightId::from_uuid(flight_id),
-                    attempt: Attempt {
-                        payment_id,
-                        provider_key,
-                    },
-                    amount,
-                };
-                payment::capture(state, &meta, &c).await
-            }
-            Err(e) => Err(e),
+    for row in uncaptured {
+        let c = Captured {
+            booking: BookingId::from_uuid(row.try_get("booking_id")?),
+            flight: FlightId::from_uuid(row.try_get("flight_id")?),
+            attempt: Attempt::from_row(&row)?,
         };
-        done += settle(state, payment_id, result.map_err(|e| e.cause_chain())).await?;
+        let result = payment::capture(state, &meta, &c).await;
+        done += settle(
+            state,
+            c.attempt.payment_id,
+            result.map_err(|e| e.cause_chain()),
+        )
+        .await?;
     }
     let refunds: Vec<RefundDue> = sqlx::query_as(payments::REFUNDS_DUE)
         .bind(after)
@@ -89,13 +82,6 @@ pub async fn recover_once(state: &AppState, limit: i64) -> Result<Outcome> {
     } else {
         Outcome::Processed(done)
     })
-}
-
-fn money(minor: i64, currency: &str) -> Result<Money> {
-    Ok(Money::try_new(
-        minor,
-        domain::values::Currency::parse(currency)?,
-    )?)
 }
 
 /// Counts a row done, or sets it aside with its error.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use command_api::clock::ManualClock;
 use command_api::config::Settings;
-use command_api::payments::{PaymentProvider, TestCardProvider};
+use command_api::payments::{Authorization, PaymentProvider, TestCardProvider};
 use command_api::state::AppState;
 use infra::auth::{JwtSigner, Role};
 use serde_json::{Value, json};
@@ -211,22 +211,24 @@ impl<A: Authorize> PaymentProvider for AuthorizingWith<A> {
 
     fn capture<'a>(
         &'a self,
-        key: &'a str,
-        amount: domain::values::Money,
+        authorization: Authorization<'a>,
     ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
-        self.inner.capture(key, amount)
+        self.inner.capture(authorization)
     }
 
-    fn void<'a>(&'a self, key: &'a str) -> command_api::payments::ProviderFuture<'a, ()> {
-        self.inner.void(key)
+    fn void<'a>(
+        &'a self,
+        authorization: Authorization<'a>,
+    ) -> command_api::payments::ProviderFuture<'a, ()> {
+        self.inner.void(authorization)
     }
 
     fn refund<'a>(
         &'a self,
         key: &'a str,
-        authorization_key: &'a str,
+        authorization: Authorization<'a>,
         amount: domain::values::Money,
     ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
-        self.inner.refund(key, authorization_key, amount)
+        self.inner.refund(key, authorization, amount)
     }
 }

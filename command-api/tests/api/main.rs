@@ -13,3 +13,4 @@ mod overload;
 mod process;
 mod race;
 mod reference_data;
+mod stripe;

@@ -310,25 +310,8 @@ impl Receiver {
     pub async fn start_tls(host: &str, tls: std::sync::Arc<rustls::ServerConfig>) -> Self {
         let mut receiver = Self::default();
         let app = receiver.app(0);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let port = testkit::tls::serve(app, tls).await.port();
         receiver.url = format!("https://{host}:{port}/hook");
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    // A client that refuses the certificate ends the handshake: nothing is served.
-                    let Ok(stream) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
         receiver
     }
 
