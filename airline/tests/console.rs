@@ -47,7 +47,7 @@ impl World {
         let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
         let airline = Airline::start(&db, &sink.url(), &[]).await;
         let signer = JwtSigner::new(&airline.private_key()).unwrap();
-        let admin = session_token(&db, &signer, Role::Admin).await;
+        let admin = session_token(&db, &signer, Role::Admin, testkit::GATEWAY_AUDIENCE).await;
         let http = reqwest::Client::new();
         let mut world = Self {
             customer: String::new(),

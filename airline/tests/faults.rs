@@ -39,7 +39,11 @@ async fn book(s: &Setup, base: &str, flight: Uuid, seat: &str) -> Option<(u16, V
     send(
         s.http
             .post(format!("{base}/api/v1/bookings"))
-            .bearer_auth(&s.customer)
+            .bearer_auth(if base == s.airline.gateway {
+                &s.gateway_customer
+            } else {
+                &s.customer
+            })
             .header("idempotency-key", Uuid::new_v4().to_string())
             .json(&body),
     )
@@ -271,7 +275,7 @@ async fn ending_the_services_postgres_sessions_gives_503s_then_recovery_never_a_
             let (http, gateway, token) = (
                 s.http.clone(),
                 s.airline.gateway.clone(),
-                s.customer.clone(),
+                s.gateway_customer.clone(),
             );
             let (flights, stop, answers) = (s.flights.clone(), stop.clone(), answers.clone());
             tokio::spawn(async move {
@@ -381,7 +385,8 @@ async fn sigterm_under_32_clients_loses_no_accepted_request_and_exits_within_the
     let outcomes = Arc::new(Mutex::new(Vec::<(Instant, Result<u16, String>)>::new()));
     let clients: Vec<_> = (0..32)
         .map(|c| {
-            let (http, gateway, token) = (s.http.clone(), gateway.clone(), s.customer.clone());
+            let (http, gateway, token) =
+                (s.http.clone(), gateway.clone(), s.gateway_customer.clone());
             let (flights, outcomes, signal_at) =
                 (s.flights.clone(), outcomes.clone(), signal_at.clone());
             tokio::spawn(async move {

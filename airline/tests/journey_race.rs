@@ -186,8 +186,8 @@ async fn two_processes_racing_journeys_and_single_seats_never_double_book_nor_ha
     ];
     let first = Airline::start(&db, &sink.url(), &extra).await;
     let signer = JwtSigner::new(&first.private_key()).unwrap();
-    let admin = session_token(&db, &signer, Role::Admin).await;
-    let customer = session_token(&db, &signer, Role::Customer).await;
+    let admin = session_token(&db, &signer, Role::Admin, testkit::AUDIENCE).await;
+    let customer = session_token(&db, &signer, Role::Customer, testkit::AUDIENCE).await;
     let flights = Arc::new(schedule(&first, &admin).await);
     let (second, mut second_child) = first.second_command_api().await;
     let bases = Arc::new(vec![first.command.clone(), second.clone()]);

@@ -107,7 +107,7 @@ impl ServiceSettings for Settings {
             ("http.request_timeout_ms", "10000"),
             ("http.body_limit_bytes", "65536"),
             ("auth.issuer", "airline-gateway"),
-            ("auth.audience", "airline-api"),
+            ("auth.audience", infra::auth::INTERNAL_AUDIENCE),
             ("auth.public_key_file", ".local/jwt-public.pem"),
             ("booking.hold_minutes", "15"),
             ("booking.sweep_interval_ms", "1000"),

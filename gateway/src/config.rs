@@ -48,8 +48,11 @@ pub struct AuthSettings {
     pub dev_key_dir: String,
     /// `iss`.
     pub issuer: String,
-    /// `aud`.
+    /// `aud` of the tokens it gives clients (and takes from them).
     pub audience: String,
+    /// `aud` of the tokens it forwards to the services behind it, signed per request after the session
+    /// check; they accept no other, so a client's own token is refused there.
+    pub internal_audience: String,
     /// Access token lifetime.
     pub token_ttl_secs: u64,
     /// Session lifetime: how long refresh tokens can keep a sign-in going.
@@ -140,6 +143,7 @@ impl ServiceSettings for Settings {
             ("auth.dev_key_dir", &key_dir),
             ("auth.issuer", "airline-gateway"),
             ("auth.audience", "airline-api"),
+            ("auth.internal_audience", infra::auth::INTERNAL_AUDIENCE),
             ("auth.token_ttl_secs", "900"),
             ("auth.refresh_ttl_secs", "2592000"),
             ("upstreams.command_api", "http://127.0.0.1:8081"),

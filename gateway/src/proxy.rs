@@ -33,6 +33,11 @@ const BODY_IDLE: Duration = Duration::from_secs(60);
 /// How often an open event stream checks that its session still grants it.
 const STREAM_RECHECK: Duration = Duration::from_secs(1);
 
+/// The `Authorization` the services behind get instead of the client's (set by the authentication
+/// layer): the gateway's own token for this request.
+#[derive(Debug, Clone)]
+pub struct ForwardedToken(pub HeaderValue);
+
 /// What a request's token granted when it came in (set by the authentication layer): an event stream
 /// holds on to it and ends when it no longer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +149,11 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
     let mut headers = parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
+    // The client's own token never goes further than here: the services take only the gateway's.
+    match parts.extensions.get::<ForwardedToken>() {
+        Some(ForwardedToken(token)) => headers.insert(header::AUTHORIZATION, token.clone()),
+        None => headers.remove(header::AUTHORIZATION),
+    };
     // The services behind see the client's address (the socket peer, or behind trusted proxies the
     // client they forwarded for), never what the client claims.
     if let Some(ClientIp(ip)) = parts.extensions.get::<ClientIp>()

@@ -87,6 +87,7 @@ impl Launch for Application {
             verifier: JwtVerifier::new(&public, &auth.issuer, &auth.audience)?,
             issuer: auth.issuer.clone(),
             audience: auth.audience.clone(),
+            internal_audience: auth.internal_audience.clone(),
             token_ttl_secs: auth.token_ttl_secs,
             // Idle upstream connections are dropped before the upstreams' own idle timeout closes them, so
             // a request never goes out on a connection the other side is closing (a 502).
@@ -214,10 +215,12 @@ async fn refuse_bad_paths(req: Request, next: Next) -> Response {
 }
 
 /// A present bearer token must be valid here already (401 otherwise), and its session must still grant
-/// something: a token of an ended session or a disabled account is 401 from the next request on, and one
-/// whose account changed role is forwarded re-signed with the current role (same expiry and session), so
-/// every API behind enforces the role the account has now. The principal rides in the request extensions
-/// to the rate limiter.
+/// something: a token of an ended session or a disabled account is 401 from the next request on. What is
+/// forwarded is not the client's token but the gateway's word for this request: the same subject,
+/// session and expiry, the account's current role, and the internal audience, which is the only one the
+/// services behind accept. So a client's token sent straight to a service is refused there, and every
+/// service enforces the role the account has now. The principal rides in the request extensions to the
+/// rate limiter.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     // The routes that take credentials in the body ignore a bearer header: a client that always sends
     // its (by then expired) access token must still be able to refresh or sign in again.
@@ -256,21 +259,35 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             .into_response();
         }
     };
+    let signed_as = |claims: &infra::auth::Claims| {
+        let token = state.signer.sign(claims).ok()?;
+        HeaderValue::from_str(&format!("Bearer {token}")).ok()
+    };
+    let internal_error = || {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side",
+        )
+        .into_response()
+    };
+    // The gateway's own routes read the header: one whose role changed is re-signed with the current
+    // role (same expiry and session).
     if role != claims.role {
         claims.role = role;
-        let Ok(resigned) = state.signer.sign(&claims) else {
-            return Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "something went wrong on our side",
-            )
-            .into_response();
-        };
-        let Ok(value) = HeaderValue::from_str(&format!("Bearer {resigned}")) else {
-            return unauthorized("the token is invalid");
+        let Some(value) = signed_as(&claims) else {
+            return internal_error();
         };
         req.headers_mut().insert(header::AUTHORIZATION, value);
     }
+    // The services behind get the gateway's word instead, in the internal audience.
+    let mut forwarded = claims.clone();
+    forwarded.aud.clone_from(&state.internal_audience);
+    let Some(forwarded) = signed_as(&forwarded) else {
+        return internal_error();
+    };
+    req.extensions_mut()
+        .insert(crate::proxy::ForwardedToken(forwarded));
     req.extensions_mut().insert(infra::auth::Principal {
         user_id: claims.sub,
         role,

@@ -25,6 +25,8 @@ pub struct AppState {
     pub issuer: String,
     /// Token audience.
     pub audience: String,
+    /// The audience of the tokens forwarded to the services.
+    pub internal_audience: String,
     /// Access token lifetime.
     pub token_ttl_secs: u64,
     /// Session lifetime.

@@ -35,6 +35,10 @@ impl Role {
     }
 }
 
+/// The audience of the tokens the gateway forwards, the only one the services behind it accept by
+/// default: a client's own token (audience `airline-api`) is refused on their ports.
+pub const INTERNAL_AUDIENCE: &str = "airline-internal";
+
 /// Seconds a token is still accepted after its `exp` (clock skew between machines).
 pub const LEEWAY_SECS: u64 = 5;
 

@@ -90,7 +90,7 @@ impl ServiceSettings for Settings {
             ("smtp.url", "smtp://127.0.0.1:2525"),
             ("smtp.from", "Airline <no-reply@airline.example>"),
             ("auth.issuer", "airline-gateway"),
-            ("auth.audience", "airline-api"),
+            ("auth.audience", infra::auth::INTERNAL_AUDIENCE),
             ("auth.public_key_file", ".local/jwt-public.pem"),
             ("retry.delays_ms", "1000,10000,60000"),
             ("retry.webhook_timeout_ms", "5000"),

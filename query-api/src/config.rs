@@ -72,7 +72,7 @@ impl ServiceSettings for Settings {
             ("redis.key_prefix", "airline:"),
             ("redis.timeout_ms", "100"),
             ("auth.issuer", "airline-gateway"),
-            ("auth.audience", "airline-api"),
+            ("auth.audience", infra::auth::INTERNAL_AUDIENCE),
             ("auth.public_key_file", ".local/jwt-public.pem"),
             ("cache.search_ttl_secs", "60"),
             ("cache.seat_map_ttl_secs", "300"),

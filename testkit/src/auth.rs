@@ -7,8 +7,11 @@ use uuid::Uuid;
 
 /// The issuer every test token names (the gateway's).
 pub const ISSUER: &str = "airline-gateway";
-/// The audience every test token names (the APIs').
-pub const AUDIENCE: &str = "airline-api";
+/// The audience the services behind the gateway accept (what the gateway forwards): a test that calls a
+/// service straight names it.
+pub const AUDIENCE: &str = infra::auth::INTERNAL_AUDIENCE;
+/// The audience of the tokens the gateway gives clients and takes from them.
+pub const GATEWAY_AUDIENCE: &str = "airline-api";
 
 /// How long a test token lives unless a test says otherwise.
 const TOKEN_TTL_SECS: i64 = 900;
@@ -90,7 +93,8 @@ pub async fn insert_user(pool: &PgPool, role: Role, domain: &str) -> sqlx::Resul
     Ok(user)
 }
 
-/// A token of a new session of `user`, living `ttl_secs`, which a gateway on `pool`'s database accepts.
+/// A token of a new session of `user`, living `ttl_secs`, which a gateway on `pool`'s database accepts
+/// (the services behind it do not: they take only the gateway's own).
 ///
 /// # Errors
 /// Database failures.
@@ -101,7 +105,7 @@ pub async fn session_token(
     ttl_secs: i64,
 ) -> anyhow::Result<String> {
     let session = gateway::sessions::open(pool, user, std::time::Duration::from_secs(3600)).await?;
-    let mut claims = claims(user, role, AUDIENCE, ttl_secs);
+    let mut claims = claims(user, role, GATEWAY_AUDIENCE, ttl_secs);
     claims.sid = Some(session.session_id);
     Ok(signer.sign(&claims)?)
 }

@@ -16,7 +16,7 @@ pub mod tls;
 
 pub use infra::testing::{StallingProxy, TestDatabase, admin_options, database_url};
 
-pub use crate::auth::{AUDIENCE, ISSUER, Keys};
+pub use crate::auth::{AUDIENCE, GATEWAY_AUDIENCE, ISSUER, Keys};
 pub use crate::response::{Response, send};
 
 /// Installs the process's TLS provider, and the tests' tracing output when `TEST_LOG` is set; tests are

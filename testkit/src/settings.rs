@@ -6,7 +6,7 @@ use infra::amqp::AmqpSettings;
 use infra::settings::{DatabaseSettings, HttpSettings, RedisSettings, TokenSettings};
 use uuid::Uuid;
 
-use crate::auth::{AUDIENCE, ISSUER};
+use crate::auth::{AUDIENCE, GATEWAY_AUDIENCE, ISSUER};
 
 /// Loopback on a free port, 30 s requests, 16 KiB bodies.
 pub fn http() -> HttpSettings {
@@ -180,7 +180,8 @@ pub fn gateway(
             private_key_file: None,
             dev_key_dir: "/nonexistent".to_owned(),
             issuer: ISSUER.to_owned(),
-            audience: AUDIENCE.to_owned(),
+            audience: GATEWAY_AUDIENCE.to_owned(),
+            internal_audience: AUDIENCE.to_owned(),
             token_ttl_secs: 900,
             refresh_ttl_secs: 86_400,
         },

@@ -228,9 +228,15 @@ impl Airline {
     }
 }
 
-/// A new account of `role` with a session, and a token of that session signed with the child's key
-/// (the gateway checks both on every request).
-pub async fn session_token(db: &TestDatabase, signer: &JwtSigner, role: Role) -> String {
+/// A new account of `role` with a session, and a token of that session signed with the child's key, for
+/// `audience`: [`testkit::GATEWAY_AUDIENCE`] for the gateway (which checks the session on every request),
+/// [`testkit::AUDIENCE`] for a service called straight (which takes only what the gateway would forward).
+pub async fn session_token(
+    db: &TestDatabase,
+    signer: &JwtSigner,
+    role: Role,
+    audience: &str,
+) -> String {
     use sqlx::Connection;
     let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
     // A connection of its own, closed after: the fault tests end every session but their pool's one.
@@ -251,7 +257,7 @@ pub async fn session_token(db: &TestDatabase, signer: &JwtSigner, role: Role) ->
     .await
     .unwrap();
     conn.close().await.unwrap();
-    let mut claims = testkit::auth::claims(user, role, testkit::AUDIENCE, 3600);
+    let mut claims = testkit::auth::claims(user, role, audience, 3600);
     claims.sid = Some(session);
     testkit::auth::sign(signer, &claims)
 }
@@ -269,8 +275,11 @@ pub struct Setup {
     pub airline: Airline,
     pub db: TestDatabase,
     pub sink: SmtpSink,
+    /// Tokens for the command API called straight.
     pub admin: String,
     pub customer: String,
+    /// A customer's token for the gateway.
+    pub gateway_customer: String,
     pub flights: Vec<Uuid>,
     pub http: reqwest::Client,
 }
@@ -281,8 +290,10 @@ pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
     let sink = SmtpSink::start("127.0.0.1:0").await.unwrap();
     let airline = Airline::start(&db, &sink.url(), extra).await;
     let signer = JwtSigner::new(&airline.private_key()).unwrap();
-    let admin = session_token(&db, &signer, Role::Admin).await;
-    let customer = session_token(&db, &signer, Role::Customer).await;
+    let admin = session_token(&db, &signer, Role::Admin, testkit::AUDIENCE).await;
+    let customer = session_token(&db, &signer, Role::Customer, testkit::AUDIENCE).await;
+    let gateway_customer =
+        session_token(&db, &signer, Role::Customer, testkit::GATEWAY_AUDIENCE).await;
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         http.post(format!("{}{path}", airline.command))
@@ -317,6 +328,7 @@ pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
         sink,
         admin,
         customer,
+        gateway_customer,
         flights: ids,
         http,
     }

@@ -6,6 +6,7 @@ mod console;
 mod feed;
 mod helpers;
 mod inputs;
+mod internal;
 mod paths;
 mod proxy;
 mod rate_limits;

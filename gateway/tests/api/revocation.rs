@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, dead_upstream, generous, spawn_gateway, upstreams};
 
-const PASSWORD: &str = "Correct-Horse-42";
+pub(crate) const PASSWORD: &str = "Correct-Horse-42";
 
-async fn admin_account(app: &TestApp, email: &str) -> Value {
+pub(crate) async fn admin_account(app: &TestApp, email: &str) -> Value {
     gateway::accounts::create(
         &app.db.pool,
         &domain::values::EmailAddress::parse(email).unwrap(),
@@ -25,7 +25,7 @@ async fn admin_account(app: &TestApp, email: &str) -> Value {
     login(app, &app.address, email).await
 }
 
-async fn login(app: &TestApp, address: &str, email: &str) -> Value {
+pub(crate) async fn login(app: &TestApp, address: &str, email: &str) -> Value {
     let response = app
         .client
         .post(format!("{address}/api/v1/auth/login"))
@@ -37,7 +37,7 @@ async fn login(app: &TestApp, address: &str, email: &str) -> Value {
     response.json().await.unwrap()
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     address: &str,
     method: reqwest::Method,
@@ -57,7 +57,7 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn access(pair: &Value) -> String {
+pub(crate) fn access(pair: &Value) -> String {
     pair["access_token"].as_str().unwrap().to_owned()
 }
 

@@ -327,3 +327,19 @@ async fn a_webhook_can_be_paused_resumed_rotated_and_deleted() {
     let (status, _) = admin(&app, reqwest::Method::POST, &format!("{base}/pause"), None).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn only_the_gateways_word_is_taken_not_a_clients_own_token() {
+    let app = spawn_app().await;
+    let list = |token: &str| {
+        app.client
+            .get(format!("{}/api/v1/webhooks", app.notifier))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_eq!(list(&app.admin).await.unwrap().status(), 200);
+    let refused = list(&app.client_admin).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "unauthorized");
+}

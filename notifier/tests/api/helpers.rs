@@ -34,6 +34,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub notifier: String,
     pub admin: String,
+    /// An admin's token as the gateway gives it to a client: never accepted here.
+    pub client_admin: String,
     pub client: reqwest::Client,
     pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
@@ -59,6 +61,10 @@ pub async fn spawn_app() -> TestApp {
         clock,
         notifier: String::new(),
         admin: keys.token(Uuid::new_v4(), Role::Admin),
+        client_admin: testkit::auth::sign(
+            &keys.signer,
+            &testkit::auth::claims(Uuid::new_v4(), Role::Admin, testkit::GATEWAY_AUDIENCE, 900),
+        ),
         client: reqwest::Client::new(),
         settings,
         stop: None,

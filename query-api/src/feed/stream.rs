@@ -37,11 +37,17 @@ impl From<StoredEvent> for FeedEvent {
     }
 }
 
-/// The SSE response of a stream from `start` that carries what `filter` passes.
+/// The SSE response of a stream from `start` that carries what `filter` passes, ending at Unix second
+/// `until` (when the token that opened it expires).
 ///
 /// # Errors
 /// When the live end cannot be read.
-pub async fn stream(state: AppState, start: Start, filter: Filter) -> Result<Response> {
+pub async fn stream(
+    state: AppState,
+    start: Start,
+    filter: Filter,
+    until: Option<u64>,
+) -> Result<Response> {
     let from = match start {
         Start::After(p) => p,
         Start::Beginning => Position::default(),
@@ -53,6 +59,16 @@ pub async fn stream(state: AppState, start: Start, filter: Filter) -> Result<Res
     let events = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+    let left = until.map(|u| Duration::from_secs(u.saturating_sub(now)));
+    let ends = async move {
+        match left {
+            Some(left) => tokio::time::sleep(left).await,
+            None => std::future::pending().await,
+        }
+        metrics::counter!("feed_streams_ended_total", "reason" => "token").increment(1);
+    };
+    let events = futures::StreamExt::take_until(events, Box::pin(ends));
     let sse = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(settings.heartbeat_secs.max(1))));
     let mut response = sse.into_response();

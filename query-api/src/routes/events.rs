@@ -14,6 +14,15 @@ use crate::feed::params::{FeedParams, Start, parse};
 use crate::feed::stream::{FeedEvent, stream};
 use crate::state::AppState;
 
+/// When the token that opened a stream stops being accepted (its `exp` and the leeway): the stream ends
+/// then, since what let it in has ended. Behind the gateway that is the client's own token's end (the
+/// gateway forwards its word with the same expiry, and ends its side sooner if the session ends).
+fn token_end(state: &AppState, headers: &HeaderMap) -> Option<u64> {
+    let token = infra::auth::bearer_token(headers)?;
+    let claims = state.verifier.verify(token).ok()?;
+    Some(claims.exp + infra::auth::LEEWAY_SECS + 1)
+}
+
 /// The feed routes.
 pub fn router() -> OpenApiRouter<AppState> {
     infra::api_routes![events; booking_events]
@@ -38,7 +47,8 @@ async fn events(
 ) -> Result<Response> {
     principal.require_admin().map_err(ApiError::Problem)?;
     let (start, filter) = parse(query.as_deref(), &headers, Start::End)?;
-    stream(state, start, filter).await
+    let until = token_end(&state, &headers);
+    stream(state, start, filter, until).await
 }
 
 /// Follow one booking's events: its story from the start (by default), then live. Its owner or an admin.
@@ -64,5 +74,6 @@ async fn booking_events(
     }
     filter.aggregate_type = Some("booking".to_owned());
     filter.aggregate_id = Some(id.to_string());
-    stream(state, start, filter).await
+    let until = token_end(&state, &headers);
+    stream(state, start, filter, until).await
 }

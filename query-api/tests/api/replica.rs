@@ -44,7 +44,12 @@ async fn booked_and_projected() -> (
     app.airports(&[("CDG", "Europe/Paris"), ("JFK", "America/New_York")])
         .await;
     let aircraft = app.aircraft().await;
-    let departure = Utc::now() + Duration::days(9);
+    // Noon UTC, so that its date is the same in UTC and at the airport (search dates are local).
+    let departure = (Utc::now() + Duration::days(9))
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
     let flight = app
         .flight("AF1", ("CDG", "JFK"), departure, (1000, 100), aircraft)
         .await;
