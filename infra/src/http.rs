@@ -111,6 +111,7 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
                 .layer(middleware::from_fn(problems))
+                .layer(middleware::from_fn(refuse_large_heads))
                 .layer(middleware::from_fn(record_metrics))
                 .layer(middleware::from_fn_with_state(
                     settings.request_timeout(),
@@ -118,6 +119,37 @@ pub fn serve_stack(router: Router, settings: &HttpSettings) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
         )
+}
+
+/// The most a request's headers may take (names, values and separators), and its URL: past them the
+/// request is refused with 431 before anything reads it.
+pub const HEAD_LIMIT: usize = 16 * 1024;
+/// The longest URL (path and query) taken.
+pub const URL_LIMIT: usize = 8 * 1024;
+/// The most headers one request may carry.
+pub const HEADER_COUNT_LIMIT: usize = 100;
+
+/// 431 `headers_too_large` / `url_too_long` as a problem, for a request whose headers or URL are over
+/// the limits above (RFC 6585 §5; 414 would be the older answer for a URL).
+async fn refuse_large_heads(req: Request, next: middleware::Next) -> Response {
+    let url = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let headers = req.headers();
+    let size: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let (code, detail) = if url > URL_LIMIT {
+        ("url_too_long", format!("the URL is over {URL_LIMIT} bytes"))
+    } else if size > HEAD_LIMIT || headers.len() > HEADER_COUNT_LIMIT {
+        (
+            "headers_too_large",
+            format!("the headers are over {HEAD_LIMIT} bytes or {HEADER_COUNT_LIMIT} fields"),
+        )
+    } else {
+        return next.run(req).await;
+    };
+    metrics::counter!("http_heads_refused_total", "code" => code).increment(1);
+    Problem::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, code, detail).into_response()
 }
 
 /// The longest request id taken from a caller.

@@ -83,8 +83,10 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout())
-        // A request head (line and headers) over 32 KiB is 431, answered by hyper.
-        .max_header_size(32 * 1024)
+        // A request head is read up to 64 KiB and 200 headers, so that one over the service's own limits
+        // (`crate::http::HEAD_LIMIT`) is answered as a problem; past these hyper answers an empty 431.
+        .max_header_size(64 * 1024)
+        .max_headers(200)
         .keep_alive(true);
     let write_timeout = settings.write_timeout();
     let graceful = GracefulShutdown::new();

@@ -164,3 +164,43 @@ async fn the_spec_documents_problems_constraints_and_local_times_truthfully() {
     let described = conflict["description"].as_str().unwrap();
     assert!(described.contains("hold_limit_exceeded"), "{conflict}");
 }
+
+#[tokio::test]
+async fn headers_or_a_url_too_large_are_431_problems_over_a_real_socket() {
+    let (app, gw) = crate::helpers::over_real_apis().await;
+    let search = format!("{gw}/api/v1/flights?origin=CDG&destination=JFK");
+    let huge_header = "x".repeat(20 * 1024);
+    let many = (0..150).fold(app.client.get(&search), |r, n| {
+        r.header(format!("x-filler-{n}"), "1")
+    });
+    let long_url = format!("{search}&q={}", "y".repeat(9 * 1024));
+    for (request, code) in [
+        (
+            app.client
+                .get(&search)
+                .header("x-big", huge_header.as_str()),
+            "headers_too_large",
+        ),
+        (many, "headers_too_large"),
+        (app.client.get(&long_url), "url_too_long"),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 431);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], code, "{problem}");
+        assert!(problem["request_id"].is_string(), "{problem}");
+    }
+    // Within the limits the same search is answered.
+    let fine = app
+        .client
+        .get(&search)
+        .header("x-small", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+}
