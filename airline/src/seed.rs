@@ -208,6 +208,7 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
             max_attempts: 10,
             // The seed books for many customers as one principal; the cap is for customers.
             max_held_seats: 100_000,
+            max_held_seats_per_client: 100_000,
             queue: Default::default(),
         },
     );

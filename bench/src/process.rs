@@ -95,6 +95,7 @@ impl Airline {
             .env("APP_AMQP__EXPIRES_MS", "120000")
             .env("APP_AUTH__DEV_KEY_DIR", keys.display().to_string())
             .env("APP_BOOKING__MAX_HELD_SEATS", "100000")
+            .env("APP_BOOKING__MAX_HELD_SEATS_PER_CLIENT", "100000")
             .env(
                 "AIRLINE_SMTP_SINK_ADDR",
                 format!("127.0.0.1:{}", free_port()?),
@@ -305,6 +306,10 @@ pub async fn several(options: &Options) -> anyhow::Result<Vec<Row>> {
             ),
             ("APP_REDIS__KEY_PREFIX", format!("bench:{id}:")),
             ("APP_BOOKING__MAX_HELD_SEATS", "100000".to_owned()),
+            (
+                "APP_BOOKING__MAX_HELD_SEATS_PER_CLIENT",
+                "100000".to_owned(),
+            ),
             ("APP_DATABASE__MAX_CONNECTIONS", "10".to_owned()),
         ]
     };

@@ -171,6 +171,7 @@ async fn command(pool: &PgPool, public: &str) -> String {
         max_attempts: 50,
         // One principal stands in for many customers here; the cap has its own tests.
         max_held_seats: 100_000,
+        max_held_seats_per_client: 100_000,
         queue: Default::default(),
     };
     let (address, _) = spawn::command_api(

@@ -44,6 +44,9 @@ pub struct BookingSettings {
     pub max_attempts: u32,
     /// The most seats one customer may hold unpaid at once (409 `hold_limit_exceeded` past it).
     pub max_held_seats: u32,
+    /// The most seats one client address may hold unpaid at once, across accounts (the same 409).
+    #[serde(default = "default_max_held_seats_per_client")]
+    pub max_held_seats_per_client: u32,
     /// How many decisions may wait to be decided (503 `overloaded` past it).
     #[serde(default)]
     pub queue: QueueSettings,
@@ -65,6 +68,10 @@ impl Default for QueueSettings {
             max_total: 16_384,
         }
     }
+}
+
+fn default_max_held_seats_per_client() -> u32 {
+    60
 }
 
 impl BookingSettings {

@@ -42,7 +42,7 @@ impl AppState {
         Self {
             executor: Arc::new(
                 Executor::new(pool.clone(), booking.max_attempts)
-                    .with_max_held_seats(booking.max_held_seats)
+                    .with_max_held_seats(booking.max_held_seats, booking.max_held_seats_per_client)
                     .with_bounds(booking.queue.max_per_lane, booking.queue.max_total),
             ),
             pool,

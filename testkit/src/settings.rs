@@ -80,6 +80,7 @@ pub fn command(public_pem: &str) -> command_api::config::Settings {
             max_attempts: 50,
             // Most tests stand in for a crowd with one customer; the cap has its own tests.
             max_held_seats: 10_000,
+            max_held_seats_per_client: 10_000,
             queue: Default::default(),
         },
         payments: Default::default(),

@@ -63,6 +63,10 @@ impl Airline {
             ("APP_RETRY__DELAYS_MS".into(), "100,200,400".into()),
             // One token stands in for a crowd of customers; the hold cap has its own tests.
             ("APP_BOOKING__MAX_HELD_SEATS".into(), "100000".into()),
+            (
+                "APP_BOOKING__MAX_HELD_SEATS_PER_CLIENT".into(),
+                "100000".into(),
+            ),
             ("APP_PROJECTOR__POLL_INTERVAL_MS".into(), "100".into()),
             ("APP_DATABASE__MAX_CONNECTIONS".into(), "12".into()),
             (

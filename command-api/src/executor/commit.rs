@@ -8,6 +8,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::HoldCaps;
 use super::working::{NewEvent, SideRows};
 
 /// An idempotency outcome to store: only the holder of `claim` may.
@@ -55,15 +56,21 @@ dl_drop AS (
     DELETE FROM hold_deadlines WHERE booking_id = ANY($11::uuid[])
 ),
 dl_add AS (
-    INSERT INTO hold_deadlines (booking_id, flight_id, hold_until, customer_id, seats)
-    SELECT * FROM UNNEST($12::uuid[], $13::uuid[], $14::timestamptz[], $36::uuid[], $37::int[])
+    INSERT INTO hold_deadlines (booking_id, flight_id, hold_until, customer_id, seats, client_addr)
+    SELECT * FROM UNNEST($12::uuid[], $13::uuid[], $14::timestamptz[], $36::uuid[], $37::int[], $39::text[])
 ),
 over_cap AS (
-    SELECT n.customer FROM (SELECT customer, sum(seats) AS seats FROM UNNEST($36::uuid[], $37::int[]) AS u(customer, seats)
-                            GROUP BY customer) n
+    SELECT 1 FROM (SELECT customer, sum(seats) AS seats FROM UNNEST($36::uuid[], $37::int[]) AS u(customer, seats)
+                   GROUP BY customer) n
     WHERE n.seats + coalesce((SELECT sum(d.seats) FROM hold_deadlines d
                               WHERE d.customer_id = n.customer AND d.hold_until > now()
                                 AND d.booking_id <> ALL($11::uuid[])), 0) > $38
+    UNION ALL
+    SELECT 1 FROM (SELECT client, sum(seats) AS seats FROM UNNEST($39::text[], $37::int[]) AS u(client, seats)
+                   WHERE client IS NOT NULL GROUP BY client) c
+    WHERE c.seats + coalesce((SELECT sum(d.seats) FROM hold_deadlines d
+                              WHERE d.client_addr = c.client AND d.hold_until > now()
+                                AND d.booking_id <> ALL($11::uuid[])), 0) > $40
 ),
 pay_add AS (
     INSERT INTO payments (payment_id, booking_id, flight_id, kind, attempt, amount_minor, currency, status, provider_key)
@@ -98,31 +105,40 @@ END
 /// stream key (type, id, sequence), so two commits over the same streams take their key locks in the same
 /// order and cannot deadlock each other; each stream keeps its own order.
 ///
-/// A batch that puts holds on takes a transaction lock per customer first (in customer order), so the
-/// statement's snapshot, taken after the locks, sees every hold a concurrent commit for the same customer
-/// made, on any flight: the cap of `max_held_seats` per customer cannot be raced past.
+/// A batch that puts holds on takes a transaction lock per customer and per client address first (in
+/// order), so the statement's snapshot, taken after the locks, sees every hold a concurrent commit for
+/// the same customer or address made, on any flight: neither cap can be raced past.
 pub(super) async fn commit(
     pool: &PgPool,
     events: &[NewEvent],
     side: &SideRows,
     outcomes: &[Outcome],
-    max_held_seats: i64,
+    caps: HoldCaps,
 ) -> Result<(), CommitError> {
-    let mut customers: Vec<Uuid> = side.deadlines_added.iter().map(|h| h.customer).collect();
-    customers.sort_unstable();
-    customers.dedup();
-    let mut tx = if customers.is_empty() {
+    let mut holders: Vec<String> = side
+        .deadlines_added
+        .iter()
+        .flat_map(|h| {
+            let client = h
+                .client
+                .as_ref()
+                .map(|c| format!("airline.holds.client:{c}"));
+            [Some(format!("airline.holds:{}", h.customer)), client]
+        })
+        .flatten()
+        .collect();
+    holders.sort_unstable();
+    holders.dedup();
+    let mut tx = if holders.is_empty() {
         None
     } else {
         let mut tx = pool.begin().await.map_err(classify)?;
-        for customer in &customers {
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(hashtextextended('airline.holds:' || $1::text, 0))",
-            )
-            .bind(customer)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        for holder in &holders {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(holder)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
         }
         Some(tx)
     };
@@ -224,7 +240,14 @@ pub(super) async fn commit(
                 .map(|d| d.seats)
                 .collect::<Vec<_>>(),
         )
-        .bind(max_held_seats);
+        .bind(caps.per_customer)
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.client.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(caps.per_client);
     match tx.as_mut() {
         Some(tx) => query.execute(&mut **tx).await,
         None => query.execute(pool).await,
@@ -264,32 +287,58 @@ pub(super) async fn failed_guards(
     pool: &PgPool,
     side: &SideRows,
     outcomes: &[Outcome],
-    max_held_seats: i64,
+    caps: HoldCaps,
 ) -> Result<Vec<(usize, &'static str)>, sqlx::Error> {
     let mut jobs = Vec::new();
-    // Holds in decision order: each customer's seats already held, plus this batch's up to each hold;
-    // the decisions whose hold goes past the cap fail.
-    let mut held: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
+    // Holds in decision order: each customer's and each address's seats already held, plus this
+    // batch's up to each hold; the decisions whose hold goes past a cap fail.
+    let mut held: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for hold in &side.deadlines_added {
-        let total = match held.get(&hold.customer) {
-            Some(total) => *total,
-            None => {
-                sqlx::query_scalar(
-                    "SELECT coalesce(sum(seats), 0)::bigint FROM hold_deadlines \
-                     WHERE customer_id = $1 AND hold_until > now() AND booking_id <> ALL($2::uuid[])",
-                )
-                .bind(hold.customer)
-                .bind(&side.deadlines_dropped)
-                .fetch_one(pool)
-                .await?
-            }
-        };
-        let with = total + i64::from(hold.seats);
-        if with > max_held_seats {
+        let mut holders = vec![(
+            format!("customer:{}", hold.customer),
+            "customer_id = $1::uuid",
+            hold.customer.to_string(),
+            caps.per_customer,
+        )];
+        if let Some(client) = &hold.client {
+            holders.push((
+                format!("client:{client}"),
+                "client_addr = $1",
+                client.clone(),
+                caps.per_client,
+            ));
+        }
+        let mut totals = Vec::new();
+        for (key, matches, value, _) in &holders {
+            let total = match held.get(key) {
+                Some(total) => *total,
+                None => {
+                    sqlx::query_scalar(&format!(
+                        "SELECT coalesce(sum(seats), 0)::bigint FROM hold_deadlines \
+                         WHERE {matches} AND hold_until > now() AND booking_id <> ALL($2::uuid[])",
+                    ))
+                    .bind(value)
+                    .bind(&side.deadlines_dropped)
+                    .fetch_one(pool)
+                    .await?
+                }
+            };
+            totals.push(total);
+        }
+        let over = holders
+            .iter()
+            .zip(&totals)
+            .any(|((_, _, _, cap), total)| total + i64::from(hold.seats) > *cap);
+        if over {
             jobs.push((hold.job, "hold_limit"));
-            held.insert(hold.customer, total);
-        } else {
-            held.insert(hold.customer, with);
+        }
+        for ((key, ..), total) in holders.into_iter().zip(totals) {
+            let with = if over {
+                total
+            } else {
+                total + i64::from(hold.seats)
+            };
+            held.insert(key, with);
         }
     }
     for o in outcomes {

@@ -22,6 +22,8 @@ pub struct CommandMeta {
     pub claim: Option<IdempotencyClaim>,
     /// The request's mark, set once its decision is queued: its answer then waits for the outcome.
     pub committing: Option<Committing>,
+    /// The client's address, as the gateway saw it (holds are capped per address too).
+    pub client: Option<String>,
 }
 
 impl CommandMeta {

@@ -94,6 +94,17 @@ const LOAD_CONCURRENCY: usize = 4;
 
 /// Seats one customer may hold unpaid at once unless configured otherwise.
 pub const DEFAULT_MAX_HELD_SEATS: i64 = 20;
+/// Seats one client address may hold unpaid at once, across accounts, unless configured otherwise.
+pub const DEFAULT_MAX_HELD_SEATS_PER_CLIENT: i64 = 60;
+
+/// The caps on seats held unpaid at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldCaps {
+    /// Per customer, across flights.
+    pub per_customer: i64,
+    /// Per client address, across accounts and flights.
+    pub per_client: i64,
+}
 
 /// Decides and commits; see the module docs.
 pub struct Executor {
@@ -102,7 +113,7 @@ pub struct Executor {
     lanes: Lanes,
     gates: Gates,
     max_attempts: u32,
-    max_held_seats: i64,
+    caps: HoldCaps,
     /// Decisions waiting (queued, not yet taken by a batch), and the bounds on them.
     waiting: AtomicUsize,
     max_per_lane: usize,
@@ -118,7 +129,10 @@ impl Executor {
             lanes: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
             max_attempts: max_attempts.max(1),
-            max_held_seats: DEFAULT_MAX_HELD_SEATS,
+            caps: HoldCaps {
+                per_customer: DEFAULT_MAX_HELD_SEATS,
+                per_client: DEFAULT_MAX_HELD_SEATS_PER_CLIENT,
+            },
             waiting: AtomicUsize::new(0),
             max_per_lane: usize::MAX,
             max_total: usize::MAX,
@@ -139,10 +153,14 @@ impl Executor {
         self.waiting.load(Ordering::Relaxed) >= self.max_total
     }
 
-    /// The most seats one customer may hold unpaid at once (default 20).
+    /// The most seats one customer may hold unpaid at once (default 20), and one client address
+    /// across accounts (default 60).
     #[must_use]
-    pub fn with_max_held_seats(mut self, seats: u32) -> Self {
-        self.max_held_seats = i64::from(seats);
+    pub fn with_max_held_seats(mut self, per_customer: u32, per_client: u32) -> Self {
+        self.caps = HoldCaps {
+            per_customer: i64::from(per_customer),
+            per_client: i64::from(per_client),
+        };
         self
     }
 
@@ -410,14 +428,7 @@ impl Executor {
             let committed = if nothing {
                 Ok(())
             } else {
-                commit::commit(
-                    &self.pool,
-                    &ws.events,
-                    &ws.side,
-                    &outcomes,
-                    self.max_held_seats,
-                )
-                .await
+                commit::commit(&self.pool, &ws.events, &ws.side, &outcomes, self.caps).await
             };
             match committed {
                 Ok(()) => {
@@ -441,14 +452,7 @@ impl Executor {
                     tokio::time::sleep(CONFLICT_RETRIES.full_jitter(attempt)).await;
                 }
                 Err(CommitError::Guard(_)) => {
-                    match commit::failed_guards(
-                        &self.pool,
-                        &ws.side,
-                        &outcomes,
-                        self.max_held_seats,
-                    )
-                    .await
-                    {
+                    match commit::failed_guards(&self.pool, &ws.side, &outcomes, self.caps).await {
                         Ok(lost) if !lost.is_empty() => {
                             for (job, guard) in lost {
                                 failed[job] = Some(guard_problem(guard));

@@ -66,6 +66,7 @@ pub(super) struct Hold {
     pub flight: Uuid,
     pub until: DateTime<Utc>,
     pub customer: Uuid,
+    pub client: Option<String>,
     pub seats: i32,
 }
 
@@ -312,14 +313,13 @@ impl WorkingSet {
         self.side.pnrs.push((pnr.to_owned(), booking));
     }
 
-    /// Puts an unpaid hold of `seats` seats by `customer` on the sweeper's work list; the commit fails
-    /// this decision if it takes the customer past the cap on seats held at once.
+    /// Puts an unpaid hold of `seats` seats by `customer` from `client` (its address) on the sweeper's
+    /// work list; the commit fails this decision if it takes the customer or the address past its cap on
+    /// seats held at once.
     pub fn add_hold(
         &mut self,
-        booking: Uuid,
-        flight: Uuid,
-        until: DateTime<Utc>,
-        customer: Uuid,
+        (booking, flight, until): (Uuid, Uuid, DateTime<Utc>),
+        (customer, client): (Uuid, Option<&str>),
         seats: usize,
     ) {
         self.side.deadlines_added.push(Hold {
@@ -328,6 +328,7 @@ impl WorkingSet {
             flight,
             until,
             customer,
+            client: client.map(str::to_owned),
             seats: i32::try_from(seats).unwrap_or(i32::MAX),
         });
     }

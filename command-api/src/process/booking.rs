@@ -155,6 +155,7 @@ pub async fn book(
     let booking_key = booking_id.to_string();
     // The hold cap counts seats held on every flight: a journey holds its party's seats on each.
     let seated = parties[0].occupants().len() * flights.len();
+    let client = meta.client.clone();
     let decide = move |ws: &mut WorkingSet| {
         let itinerary = itinerary_of(ws, &req.slices)?;
         let mut seats = Vec::with_capacity(parties.len());
@@ -182,10 +183,8 @@ pub async fn book(
         ws.execute::<Booking>(&booking_key, "PlaceBooking", place)?;
         ws.reserve_pnr(pnr.as_str(), *booking_id.as_uuid());
         ws.add_hold(
-            *booking_id.as_uuid(),
-            *flights[0].as_uuid(),
-            hold_until,
-            principal.user_id,
+            (*booking_id.as_uuid(), *flights[0].as_uuid(), hold_until),
+            (principal.user_id, client.as_deref()),
             seated,
         );
         Ok(ws.get::<Booking>(&booking_key)?.clone())

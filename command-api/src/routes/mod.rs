@@ -68,6 +68,7 @@ pub struct RequestMeta {
     idempotency_key: Option<String>,
     claim: Option<IdempotencyClaim>,
     committing: Option<Committing>,
+    client: Option<String>,
 }
 
 impl RequestMeta {
@@ -80,6 +81,7 @@ impl RequestMeta {
             idempotency_key: self.idempotency_key.clone(),
             claim: self.claim.clone(),
             committing: self.committing.clone(),
+            client: self.client.clone(),
         }
     }
 }
@@ -100,8 +102,28 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             idempotency_key: text(&IDEMPOTENCY_KEY),
             claim: parts.extensions.get::<IdempotencyClaim>().cloned(),
             committing: parts.extensions.get::<Committing>().cloned(),
+            client: client_address(parts),
         })
     }
+}
+
+/// The client's address: the one the gateway forwards for (it sets `X-Forwarded-For` to the client it
+/// resolved, and only its own tokens are accepted here), or else the peer's.
+fn client_address(parts: &Parts) -> Option<String> {
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .and_then(|v| v.parse::<std::net::IpAddr>().ok());
+    let peer = || {
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+    };
+    forwarded.or_else(peer).map(|ip| ip.to_string())
 }
 
 /// A JSON body with the aggregate version as `ETag` (and `Location` for a 201), as stored for replay.

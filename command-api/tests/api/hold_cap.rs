@@ -170,3 +170,66 @@ async fn concurrent_holds_on_two_flights_cannot_race_past_the_cap() {
             .unwrap();
     assert_eq!(from_log, 18, "{sample:?}");
 }
+
+#[tokio::test]
+async fn many_new_accounts_from_one_address_hold_no_more_than_its_cap_even_at_once() {
+    let app = spawn_app().await;
+    let provider = std::sync::Arc::new(command_api::payments::TestCardProvider::default());
+    let (address, _) = start_with(&app.db, (&app.public_pem, &app.clock), 4, provider, |s| {
+        s.booking.max_held_seats = 20;
+        s.booking.max_held_seats_per_client = 8;
+    })
+    .await;
+    let [flight, _] = two_flights(&app).await;
+    let book_from = |client: &'static str, row: u8, letters: &'static str| {
+        let token = app.token(Uuid::new_v4(), Role::Customer);
+        let passengers: Vec<serde_json::Value> = economy(row, letters)
+            .iter()
+            .map(|s| json!({"first_name": "Spin", "last_name": "Ner", "type": "adult", "seat": s}))
+            .collect();
+        let body = json!({"flight_id": flight, "contact_email": "spin@example.com", "passengers": passengers});
+        let request = app
+            .client
+            .post(format!("{address}/api/v1/bookings"))
+            .bearer_auth(token)
+            .header("x-forwarded-for", client)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    // Six fresh accounts behind one address, two seats each, all at once.
+    let answers: Vec<(u16, serde_json::Value)> = futures::future::join_all((0..6u8).map(|n| {
+        book_from(
+            "203.0.113.7",
+            10 + n / 3,
+            ["AB", "CD", "EF"][usize::from(n % 3)],
+        )
+    }))
+    .await;
+    let won = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(won, 4, "{answers:?}");
+    for (status, body) in &answers {
+        if *status != 201 {
+            assert_eq!(
+                (*status, &body["code"]),
+                (409, &json!("hold_limit_exceeded")),
+                "{body}"
+            );
+        }
+    }
+    // Another address is not held back by that one.
+    let (status, body) = book_from("198.51.100.9", 13, "AB").await;
+    assert_eq!(status, 201, "{body}");
+    // Checked from the table the commit keeps, independently of the code.
+    let held: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(seats), 0)::bigint FROM hold_deadlines WHERE client_addr = '203.0.113.7'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(held, 8);
+}
