@@ -98,10 +98,13 @@ impl StripeProvider {
             .body(body)
             .send()
             .await;
-        let response = sent.map_err(|e| Refusal::Unavailable(without_url(&e)))?;
+        let response = sent.map_err(|e| Refusal::Unavailable(transport_error(&e)))?;
         let status = response.status().as_u16();
         let answer: Value = response.json().await.map_err(|e| {
-            Refusal::Unavailable(format!("unreadable answer ({status}): {}", without_url(&e)))
+            Refusal::Unavailable(format!(
+                "unreadable answer ({status}): {}",
+                transport_error(&e)
+            ))
         })?;
         match status {
             200..=299 => Ok(answer),
@@ -290,7 +293,7 @@ fn message(answer: &Value) -> &str {
 }
 
 /// A transport error, said by its kind first.
-fn without_url(e: &reqwest::Error) -> String {
+fn transport_error(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
