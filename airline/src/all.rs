@@ -70,8 +70,15 @@ pub async fn run(args: AllArgs) -> anyhow::Result<()> {
     ] {
         http.shutdown_timeout_ms = total - total * 3 / 5;
     }
+    // One pool serves all five services: 30 connections unless APP_DATABASE__MAX_CONNECTIONS says how
+    // many (tests beside each other on one server keep it small).
     let database = &command.database;
-    let pool = crate::tools::migrated_pool(database, database.max_connections.max(30)).await?;
+    let max_connections = if env_var("APP_DATABASE__MAX_CONNECTIONS").is_some() {
+        database.max_connections
+    } else {
+        30
+    };
+    let pool = crate::tools::migrated_pool(database, max_connections).await?;
 
     // One key pair: the gateway signs, every API verifies with the public half.
     let private = gateway::keys::private_key(&gateway)?;
