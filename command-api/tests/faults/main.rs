@@ -7,11 +7,12 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)] // The API tests' helpers, of which these tests use a part.
 mod helpers;
+mod payments;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use command_api::payments::{ProviderCall, TestCardProvider};
+use command_api::payments::TestCardProvider;
 use command_api::process::{Outcome, expiry, recovery};
 use command_api::state::AppState;
 use fail::FailScenario;
@@ -77,165 +78,6 @@ async fn booking_status(state: &AppState, id: &str) -> domain::booking::BookingS
         .state()
         .unwrap()
         .clone()
-}
-
-#[tokio::test]
-async fn a_crash_after_authorizing_leaves_an_authorization_that_recovery_voids() {
-    let scenario = FailScenario::setup();
-    let app = spawn_app().await;
-    let flight = app.scheduled_flight().await;
-    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
-    fail::cfg("pay.after_authorize", "return").unwrap();
-    let crashed = pay_with_key(&app, &app.address, &booking, "pay-1").await;
-    assert_eq!(crashed.status, 500);
-    fail::remove("pay.after_authorize");
-    assert_eq!(
-        ledger(&app).await,
-        [("authorization".into(), "authorizing".into())]
-    );
-
-    let (address, state, provider) = restart(&app).await;
-    recover(&state).await;
-    assert_eq!(
-        ledger(&app).await,
-        [("authorization".into(), "voided".into())]
-    );
-    assert!(matches!(
-        provider.calls().as_slice(),
-        [ProviderCall::Void(_)]
-    ));
-    let id = booking["id"].as_str().unwrap();
-    assert_eq!(
-        booking_status(&state, id).await.status,
-        domain::booking::BookingStatus::Held
-    );
-    assert_consistent(&app).await;
-
-    // The customer pays again: a new attempt, confirmed and captured.
-    let paid = pay_with_key(&app, &address, &booking, "pay-2").await;
-    assert_eq!(paid.status, 200, "{}", paid.json());
-    assert_consistent(&app).await;
-    scenario.teardown();
-}
-
-#[tokio::test]
-async fn a_commit_that_fails_voids_the_authorization_at_once() {
-    let scenario = FailScenario::setup();
-    let app = spawn_app().await;
-    let flight = app.scheduled_flight().await;
-    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
-    fail::cfg("executor.before_commit", "return").unwrap();
-    let failed = pay_with_key(&app, &app.address, &booking, "pay-1").await;
-    fail::remove("executor.before_commit");
-    assert_eq!(failed.status, 500);
-    assert_eq!(
-        ledger(&app).await,
-        [("authorization".into(), "voided".into())]
-    );
-    let seat = app
-        .flight_state(flight)
-        .await
-        .seat_status(helpers::seat("10A"));
-    assert_eq!(seat, domain::flight::SeatStatus::Held);
-    assert_consistent(&app).await;
-    scenario.teardown();
-}
-
-#[tokio::test]
-async fn a_crash_after_the_commit_is_answered_by_a_retry_and_captured_by_recovery() {
-    let scenario = FailScenario::setup();
-    let app = spawn_app().await;
-    let flight = app.scheduled_flight().await;
-    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
-    fail::cfg("executor.after_commit", "return").unwrap();
-    let crashed = pay_with_key(&app, &app.address, &booking, "pay-once").await;
-    fail::remove("executor.after_commit");
-    assert_eq!(crashed.status, 500);
-
-    let (address, state, provider) = restart(&app).await;
-    let retried = pay_with_key(&app, &address, &booking, "pay-once").await;
-    assert_eq!(retried.status, 200, "{}", retried.json());
-    assert_eq!(retried.headers["idempotent-replayed"], "true");
-    assert_eq!(retried.json()["status"], "confirmed");
-    recover(&state).await;
-    assert!(matches!(
-        provider.calls().as_slice(),
-        [ProviderCall::Capture(_)]
-    ));
-    assert_eq!(
-        ledger(&app).await,
-        [("authorization".into(), "captured".into())]
-    );
-    assert_consistent(&app).await;
-    scenario.teardown();
-}
-
-#[tokio::test]
-async fn a_crash_before_the_capture_is_found_by_verify_and_finished_by_recovery() {
-    let scenario = FailScenario::setup();
-    let app = spawn_app().await;
-    let flight = app.scheduled_flight().await;
-    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
-    fail::cfg("pay.before_capture", "return").unwrap();
-    let paid = pay_with_key(&app, &app.address, &booking, "pay").await;
-    fail::remove("pay.before_capture");
-    assert_eq!(paid.status, 200);
-    assert_eq!(paid.json()["captured"], false);
-    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
-        .await
-        .unwrap();
-    assert!(
-        !report.is_clean(),
-        "verify missed an uncaptured payment:\n{report}"
-    );
-
-    let (_, state, _) = restart(&app).await;
-    recover(&state).await;
-    let id = booking["id"].as_str().unwrap();
-    assert!(booking_status(&state, id).await.captured.is_some());
-    assert_consistent(&app).await;
-    scenario.teardown();
-}
-
-#[tokio::test]
-async fn a_crash_before_the_refund_is_found_by_verify_and_paid_by_recovery() {
-    let scenario = FailScenario::setup();
-    let app = spawn_app().await;
-    let flight = app.scheduled_flight().await;
-    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
-    assert_eq!(app.pay(&app.customer, &booking).await.status, 200);
-    fail::cfg("refund.before_refund", "return").unwrap();
-    let id = booking["id"].as_str().unwrap();
-    let cancelled = app
-        .post(
-            &format!("/api/v1/bookings/{id}/cancel"),
-            &app.customer,
-            &json!({}),
-        )
-        .await;
-    fail::remove("refund.before_refund");
-    assert_eq!(cancelled.status, 200);
-    assert_eq!(cancelled.json()["refunded"], false);
-    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
-        .await
-        .unwrap();
-    assert!(
-        !report.is_clean(),
-        "verify missed a refund not paid:\n{report}"
-    );
-
-    let (_, state, provider) = restart(&app).await;
-    recover(&state).await;
-    let refunds: Vec<_> = provider
-        .calls()
-        .into_iter()
-        .filter(|c| matches!(c, ProviderCall::Refund(..)))
-        .collect();
-    assert_eq!(refunds.len(), 1);
-    let s = booking_status(&state, id).await;
-    assert_eq!(s.refund_issued, s.refund);
-    assert_consistent(&app).await;
-    scenario.teardown();
 }
 
 #[tokio::test]
