@@ -210,6 +210,7 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
             max_held_seats: 100_000,
             max_held_seats_per_client: 100_000,
             queue: Default::default(),
+            new_accounts: Default::default(),
         },
     );
     let meta = CommandMeta {
@@ -385,6 +386,7 @@ async fn book(
     let principal = Principal {
         user_id: customer,
         role: Role::Customer,
+        account_since: None,
     };
     let render = || command_api::routes::bookings::render(command_api::routes::StatusCode::OK);
     let bar = ProgressBar::new(150);

@@ -173,6 +173,7 @@ async fn command(pool: &PgPool, public: &str) -> String {
         max_held_seats: 100_000,
         max_held_seats_per_client: 100_000,
         queue: Default::default(),
+        new_accounts: Default::default(),
     };
     let (address, _) = spawn::command_api(
         settings,

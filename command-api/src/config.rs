@@ -50,6 +50,34 @@ pub struct BookingSettings {
     /// How many decisions may wait to be decided (503 `overloaded` past it).
     #[serde(default)]
     pub queue: QueueSettings,
+    /// What accounts made less than a day ago may hold.
+    #[serde(default)]
+    pub new_accounts: NewAccountSettings,
+}
+
+/// New accounts hold less: signing up is free, so a crowd of fresh accounts must not empty a flight.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct NewAccountSettings {
+    /// How young an account counts as new.
+    pub younger_than_hours: u64,
+    /// The most seats a new account may hold unpaid on one flight at once (the same 409 past it).
+    pub max_held_seats_per_flight: u32,
+}
+
+impl Default for NewAccountSettings {
+    fn default() -> Self {
+        Self {
+            younger_than_hours: 24,
+            max_held_seats_per_flight: 9,
+        }
+    }
+}
+
+impl NewAccountSettings {
+    /// How young an account counts as new.
+    pub fn younger_than(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.younger_than_hours.saturating_mul(3_600))
+    }
 }
 
 /// The executor's bounds: decisions waiting per lane (one flight, say) and in all.

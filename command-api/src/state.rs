@@ -43,6 +43,7 @@ impl AppState {
             executor: Arc::new(
                 Executor::new(pool.clone(), booking.max_attempts)
                     .with_max_held_seats(booking.max_held_seats, booking.max_held_seats_per_client)
+                    .with_new_account_cap(booking.new_accounts.max_held_seats_per_flight)
                     .with_bounds(booking.queue.max_per_lane, booking.queue.max_total),
             ),
             pool,

@@ -58,6 +58,8 @@ pub struct User {
     pub email: String,
     /// Role.
     pub role: Role,
+    /// When the account was made (tokens say it: new accounts hold fewer seats).
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Checks the password rules.
@@ -148,13 +150,16 @@ pub async fn create(
     check_password(password, email)?;
     let password_hash = hash(password.to_owned()).await?;
     let id = Uuid::now_v7();
+    let created_at = chrono::Utc::now();
     let inserted = sqlx::query(
-        "INSERT INTO users (user_id, email, password_hash, role) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING",
+        "INSERT INTO users (user_id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (email) DO NOTHING",
     )
     .bind(id)
     .bind(email.as_str())
     .bind(password_hash)
     .bind(role.as_str())
+    .bind(created_at)
     .execute(pool)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -164,6 +169,7 @@ pub async fn create(
         id,
         email: email.to_string(),
         role,
+        created_at,
     })
 }
 
@@ -176,10 +182,10 @@ pub async fn authenticate(
     email: &str,
     password: &str,
 ) -> Result<Option<User>, AccountError> {
-    let row: Option<(Uuid, String, String, String, bool)> =
+    let row: Option<(Uuid, String, String, String, bool, chrono::DateTime<chrono::Utc>)> =
         match EmailAddress::parse(email) {
             Ok(email) => sqlx::query_as(
-                "SELECT user_id, email, password_hash, role, disabled FROM users WHERE email = $1",
+                "SELECT user_id, email, password_hash, role, disabled, created_at FROM users WHERE email = $1",
             )
             .bind(email.as_str())
             .fetch_optional(pool)
@@ -187,7 +193,7 @@ pub async fn authenticate(
             Err(_) => None,
         };
     match row {
-        Some((id, email, stored, role, disabled)) => {
+        Some((id, email, stored, role, disabled, created_at)) => {
             if !verify(password.to_owned(), stored).await {
                 return Ok(None);
             }
@@ -198,6 +204,7 @@ pub async fn authenticate(
                 id,
                 email,
                 role: role_of(&role),
+                created_at,
             }))
         }
         None => {
@@ -212,15 +219,16 @@ pub async fn authenticate(
 /// # Errors
 /// Database failures.
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<User>, AccountError> {
-    let row: Option<(Uuid, String, String)> =
-        sqlx::query_as("SELECT user_id, email, role FROM users WHERE user_id = $1")
+    let row: Option<(Uuid, String, String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT user_id, email, role, created_at FROM users WHERE user_id = $1")
             .bind(id)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(id, email, role)| User {
+    Ok(row.map(|(id, email, role, created_at)| User {
         id,
         email,
         role: role_of(&role),
+        created_at,
     }))
 }
 
@@ -234,15 +242,20 @@ pub async fn set_role(pool: &PgPool, id: Uuid, role: Role) -> Result<User, Accou
     if role != Role::Admin {
         refuse_last_admin(&mut tx, id).await?;
     }
-    let row: Option<(Uuid, String)> = sqlx::query_as(
-        "UPDATE users SET role = $2, updated_at = now() WHERE user_id = $1 RETURNING user_id, email",
+    let row: Option<(Uuid, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "UPDATE users SET role = $2, updated_at = now() WHERE user_id = $1 RETURNING user_id, email, created_at",
     )
     .bind(id)
     .bind(role.as_str())
     .fetch_optional(&mut *tx)
     .await?;
     let user = row
-        .map(|(id, email)| User { id, email, role })
+        .map(|(id, email, created_at)| User {
+            id,
+            email,
+            role,
+            created_at,
+        })
         .ok_or(AccountError::UnknownUser)?;
     tx.commit().await?;
     Ok(user)
@@ -258,18 +271,20 @@ pub async fn set_disabled(pool: &PgPool, id: Uuid, disabled: bool) -> Result<Use
     if disabled {
         refuse_last_admin(&mut tx, id).await?;
     }
-    let row: Option<(Uuid, String, String)> = sqlx::query_as(
-        "UPDATE users SET disabled = $2, updated_at = now() WHERE user_id = $1 RETURNING user_id, email, role",
+    let row: Option<(Uuid, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "UPDATE users SET disabled = $2, updated_at = now() WHERE user_id = $1 \
+         RETURNING user_id, email, role, created_at",
     )
     .bind(id)
     .bind(disabled)
     .fetch_optional(&mut *tx)
     .await?;
     let user = row
-        .map(|(id, email, role)| User {
+        .map(|(id, email, role, created_at)| User {
             id,
             email,
             role: role_of(&role),
+            created_at,
         })
         .ok_or(AccountError::UnknownUser)?;
     if disabled {

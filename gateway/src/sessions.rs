@@ -329,7 +329,16 @@ pub enum Refreshed {
 }
 
 /// A refresh token with its session and account: session, used, user, live, email, role, expiry.
-type RefreshRow = (Uuid, bool, Uuid, bool, String, String, DateTime<Utc>);
+type RefreshRow = (
+    Uuid,
+    bool,
+    Uuid,
+    bool,
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
 
 /// Rotates a refresh token: marks it used and issues the next; a token used before ends its session.
 /// The row lock serialises two uses of one token, so exactly one of them rotates.
@@ -340,14 +349,15 @@ pub async fn refresh(pool: &PgPool, token: &str) -> Result<Refreshed, sqlx::Erro
     let mut tx = pool.begin().await?;
     let row: Option<RefreshRow> = sqlx::query_as(
         "SELECT r.session_id, r.used_at IS NOT NULL, s.user_id, \
-           (s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled), u.email, u.role, s.expires_at \
+           (s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled), u.email, u.role, s.expires_at, \
+           u.created_at \
          FROM refresh_tokens r JOIN sessions s USING (session_id) JOIN users u USING (user_id) \
          WHERE r.token_hash = $1 FOR UPDATE OF r, s",
     )
     .bind(hash_token(token))
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((session_id, used, user_id, live, email, role, expires_at)) = row else {
+    let Some((session_id, used, user_id, live, email, role, expires_at, created_at)) = row else {
         return Ok(Refreshed::Invalid);
     };
     if used {
@@ -385,6 +395,7 @@ pub async fn refresh(pool: &PgPool, token: &str) -> Result<Refreshed, sqlx::Erro
             id: user_id,
             email,
             role: crate::accounts::role_of(&role),
+            created_at,
         },
     })
 }

@@ -291,6 +291,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     req.extensions_mut().insert(infra::auth::Principal {
         user_id: claims.sub,
         role,
+        account_since: claims.acc,
     });
     req.extensions_mut().insert(crate::proxy::StreamGrant {
         session: sid,

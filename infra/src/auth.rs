@@ -62,6 +62,9 @@ pub struct Claims {
     /// changed re-signed with the current role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
+    /// When the account was made (Unix seconds), as the gateway signs it: younger accounts hold less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc: Option<u64>,
 }
 
 /// Why keys could not be used.
@@ -196,9 +199,17 @@ pub struct Principal {
     pub user_id: Uuid,
     /// Role.
     pub role: Role,
+    /// When the account was made (Unix seconds), where the token says.
+    pub account_since: Option<u64>,
 }
 
 impl Principal {
+    /// Whether the account was made less than `age` ago (a token that does not say is not new).
+    pub fn is_newer_than(&self, age: std::time::Duration, now_secs: u64) -> bool {
+        self.account_since
+            .is_some_and(|since| now_secs.saturating_sub(since) < age.as_secs())
+    }
+
     /// Whether the caller is an admin.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
@@ -245,6 +256,7 @@ where
         Ok(Self {
             user_id: claims.sub,
             role: claims.role,
+            account_since: claims.acc,
         })
     }
 }

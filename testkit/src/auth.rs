@@ -70,6 +70,7 @@ pub fn claims(sub: Uuid, role: Role, aud: &str, exp_offset: i64) -> Claims {
         exp: u64::try_from(now + exp_offset).unwrap_or_default(),
         iat: u64::try_from(now).unwrap_or_default(),
         sid: None,
+        acc: None,
     }
 }
 

@@ -82,6 +82,7 @@ pub fn command(public_pem: &str) -> command_api::config::Settings {
             max_held_seats: 10_000,
             max_held_seats_per_client: 10_000,
             queue: Default::default(),
+            new_accounts: Default::default(),
         },
         payments: Default::default(),
     }

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::HoldCaps;
-use super::working::{NewEvent, SideRows};
+use super::working::{Hold, NewEvent, SideRows};
 
 /// An idempotency outcome to store: only the holder of `claim` may.
 #[derive(Debug, Clone)]
@@ -56,8 +56,15 @@ dl_drop AS (
     DELETE FROM hold_deadlines WHERE booking_id = ANY($11::uuid[])
 ),
 dl_add AS (
-    INSERT INTO hold_deadlines (booking_id, flight_id, hold_until, customer_id, seats, client_addr)
-    SELECT * FROM UNNEST($12::uuid[], $13::uuid[], $14::timestamptz[], $36::uuid[], $37::int[], $39::text[])
+    INSERT INTO hold_deadlines (booking_id, flight_id, hold_until, customer_id, seats, client_addr,
+                                new_account_flights, party)
+    SELECT b, f, h, c, s, a, string_to_array(nf, ',')::uuid[], p
+    FROM UNNEST($12::uuid[], $13::uuid[], $14::timestamptz[], $36::uuid[], $37::int[], $39::text[], $41::text[],
+                $42::int[]) AS u(b, f, h, c, s, a, nf, p)
+),
+new_held AS (
+    SELECT c AS customer, unnest(string_to_array(nf, ',')::uuid[]) AS flight, p AS seats
+    FROM UNNEST($36::uuid[], $41::text[], $42::int[]) AS u(c, nf, p) WHERE nf IS NOT NULL
 ),
 over_cap AS (
     SELECT 1 FROM (SELECT customer, sum(seats) AS seats FROM UNNEST($36::uuid[], $37::int[]) AS u(customer, seats)
@@ -71,6 +78,11 @@ over_cap AS (
     WHERE c.seats + coalesce((SELECT sum(d.seats) FROM hold_deadlines d
                               WHERE d.client_addr = c.client AND d.hold_until > now()
                                 AND d.booking_id <> ALL($11::uuid[])), 0) > $40
+    UNION ALL
+    SELECT 1 FROM (SELECT customer, flight, sum(seats) AS seats FROM new_held GROUP BY customer, flight) y
+    WHERE y.seats + coalesce((SELECT sum(d.party) FROM hold_deadlines d
+                              WHERE d.customer_id = y.customer AND y.flight = ANY(d.new_account_flights)
+                                AND d.hold_until > now() AND d.booking_id <> ALL($11::uuid[])), 0) > $43
 ),
 pay_add AS (
     INSERT INTO payments (payment_id, booking_id, flight_id, kind, attempt, amount_minor, currency, status, provider_key)
@@ -247,7 +259,20 @@ pub(super) async fn commit(
                 .map(|d| d.client.clone())
                 .collect::<Vec<_>>(),
         )
-        .bind(caps.per_client);
+        .bind(caps.per_client)
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.new_account.as_ref().map(|(flights, _)| joined(flights)))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            side.deadlines_added
+                .iter()
+                .map(|d| d.new_account.as_ref().map(|(_, party)| *party))
+                .collect::<Vec<_>>(),
+        )
+        .bind(caps.per_flight_new);
     match tx.as_mut() {
         Some(tx) => query.execute(&mut **tx).await,
         None => query.execute(pool).await,
@@ -290,55 +315,41 @@ pub(super) async fn failed_guards(
     caps: HoldCaps,
 ) -> Result<Vec<(usize, &'static str)>, sqlx::Error> {
     let mut jobs = Vec::new();
-    // Holds in decision order: each customer's and each address's seats already held, plus this
-    // batch's up to each hold; the decisions whose hold goes past a cap fail.
+    // Holds in decision order: each holder's seats already held, plus this batch's up to each hold;
+    // the decisions whose hold goes past a cap fail.
     let mut held: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for hold in &side.deadlines_added {
-        let mut holders = vec![(
-            format!("customer:{}", hold.customer),
-            "customer_id = $1::uuid",
-            hold.customer.to_string(),
-            caps.per_customer,
-        )];
-        if let Some(client) = &hold.client {
-            holders.push((
-                format!("client:{client}"),
-                "client_addr = $1",
-                client.clone(),
-                caps.per_client,
-            ));
+        let mut holders = vec![Holder::Customer(hold.customer)];
+        holders.extend(hold.client.clone().map(Holder::Client));
+        if let Some((flights, _)) = &hold.new_account {
+            holders.extend(
+                flights
+                    .iter()
+                    .map(|f| Holder::NewOnFlight(hold.customer, *f)),
+            );
         }
         let mut totals = Vec::new();
-        for (key, matches, value, _) in &holders {
-            let total = match held.get(key) {
+        for holder in &holders {
+            let total = match held.get(&holder.key()) {
                 Some(total) => *total,
-                None => {
-                    sqlx::query_scalar(&format!(
-                        "SELECT coalesce(sum(seats), 0)::bigint FROM hold_deadlines \
-                         WHERE {matches} AND hold_until > now() AND booking_id <> ALL($2::uuid[])",
-                    ))
-                    .bind(value)
-                    .bind(&side.deadlines_dropped)
-                    .fetch_one(pool)
-                    .await?
-                }
+                None => holder.held(pool, &side.deadlines_dropped).await?,
             };
             totals.push(total);
         }
         let over = holders
             .iter()
             .zip(&totals)
-            .any(|((_, _, _, cap), total)| total + i64::from(hold.seats) > *cap);
+            .any(|(holder, total)| total + holder.seats(hold) > holder.cap(caps));
         if over {
             jobs.push((hold.job, "hold_limit"));
         }
-        for ((key, ..), total) in holders.into_iter().zip(totals) {
+        for (holder, total) in holders.into_iter().zip(totals) {
             let with = if over {
                 total
             } else {
-                total + i64::from(hold.seats)
+                total + holder.seats(hold)
             };
-            held.insert(key, with);
+            held.insert(holder.key(), with);
         }
     }
     for o in outcomes {
@@ -368,4 +379,69 @@ pub(super) async fn failed_guards(
         }
     }
     Ok(jobs)
+}
+
+/// Who a hold counts against: its customer, its client address, and a new account on each flight.
+enum Holder {
+    Customer(Uuid),
+    Client(String),
+    NewOnFlight(Uuid, Uuid),
+}
+
+impl Holder {
+    fn key(&self) -> String {
+        match self {
+            Self::Customer(c) => format!("customer:{c}"),
+            Self::Client(a) => format!("client:{a}"),
+            Self::NewOnFlight(c, f) => format!("new:{c}:{f}"),
+        }
+    }
+
+    fn cap(&self, caps: HoldCaps) -> i64 {
+        match self {
+            Self::Customer(_) => caps.per_customer,
+            Self::Client(_) => caps.per_client,
+            Self::NewOnFlight(..) => caps.per_flight_new,
+        }
+    }
+
+    /// The seats `hold` adds for this holder: all of them, or its party on the one flight.
+    fn seats(&self, hold: &Hold) -> i64 {
+        match (self, &hold.new_account) {
+            (Self::NewOnFlight(..), Some((_, party))) => i64::from(*party),
+            _ => i64::from(hold.seats),
+        }
+    }
+
+    /// Seats it holds unpaid now, other than in the holds `dropped` takes off.
+    async fn held(&self, pool: &PgPool, dropped: &[Uuid]) -> Result<i64, sqlx::Error> {
+        let (sum, which) = match self {
+            Self::Customer(_) => ("seats", "customer_id = $2"),
+            Self::Client(_) => ("seats", "client_addr = $2"),
+            Self::NewOnFlight(..) => (
+                "party",
+                "customer_id = $2 AND $3 = ANY(new_account_flights)",
+            ),
+        };
+        let sql = format!(
+            "SELECT coalesce(sum({sum}), 0)::bigint FROM hold_deadlines \
+             WHERE hold_until > now() AND booking_id <> ALL($1::uuid[]) AND {which}"
+        );
+        let query = sqlx::query_scalar(&sql).bind(dropped);
+        match self {
+            Self::Customer(c) => query.bind(c),
+            Self::Client(a) => query.bind(a),
+            Self::NewOnFlight(c, f) => query.bind(c).bind(f),
+        }
+        .fetch_one(pool)
+        .await
+    }
+}
+
+/// Ids as one comma-separated text (`string_to_array` makes the array again in SQL).
+fn joined(ids: &[Uuid]) -> String {
+    ids.iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -96,6 +96,8 @@ const LOAD_CONCURRENCY: usize = 4;
 pub const DEFAULT_MAX_HELD_SEATS: i64 = 20;
 /// Seats one client address may hold unpaid at once, across accounts, unless configured otherwise.
 pub const DEFAULT_MAX_HELD_SEATS_PER_CLIENT: i64 = 60;
+/// Seats a new account may hold unpaid on one flight at once unless configured otherwise.
+pub const DEFAULT_MAX_HELD_SEATS_PER_FLIGHT_NEW: i64 = 9;
 
 /// The caps on seats held unpaid at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,8 @@ pub struct HoldCaps {
     pub per_customer: i64,
     /// Per client address, across accounts and flights.
     pub per_client: i64,
+    /// Per new account and flight.
+    pub per_flight_new: i64,
 }
 
 /// Decides and commits; see the module docs.
@@ -132,6 +136,7 @@ impl Executor {
             caps: HoldCaps {
                 per_customer: DEFAULT_MAX_HELD_SEATS,
                 per_client: DEFAULT_MAX_HELD_SEATS_PER_CLIENT,
+                per_flight_new: DEFAULT_MAX_HELD_SEATS_PER_FLIGHT_NEW,
             },
             waiting: AtomicUsize::new(0),
             max_per_lane: usize::MAX,
@@ -160,7 +165,15 @@ impl Executor {
         self.caps = HoldCaps {
             per_customer: i64::from(per_customer),
             per_client: i64::from(per_client),
+            ..self.caps
         };
+        self
+    }
+
+    /// The most seats a new account may hold unpaid on one flight at once (default 9).
+    #[must_use]
+    pub fn with_new_account_cap(mut self, per_flight: u32) -> Self {
+        self.caps.per_flight_new = i64::from(per_flight);
         self
     }
 

@@ -68,6 +68,9 @@ pub(super) struct Hold {
     pub customer: Uuid,
     pub client: Option<String>,
     pub seats: i32,
+    /// A new account's hold: the flights it holds on, and its party (seats on each), for the
+    /// per-flight cap.
+    pub new_account: Option<(Vec<Uuid>, i32)>,
 }
 
 /// Rows that commit with the events.
@@ -313,23 +316,26 @@ impl WorkingSet {
         self.side.pnrs.push((pnr.to_owned(), booking));
     }
 
-    /// Puts an unpaid hold of `seats` seats by `customer` from `client` (its address) on the sweeper's
-    /// work list; the commit fails this decision if it takes the customer or the address past its cap on
-    /// seats held at once.
+    /// Puts an unpaid hold of `party` seats on each of `flights` by `customer` from `client` (its
+    /// address) on the sweeper's work list; the commit fails this decision if it takes the customer or
+    /// the address past its cap on seats held at once, or a new account past its cap on one flight.
     pub fn add_hold(
         &mut self,
-        (booking, flight, until): (Uuid, Uuid, DateTime<Utc>),
-        (customer, client): (Uuid, Option<&str>),
-        seats: usize,
+        (booking, flights, until): (Uuid, &[Uuid], DateTime<Utc>),
+        (customer, client, new_account): (Uuid, Option<&str>, bool),
+        party: usize,
     ) {
+        let party = i32::try_from(party).unwrap_or(i32::MAX);
+        let on = i32::try_from(flights.len()).unwrap_or(i32::MAX);
         self.side.deadlines_added.push(Hold {
             job: self.job,
             booking,
-            flight,
+            flight: flights.first().copied().unwrap_or_default(),
             until,
             customer,
             client: client.map(str::to_owned),
-            seats: i32::try_from(seats).unwrap_or(i32::MAX),
+            seats: party.saturating_mul(on),
+            new_account: new_account.then(|| (flights.to_vec(), party)),
         });
     }
 

@@ -153,9 +153,13 @@ pub async fn book(
     let hold_until = now + state.booking.hold();
     let lane = Lane::seats_of_all(&flights);
     let booking_key = booking_id.to_string();
-    // The hold cap counts seats held on every flight: a journey holds its party's seats on each.
-    let seated = parties[0].occupants().len() * flights.len();
+    // The hold caps count seats held on every flight: a journey holds its party's seats on each.
+    let party = parties[0].occupants().len();
     let client = meta.client.clone();
+    let now_secs = u64::try_from(now.timestamp()).unwrap_or_default();
+    let new_account = !principal.is_admin()
+        && principal.is_newer_than(state.booking.new_accounts.younger_than(), now_secs);
+    let held_on: Vec<Uuid> = flights.iter().map(|f| *f.as_uuid()).collect();
     let decide = move |ws: &mut WorkingSet| {
         let itinerary = itinerary_of(ws, &req.slices)?;
         let mut seats = Vec::with_capacity(parties.len());
@@ -183,9 +187,9 @@ pub async fn book(
         ws.execute::<Booking>(&booking_key, "PlaceBooking", place)?;
         ws.reserve_pnr(pnr.as_str(), *booking_id.as_uuid());
         ws.add_hold(
-            (*booking_id.as_uuid(), *flights[0].as_uuid(), hold_until),
-            (principal.user_id, client.as_deref()),
-            seated,
+            (*booking_id.as_uuid(), &held_on, hold_until),
+            (principal.user_id, client.as_deref(), new_account),
+            party,
         );
         Ok(ws.get::<Booking>(&booking_key)?.clone())
     };

@@ -17,6 +17,7 @@ fn claims(exp_offset: i64, aud: &str) -> Claims {
         exp: (now + exp_offset) as u64,
         iat: now as u64,
         sid: None,
+        acc: None,
     }
 }
 

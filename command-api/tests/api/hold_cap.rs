@@ -233,3 +233,74 @@ async fn many_new_accounts_from_one_address_hold_no_more_than_its_cap_even_at_on
     .unwrap();
     assert_eq!(held, 8);
 }
+
+/// A customer's token whose account was made `age` ago (as the gateway signs it).
+fn token_of_age(app: &TestApp, user: Uuid, age: chrono::Duration) -> String {
+    let mut claims = testkit::auth::claims(user, Role::Customer, testkit::AUDIENCE, 900);
+    claims.acc = u64::try_from((app.now() - age).timestamp()).ok();
+    testkit::auth::sign(&app.signer, &claims)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_younger_than_a_day_holds_at_most_nine_seats_on_one_flight_even_at_once() {
+    let (app, capped) = capped().await;
+    let [a, b] = two_flights(&app).await;
+    let new = Uuid::new_v4();
+    let token = token_of_age(&app, new, chrono::Duration::hours(23));
+    // Four bookings of three seats at once on one flight: three fit the nine, the fourth does not.
+    let groups = [10, 11, 12, 13].map(|row| economy(row, "ABC"));
+    let answers = futures::future::join_all(
+        groups
+            .iter()
+            .map(|seats| book_at(&app, &capped, &token, a, seats)),
+    )
+    .await;
+    let won = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(won, 3, "{answers:?}");
+    assert_eq!(
+        book_at(&app, &capped, &token, a, &economy(14, "A")).await.0,
+        409
+    );
+    // The cap is per flight: another flight takes more, up to the customer's own cap of 20.
+    assert_eq!(
+        book_at(&app, &capped, &token, b, &economy(10, "ABCDEF"))
+            .await
+            .0,
+        201
+    );
+    // Checked from the table the commit keeps, independently of the code.
+    let on_a: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(party), 0)::bigint FROM hold_deadlines \
+         WHERE customer_id = $1 AND $2 = ANY(new_account_flights)",
+    )
+    .bind(new)
+    .bind(a)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(on_a, 9);
+    // Paying frees a hold's seats from the cap.
+    let (_, held) = answers.iter().find(|(s, _)| *s == 201).unwrap();
+    let paid = app.pay(&token, held).await;
+    assert_eq!(paid.status, 200, "{}", paid.json());
+    assert_eq!(
+        book_at(&app, &capped, &token, a, &economy(14, "ABC"))
+            .await
+            .0,
+        201
+    );
+    // An account a day old, or a token that does not say, holds twelve on one flight (six a booking).
+    let older = [
+        (
+            token_of_age(&app, Uuid::new_v4(), chrono::Duration::hours(25)),
+            [11, 12],
+        ),
+        (app.token(Uuid::new_v4(), Role::Customer), [13, 14]),
+    ];
+    for (token, rows) in older {
+        for row in rows {
+            let (status, body) = book_at(&app, &capped, &token, b, &economy(row, "ABCDEF")).await;
+            assert_eq!(status, 201, "{body}");
+        }
+    }
+}

@@ -242,6 +242,7 @@ async fn a_request_whose_claim_was_taken_over_cannot_commit_its_decision() {
     let principal = infra::auth::Principal {
         user_id: app.customer_id,
         role: infra::auth::Role::Customer,
+        account_since: None,
     };
     let stale = IdempotencyClaim {
         principal: app.customer_id.to_string(),

@@ -177,6 +177,7 @@ fn pair(
         exp: now + state.token_ttl_secs,
         iat: now,
         sid: Some(session_id),
+        acc: u64::try_from(user.created_at.timestamp()).ok(),
     };
     match state.signer.sign(&claims) {
         Ok(access_token) => (

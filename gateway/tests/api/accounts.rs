@@ -49,6 +49,15 @@ async fn signup_login_and_me() {
     assert_eq!(claims["iss"], "airline-gateway");
     assert_eq!(claims["aud"], "airline-api");
     assert_eq!(claims["role"], "customer");
+    // ...and when the account was made, which the services' cap on new accounts reads.
+    let created: i64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM created_at)::bigint FROM users WHERE email = 'ada@example.com'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let acc = claims["acc"].as_i64().unwrap();
+    assert!((acc - created).abs() <= 1, "{acc} {created}");
     let header: serde_json::Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(token.split('.').next().unwrap())
@@ -203,6 +212,7 @@ async fn bad_tokens_are_401_at_the_gateway_and_customers_get_403_on_admin_routes
             exp: (chrono::Utc::now().timestamp() + 900) as u64,
             iat: 0,
             sid: None,
+            acc: None,
         })
         .unwrap();
     let expired = app.token(Uuid::new_v4(), Role::Admin, "airline-api", -3600);

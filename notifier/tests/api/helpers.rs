@@ -210,6 +210,7 @@ impl TestApp {
         let principal = infra::auth::Principal {
             user_id: Uuid::new_v4(),
             role: Role::Customer,
+            account_since: None,
         };
         let request = command_api::process::booking::BookRequest::one_flight(
             FlightId::from_uuid(flight),

@@ -18,6 +18,7 @@ async fn a_journey_lists_every_flight_in_local_time_and_a_broken_connection_is_t
     let principal = infra::auth::Principal {
         user_id: Uuid::new_v4(),
         role: infra::auth::Role::Customer,
+        account_since: None,
     };
     let segment = |flight, seat: &str| SegmentRequest {
         flight_id: FlightId::from_uuid(flight),
