@@ -81,6 +81,14 @@ pub struct UpstreamSettings {
     pub projector: String,
     /// Longest an upstream may take before a 504.
     pub timeout_ms: u64,
+    /// Longest the command API may take to answer a write once it has it (its queued decision is
+    /// answered by its outcome, however long the queue): past it a 504 says the outcome is unknown.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+}
+
+fn default_write_timeout_ms() -> u64 {
+    60_000
 }
 
 /// The base URLs of a comma-separated list.
@@ -92,6 +100,11 @@ impl UpstreamSettings {
     /// The upstream timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The command API's timeout for a write.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms.max(self.timeout_ms))
     }
 }
 

@@ -138,11 +138,29 @@ fn bases(state: &AppState, upstream: Upstream) -> Vec<&str> {
     all
 }
 
+/// Whether a request that failed once sent may go to the next instance: a read, or a write with an
+/// `Idempotency-Key` (the command API answers a repeat with the first outcome, never a second one).
+fn may_resend(parts: &axum::http::request::Parts) -> bool {
+    parts.method.is_idempotent() || parts.headers.contains_key("idempotency-key")
+}
+
 /// Forwards the request (a route of the allow-list, its path already checked) and streams the answer
 /// back. The request body is read first, within the body limit, so a body over it (chunked too) is a
 /// 413 here rather than a broken upstream request; API bodies are small JSON documents.
 pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    // A write sent to the command API may commit however long its queue: it waits for the answer (up
+    // to the write timeout), never cut short by this gateway's own request timeout.
+    let write = upstream == Upstream::Command && !parts.method.is_safe();
+    let timeout = if write {
+        if let Some(committing) = parts.extensions.get::<infra::http::Committing>() {
+            committing.mark();
+        }
+        state.upstreams.write_timeout()
+    } else {
+        state.upstreams.timeout()
+    };
+    let resend = may_resend(&parts);
     let grant = parts.extensions.get::<StreamGrant>().copied();
     let bases = bases(&state, upstream);
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -169,12 +187,14 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
     };
     // The timeout bounds the wait for the answer's head; its body then streams for as long as it runs
     // (an event stream does not end), passed on chunk by chunk, never buffered. An instance that refuses
-    // the connection never saw the request, so the next one gets it.
+    // the connection never saw the request, so the next one gets it; one that dropped the connection
+    // (a process killed under a kept-alive connection) passes a request that may be sent again to the
+    // next. One that is only slow is not skipped: what it is doing may still commit.
     let mut sent = None;
     for (i, base) in bases.iter().enumerate() {
         let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
         let answer = tokio::time::timeout(
-            state.upstreams.timeout(),
+            timeout,
             state
                 .client
                 .request(parts.method.clone(), &url)
@@ -187,6 +207,9 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
             Ok(Err(e)) if e.is_connect() && i + 1 < bases.len() => {
                 tracing::warn!(error.message = %e, url, "an upstream instance refused; trying the next");
             }
+            Ok(Err(e)) if resend && !e.is_timeout() && i + 1 < bases.len() => {
+                tracing::warn!(error.message = %e, url, "an upstream instance failed; sending again to the next");
+            }
             answer => {
                 sent = Some((answer, url));
                 break;
@@ -198,7 +221,9 @@ pub async fn forward(state: AppState, upstream: Upstream, req: Request) -> Respo
     };
     let upstream_response = match sent {
         Ok(Ok(r)) => r,
+        Ok(Err(e)) if e.is_timeout() && write => return unknown_outcome(&e, &url),
         Ok(Err(e)) => return failure(e.is_timeout(), &e, &url),
+        Err(elapsed) if write => return unknown_outcome(&elapsed, &url),
         Err(elapsed) => return failure(true, &elapsed, &url),
     };
     let status = upstream_response.status();
@@ -262,6 +287,19 @@ fn unreadable_body(e: &axum::Error) -> Response {
         )
         .into_response()
     }
+}
+
+/// 504 for a write the command API took but did not answer in time: it may have committed.
+fn unknown_outcome(e: &dyn std::fmt::Display, url: &str) -> Response {
+    tracing::warn!(error.message = %e, url, "a write's answer did not come in time");
+    metrics::counter!("upstream_failures_total", "code" => "upstream_timeout").increment(1);
+    Problem::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream_timeout",
+        "the write was not answered in time and may have been carried out: send it again with the same \
+         Idempotency-Key to learn its outcome",
+    )
+    .into_response()
 }
 
 fn failure(timed_out: bool, e: &dyn std::fmt::Display, url: &str) -> Response {

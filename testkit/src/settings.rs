@@ -151,7 +151,7 @@ pub fn rate_limits(limit: u64) -> gateway::config::RateLimitSettings {
     }
 }
 
-/// The gateway's upstreams (the projector not asked), 1 s each.
+/// The gateway's upstreams (the projector not asked), 1 s each (2 s for a write).
 pub fn upstreams(command: &str, query: &str, notifier: &str) -> gateway::config::UpstreamSettings {
     gateway::config::UpstreamSettings {
         command_api: command.to_owned(),
@@ -159,6 +159,7 @@ pub fn upstreams(command: &str, query: &str, notifier: &str) -> gateway::config:
         notifier: notifier.to_owned(),
         projector: String::new(),
         timeout_ms: 1_000,
+        write_timeout_ms: 2_000,
     }
 }
 

@@ -212,3 +212,124 @@ async fn readiness_lists_every_instance_and_one_down_is_degraded_not_down() {
     assert_eq!(instances[1]["report"]["status"], "unreachable", "{report}");
     assert_eq!(report["command_api"]["status"], "degraded", "{report}");
 }
+
+/// An upstream instance that reads each request's head and drops the connection without answering,
+/// as a process killed under a kept-alive connection does; how many requests it took.
+async fn dropping_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+    });
+    (address, taken)
+}
+
+#[tokio::test]
+async fn an_instance_that_drops_requests_passes_reads_and_keyed_writes_to_the_next_but_not_unkeyed_writes()
+ {
+    let (dropping, taken) = dropping_upstream().await;
+    let live = named_upstream("live").await;
+    let both = format!("{dropping},{live}");
+    let app = spawn_gateway(upstreams(&both, &both, &dead_upstream()), generous()).await;
+    let post = |key: Option<String>| {
+        let mut request = app
+            .client
+            .post(format!("{}/api/v1/bookings", app.address))
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    // Each in turn starts at either instance: every read and every keyed write is answered by the
+    // live one, whichever instance it went to first.
+    for n in 0..6 {
+        let (status, _, body) = app.get("/api/v1/flights?origin=CDG", None).await;
+        assert_eq!((status.as_u16(), &body["instance"]), (200, &json!("live")));
+        let response = post(Some(format!("key-{n}"))).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["instance"], "live");
+    }
+    let before = taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        before >= 6,
+        "the dropping instance was never tried: {before}"
+    );
+    // A write without a key is not sent twice (it may have been carried out): 502 where it was dropped.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = post(None).await;
+        statuses.push(response.status().as_u16());
+        if response.status() == 502 {
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["code"], "upstream_unavailable");
+        }
+    }
+    let dropped = taken.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        dropped,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        4 - dropped,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_is_answered_by_the_command_api_past_the_gateways_request_timeout_or_a_504_saying_the_outcome_is_unknown()
+ {
+    let echo = echo_upstream().await;
+    let dead = dead_upstream();
+    // The upstream's `/slow` takes 5 s (the `#` drops the forwarded path).
+    let slow = format!("{echo}/slow#");
+    let bare = spawn_gateway(upstreams(&dead, &dead, &dead), generous()).await;
+    let mut settings = bare.settings.clone();
+    settings.http.request_timeout_ms = 500;
+    settings.upstreams = upstreams(&slow, &slow, &dead);
+    settings.upstreams.write_timeout_ms = 30_000;
+    let patient = crate::helpers::start(&settings, &bare.db).await;
+    let write = |base: &str| {
+        bare.client
+            .post(format!("{base}/api/v1/bookings"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "slow-1")
+            .body("{}")
+            .send()
+    };
+    let response = write(&patient).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "late");
+    // A write whose answer does not come within the write timeout: the client learns it may have
+    // been carried out.
+    settings.upstreams.write_timeout_ms = 1_000;
+    let hurried = crate::helpers::start(&settings, &bare.db).await;
+    let response = write(&hurried).await.unwrap();
+    assert_eq!(response.status(), 504);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "upstream_timeout");
+    assert!(
+        body["detail"].as_str().unwrap().contains("Idempotency-Key"),
+        "{body}"
+    );
+}
