@@ -298,6 +298,8 @@ fn fares(layout: &SeatLayout, minutes: i64) -> anyhow::Result<Vec<Fare>> {
             let base = 4_900 + minutes * 45;
             Ok(Fare {
                 cabin: c.cabin,
+                class: None,
+                limit: None,
                 price: Money::try_new(base * factor, eur)?,
                 rules: FareRules {
                     refundable,
@@ -410,6 +412,7 @@ async fn book(
             slices: vec![vec![command_api::process::booking::SegmentRequest {
                 flight_id: *flight,
                 seats: vec![seat],
+                class: None,
             }]],
         };
         let (booked, _) =
@@ -491,6 +494,7 @@ async fn round_trip(
         slices[slice].push(command_api::process::booking::SegmentRequest {
             flight_id: flight,
             seats: vec![seat],
+            class: None,
         });
     }
     let request = command_api::process::booking::BookRequest {

@@ -79,7 +79,12 @@ impl Baseline {
             .ok_or_else(|| problem(StatusCode::NOT_FOUND, "no such flight"))?;
         let facts = FlightFacts {
             cabins: state.seats.iter().map(|(n, s)| (*n, s.cabin)).collect(),
-            fares: state.fares.clone(),
+            // The baseline's flights sell one class per cabin.
+            fares: state
+                .fares
+                .iter()
+                .filter_map(|(cabin, classes)| Some((*cabin, *classes.last()?)))
+                .collect(),
             leg: Segment {
                 flight_id: flight,
                 origin: state.origin,
@@ -142,6 +147,7 @@ async fn place(
     let hold = FlightCommand::HoldSeats {
         booking_id,
         seats: occupants.clone(),
+        class: None,
         hold_until,
         now,
     };

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use domain::aircraft::AircraftError;
 use domain::airport::AirportError;
 use domain::booking::BookingError;
-use domain::flight::FlightError;
+use domain::flight::{ClassCode, FlightError};
 use domain::journey::JourneyError;
 use domain::values::ValueError;
 use infra::http::ErrorChain;
@@ -164,6 +164,10 @@ fn flight_status(e: &FlightError) -> (StatusCode, &'static str) {
         FlightError::SeatNotInBooking(_) => (S::UNPROCESSABLE_ENTITY, "seat_not_in_booking"),
         FlightError::SameSeat => (S::UNPROCESSABLE_ENTITY, "same_seat"),
         FlightError::CabinChange => (S::UNPROCESSABLE_ENTITY, "cabin_change"),
+        FlightError::InvalidClasses { .. } => (S::UNPROCESSABLE_ENTITY, "invalid_classes"),
+        FlightError::UnknownClass { .. } => (S::UNPROCESSABLE_ENTITY, "unknown_class"),
+        FlightError::ClassClosed { .. } => (S::CONFLICT, "class_closed"),
+        FlightError::NoClassOpen { .. } => (S::CONFLICT, "no_class_open"),
     }
 }
 
@@ -231,6 +235,7 @@ fn value_status(e: &ValueError) -> &'static str {
         ValueError::FlightNumber(_) => "invalid_flight_number",
         ValueError::SeatNumber(_) => "invalid_seat",
         ValueError::Cabin(_) => "invalid_cabin",
+        ValueError::ClassCode(_) => "invalid_class",
         ValueError::Pnr { .. } => "invalid_reference",
         ValueError::Currency(_) => "invalid_currency",
         ValueError::Amount => "invalid_amount",
@@ -268,7 +273,11 @@ impl ApiError {
             }
             Self::Flight(e) => {
                 let (status, code) = flight_status(e);
-                Problem::new(status, code, detail)
+                let on_sale = match e {
+                    FlightError::ClassClosed { on_sale, .. } => on_sale.map(ClassCode::as_char),
+                    _ => None,
+                };
+                Problem::new(status, code, detail).with_on_sale(on_sale)
             }
             Self::Booking(e) => {
                 let (status, code) = booking_status(e);

@@ -55,6 +55,8 @@ pub fn layout() -> SeatLayout {
 pub fn fare(cabin: Cabin, price: i64, refundable: bool, fee: i64) -> Fare {
     Fare {
         cabin,
+        class: None,
+        limit: None,
         price: eur(price),
         rules: FareRules {
             refundable,
@@ -88,6 +90,7 @@ pub fn held(b: u128, seats: &[&str], cabin: Cabin) -> FlightEvent {
     FlightEvent::SeatsHeld {
         booking_id: booking(b),
         cabin,
+        class: Some(crate::flight::ClassCode::default_for(cabin)),
         seats: seats.iter().map(|s| seat(s)).collect(),
         hold_until: now() + Duration::minutes(15),
     }

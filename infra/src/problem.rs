@@ -25,6 +25,10 @@ pub struct Problem {
     /// For a journey: the segment (from 0, in travel order) whose flight refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<usize>,
+    /// For a booking class that closed: the cheapest class on sale for the party now, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub on_sale: Option<char>,
 }
 
 impl Problem {
@@ -37,7 +41,15 @@ impl Problem {
             code: code.to_owned(),
             detail: detail.into(),
             segment: None,
+            on_sale: None,
         }
+    }
+
+    /// The same problem, naming the booking class on sale now.
+    #[must_use]
+    pub fn with_on_sale(mut self, class: Option<char>) -> Self {
+        self.on_sale = class;
+        self
     }
 
     /// The same problem, about segment `segment` of a journey.

@@ -103,6 +103,8 @@ pub fn eur(minor: i64) -> anyhow::Result<Money> {
 pub fn fare(cabin: Cabin, price: i64, fee: i64) -> anyhow::Result<Fare> {
     Ok(Fare {
         cabin,
+        class: None,
+        limit: None,
         price: eur(price)?,
         rules: FareRules {
             refundable: true,

@@ -11,9 +11,10 @@
 //! whose newest event (`recorded_at`) or ledger row (`updated_at`) is younger than `grace` is reported as
 //! pending instead of as a violation; with a zero grace everything counts. Amounts are in minor units.
 //!
-//! The checks' SQL lives in `seats` (the flight and booking streams against each other) and `money`
-//! (the ledger against the streams).
+//! The checks' SQL lives in `seats` (the flight and booking streams against each other), `classes`
+//! (booking classes' nested limits at each sale) and `money` (the ledger against the streams).
 
+mod classes;
 mod money;
 mod seats;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use self::classes::CLASS_LIMITS;
 use self::money::{AUTHORIZATIONS_SETTLED, CONFIRMED_BOOKINGS_CAPTURED, MONEY_PER_FLIGHT, REFUNDS};
 use self::seats::{NO_ORPHAN_HOLDS, ONE_BOOKING_PER_SEAT, SEATS_VS_BOOKINGS};
 
@@ -144,7 +146,7 @@ pub async fn run(pool: &PgPool, grace: Duration) -> Result<Report, sqlx::Error> 
     Ok(Report { checks })
 }
 
-const SPECS: [Spec; 7] = [
+const SPECS: [Spec; 8] = [
     Spec {
         name: "seats-vs-bookings",
         description: "held seats belong to held bookings, sold seats to confirmed ones, each on a flight the \
@@ -163,6 +165,13 @@ const SPECS: [Spec; 7] = [
         name: "no-orphan-holds",
         description: "every hold on a flight is for a booking that was placed",
         sql: NO_ORPHAN_HOLDS,
+        graced: false,
+    },
+    Spec {
+        name: "class-limits",
+        description: "no sale took a booking class past its nested limit (with the cheaper classes of its \
+                      cabin), nor any dearer class past its, under the fares in force at that sale",
+        sql: CLASS_LIMITS,
         graced: false,
     },
     Spec {

@@ -11,7 +11,7 @@ use domain::booking::{
     Booking, BookingCommand, BookingError, BookingEvent, BookingState, CancelledBy, Payment,
     PlaceBooking, SegmentSeats,
 };
-use domain::flight::{Fare, Flight, FlightCommand, FlightError};
+use domain::flight::{ClassCode, Fare, Flight, FlightCommand, FlightError};
 use domain::journey::{Itinerary, JourneyError, MAX_SEGMENTS, Segment};
 use domain::values::{
     AirportCode, BookingId, EmailAddress, FlightId, Label, Money, Passenger, PassengerType,
@@ -46,6 +46,8 @@ pub struct SegmentRequest {
     pub flight_id: FlightId,
     /// One seat per seated passenger (adults and children), in the order they are listed.
     pub seats: Vec<SeatNumber>,
+    /// The booking class asked for; none: the cheapest open for the whole party.
+    pub class: Option<ClassCode>,
 }
 
 /// A new booking: one flight, or a journey of connecting flights, one way or return.
@@ -70,7 +72,11 @@ impl BookRequest {
         Self {
             contact_email,
             passengers,
-            slices: vec![vec![SegmentRequest { flight_id, seats }]],
+            slices: vec![vec![SegmentRequest {
+                flight_id,
+                seats,
+                class: None,
+            }]],
         }
     }
 
@@ -149,6 +155,7 @@ pub async fn book(
         .enumerate()
         .map(|(i, s)| seat_party(&req.passengers, &s.seats, i))
         .collect::<Result<Vec<_>>>()?;
+    let classes: Vec<Option<ClassCode>> = req.slices.iter().flatten().map(|s| s.class).collect();
     let booking_id = BookingId::from_uuid(Uuid::now_v7());
     let hold_until = now + state.booking.hold();
     let lane = Lane::seats_of_all(&flights);
@@ -164,8 +171,13 @@ pub async fn book(
         let itinerary = itinerary_of(ws, &req.slices)?;
         let mut seats = Vec::with_capacity(parties.len());
         for (i, (flight_id, party)) in flights.iter().zip(&parties).enumerate() {
-            let fare = hold_on(ws, (booking_id, *flight_id), party, (hold_until, now))
-                .map_err(|e| e.on_segment(i))?;
+            let fare = hold_on(
+                ws,
+                (booking_id, *flight_id),
+                (party, classes[i]),
+                (hold_until, now),
+            )
+            .map_err(|e| e.on_segment(i))?;
             seats.push(SegmentSeats {
                 fare,
                 passengers: party.clone(),
@@ -259,33 +271,30 @@ fn itinerary_of(ws: &mut WorkingSet, slices: &[Vec<SegmentRequest>]) -> Result<I
 fn hold_on(
     ws: &mut WorkingSet,
     (booking_id, flight_id): (BookingId, FlightId),
-    party: &Passengers,
+    (party, class): (&Passengers, Option<ClassCode>),
     (hold_until, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Fare> {
     let key = flight_id.to_string();
-    let occupants = party.occupants();
-    let first = occupants
-        .first()
-        .map(|(seat, _)| *seat)
-        .ok_or(FlightError::NoSeatsRequested)?;
-    let flight = ws.get::<Flight>(&key)?;
-    let fs = flight.aggregate.state().ok_or(FlightError::NotScheduled)?;
-    let cabin = fs
-        .seats
-        .get(&first)
-        .ok_or(FlightError::UnknownSeat(first))?
-        .cabin;
-    let fare = *fs
-        .fares
-        .get(&cabin)
-        .ok_or(FlightError::FaresDoNotMatchCabins { cabin })?;
+    // The flight sells the seats in the class asked for, or the cheapest open for the whole party
+    // (a taken seat is refused first); the booking pays that class's fare.
     let hold = FlightCommand::HoldSeats {
         booking_id,
-        seats: occupants,
+        seats: party.occupants(),
+        class,
         hold_until,
         now,
     };
     ws.execute::<Flight>(&key, "HoldSeats", hold)?;
+    let flight = ws.get::<Flight>(&key)?;
+    let fs = flight.aggregate.state().ok_or(FlightError::NotScheduled)?;
+    let held = fs.holds.get(&booking_id).ok_or(FlightError::NoHold)?;
+    let code = held.class.unwrap_or(ClassCode::default_for(held.cabin));
+    let fare = fs
+        .fares
+        .get(&held.cabin)
+        .and_then(|classes| classes.iter().find(|f| f.code() == code))
+        .copied()
+        .ok_or(FlightError::FaresDoNotMatchCabins { cabin: held.cabin })?;
     Ok(fare)
 }
 

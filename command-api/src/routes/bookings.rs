@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::booking::{BookedSegment, Booking, BookingStatus, CancelledBy};
+use domain::flight::ClassCode;
 use domain::values::{BookingId, Cabin, EmailAddress, FlightId, Money, Passenger, SeatNumber};
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
@@ -37,6 +38,10 @@ pub struct PlaceBookingRequest {
     /// A journey (give this or `flight_id`): 1–2 slices, 1–4 flights in all.
     #[schema(min_items = 1, max_items = 2)]
     pub slices: Option<Vec<SliceRequest>>,
+    /// With `flight_id`: the booking class (one letter); without, the cheapest open for the whole party.
+    /// A class that cannot take the party now is 409 `class_closed`, naming the class on sale.
+    #[schema(value_type = Option<String>, pattern = "^[A-Z]$", example = "Y")]
+    pub class: Option<ClassCode>,
     /// Where notifications go.
     #[schema(value_type = String, format = Email, max_length = 254, example = "ada@example.com")]
     pub contact_email: EmailAddress,
@@ -64,6 +69,9 @@ pub struct SegmentSeatsRequest {
     /// One seat per seated passenger (adults and children, not infants), in the order of `passengers`.
     #[schema(value_type = Vec<String>, min_items = 1, max_items = 9, example = json!(["12A", "12B"]))]
     pub seats: Vec<SeatNumber>,
+    /// The booking class on this flight; without, the cheapest open for the whole party.
+    #[schema(value_type = Option<String>, pattern = "^[A-Z]$", example = "Y")]
+    pub class: Option<ClassCode>,
 }
 
 impl PlaceBookingRequest {
@@ -73,7 +81,13 @@ impl PlaceBookingRequest {
             (Some(flight), None) => vec![vec![SegmentRequest {
                 flight_id: FlightId::from_uuid(flight),
                 seats: self.passengers.iter().filter_map(|p| p.seat).collect(),
+                class: self.class,
             }]],
+            (None, Some(_)) if self.class.is_some() => {
+                return Err(invalid_body(
+                    "with slices, each segment names its class; the booking has no class",
+                ));
+            }
             (None, Some(slices)) if self.passengers.iter().all(|p| p.seat.is_none()) => slices
                 .into_iter()
                 .map(|slice| {
@@ -83,6 +97,7 @@ impl PlaceBookingRequest {
                         .map(|s| SegmentRequest {
                             flight_id: FlightId::from_uuid(s.flight_id),
                             seats: s.seats,
+                            class: s.class,
                         })
                         .collect()
                 })
@@ -192,6 +207,9 @@ pub struct SegmentResponse {
     /// Cabin.
     #[schema(value_type = String)]
     pub cabin: Cabin,
+    /// Booking class on this flight: its fare rules are the booking's.
+    #[schema(example = "Y")]
+    pub class: String,
     /// Price per seated passenger on this flight.
     #[schema(value_type = Object)]
     pub fare: Money,
@@ -210,6 +228,7 @@ impl From<&BookedSegment> for SegmentResponse {
             flight_id: *s.flight_id.as_uuid(),
             slice: s.slice,
             cabin: s.cabin(),
+            class: s.fare.code().to_string(),
             fare: s.fare.price,
             departure_at: s.departure_at,
             arrival_at: s.arrival_at,
@@ -253,10 +272,11 @@ pub fn render(status: StatusCode) -> impl Fn(&Versioned<Booking>) -> Result<Stor
     responses((status = 201, body = BookingResponse),
         (status = 404, description = "`flight_not_found`", body = Problem),
         (status = 409, description = "`seats_unavailable` (a seat is taken; on a journey `segment` names the flight, and \
-            nothing is held anywhere), `hold_limit_exceeded` (you hold the most \
+            nothing is held anywhere), `class_closed` (the class asked for cannot take the party now; `on_sale` names \
+            the cheapest class that can), `no_class_open`, `hold_limit_exceeded` (you hold the most \
             seats unpaid at once), `flight_cancelled`, `flight_departed`, `concurrent_modification`", body = Problem),
         (status = 422, description = "`invalid_body`, the party rules (1-9 seated passengers, an adult, infants on \
-            laps), `unknown_seat`, `duplicate_seat`, `mixed_cabins`, `exit_row_restricted`, \
+            laps), `unknown_seat`, `duplicate_seat`, `mixed_cabins`, `exit_row_restricted`, `unknown_class`, \
             `seats_do_not_match_passengers`, journey rules: `connection_too_short`, `connection_too_long`, \
             `segments_not_connected`, `not_a_return`, `return_before_arrival`, `journey_loops`, `repeated_flight`, \
             `too_many_segments`", body = Problem)))]

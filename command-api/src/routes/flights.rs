@@ -56,10 +56,11 @@ pub struct ScheduleFlightRequest {
     pub arrival_at: DateTime<Utc>,
     /// Aircraft type (registered); its seat layout is copied.
     pub aircraft_id: Uuid,
-    /// One fare per cabin of the aircraft: `{"cabin": "economy", "price": {"amount_minor": 12900,
+    /// Per cabin of the aircraft one fare, `{"cabin": "economy", "price": {"amount_minor": 12900,
     /// "currency": "EUR"}, "rules": {"refundable": true, "cancellation_fee": {"amount_minor": 2500,
-    /// "currency": "EUR"}}}`.
-    #[schema(value_type = Vec<crate::routes::schemas::FareSchema>, min_items = 1, max_items = 4)]
+    /// "currency": "EUR"}}}`, or several booking classes, each with its `class` letter and nested
+    /// `limit` (the dearest first).
+    #[schema(value_type = Vec<crate::routes::schemas::FareSchema>, min_items = 1, max_items = 26)]
     pub fares: Vec<Fare>,
 }
 
@@ -76,7 +77,7 @@ pub struct UpdateFlightRequest {
     #[serde(default, deserialize_with = "infra::time::opt_instant")]
     pub arrival_at: Option<DateTime<Utc>>,
     /// New fares.
-    #[schema(value_type = Option<Vec<crate::routes::schemas::FareSchema>>, min_items = 1, max_items = 4)]
+    #[schema(value_type = Option<Vec<crate::routes::schemas::FareSchema>>, min_items = 1, max_items = 26)]
     pub fares: Option<Vec<Fare>>,
 }
 
@@ -126,9 +127,12 @@ pub struct FlightResponse {
     /// `scheduled`, `delayed`, `cancelled`.
     #[schema(value_type = String)]
     pub status: FlightStatus,
-    /// Fares per cabin.
+    /// Fares per cabin, each cabin's classes the dearest first.
     #[schema(value_type = Vec<Object>)]
     pub fares: Vec<Fare>,
+    /// Each booking class as it stands: price, nested limit, seats held or sold in it, seats it may
+    /// still sell, and whether it is open (sells at least one seat).
+    pub classes: Vec<ClassView>,
     /// Seat counts.
     #[schema(value_type = Object)]
     pub seats: SeatCounts,
@@ -145,10 +149,45 @@ impl From<&FlightState> for FlightResponse {
             arrival_at: s.arrival_at,
             aircraft_id: *s.aircraft_id.as_uuid(),
             status: s.status,
-            fares: s.fares.values().copied().collect(),
+            fares: s.fares.values().flatten().copied().collect(),
+            classes: s
+                .fares
+                .keys()
+                .flat_map(|cabin| {
+                    s.classes(*cabin).into_iter().map(|c| ClassView {
+                        cabin: cabin.as_str(),
+                        class: c.fare.code().to_string(),
+                        price: c.fare.price,
+                        limit: c.fare.limit,
+                        sold: c.sold,
+                        available: c.available,
+                        open: c.available > 0,
+                    })
+                })
+                .collect(),
             seats: s.counts(None),
         }
     }
+}
+
+/// A booking class as it stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClassView {
+    /// Its cabin.
+    pub cabin: &'static str,
+    /// Its letter.
+    pub class: String,
+    /// Per seated passenger.
+    #[schema(value_type = crate::routes::schemas::MoneySchema)]
+    pub price: domain::values::Money,
+    /// Nested limit (with the cheaper classes); none: the cabin's seats.
+    pub limit: Option<u32>,
+    /// Seats held or sold in it.
+    pub sold: usize,
+    /// Seats it may still sell.
+    pub available: usize,
+    /// Whether it sells at least one seat now.
+    pub open: bool,
 }
 
 fn render(status: StatusCode) -> impl Fn(&Versioned<Flight>) -> Result<StoredResponse> + Send {
@@ -186,7 +225,7 @@ fn unknown(code: &str, detail: String) -> ApiError {
     request_body = ScheduleFlightRequest,
     responses((status = 201, body = FlightResponse),
         (status = 422, description = "`invalid_body`, `unknown_airport`, `unknown_aircraft`, \
-            `arrival_not_after_departure`, `departure_in_past`, `fares_do_not_match_cabins`, `mixed_currencies`, `fare_too_high`", body = Problem)))]
+            `arrival_not_after_departure`, `departure_in_past`, `fares_do_not_match_cabins`, `invalid_classes`, `mixed_currencies`, `fare_too_high`", body = Problem)))]
 async fn schedule_flight(
     State(state): State<AppState>,
     principal: Principal,

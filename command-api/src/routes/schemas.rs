@@ -88,10 +88,19 @@ pub struct FareRulesSchema {
 pub struct FareSchema {
     /// The cabin.
     cabin: CabinSchema,
+    /// The booking class (one letter, unique on the flight); required where a cabin has several.
+    /// Without: the cabin's one class (F first, J business, W premium economy, Y economy).
+    #[schema(pattern = "^[A-Z]$", example = "Y")]
+    class: Option<String>,
     /// Per seated passenger.
     price: MoneySchema,
     /// Cancellation rules.
     rules: FareRulesSchema,
+    /// Nested limit: the most seats this class and the cheaper ones of its cabin may sell together;
+    /// from the dearest class to the cheapest, prices fall and limits never rise. Without: the cabin's
+    /// seats.
+    #[schema(minimum = 0, maximum = 100_000)]
+    limit: Option<u32>,
 }
 
 /// One cabin of an aircraft's layout.

@@ -79,7 +79,7 @@ async fn an_unsold_flight_is_rescheduled_and_its_fares_changed() {
     let state = app.flight_state(flight).await;
     assert_eq!(state.departure_at, departure);
     assert_eq!(
-        state.fares[&domain::values::Cabin::Economy]
+        state.fares[&domain::values::Cabin::Economy][0]
             .price
             .amount_minor(),
         11_000

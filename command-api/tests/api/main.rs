@@ -3,6 +3,7 @@
 
 mod auth;
 mod bookings;
+mod classes;
 mod dropped;
 mod flights;
 mod helpers;

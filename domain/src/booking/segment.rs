@@ -181,6 +181,8 @@ fn upcast_v1(
             cabin,
             price,
             rules,
+            class: None,
+            limit: None,
         },
         passengers,
         departure_at,

@@ -3,7 +3,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Fare, FlightCommand, FlightError, FlightEvent, inventory, schedule};
+use super::{
+    ClassCode, Fare, FlightCommand, FlightError, FlightEvent, inventory, nested_availability,
+    schedule,
+};
 use crate::aircraft::{SeatLayout, SeatSpec};
 use crate::values::{
     AircraftId, AirportCode, BookingId, Cabin, FlightId, FlightNumber, SeatNumber,
@@ -46,6 +49,9 @@ pub struct Hold {
     pub seats: BTreeSet<SeatNumber>,
     /// Their cabin.
     pub cabin: Cabin,
+    /// Their booking class (none: held before classes, the cabin's one class).
+    #[serde(default)]
+    pub class: Option<ClassCode>,
     /// When an unpaid hold lapses.
     pub until: DateTime<Utc>,
     /// Paid: the seats are sold.
@@ -88,8 +94,8 @@ pub struct FlightState {
     pub layout: SeatLayout,
     /// Every seat, by number.
     pub seats: BTreeMap<SeatNumber, SeatSpec>,
-    /// Current fare per cabin.
-    pub fares: BTreeMap<Cabin, Fare>,
+    /// Current fares per cabin: its booking classes, the dearest first.
+    pub fares: BTreeMap<Cabin, Vec<Fare>>,
     /// Seats per booking.
     pub holds: BTreeMap<BookingId, Hold>,
     /// Which booking has each taken seat.
@@ -130,6 +136,90 @@ impl FlightState {
     pub fn booking_ids(&self) -> Vec<BookingId> {
         self.holds.keys().copied().collect()
     }
+
+    /// Each booking class of `cabin` (the dearest first) with the seats it holds or sold and the seats
+    /// it may still sell ([`nested_availability`]).
+    pub fn classes(&self, cabin: Cabin) -> Vec<ClassAvailability> {
+        let Some(fares) = self.fares.get(&cabin) else {
+            return Vec::new();
+        };
+        let mut sold = vec![0; fares.len()];
+        for hold in self.holds.values().filter(|h| h.cabin == cabin) {
+            let code = hold.class.unwrap_or(ClassCode::default_for(cabin));
+            if let Some(i) = fares.iter().position(|f| f.code() == code) {
+                sold[i] += hold.seats.len();
+            }
+        }
+        let free = self.counts(Some(cabin)).free;
+        nested_availability(fares, &sold, free)
+            .into_iter()
+            .zip(fares.iter().zip(sold))
+            .map(|(available, (fare, sold))| ClassAvailability {
+                fare: *fare,
+                sold,
+                available,
+            })
+            .collect()
+    }
+
+    /// The fare `party` seats of `cabin` sell at now: the class asked for if it is open for all of
+    /// them, or else the cheapest class that is.
+    ///
+    /// # Errors
+    /// [`FlightError::UnknownClass`], [`FlightError::ClassClosed`] (naming the class on sale), or
+    /// [`FlightError::NoClassOpen`].
+    pub fn quote(
+        &self,
+        cabin: Cabin,
+        party: usize,
+        wanted: Option<ClassCode>,
+    ) -> Result<Fare, FlightError> {
+        let classes = self.classes(cabin);
+        let cheapest_open = classes.iter().rev().find(|c| c.available >= party);
+        match wanted {
+            None => cheapest_open
+                .map(|c| c.fare)
+                .ok_or(FlightError::NoClassOpen { cabin, party }),
+            Some(class) => {
+                let asked = classes
+                    .iter()
+                    .find(|c| c.fare.code() == class)
+                    .ok_or(FlightError::UnknownClass { class, cabin })?;
+                if asked.available >= party {
+                    Ok(asked.fare)
+                } else {
+                    Err(FlightError::ClassClosed {
+                        class,
+                        party,
+                        on_sale: cheapest_open.map(|c| c.fare.code()),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// One booking class of a cabin as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassAvailability {
+    /// The class: code, price, rules, nested limit.
+    pub fare: Fare,
+    /// Seats it holds or sold.
+    pub sold: usize,
+    /// Seats it may still sell.
+    pub available: usize,
+}
+
+/// The fares by cabin, each cabin's classes the dearest first.
+fn by_cabin(fares: Vec<Fare>) -> BTreeMap<Cabin, Vec<Fare>> {
+    let mut by_cabin: BTreeMap<Cabin, Vec<Fare>> = BTreeMap::new();
+    for fare in fares {
+        by_cabin.entry(fare.cabin).or_default().push(fare);
+    }
+    for classes in by_cabin.values_mut() {
+        classes.sort_by_key(|f| std::cmp::Reverse(f.price.amount_minor()));
+    }
+    by_cabin
 }
 
 impl Flight {
@@ -174,11 +264,12 @@ impl Flight {
                 FlightCommand::HoldSeats {
                     booking_id,
                     seats,
+                    class,
                     hold_until,
                     now,
                 },
                 s,
-            ) => inventory::hold(s, booking_id, &seats, hold_until, now),
+            ) => inventory::hold(s, booking_id, (&seats, class), hold_until, now),
             (FlightCommand::ConfirmSeats { booking_id, now }, s) => {
                 inventory::confirm(s, booking_id, now)
             }
@@ -231,7 +322,7 @@ impl Flight {
                 status: FlightStatus::Scheduled,
                 layout,
                 seats,
-                fares: fares.into_iter().map(|f| (f.cabin, f)).collect(),
+                fares: by_cabin(fares),
                 holds: BTreeMap::new(),
                 taken: BTreeMap::new(),
             });
@@ -251,9 +342,7 @@ fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
             s.departure_at = departure_at;
             s.arrival_at = arrival_at;
         }
-        FlightEvent::FaresChanged { fares } => {
-            s.fares = fares.into_iter().map(|f| (f.cabin, f)).collect();
-        }
+        FlightEvent::FaresChanged { fares } => s.fares = by_cabin(fares),
         FlightEvent::FlightDelayed {
             departure_at,
             arrival_at,
@@ -267,6 +356,7 @@ fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
         FlightEvent::SeatsHeld {
             booking_id,
             cabin,
+            class,
             seats,
             hold_until,
         } => {
@@ -276,6 +366,7 @@ fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
             let hold = Hold {
                 seats: seats.into_iter().collect(),
                 cabin,
+                class,
                 until: hold_until,
                 confirmed: false,
             };

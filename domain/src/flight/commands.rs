@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use super::Fare;
+use super::{ClassCode, Fare};
 use crate::aircraft::SeatLayout;
 use crate::values::{
     AircraftId, AirportCode, BookingId, FlightId, FlightNumber, Label, SeatNumber, SeatOccupant,
@@ -25,7 +25,7 @@ pub struct ScheduleFlight {
     pub aircraft_id: AircraftId,
     /// That aircraft's layout.
     pub layout: SeatLayout,
-    /// One fare per cabin the layout has.
+    /// Per cabin of the layout, one fare or several booking classes.
     pub fares: Vec<Fare>,
     /// The time of the request.
     pub now: DateTime<Utc>,
@@ -76,6 +76,8 @@ pub enum FlightCommand {
         booking_id: BookingId,
         /// Each seat and who will sit there.
         seats: Vec<(SeatNumber, SeatOccupant)>,
+        /// The booking class asked for; none: the cheapest open for the party.
+        class: Option<ClassCode>,
         /// When the hold lapses unless paid.
         hold_until: DateTime<Utc>,
         /// Request time.

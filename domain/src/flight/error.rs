@@ -1,5 +1,6 @@
 use thiserror::Error;
 
+use super::ClassCode;
 use crate::values::{Cabin, SeatNumber};
 
 /// Flight rules that a command broke.
@@ -31,6 +32,41 @@ pub enum FlightError {
     FareTooHigh {
         /// The cabin of that fare.
         cabin: Cabin,
+    },
+    /// Booking classes that do not nest: codes missing or repeated, prices not falling from the
+    /// dearest to the cheapest, or a cheaper class allowed more than a dearer one.
+    #[error("the {cabin} classes are invalid: {why}")]
+    InvalidClasses {
+        /// The cabin.
+        cabin: Cabin,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A booking class the flight does not sell in that cabin.
+    #[error("the flight sells no class {class} in {cabin}")]
+    UnknownClass {
+        /// The class asked for.
+        class: ClassCode,
+        /// The cabin of the seats.
+        cabin: Cabin,
+    },
+    /// The class asked for cannot sell that many seats now.
+    #[error("class {class} is closed for {party} passengers{}", on_sale.map(|c| format!("; class {c} is on sale")).unwrap_or_default())]
+    ClassClosed {
+        /// The class asked for.
+        class: ClassCode,
+        /// The seats asked for.
+        party: usize,
+        /// The cheapest class that is open for the party, if any.
+        on_sale: Option<ClassCode>,
+    },
+    /// No class of the cabin can sell that many seats now.
+    #[error("no class of {cabin} is open for {party} passengers")]
+    NoClassOpen {
+        /// The cabin.
+        cabin: Cabin,
+        /// The seats asked for.
+        party: usize,
     },
     /// Fares or fees in several currencies.
     #[error("all fares and fees must be in one currency")]

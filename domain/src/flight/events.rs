@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use super::Fare;
+use super::{ClassCode, Fare};
 use crate::aircraft::SeatLayout;
 use crate::values::{
     AircraftId, AirportCode, BookingId, Cabin, FlightId, FlightNumber, Label, SeatNumber,
@@ -29,7 +29,7 @@ pub enum FlightEvent {
         aircraft_id: AircraftId,
         /// Seat layout copied from the aircraft type.
         layout: SeatLayout,
-        /// Fares per cabin.
+        /// Fares: per cabin one, or several booking classes (since 1.1).
         fares: Vec<Fare>,
     },
     /// An unsold flight moved to new times.
@@ -39,9 +39,9 @@ pub enum FlightEvent {
         /// New arrival.
         arrival_at: DateTime<Utc>,
     },
-    /// Fares changed for future bookings.
+    /// Fares changed for future bookings: prices, classes and their limits (seats sold stay sold).
     FaresChanged {
-        /// New fares per cabin.
+        /// New fares per cabin (booking classes since 1.1).
         fares: Vec<Fare>,
     },
     /// The departure moved later.
@@ -70,6 +70,9 @@ pub enum FlightEvent {
         booking_id: BookingId,
         /// The cabin of every seat.
         cabin: Cabin,
+        /// The booking class they were sold in (since 1.1; before, the cabin's one class).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<ClassCode>,
         /// The seats.
         seats: Vec<SeatNumber>,
         /// When the hold lapses unless paid.
@@ -125,6 +128,14 @@ impl DomainEvent for FlightEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        match self {
+            // 1.1: fares may name booking classes with nested limits; a hold names its class. A 1.0
+            // event reads as the cabin's one class (`ClassCode::default_for`), limited by its seats.
+            Self::FlightScheduled { .. } | Self::FaresChanged { .. } | Self::SeatsHeld { .. } => {
+                "1.1"
+            }
+            _ => "1.0",
+        }
+        .to_owned()
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+use super::ClassCode;
 use super::schedule::check_operating;
 use super::{FlightError, FlightEvent, FlightState, Hold};
 use crate::aircraft::SeatSpec;
@@ -12,7 +13,7 @@ use crate::values::{BookingId, SeatNumber, SeatOccupant};
 pub(super) fn hold(
     s: &FlightState,
     booking_id: BookingId,
-    requested: &[(SeatNumber, SeatOccupant)],
+    (requested, class): (&[(SeatNumber, SeatOccupant)], Option<ClassCode>),
     hold_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<FlightEvent>, FlightError> {
@@ -52,9 +53,12 @@ pub(super) fn hold(
     if !unavailable.is_empty() {
         return Err(FlightError::SeatsUnavailable(unavailable));
     }
+    // Sold in the class asked for, or the cheapest open for the whole party; never past a limit.
+    let fare = s.quote(cabin, seen.len(), class)?;
     Ok(vec![FlightEvent::SeatsHeld {
         booking_id,
         cabin,
+        class: Some(fare.code()),
         seats: seen.into_iter().collect(),
         hold_until,
     }])

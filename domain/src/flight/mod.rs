@@ -10,12 +10,16 @@ mod inventory;
 mod schedule;
 
 #[cfg(test)]
+mod class_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Flight, FlightState, FlightStatus, Hold, SeatCounts, SeatStatus};
+pub use aggregate::{
+    ClassAvailability, Flight, FlightState, FlightStatus, Hold, SeatCounts, SeatStatus,
+};
 pub use commands::{FlightCommand, ScheduleFlight};
 pub use error::FlightError;
 pub use events::FlightEvent;
-pub use fare::{Fare, FareRules};
+pub use fare::{ClassCode, Fare, FareRules, nested_availability};

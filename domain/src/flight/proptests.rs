@@ -33,6 +33,7 @@ fn any_command() -> impl Strategy<Value = FlightCommand> {
             .prop_map(|(b, seats, m)| FlightCommand::HoldSeats {
                 booking_id: booking(b),
                 seats,
+                class: None,
                 hold_until: now() + Duration::minutes(m + 15),
                 now: now() + Duration::minutes(m),
             }),
@@ -115,6 +116,7 @@ proptest! {
         let hold_first = FlightCommand::HoldSeats {
             booking_id: booking(1),
             seats: first.iter().map(|s| (*s, SeatOccupant::Adult)).collect(),
+            class: None,
             hold_until: now() + Duration::minutes(15),
             now: now(),
         };
@@ -132,6 +134,7 @@ proptest! {
         let result = flight.decide(FlightCommand::HoldSeats {
             booking_id: booking(2),
             seats: second,
+            class: None,
             hold_until: now() + Duration::minutes(15),
             now: now(),
         });

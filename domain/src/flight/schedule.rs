@@ -54,8 +54,8 @@ pub(super) fn change_fares(
 ) -> Result<Vec<FlightEvent>, FlightError> {
     check_operating(s, now)?;
     check_fares(&s.layout, &fares)?;
-    let unchanged =
-        fares.len() == s.fares.len() && fares.iter().all(|f| s.fares.get(&f.cabin) == Some(f));
+    let current: Vec<&Fare> = s.fares.values().flatten().collect();
+    let unchanged = fares.len() == current.len() && fares.iter().all(|f| current.contains(&f));
     if unchanged {
         return Ok(vec![]);
     }
@@ -126,9 +126,10 @@ fn check_fares(layout: &SeatLayout, fares: &[Fare]) -> Result<(), FlightError> {
     let cabins: BTreeSet<Cabin> = layout.cabins().iter().map(|c| c.cabin).collect();
     let mut priced = BTreeSet::new();
     for fare in fares {
-        if !cabins.contains(&fare.cabin) || !priced.insert(fare.cabin) {
+        if !cabins.contains(&fare.cabin) {
             return Err(FlightError::FaresDoNotMatchCabins { cabin: fare.cabin });
         }
+        priced.insert(fare.cabin);
         if fare.price.amount_minor() > Fare::MAX_AMOUNT_MINOR
             || fare.rules.cancellation_fee.amount_minor() > Fare::MAX_AMOUNT_MINOR
         {
@@ -138,6 +139,7 @@ fn check_fares(layout: &SeatLayout, fares: &[Fare]) -> Result<(), FlightError> {
     if let Some(cabin) = cabins.difference(&priced).next() {
         return Err(FlightError::FaresDoNotMatchCabins { cabin: *cabin });
     }
+    check_classes(fares)?;
     let mut currencies = fares
         .iter()
         .flat_map(|f| [f.price.currency(), f.rules.cancellation_fee.currency()]);
@@ -145,6 +147,54 @@ fn check_fares(layout: &SeatLayout, fares: &[Fare]) -> Result<(), FlightError> {
         && currencies.any(|c| c != first)
     {
         return Err(FlightError::MixedCurrencies);
+    }
+    Ok(())
+}
+
+/// Booking classes nest: a cabin priced more than once names a distinct class for each fare (codes are
+/// unique on the flight), and from the dearest to the cheapest prices fall and limits never rise.
+fn check_classes(fares: &[Fare]) -> Result<(), FlightError> {
+    let mut codes = BTreeSet::new();
+    for fare in fares {
+        if !codes.insert(fare.code()) {
+            let invalid = |why| FlightError::InvalidClasses {
+                cabin: fare.cabin,
+                why,
+            };
+            return Err(if fare.class.is_none() {
+                FlightError::FaresDoNotMatchCabins { cabin: fare.cabin }
+            } else {
+                invalid("a class code is used twice")
+            });
+        }
+    }
+    let mut by_cabin: std::collections::BTreeMap<Cabin, Vec<&Fare>> = Default::default();
+    for fare in fares {
+        by_cabin.entry(fare.cabin).or_default().push(fare);
+    }
+    for (cabin, mut classes) in by_cabin {
+        let invalid = |why| FlightError::InvalidClasses { cabin, why };
+        if classes.len() > 1 && classes.iter().any(|f| f.class.is_none()) {
+            return Err(FlightError::FaresDoNotMatchCabins { cabin });
+        }
+        classes.sort_by_key(|f| std::cmp::Reverse(f.price.amount_minor()));
+        for pair in classes.windows(2) {
+            let (dearer, cheaper) = (pair[0], pair[1]);
+            if dearer.price == cheaper.price {
+                return Err(invalid("two classes have the same price"));
+            }
+            match (dearer.limit, cheaper.limit) {
+                (Some(_), None) => {
+                    return Err(invalid(
+                        "a cheaper class has no limit below a limited dearer one",
+                    ));
+                }
+                (Some(d), Some(c)) if c > d => {
+                    return Err(invalid("a cheaper class may sell more than a dearer one"));
+                }
+                _ => {}
+            }
+        }
     }
     Ok(())
 }

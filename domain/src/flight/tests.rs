@@ -50,6 +50,7 @@ fn hold(b: u128, seats: &[&str]) -> FlightCommand {
             .iter()
             .map(|s| (seat(s), SeatOccupant::Adult))
             .collect(),
+        class: None,
         hold_until: now() + Duration::minutes(15),
         now: now(),
     }
@@ -382,6 +383,7 @@ mod seats {
                 .when(FlightCommand::HoldSeats {
                     booking_id: booking(1),
                     seats: vec![(seat("11A"), occupant)],
+                    class: None,
                     hold_until: now() + Duration::minutes(15),
                     now: now(),
                 })
@@ -398,6 +400,7 @@ mod seats {
             .when(FlightCommand::HoldSeats {
                 booking_id: booking(1),
                 seats: vec![(seat("10A"), SeatOccupant::Adult)],
+                class: None,
                 hold_until: now(),
                 now: now(),
             })

@@ -55,6 +55,9 @@ pub enum ValueError {
     /// Not an email address.
     #[error("email must look like name@example.com, got {0:?}")]
     Email(String),
+    /// Not one upper-case letter.
+    #[error("a booking class is one letter A-Z, got {0:?}")]
+    ClassCode(String),
     /// A seat layout that cannot be built.
     #[error("seat layout: {0}")]
     Layout(&'static str),

@@ -23,6 +23,7 @@ async fn a_journey_lists_every_flight_in_local_time_and_a_broken_connection_is_t
     let segment = |flight, seat: &str| SegmentRequest {
         flight_id: FlightId::from_uuid(flight),
         seats: vec![SeatNumber::parse(seat).unwrap()],
+        class: None,
     };
     let request = BookRequest {
         contact_email: EmailAddress::parse("trip@example.com").unwrap(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use domain::aircraft::AircraftEvent;
 use domain::airport::AirportEvent;
-use domain::flight::{Fare, FlightEvent};
+use domain::flight::{ClassCode, Fare, FlightEvent};
 use infra::event_log::StoredEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -172,6 +172,7 @@ async fn flight(
                 let capacity = seats.iter().filter(|s| s.cabin == fare.cabin).count() as i32;
                 upsert_cabin(conn, id, fare, Some(capacity)).await?;
             }
+            replace_classes(conn, id, &fares).await?;
             let (names, rows, letters, cabins, characteristics): (
                 Vec<_>,
                 Vec<_>,
@@ -234,6 +235,7 @@ async fn flight(
             for fare in &fares {
                 upsert_cabin(conn, id, fare, None).await?;
             }
+            replace_classes(conn, id, &fares).await?;
             vec![Invalidation::Search]
         }
         FlightEvent::FlightCancelled { .. } => {
@@ -244,8 +246,23 @@ async fn flight(
             vec![Invalidation::Search, seat_map]
         }
         FlightEvent::SeatsHeld {
-            booking_id, seats, ..
+            booking_id,
+            seats,
+            cabin,
+            class,
+            ..
         } => {
+            let class = class.unwrap_or(ClassCode::default_for(cabin));
+            sqlx::query(
+                "INSERT INTO rm_class_holds (flight_id, booking_id, class, seats) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (flight_id, booking_id) DO UPDATE SET class = $3, seats = $4",
+            )
+            .bind(id)
+            .bind(booking_id.as_uuid())
+            .bind(class.to_string())
+            .bind(i32::try_from(seats.len()).unwrap_or(i32::MAX))
+            .execute(&mut *conn)
+            .await?;
             for seat in seats {
                 pending.seats.insert(
                     (id, seat.to_string()),
@@ -263,7 +280,13 @@ async fn flight(
             }
             vec![Invalidation::Search, seat_map]
         }
-        FlightEvent::SeatsReleased { seats, .. } | FlightEvent::HoldExpired { seats, .. } => {
+        FlightEvent::SeatsReleased { seats, booking_id }
+        | FlightEvent::HoldExpired { seats, booking_id } => {
+            sqlx::query("DELETE FROM rm_class_holds WHERE flight_id = $1 AND booking_id = $2")
+                .bind(id)
+                .bind(booking_id.as_uuid())
+                .execute(&mut *conn)
+                .await?;
             for seat in seats {
                 pending.seats.insert((id, seat.to_string()), ("free", None));
             }
@@ -306,6 +329,75 @@ async fn flight(
         .iter()
         .any(|c| matches!(c, Invalidation::SeatMap(..)));
     Ok(changes)
+}
+
+/// Each class's seats held or sold and what it may still sell: its nested limit less what it and the
+/// cheaper classes hold, bounded by every dearer class's and by the cabin's free seats (as the write
+/// side's `nested_availability`).
+const CLASSES_RECOUNT: &str = "
+WITH sold AS (
+    SELECT flight_id, class, sum(seats) AS sold FROM rm_class_holds WHERE flight_id = ANY($1) GROUP BY 1, 2
+), k AS (
+    SELECT c.flight_id, c.class, c.cabin, c.rank, c.nested_limit, coalesce(s.sold, 0) AS sold, cab.seats_free
+    FROM rm_flight_classes c
+    LEFT JOIN sold s ON s.flight_id = c.flight_id AND s.class = c.class
+    JOIN rm_flight_cabins cab ON cab.flight_id = c.flight_id AND cab.cabin = c.cabin
+    WHERE c.flight_id = ANY($1)
+), n AS (
+    SELECT *, nested_limit - sum(sold) OVER (PARTITION BY flight_id, cabin ORDER BY rank DESC
+                                             ROWS UNBOUNDED PRECEDING) AS left_here
+    FROM k
+), a AS (
+    SELECT flight_id, class, sold,
+           greatest(0, least(seats_free, coalesce(min(left_here) OVER (PARTITION BY flight_id, cabin ORDER BY rank
+                                                                      ROWS UNBOUNDED PRECEDING), seats_free)))
+               AS available
+    FROM n
+)
+UPDATE rm_flight_classes c SET sold = a.sold, available = a.available
+FROM a WHERE c.flight_id = a.flight_id AND c.class = a.class";
+
+/// A cabin's price is its cheapest class open for one seat (the cheapest class when none is).
+const CABIN_PRICE: &str = "
+UPDATE rm_flight_cabins cab SET price_minor = p.price_minor, refundable = p.refundable, fee_minor = p.fee_minor
+FROM (SELECT DISTINCT ON (flight_id, cabin) flight_id, cabin, price_minor, refundable, fee_minor
+      FROM rm_flight_classes WHERE flight_id = ANY($1)
+      ORDER BY flight_id, cabin, (available > 0) DESC, price_minor) p
+WHERE cab.flight_id = p.flight_id AND cab.cabin = p.cabin";
+
+/// The flight's classes as `fares` sets them (ranked the dearest first in each cabin); what they
+/// hold is recounted with the flight.
+async fn replace_classes(
+    conn: &mut PgConnection,
+    id: Uuid,
+    fares: &[Fare],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM rm_flight_classes WHERE flight_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for fare in fares {
+        let rank = fares
+            .iter()
+            .filter(|f| f.cabin == fare.cabin && f.price.amount_minor() > fare.price.amount_minor())
+            .count();
+        sqlx::query(
+            "INSERT INTO rm_flight_classes (flight_id, cabin, class, rank, price_minor, currency, refundable, \
+             fee_minor, nested_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(fare.cabin.as_str())
+        .bind(fare.code().to_string())
+        .bind(i32::try_from(rank).unwrap_or(i32::MAX))
+        .bind(fare.price.amount_minor())
+        .bind(fare.price.currency().as_str())
+        .bind(fare.rules.refundable)
+        .bind(fare.rules.cancellation_fee.amount_minor())
+        .bind(fare.limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn upsert_cabin(
@@ -406,6 +498,14 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .bind(&recount)
         .execute(&mut *conn)
         .await?;
+        sqlx::query(CLASSES_RECOUNT)
+            .bind(&recount)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(CABIN_PRICE)
+            .bind(&recount)
+            .execute(&mut *conn)
+            .await?;
     }
     let (ids, versions): (Vec<Uuid>, Vec<i64>) = pending
         .flights

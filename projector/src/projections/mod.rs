@@ -87,6 +87,8 @@ impl Projection {
                 "rm_aircraft",
                 "rm_flights",
                 "rm_flight_cabins",
+                "rm_flight_classes",
+                "rm_class_holds",
                 "rm_seats",
                 "rm_seat_map_versions",
             ],

@@ -79,6 +79,32 @@ pub struct FlightView {
     /// Cabins.
     #[sqlx(skip)]
     pub cabins: Vec<CabinView>,
+    /// Booking classes, each cabin's the dearest first.
+    #[sqlx(skip)]
+    pub classes: Vec<ClassView>,
+}
+
+/// A booking class of a flight as it stands.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct ClassView {
+    /// Cabin.
+    pub cabin: String,
+    /// Its letter.
+    pub class: String,
+    /// Price per seat, minor units.
+    pub price_minor: i64,
+    /// Currency.
+    pub currency: String,
+    /// Whether a cancellation refunds anything.
+    pub refundable: bool,
+    /// Cancellation fee, minor units.
+    pub fee_minor: i64,
+    /// Nested limit: seats it and the cheaper classes may sell together; none: the cabin's seats.
+    pub nested_limit: Option<i32>,
+    /// Seats held or sold in it.
+    pub sold: i32,
+    /// Seats it may still sell.
+    pub available: i32,
 }
 
 /// One seat.
@@ -124,6 +150,13 @@ async fn get_flight(State(state): State<AppState>, Path(id): Path<Uuid>) -> Resu
     flight.cabins = sqlx::query_as(
         "SELECT cabin, price_minor, currency, refundable, fee_minor, capacity, seats_free, seats_held, seats_sold \
          FROM rm_flight_cabins WHERE flight_id = $1 ORDER BY price_minor",
+    )
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
+    flight.classes = sqlx::query_as(
+        "SELECT cabin, class, price_minor, currency, refundable, fee_minor, nested_limit, sold, available \
+         FROM rm_flight_classes WHERE flight_id = $1 ORDER BY cabin, rank",
     )
     .bind(id)
     .fetch_all(&state.pool)

@@ -403,15 +403,16 @@ async fn connection_times(pool: &PgPool) -> Result<HashMap<String, i64>> {
 }
 
 const SEGMENT_COLUMNS: &str = "f.flight_id, f.number, f.origin, f.destination, f.departure_at, \
-    f.arrival_at, f.departure_local, f.arrival_local, f.duration_min, f.status, o.cabin, o.price_minor, \
-    o.currency, o.seats_free AS seats_left";
+    f.arrival_at, f.departure_local, f.arrival_local, f.duration_min, f.status, o.cabin, o.class, \
+    o.price_minor, o.currency, o.seats_free AS seats_left, least(o.available, 9) AS bookable";
 
 /// Flights on sale with a cabin that seats the party: `where` over `f`, binds from `$3`.
 fn segment_sql(condition: &str) -> String {
     format!(
-        "SELECT {SEGMENT_COLUMNS} FROM rm_flights f JOIN LATERAL (SELECT c.cabin, c.price_minor, c.currency, \
-         c.seats_free FROM rm_flight_cabins c WHERE c.flight_id = f.flight_id AND c.seats_free >= $1 \
-         AND ($2::text IS NULL OR c.cabin = $2) ORDER BY c.price_minor, c.cabin LIMIT 1) o ON true \
+        "SELECT {SEGMENT_COLUMNS} FROM rm_flights f JOIN LATERAL (SELECT c.cabin, c.class, c.price_minor, \
+         c.currency, c.available, cab.seats_free FROM rm_flight_classes c JOIN rm_flight_cabins cab \
+         ON cab.flight_id = c.flight_id AND cab.cabin = c.cabin WHERE c.flight_id = f.flight_id \
+         AND c.available >= $1 AND ($2::text IS NULL OR c.cabin = $2) ORDER BY c.price_minor, c.cabin LIMIT 1) o ON true \
          WHERE f.status <> 'cancelled' AND f.departure_at > now() AND {condition}"
     )
 }

@@ -98,12 +98,16 @@ pub struct FlightOffer {
     pub status: String,
     /// Cabin offered.
     pub cabin: String,
-    /// Price per seat, minor units.
+    /// Booking class offered: the cheapest open for the whole party in that cabin.
+    pub class: String,
+    /// Price per seat in that class, minor units.
     pub price_minor: i64,
     /// Currency.
     pub currency: String,
     /// Seats left in that cabin.
     pub seats_left: i32,
+    /// Seats that class may still sell, at most 9 (as availability answers count them).
+    pub bookable: i32,
 }
 
 /// A page of offers.
@@ -334,9 +338,11 @@ fn json_bytes(bytes: Vec<u8>) -> Response {
 async fn run_search(pool: &sqlx::PgPool, p: &SearchParams, v: &Validated) -> Result<SearchPage> {
     let mut q = QueryBuilder::<Postgres>::new(
         "SELECT * FROM (SELECT f.flight_id, f.number, f.origin, f.destination, f.departure_at, f.arrival_at, \
-         f.departure_local, f.arrival_local, f.duration_min, f.status, o.cabin, o.price_minor, o.currency, \
-         o.seats_free AS seats_left FROM rm_flights f JOIN LATERAL (SELECT c.cabin, c.price_minor, c.currency, \
-         c.seats_free FROM rm_flight_cabins c WHERE c.flight_id = f.flight_id AND c.seats_free >= ",
+         f.departure_local, f.arrival_local, f.duration_min, f.status, o.cabin, o.class, o.price_minor, o.currency, \
+         o.seats_free AS seats_left, least(o.available, 9) AS bookable FROM rm_flights f JOIN LATERAL \
+         (SELECT c.cabin, c.class, c.price_minor, c.currency, c.available, cab.seats_free FROM rm_flight_classes c \
+         JOIN rm_flight_cabins cab ON cab.flight_id = c.flight_id AND cab.cabin = c.cabin \
+         WHERE c.flight_id = f.flight_id AND c.available >= ",
     );
     q.push_bind(v.passengers);
     if let Some(cabin) = v.cabin {

@@ -3,6 +3,7 @@
 
 mod bookings;
 mod cache;
+mod classes;
 mod feed;
 mod flights;
 mod helpers;

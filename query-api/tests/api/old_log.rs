@@ -89,6 +89,31 @@ async fn an_event_log_written_by_earlier_code_replays_into_the_same_views_histor
         assert_eq!(flight["departure_at"], expected["departure_at"], "{flight}");
         let (_, seats) = app.get(&format!("/api/v1/flights/{id}/seats"), None).await;
         assert_eq!(taken_seats(&seats), expected["taken"], "{id}");
+        // Fares written before booking classes read as one class per cabin, limited by its seats,
+        // holding what the cabin holds.
+        for class in flight["classes"].as_array().unwrap() {
+            let default = match class["cabin"].as_str().unwrap() {
+                "business" => "J",
+                "economy" => "Y",
+                other => panic!("a cabin the fixture does not have: {other}"),
+            };
+            assert_eq!(class["class"], default, "{class}");
+            assert_eq!(class["nested_limit"], Value::Null, "{class}");
+            let cabin = flight["cabins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["cabin"] == class["cabin"])
+                .unwrap();
+            assert_eq!(class["available"], cabin["seats_free"], "{class} {cabin}");
+            let held_or_sold =
+                cabin["seats_held"].as_i64().unwrap() + cabin["seats_sold"].as_i64().unwrap();
+            assert_eq!(class["sold"], held_or_sold, "{class} {cabin}");
+        }
+        assert!(
+            !flight["classes"].as_array().unwrap().is_empty(),
+            "{flight}"
+        );
     }
     // Airports registered before connecting times existed (event version 1.0) have the default hour.
     let (_, airports) = app.get("/api/v1/airports", None).await;

@@ -110,6 +110,7 @@ async fn reads_come_from_the_replica_and_your_own_writes_from_the_primary_when_i
     for table in [
         "rm_flights",
         "rm_flight_cabins",
+        "rm_flight_classes",
         "rm_seat_map_versions",
         "rm_seats",
     ] {
