@@ -522,6 +522,24 @@ async fn the_charts_draw_as_many_bars_as_the_analytics_have_data() {
             .await,
         json!("75.0 %")
     );
+    // Seats per booking class: one row per class of each flight with paid seats, as the API says.
+    let classes = world
+        .get(
+            &format!("/api/v1/analytics/classes?{departures}"),
+            &world.admin,
+        )
+        .await;
+    let shown = browser
+        .eval("[...document.querySelectorAll('#class-revenue tbody tr')].map((r) => Number(r.children[2].textContent))")
+        .await;
+    let sold: Vec<Value> = classes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seats_sold"].clone())
+        .collect();
+    assert!(!sold.is_empty(), "{classes}");
+    assert_eq!(shown, json!(sold));
     browser.screenshot("analytics").await;
     browser.close().await;
 }

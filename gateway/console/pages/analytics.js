@@ -1,5 +1,6 @@
 // Analytics from the projections: revenue and bookings per day, hold-to-confirm conversion and
-// cancellations for bookings made in a range; load factor per flight for flights departing in a range.
+// cancellations for bookings made in a range; load factor per flight, and seats and revenue per booking
+// class with each flight's yield, for flights departing in a range.
 
 import * as api from '../api.js';
 import { columns, bars } from '../charts.js';
@@ -29,13 +30,15 @@ async function load(out, ctx) {
   fill(out, h('p', { class: 'muted' }, 'Loading…'));
   const booked = `from=${ranges.from}&to=${ranges.to}`;
   try {
-    const [revenue, loads, conversion, cancellations] = await Promise.all([
+    const departing = `from=${ranges.depart_from}&to=${ranges.depart_to}`;
+    const [revenue, loads, classes, conversion, cancellations] = await Promise.all([
       api.get(`/analytics/revenue?${booked}`),
-      api.get(`/analytics/load-factors?from=${ranges.depart_from}&to=${ranges.depart_to}`),
+      api.get(`/analytics/load-factors?${departing}`),
+      api.get(`/analytics/classes?${departing}`),
       api.get(`/analytics/conversion?${booked}`),
       api.get(`/analytics/cancellations?${booked}`),
     ]);
-    fill(out, ...perDay(revenue), loadFactors(loads), funnel(conversion, cancellations));
+    fill(out, ...perDay(revenue), loadFactors(loads), perClass(classes), funnel(conversion, cancellations));
   } catch (error) {
     fill(out);
     ctx.notice(error.message, 'error');
@@ -79,6 +82,23 @@ function loadFactors(rows) {
     labels: shown.map((r) => `${r.origin}→${r.destination} ${r.departure_at.slice(0, 16).replace('T', ' ')}`),
     values: shown.map((r) => r.load_factor), max: 1, format: (v) => `${Math.round(v * 100)} %`,
   }));
+}
+
+/** Seats and revenue per booking class of each flight, with the flight's yield (first 60 rows). */
+function perClass(rows) {
+  const shown = rows.slice(0, 60);
+  const note = rows.length > shown.length ? ` (first ${shown.length} of ${rows.length})` : '';
+  return h('section', { class: 'card scroll' }, h('h2', {}, `Revenue per booking class${note}`),
+    rows.length === 0 ? h('p', { class: 'muted' }, 'No paid seats on flights departing in the range.')
+      : h('table', { class: 'data', id: 'class-revenue' },
+        h('thead', {}, h('tr', {}, ...['Flight (departure, UTC)', 'Class', 'Seats', 'Revenue', 'Flight yield']
+          .map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, ...shown.map((r) => h('tr', {},
+          h('td', {}, `${r.origin}→${r.destination} ${r.departure_at.slice(0, 16).replace('T', ' ')}`),
+          h('td', {}, r.class),
+          h('td', { class: 'num' }, String(r.seats_sold)),
+          h('td', { class: 'num' }, money(r.revenue_minor, r.currency)),
+          h('td', { class: 'num' }, money(r.flight_yield_minor, r.currency)))))));
 }
 
 function funnel(c, cancellations) {

@@ -118,7 +118,8 @@ async function run(results, ctx, after = null) {
         h('td', {}, `${f.origin} → ${f.destination}`),
         h('td', {}, local(f.departure_local)),
         h('td', {}, `${Math.floor(f.duration_min / 60)} h ${String(f.duration_min % 60).padStart(2, '0')}`),
-        h('td', { class: 'num' }, money(f.price_minor, f.currency), h('span', { class: 'muted' }, ` ${CABIN_NAMES[f.cabin] || f.cabin}`)),
+        h('td', { class: 'num' }, money(f.price_minor, f.currency),
+          h('span', { class: 'muted' }, ` ${CABIN_NAMES[f.cabin] || f.cabin}${f.class ? ` · ${f.class}` : ''}`)),
         h('td', { class: 'num' }, f.seats_left),
         h('td', {}, h('span', { class: `badge ${f.status}` }, f.status)))));
     const more = results.querySelector('#more');
@@ -145,6 +146,7 @@ function flight(view, id, ctx) {
   let shown = -1;
   let previous = new Map();
   let cabins = [];
+  let classes = [];
   let layout = new Map(); // cabin → letters with spaces for aisles, from the aircraft
   let latest = null;
   const draw = (seatMap) => {
@@ -152,7 +154,7 @@ function flight(view, id, ctx) {
     shown = seatMap.version;
     latest = seatMap;
     map.dataset.version = String(shown);
-    drawSummary(summary, seatMap.seats, cabins);
+    drawSummary(summary, seatMap.seats, cabins, classes);
     drawMap(map, seatMap.seats, previous, layout);
     previous = new Map(seatMap.seats.map((s) => [s.seat, s.status]));
     const at = live.dataset.mode === 'feed' ? 'live from the event log' : 'refreshed every 2 s';
@@ -183,6 +185,7 @@ function flight(view, id, ctx) {
     try {
       const [info, seatMap] = await Promise.all([api.get(`/flights/${id}`), api.get(`/flights/${id}/seats`)]);
       cabins = info.cabins;
+      classes = info.classes || [];
       try {
         const aircraft = await api.get(`/aircraft/${info.aircraft_id}`);
         layout = new Map(aircraft.cabins.map((c) => [c.cabin, c.letters]));
@@ -191,7 +194,7 @@ function flight(view, id, ctx) {
       }
       if (latest) {
         // A newer map may have been drawn already (the live feed): draw it again with fares and aisles.
-        drawSummary(summary, latest.seats, cabins);
+        drawSummary(summary, latest.seats, cabins, classes);
         drawMap(map, latest.seats, new Map(), layout);
       }
       fill(title, `${info.number} ${info.origin} → ${info.destination}`);
@@ -262,16 +265,32 @@ function byCabin(seats) {
   return [...groups.entries()].sort((a, b) => CABINS.indexOf(a[0]) - CABINS.indexOf(b[0]));
 }
 
-function drawSummary(el, seats, cabins) {
+function drawSummary(el, seats, cabins, classes = []) {
   fill(el, byCabin(seats).map(([cabin, list]) => {
     const count = (status) => list.filter((s) => s.status === status).length;
     const fare = cabins.find((c) => c.cabin === cabin);
+    const sold = classes.filter((c) => c.cabin === cabin);
     return h('div', { class: 'cabin-card', 'data-cabin': cabin },
       h('h3', {}, CABIN_NAMES[cabin] || cabin),
       h('p', { class: 'big' }, h('span', { class: 'seats-left' }, count('free')), ' seats left'),
       h('p', { class: 'muted' }, `${count('held')} held · ${count('sold')} sold of ${list.length}`),
-      fare ? h('p', {}, money(fare.price_minor, fare.currency)) : null);
+      fare ? h('p', {}, 'from ', money(fare.price_minor, fare.currency)) : null,
+      sold.length > 1 ? classTable(cabin, sold) : null);
   }));
+}
+
+/** A cabin's booking classes, the dearest first: price, seats held or sold, the nested limit and what
+ * each still sells (closed when nothing). */
+function classTable(cabin, classes) {
+  return h('table', { class: 'data classes', 'data-cabin': cabin },
+    h('caption', { class: 'sr' }, `${CABIN_NAMES[cabin] || cabin} booking classes`),
+    h('thead', {}, h('tr', {}, ...['Class', 'Price', 'Sold', 'Limit', 'Open'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, ...classes.map((c) => h('tr', { 'data-class': c.class },
+      h('td', {}, c.class),
+      h('td', { class: 'num' }, money(c.price_minor, c.currency)),
+      h('td', { class: 'num' }, String(c.sold)),
+      h('td', { class: 'num' }, c.nested_limit === null ? '–' : String(c.nested_limit)),
+      h('td', {}, c.available > 0 ? `${c.available} left` : h('span', { class: 'badge cancelled' }, 'closed'))))));
 }
 
 /** The cabin's columns, `null` for an aisle: from the aircraft's layout (`"ABC DEF"`) when known. */

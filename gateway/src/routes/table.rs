@@ -67,6 +67,7 @@ pub const ROUTES: &[ProxiedRoute] = &[
     route("POST", "/api/v1/bookings/{id}/seat-changes", Command),
     route("GET", "/api/v1/analytics/revenue", Query),
     route("GET", "/api/v1/analytics/load-factors", Query),
+    route("GET", "/api/v1/analytics/classes", Query),
     route("GET", "/api/v1/analytics/cancellations", Query),
     route("GET", "/api/v1/analytics/conversion", Query),
     route("POST", "/api/v1/webhooks", Notifier),

@@ -49,12 +49,23 @@ struct Placed {
     flight: Vec<Uuid>,
     /// The outbound's last flight (where the route ends).
     last: Vec<Uuid>,
-    /// Every flight, as `(booking, flight)`.
-    segments: Vec<(Uuid, Uuid)>,
+    /// Every flight of every booking.
+    segments: Vec<SegmentRow>,
     seats: Vec<i32>,
     total: Vec<i64>,
     currency: Vec<String>,
     placed_at: Vec<DateTime<Utc>>,
+}
+
+/// A booking's flight, with what it was sold at there.
+#[derive(Debug)]
+struct SegmentRow {
+    booking: Uuid,
+    flight: Uuid,
+    class: String,
+    seats: i32,
+    fare_minor: i64,
+    currency: String,
 }
 
 #[derive(Debug, Default)]
@@ -115,8 +126,14 @@ fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionE
             p.id.push(id);
             p.flight.push(*first.flight_id.as_uuid());
             p.last.push(*last.flight_id.as_uuid());
-            p.segments
-                .extend(b.segments.iter().map(|s| (id, *s.flight_id.as_uuid())));
+            p.segments.extend(b.segments.iter().map(|s| SegmentRow {
+                booking: id,
+                flight: *s.flight_id.as_uuid(),
+                class: s.fare.code().to_string(),
+                seats: s.passengers.seated_count() as i32,
+                fare_minor: s.fare.price.amount_minor(),
+                currency: s.fare.price.currency().as_str().to_owned(),
+            }));
             p.seats.push(first.passengers.seated_count() as i32);
             p.total.push(b.total.amount_minor());
             p.currency.push(b.total.currency().as_str().to_owned());
@@ -202,13 +219,18 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .bind(p.last)
         .execute(&mut *conn)
         .await?;
-        let (bookings, flights): (Vec<Uuid>, Vec<Uuid>) = p.segments.into_iter().unzip();
+        let segments = p.segments;
         sqlx::query(
-            "INSERT INTO rm_analytics_segments (booking_id, flight_id) \
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
+            "INSERT INTO rm_analytics_segments (booking_id, flight_id, class, seats, fare_minor, currency) \
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::bigint[], $6::text[]) \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(bookings)
-        .bind(flights)
+        .bind(segments.iter().map(|s| s.booking).collect::<Vec<_>>())
+        .bind(segments.iter().map(|s| s.flight).collect::<Vec<_>>())
+        .bind(segments.iter().map(|s| s.class.clone()).collect::<Vec<_>>())
+        .bind(segments.iter().map(|s| s.seats).collect::<Vec<_>>())
+        .bind(segments.iter().map(|s| s.fare_minor).collect::<Vec<_>>())
+        .bind(segments.iter().map(|s| s.currency.clone()).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }

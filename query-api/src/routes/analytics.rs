@@ -1,5 +1,6 @@
 //! Analytics for admins, added up from the analytics read model: revenue and bookings per day and route,
-//! load factor per flight, cancellations and refunds, hold-to-payment conversion and time.
+//! load factor per flight, revenue and seats per booking class with each flight's yield, cancellations
+//! and refunds, hold-to-payment conversion and time.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,7 @@ use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    infra::api_routes![revenue; load_factors; cancellations; conversion]
+    infra::api_routes![revenue; load_factors; classes; cancellations; conversion]
 }
 
 /// A date range (UTC days, inclusive); the last 30 days by default.
@@ -118,6 +119,42 @@ async fn load_factors(
     Ok(axum::Json(rows).into_response())
 }
 
+/// Seats and money per booking class of a flight departing in the range (paid, not cancelled).
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct ClassRow {
+    /// Flight.
+    pub flight_id: Uuid,
+    /// Departure airport.
+    pub origin: String,
+    /// Arrival airport.
+    pub destination: String,
+    /// Departure.
+    pub departure_at: DateTime<Utc>,
+    /// Booking class.
+    pub class: String,
+    /// Currency.
+    pub currency: String,
+    /// Seats sold in it.
+    pub seats_sold: i64,
+    /// Revenue from it, minor units (fare per seat times seats).
+    pub revenue_minor: i64,
+    /// The flight's yield: its revenue over its passengers in every class, minor units.
+    pub flight_yield_minor: i64,
+}
+
+/// Revenue and seats per booking class, and each flight's yield (average fare per passenger), for
+/// flights departing in the range.
+#[utoipa::path(get, path = "/api/v1/analytics/classes", tag = "analytics", params(Range), security(("bearer" = [])),
+    responses((status = 200, body = Vec<ClassRow>), (status = 403, body = infra::problem::Problem)))]
+async fn classes(
+    State(state): State<AppState>,
+    principal: Principal,
+    AppQuery(range): AppQuery<Range>,
+) -> Result<Response> {
+    let rows = report::<ClassRow>(&state, &principal, &range, CLASSES).await?;
+    Ok(axum::Json(rows).into_response())
+}
+
 /// Cancellations, refunds and lapsed holds per day and route.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct CancellationRow {
@@ -200,6 +237,20 @@ const LOAD_FACTORS: &str = "SELECT f.flight_id, f.origin, f.destination, f.depar
      LEFT JOIN rm_analytics_bookings b ON b.booking_id = s.booking_id \
      WHERE f.departure_at >= $1 AND f.departure_at < $2 \
      GROUP BY f.flight_id ORDER BY f.departure_at, f.flight_id";
+
+/// Paid, not cancelled seats and revenue per class of each flight departing in the range, with the
+/// flight's yield over all its classes (per currency).
+const CLASSES: &str = "SELECT f.flight_id, f.origin, f.destination, f.departure_at, s.class, s.currency, \
+     sum(s.seats)::bigint AS seats_sold, sum(s.seats::bigint * s.fare_minor)::bigint AS revenue_minor, \
+     (sum(sum(s.seats::bigint * s.fare_minor)) OVER w / GREATEST(sum(sum(s.seats)) OVER w, 1))::bigint \
+         AS flight_yield_minor \
+     FROM rm_analytics_flights f JOIN rm_analytics_segments s ON s.flight_id = f.flight_id \
+     JOIN rm_analytics_bookings b ON b.booking_id = s.booking_id \
+     WHERE f.departure_at >= $1 AND f.departure_at < $2 AND s.class IS NOT NULL \
+       AND b.confirmed_at IS NOT NULL AND b.cancelled_at IS NULL \
+     GROUP BY f.flight_id, f.origin, f.destination, f.departure_at, s.class, s.currency \
+     WINDOW w AS (PARTITION BY f.flight_id, s.currency) \
+     ORDER BY f.departure_at, f.flight_id, s.class";
 
 /// Cancellations, refunds and lapsed holds per day and route.
 const CANCELLATIONS: &str = "SELECT (COALESCE(cancelled_at, expired_at) AT TIME ZONE 'UTC')::date AS day, origin, destination, \

@@ -109,3 +109,50 @@ async fn search_quotes_the_cheapest_class_open_for_the_party_and_steps_up_as_it_
         .clone();
     assert_eq!(economy["price_minor"], 10_000, "{economy}");
 }
+
+#[tokio::test]
+async fn analytics_add_up_seats_and_revenue_per_class_and_each_flights_yield() {
+    let app = spawn_app().await;
+    let flight = flight_with_classes(&app).await;
+    // Three in Q at 100.00, then two in B at 200.00 (one Q seat is left, not enough for two), both
+    // paid; one more in Q, held unpaid, counts nowhere.
+    for seats in [&["10A", "10B", "10C"][..], &["11A", "11B"][..]] {
+        let booking = app.book(&app.customer, flight, seats).await;
+        app.pay(&app.customer, &booking).await;
+    }
+    app.book(&app.customer, flight, &["12A"]).await;
+    app.project().await;
+    let day = (Utc::now() + Duration::days(12)).date_naive();
+    let (status, rows) = app
+        .get(
+            &format!("/api/v1/analytics/classes?from={day}&to={day}"),
+            Some(&app.admin),
+        )
+        .await;
+    assert_eq!(status, 200, "{rows}");
+    let rows: Vec<(String, i64, i64, i64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["class"].as_str().unwrap().to_owned(),
+                r["seats_sold"].as_i64().unwrap(),
+                r["revenue_minor"].as_i64().unwrap(),
+                r["flight_yield_minor"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // Yield: 70,000 over 5 passengers.
+    assert_eq!(
+        rows,
+        [
+            ("B".to_owned(), 2, 40_000, 14_000),
+            ("Q".to_owned(), 3, 30_000, 14_000)
+        ]
+    );
+    let (status, _) = app
+        .get("/api/v1/analytics/classes", Some(&app.customer))
+        .await;
+    assert_eq!(status, 403);
+}
