@@ -890,3 +890,61 @@ async fn a_round_trip_shows_its_itinerary_and_a_seat_map_per_flight_and_journeys
     browser.screenshot("journey-search").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_admin_changes_a_classs_price_and_limit_from_the_flight_page() {
+    let world = World::start(1).await;
+    let flight = world.flights[0].clone();
+    let browser = Browser::start(1280, 1600).await;
+    browser
+        .sign_in(&world.airline.gateway, &world.admin_email, PASSWORD)
+        .await;
+    browser
+        .goto(&world.url(&format!("/console/#/flights/{flight}")))
+        .await;
+    // The flight was scheduled with one fare per cabin: each cabin's one class (J business, Y economy).
+    let editable =
+        "[...document.querySelectorAll('#fares-form tbody tr')].map((r) => r.dataset.class)";
+    browser
+        .until(editable, Duration::from_secs(10), |v| {
+            v.as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    browser.type_into("input[name=price-Y]", "123.45").await;
+    browser.type_into("input[name=limit-Y]", "20").await;
+    browser.click("#fares-form button[type=submit]").await;
+    // The change went in as an event and the read side shows it; the page follows.
+    browser
+        .until(
+            "document.getElementById('notice').textContent",
+            Duration::from_secs(10),
+            |v| v == &json!("Fares saved."),
+        )
+        .await;
+    let view = world
+        .get(&format!("/api/v1/flights/{flight}"), &world.admin)
+        .await;
+    let y = view["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "Y")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&y["price_minor"], &y["nested_limit"]),
+        (&json!(12_345), &json!(20)),
+        "{view}"
+    );
+    // A negative price never leaves the page: the form refuses it.
+    browser.type_into("input[name=price-Y]", "-1").await;
+    browser.click("#fares-form button[type=submit]").await;
+    assert_eq!(
+        browser
+            .eval("document.querySelector('input[name=price-Y]').validity.valid")
+            .await,
+        json!(false)
+    );
+    browser.screenshot("fares-editor").await;
+    browser.close().await;
+}

@@ -130,6 +130,17 @@ export async function post(path, body = {}) {
   return response.status === 204 ? null : response.json();
 }
 
+/** PATCH JSON. */
+export async function patch(path, body) {
+  const response = await send(path, () => ({
+    method: 'PATCH',
+    headers: headers({ 'content-type': 'application/json' }),
+    body: JSON.stringify(body),
+  }));
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**

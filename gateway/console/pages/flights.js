@@ -4,7 +4,7 @@
 // a customer, who may not read the log, sees it refreshed every two seconds.
 
 import * as api from '../api.js';
-import { fill, h, isId, local, money, notFound, short } from '../dom.js';
+import { exponentOf, fill, h, isId, local, money, notFound, short } from '../dom.js';
 
 const CABINS = ['first', 'business', 'premium_economy', 'economy'];
 const CABIN_NAMES = { first: 'First', business: 'Business', premium_economy: 'Premium economy', economy: 'Economy' };
@@ -138,9 +138,11 @@ function flight(view, id, ctx) {
   const live = h('p', { class: 'live', id: 'live-state', 'aria-live': 'polite' }, 'Loading…');
   const summary = h('div', { class: 'cabins', id: 'cabin-summary' });
   const map = h('div', { class: 'seatmaps', id: 'seatmap' });
+  const editor = h('section', { class: 'card', id: 'fares-editor', hidden: true });
   fill(view,
     h('p', {}, h('a', { href: '#/flights' }, '← All flights')),
     h('section', { class: 'card' }, title, facts, live, summary, legend()),
+    editor,
     h('section', { class: 'card' }, h('h2', {}, 'Seat map'), map));
 
   let shown = -1;
@@ -196,6 +198,13 @@ function flight(view, id, ctx) {
         // A newer map may have been drawn already (the live feed): draw it again with fares and aisles.
         drawSummary(summary, latest.seats, cabins, classes);
         drawMap(map, latest.seats, new Map(), layout);
+      }
+      if (api.isAdmin()) {
+        faresEditor(editor, id, classes, ctx, (fresh) => {
+          cabins = fresh.cabins;
+          classes = fresh.classes || [];
+          if (latest) drawSummary(summary, latest.seats, cabins, classes);
+        });
       }
       fill(title, `${info.number} ${info.origin} → ${info.destination}`);
       fill(facts, `Departs ${local(info.departure_local)} (local), arrives ${local(info.arrival_local)} · `,
@@ -277,6 +286,58 @@ function drawSummary(el, seats, cabins, classes = []) {
       fare ? h('p', {}, 'from ', money(fare.price_minor, fare.currency)) : null,
       sold.length > 1 ? classTable(cabin, sold) : null);
   }));
+}
+
+/** For admins: each booking class's price and nested limit, changed together with `PATCH /flights/{id}`
+ * (an event: seats already sold stay sold); `saved(flight)` gets the flight as the read side then has it. */
+function faresEditor(el, id, classes, ctx, saved) {
+  const major = (minor, currency) => (minor / 10 ** exponentOf(currency)).toFixed(exponentOf(currency));
+  const rows = classes.map((c) => ({
+    c,
+    price: h('input', { type: 'number', min: '0', step: String(10 ** -exponentOf(c.currency)), value: major(c.price_minor, c.currency),
+      name: `price-${c.class}`, 'aria-label': `Class ${c.class} price (${c.currency})` }),
+    limit: h('input', { type: 'number', min: '0', step: '1', value: c.nested_limit ?? '', placeholder: 'none',
+      name: `limit-${c.class}`, 'aria-label': `Class ${c.class} nested limit` }),
+  }));
+  const form = h('form', { id: 'fares-form' },
+    h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, ...['Cabin', 'Class', 'Price', 'Nested limit', 'Sold'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, ...rows.map(({ c, price, limit }) => h('tr', { 'data-class': c.class },
+        h('td', {}, CABIN_NAMES[c.cabin] || c.cabin), h('td', {}, c.class), h('td', {}, price, ` ${c.currency}`),
+        h('td', {}, limit), h('td', { class: 'num' }, String(c.sold)))))),
+    h('p', { class: 'muted' }, 'Limits count a class and the cheaper ones of its cabin together; from the dearest class to the cheapest, prices fall and limits never rise. Seats already sold stay sold.'),
+    h('button', { type: 'submit' }, 'Save fares'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const fares = rows.map(({ c, price, limit }) => {
+      const fare = {
+        cabin: c.cabin, class: c.class,
+        price: { amount_minor: Math.round(Number(price.value) * 10 ** exponentOf(c.currency)), currency: c.currency },
+        rules: { refundable: c.refundable, cancellation_fee: { amount_minor: c.fee_minor, currency: c.currency } },
+      };
+      if (limit.value !== '') fare.limit = Number(limit.value);
+      return fare;
+    });
+    try {
+      await api.patch(`/flights/${id}`, { fares });
+      // The read side follows the log: show the flight once it has the change.
+      for (let i = 0; i < 40; i += 1) {
+        const fresh = await api.get(`/flights/${id}`);
+        const shown = new Map((fresh.classes || []).map((c) => [c.class, c]));
+        if (fares.every((f) => shown.get(f.class)?.price_minor === f.price.amount_minor && (shown.get(f.class)?.nested_limit ?? undefined) === f.limit)) {
+          saved(fresh);
+          ctx.notice('Fares saved.');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      ctx.notice('Fares saved; the flight view has not caught up with them yet.');
+    } catch (error) {
+      ctx.notice(error.message, 'error');
+    }
+  });
+  el.hidden = false;
+  fill(el, h('h2', {}, 'Fares and booking classes'), form);
 }
 
 /** A cabin's booking classes, the dearest first: price, seats held or sold, the nested limit and what
