@@ -73,6 +73,11 @@ pub fn fares() -> Vec<Fare> {
 }
 
 pub fn scheduled() -> FlightEvent {
+    scheduled_with(fares())
+}
+
+/// The test flight, on sale at `fares`.
+pub fn scheduled_with(fares: Vec<Fare>) -> FlightEvent {
     FlightEvent::FlightScheduled {
         id: flight_id(),
         number: FlightNumber::parse("AF1234").unwrap(),
@@ -82,7 +87,7 @@ pub fn scheduled() -> FlightEvent {
         arrival_at: departure() + Duration::hours(8),
         aircraft_id: AircraftId::from_uuid(Uuid::from_u128(0xA1)),
         layout: layout(),
-        fares: fares(),
+        fares,
     }
 }
 

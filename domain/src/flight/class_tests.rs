@@ -30,31 +30,7 @@ fn three_classes() -> Vec<Fare> {
 
 fn flight_with(fares: Vec<Fare>) -> Flight {
     let mut flight = Flight::default();
-    let FlightEvent::FlightScheduled {
-        id,
-        number,
-        origin,
-        destination,
-        departure_at,
-        arrival_at,
-        aircraft_id,
-        layout,
-        ..
-    } = scheduled()
-    else {
-        unreachable!()
-    };
-    flight.apply(FlightEvent::FlightScheduled {
-        id,
-        number,
-        origin,
-        destination,
-        departure_at,
-        arrival_at,
-        aircraft_id,
-        layout,
-        fares,
-    });
+    flight.apply(scheduled_with(fares));
     flight
 }
 
