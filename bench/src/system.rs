@@ -11,6 +11,7 @@ use anyhow::Context;
 use chrono::Utc;
 use command_api::executor::{CommandMeta, Executor};
 use domain::aircraft::{CabinLayout, SeatLayout};
+use domain::flight::{ClassCode, Fare};
 use domain::values::{AircraftId, Cabin};
 use infra::auth::{JwtSigner, Role, generate_key_pair};
 use infra::event_log::Subscription;
@@ -490,14 +491,32 @@ pub async fn schedule_with(
     aircraft: AircraftId,
     layout: &SeatLayout,
 ) -> anyhow::Result<Uuid> {
-    let fares = layout
-        .cabins()
+    // Economy sells three nested booking classes, as airlines do: Q (a quarter of the cabin) at 60 % of
+    // `price`, B (two thirds, with Q) at `price`, and Y, limited only by the seats, at twice it. A flight
+    // filled seat by seat steps from Q to B to Y.
+    let economy = layout
+        .seats()
         .iter()
-        .map(|c| match c.cabin {
-            Cabin::Economy => seed::fare(Cabin::Economy, price, 0),
-            other => seed::fare(other, price * 4, 0),
+        .filter(|s| s.cabin == Cabin::Economy)
+        .count();
+    let economy = u32::try_from(economy)?;
+    let class = |code: &str, price: i64, limit: Option<u32>| -> anyhow::Result<Fare> {
+        Ok(Fare {
+            class: Some(ClassCode::parse(code)?),
+            limit,
+            ..seed::fare(Cabin::Economy, price, 0)?
         })
-        .collect::<anyhow::Result<_>>()?;
+    };
+    let mut fares = Vec::new();
+    for c in layout.cabins() {
+        if c.cabin == Cabin::Economy {
+            fares.push(class("Y", price * 2, None)?);
+            fares.push(class("B", price, Some(economy * 2 / 3))?);
+            fares.push(class("Q", price * 3 / 5, Some(economy / 4))?);
+        } else {
+            fares.push(seed::fare(c.cabin, price * 4, 0)?);
+        }
+    }
     let plan = FlightPlan {
         number: "BE100",
         route,
