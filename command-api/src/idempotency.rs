@@ -5,7 +5,8 @@
 //! between the two cannot make a retry run twice: the same key and body replay the stored response byte
 //! for byte; another body under the same key is 422; a key whose request is still running is 409 with
 //! `Retry-After`, never stored. A request that commits nothing (a 4xx or 5xx) releases its claim, so the
-//! client may retry it. A claim whose lease ran out (its process died) is taken over by a retry; the
+//! client may retry it. While a request runs its lease is renewed (every third of it), so only a claim
+//! whose process died lets its lease run out, and that one is taken over by a retry; the
 //! old holder then cannot commit, because the outcome is written only under the current token. A request
 //! dropped before its decision was queued (the client hung up) releases its claim at once; one refused
 //! because the executor's queues are full never claims.
@@ -80,7 +81,25 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         claim: claim.clone(),
         committing,
     };
-    let response = next.run(req).await;
+    // While the request runs, its process is alive: the claim's lease is renewed, so a retry never takes
+    // over a request that is only slow (queued behind others, say); a process that dies stops renewing.
+    let response = {
+        let run = next.run(req);
+        tokio::pin!(run);
+        let every =
+            (state.booking.idempotency_lease() / 3).max(std::time::Duration::from_millis(50));
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                response = &mut run => break response,
+                _ = renew.tick() => {
+                    if let Err(e) = renew_lease(&state, &claim).await {
+                        tracing::warn!(error.message = %e, "could not renew an idempotency claim's lease");
+                    }
+                }
+            }
+        }
+    };
     abandoned.state = None;
     if response.extensions().get::<OutcomeStored>().is_some() {
         return response;
@@ -232,6 +251,21 @@ async fn take_over(
     .execute(&state.pool)
     .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// Extends a claim still ours and in flight by a whole lease from now.
+async fn renew_lease(state: &AppState, claim: &IdempotencyClaim) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => $4) \
+         WHERE principal = $1 AND key = $2 AND claim = $3 AND state = 'in_flight'",
+    )
+    .bind(&claim.principal)
+    .bind(&claim.key)
+    .bind(claim.token)
+    .bind(state.booking.idempotency_lease().as_secs_f64())
+    .execute(&state.pool)
+    .await?;
+    Ok(())
 }
 
 async fn release(state: &AppState, claim: &IdempotencyClaim) -> Result<(), sqlx::Error> {

@@ -168,3 +168,84 @@ async fn a_client_that_hangs_up_before_its_decision_is_queued_leaves_its_key_fre
     assert_eq!(retried.status, 200, "{}", retried.json());
     assert_eq!(retried.json()["status"], "confirmed");
 }
+
+/// Authorizes once `gate` is opened, holding the payment request (asynchronously) until then.
+#[derive(Debug)]
+struct WaitsForGate(std::sync::Arc<tokio::sync::Notify>);
+
+impl Authorize for WaitsForGate {
+    fn authorize<'a>(
+        &'a self,
+        inner: &'a TestCardProvider,
+        key: &'a str,
+        card_token: &'a str,
+        amount: domain::values::Money,
+    ) -> command_api::payments::ProviderFuture<'a, command_api::payments::Receipt> {
+        Box::pin(async move {
+            self.0.notified().await;
+            command_api::payments::PaymentProvider::authorize(inner, key, card_token, amount).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slower_than_its_lease_keeps_its_key_and_a_retry_waits_for_its_outcome() {
+    let app = spawn_app().await;
+    let flight = app.scheduled_flight().await;
+    let booking = app.book(&app.customer, flight, &["10A"]).await.json();
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let provider = AuthorizingWith {
+        inner: TestCardProvider::default(),
+        hook: WaitsForGate(gate.clone()),
+    };
+    let keys = (app.public_pem.as_str(), &app.clock);
+    let (address, _) = start_with(&app.db, keys, 4, std::sync::Arc::new(provider), |_| {}).await;
+    let pay = || {
+        app.client
+            .post(format!(
+                "{address}{}",
+                testkit::bodies::payment_path(&booking)
+            ))
+            .bearer_auth(&app.customer)
+            .header("idempotency-key", "slow-pay")
+            .json(&testkit::bodies::payment(&booking))
+    };
+    let lease = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "SELECT max(lease_until) FROM idempotency_keys WHERE key = 'slow-pay'",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+    };
+    // While the payment waits on its provider for longer than the lease (2 s in tests), its claim's
+    // lease is renewed: wait for a renewal, then a retry is told the request is still running (it does
+    // not take the key over); then the provider answers.
+    let retry_once_renewed = async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut first_seen = None;
+        loop {
+            match (first_seen, lease().await) {
+                (None, Some(at)) => first_seen = Some(at),
+                (Some(before), Some(at)) if at > before => break,
+                _ => {}
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the lease was never renewed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let retry = app.send(pay()).await;
+        gate.notify_one();
+        retry
+    };
+    let (first, retry) = tokio::join!(app.send(pay()), retry_once_renewed);
+    assert_eq!(retry.status, 409, "{}", retry.json());
+    assert_eq!(retry.json()["code"], "idempotency_key_in_flight");
+    assert_eq!(first.status, 200, "{}", first.json());
+    let again = app.send(pay()).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.bytes, first.bytes);
+}
