@@ -313,6 +313,21 @@ pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
     let (status, aircraft) = send(post("/api/v1/aircraft", aircraft)).await.unwrap();
     assert_eq!(status, 201);
     let mut ids = Vec::new();
+    // Economy's 30 seats sell as three nested booking classes, so every kill and fault below also
+    // goes through class choice and `verify`'s class limits: Q (8), B (20 with Q), Y (the seats).
+    let class = |code: &str, price: i64, limit: Option<u32>| {
+        let mut fare = testkit::bodies::fare("economy", price, true, 2500);
+        fare["class"] = json!(code);
+        if let Some(limit) = limit {
+            fare["limit"] = json!(limit);
+        }
+        fare
+    };
+    let fares = [
+        class("Y", 12_000, None),
+        class("B", 10_000, Some(20)),
+        class("Q", 8_000, Some(8)),
+    ];
     for n in 0..flights {
         let departure = Utc::now() + Span::days(20 + n as i64);
         let flight = testkit::bodies::flight(
@@ -320,7 +335,7 @@ pub async fn setup(flights: usize, extra: &[(&str, &str)]) -> Setup {
             ("CDG", "JFK"),
             (departure, Span::hours(8)),
             &aircraft["id"],
-            &[testkit::bodies::fare("economy", 10000, true, 2500)],
+            &fares,
         );
         let (status, body) = send(post("/api/v1/flights", flight)).await.unwrap();
         assert_eq!(status, 201, "{body}");
