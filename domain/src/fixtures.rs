@@ -97,6 +97,7 @@ pub fn held(b: u128, seats: &[&str], cabin: Cabin) -> FlightEvent {
         cabin,
         class: Some(crate::flight::ClassCode::default_for(cabin)),
         seats: seats.iter().map(|s| seat(s)).collect(),
+        unseated: vec![],
         hold_until: now() + Duration::minutes(15),
     }
 }

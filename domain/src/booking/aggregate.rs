@@ -70,6 +70,22 @@ pub struct BookingState {
     /// The refund paid back, once the provider did.
     #[serde(default)]
     pub refund_issued: Option<Money>,
+    /// Offloads at a flight's close, with their refunds.
+    #[serde(default)]
+    pub offloads: Vec<OffloadMoney>,
+}
+
+/// The money of one offload: the fare refunded and the compensation owed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OffloadMoney {
+    /// The flight.
+    pub flight_id: FlightId,
+    /// The offloaded passengers' fare there, refunded.
+    pub refund: Money,
+    /// Compensation owed.
+    pub compensation: Money,
+    /// The refund paid back, once the provider did.
+    pub refund_issued: Option<Money>,
 }
 
 impl BookingState {
@@ -135,8 +151,35 @@ impl Booking {
             BookingCommand::RecordRefund {
                 reference,
                 amount,
+                offload: None,
                 now,
             } => record_refund(s, reference, amount, now),
+            BookingCommand::RecordRefund {
+                reference,
+                amount,
+                offload: Some(flight),
+                now,
+            } => record_offload_refund(s, (reference, amount), flight, now),
+            BookingCommand::AssignSeat {
+                segment,
+                passenger,
+                seat,
+                at_close,
+                now,
+            } => assign_seat(s, (segment, passenger), seat, at_close, now),
+            BookingCommand::Offload {
+                flight_id,
+                passengers,
+                compensation,
+                now,
+            } => offload(s, flight_id, &passengers, compensation, now),
+            BookingCommand::ExpireAtClose { now } => {
+                check_alive(s)?;
+                if s.status == BookingStatus::Confirmed {
+                    return Err(BookingError::AlreadyConfirmed);
+                }
+                Ok(vec![BookingEvent::BookingExpired { expired_at: now }])
+            }
             BookingCommand::NoteFlightDelay {
                 flight_id,
                 departure_at,
@@ -210,6 +253,7 @@ fn place(cmd: PlaceBooking) -> Result<Vec<BookingEvent>, BookingError> {
             passengers: seats.passengers,
             departure_at: flight.departure_at,
             arrival_at: Some(flight.arrival_at),
+            offloaded: Vec::new(),
         });
     }
     let (Some(total), Some(fare_rules)) = (total, rules) else {
@@ -374,6 +418,9 @@ fn change_seat(
     if s.status == BookingStatus::Held && now > s.hold_until {
         return Err(BookingError::HoldExpired);
     }
+    if on.is_offloaded(passenger) {
+        return Err(BookingError::Offloaded(passenger));
+    }
     let from = on
         .passengers
         .as_slice()
@@ -436,7 +483,122 @@ fn record_refund(
     Ok(vec![BookingEvent::RefundIssued {
         reference,
         amount,
+        offload: None,
         refunded_at: now,
+    }])
+}
+
+fn record_offload_refund(
+    s: &BookingState,
+    (reference, amount): (Label, Money),
+    flight: FlightId,
+    now: DateTime<Utc>,
+) -> Result<Vec<BookingEvent>, BookingError> {
+    let due = s
+        .offloads
+        .iter()
+        .find(|o| o.flight_id == flight && o.refund.amount_minor() > 0)
+        .ok_or(BookingError::NoRefundDue)?;
+    if due.refund_issued.is_some() {
+        return Ok(vec![]);
+    }
+    if amount != due.refund {
+        return Err(BookingError::refund_mismatch(due.refund));
+    }
+    Ok(vec![BookingEvent::RefundIssued {
+        reference,
+        amount,
+        offload: Some(flight),
+        refunded_at: now,
+    }])
+}
+
+fn assign_seat(
+    s: &BookingState,
+    (segment, passenger): (usize, usize),
+    seat: SeatNumber,
+    at_close: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<BookingEvent>, BookingError> {
+    check_alive(s)?;
+    let on = s
+        .segments
+        .get(segment)
+        .ok_or(BookingError::NoSuchSegment(segment))?;
+    if !at_close && now >= on.departure_at {
+        return Err(BookingError::Departed);
+    }
+    if s.status == BookingStatus::Held && now > s.hold_until {
+        return Err(BookingError::HoldExpired);
+    }
+    if on.is_offloaded(passenger) {
+        return Err(BookingError::Offloaded(passenger));
+    }
+    let who = on
+        .passengers
+        .as_slice()
+        .get(passenger)
+        .filter(|_| on.passengers.occupant_of(passenger).is_some())
+        .ok_or(BookingError::NoSuchPassenger(passenger))?;
+    if who.seat == Some(seat) {
+        return Ok(vec![]);
+    }
+    if who.seat.is_some() {
+        return Err(BookingError::SameSeat);
+    }
+    if on
+        .passengers
+        .as_slice()
+        .iter()
+        .any(|p| p.seat == Some(seat))
+    {
+        return Err(BookingError::SeatTakenInBooking);
+    }
+    Ok(vec![BookingEvent::PassengerSeatAssigned {
+        segment,
+        passenger,
+        seat,
+    }])
+}
+
+/// The passengers denied boarding with their infants, their fare on that flight refunded (infants
+/// fly free) and the compensation owed to each seated one. Offloading them again does nothing.
+fn offload(
+    s: &BookingState,
+    flight: FlightId,
+    passengers: &[usize],
+    compensation: Money,
+    now: DateTime<Utc>,
+) -> Result<Vec<BookingEvent>, BookingError> {
+    check_alive(s)?;
+    let segment = s.segment_of(flight).ok_or(BookingError::NotOffloadable)?;
+    if s.status != BookingStatus::Confirmed {
+        return Err(BookingError::NotOffloadable);
+    }
+    let on = &s.segments[segment];
+    let mut all = Vec::new();
+    for &p in passengers {
+        if on.is_offloaded(p) {
+            return Ok(vec![]);
+        }
+        if on.passengers.occupant_of(p).is_none() {
+            return Err(BookingError::NoSuchPassenger(p));
+        }
+        all.push(p);
+        all.extend(on.passengers.infant_of(p));
+    }
+    all.sort_unstable();
+    all.dedup();
+    let seated = u32::try_from(passengers.len()).unwrap_or(u32::MAX);
+    let refund = on.fare.price.times(seated).map_err(BookingError::Price)?;
+    let compensation = compensation.times(seated).map_err(BookingError::Price)?;
+    Ok(vec![BookingEvent::PassengersOffloaded {
+        flight_id: flight,
+        segment,
+        passengers: all,
+        refund,
+        compensation,
+        offloaded_at: now,
     }])
 }
 
@@ -471,6 +633,7 @@ impl Booking {
                 broken_connections: vec![],
                 captured: None,
                 refund_issued: None,
+                offloads: Vec::new(),
             });
         } else if let Some(s) = self.state.as_mut() {
             apply_to_state(s, event);
@@ -492,7 +655,50 @@ fn apply_to_state(s: &mut BookingState, event: BookingEvent) {
         }
         BookingEvent::BookingExpired { .. } => s.status = BookingStatus::Expired,
         BookingEvent::PaymentCaptured { amount, .. } => s.captured = Some(amount),
-        BookingEvent::RefundIssued { amount, .. } => s.refund_issued = Some(amount),
+        BookingEvent::RefundIssued {
+            amount,
+            offload: None,
+            ..
+        } => s.refund_issued = Some(amount),
+        BookingEvent::RefundIssued {
+            amount,
+            offload: Some(flight),
+            ..
+        } => {
+            if let Some(o) = s.offloads.iter_mut().find(|o| o.flight_id == flight) {
+                o.refund_issued = Some(amount);
+            }
+        }
+        BookingEvent::PassengerSeatAssigned {
+            segment,
+            passenger,
+            seat,
+        } => {
+            if let Some(on) = s.segments.get_mut(segment)
+                && let Ok(seated) = on.passengers.with_seat(passenger, seat)
+            {
+                on.passengers = seated;
+            }
+        }
+        BookingEvent::PassengersOffloaded {
+            flight_id,
+            segment,
+            passengers,
+            refund,
+            compensation,
+            ..
+        } => {
+            if let Some(on) = s.segments.get_mut(segment) {
+                on.offloaded.extend(passengers);
+                on.offloaded.sort_unstable();
+            }
+            s.offloads.push(OffloadMoney {
+                flight_id,
+                refund,
+                compensation,
+                refund_issued: None,
+            });
+        }
         BookingEvent::PassengerSeatChanged {
             segment,
             passenger,

@@ -112,12 +112,15 @@ pub enum BookingCommand {
         /// Request time.
         now: DateTime<Utc>,
     },
-    /// Record that the provider paid the cancellation's refund back. Recording it again does nothing.
+    /// Record that the provider paid the cancellation's refund back (or an offload's, naming its
+    /// flight). Recording it again does nothing.
     RecordRefund {
         /// The provider's refund reference.
         reference: Label,
-        /// Amount refunded; must be the refund decided at cancellation.
+        /// Amount refunded; must be the refund decided at cancellation or offload.
         amount: Money,
+        /// The flight whose offload this refund is for; none: the cancellation's.
+        offload: Option<FlightId>,
         /// Request time.
         now: DateTime<Utc>,
     },
@@ -133,5 +136,36 @@ pub enum BookingCommand {
         reason: Label,
         /// The connecting times of the booking's connections (those not given are not checked).
         connections: Vec<ConnectionRule>,
+    },
+    /// Give passenger `passenger`, who has no seat on segment `segment`, the seat `seat` (already
+    /// assigned on the flight).
+    AssignSeat {
+        /// Index of the segment.
+        segment: usize,
+        /// Index of the passenger.
+        passenger: usize,
+        /// The seat.
+        seat: SeatNumber,
+        /// Assigned by the flight's close (which may run after departure), not chosen.
+        at_close: bool,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Deny boarding on `flight_id` to some passengers (the flight closed oversold): their share of the
+    /// fare there is refunded, and each seated one is owed `compensation`.
+    Offload {
+        /// The flight.
+        flight_id: FlightId,
+        /// The seated passengers (an infant goes with its adult).
+        passengers: Vec<usize>,
+        /// Denied-boarding compensation per seated passenger.
+        compensation: Money,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Lapse an unpaid hold because one of its flights closed, before the hold's deadline.
+    ExpireAtClose {
+        /// Request time.
+        now: DateTime<Utc>,
     },
 }

@@ -71,6 +71,12 @@ pub enum BookingError {
     /// A capture on a booking that was never paid.
     #[error("the booking has no payment to capture")]
     NotPaid,
+    /// A seat change or offload of a passenger offloaded from that flight.
+    #[error("passenger {0} was offloaded from that flight")]
+    Offloaded(usize),
+    /// An offload of passengers of a booking that is not paid, or not on that flight.
+    #[error("only paid passengers on the flight can be offloaded")]
+    NotOffloadable,
     /// A capture of another amount than the payment's.
     #[error("the capture must be exactly {expected_minor} minor units of {currency}")]
     CaptureMismatch {

@@ -53,12 +53,15 @@ pub enum BookingEvent {
         /// When.
         captured_at: DateTime<Utc>,
     },
-    /// The refund decided at cancellation was paid back by the provider.
+    /// The refund decided at cancellation (or, since 1.1, at an offload) was paid back by the provider.
     RefundIssued {
         /// The provider's reference for the refund.
         reference: Label,
         /// Amount paid back.
         amount: Money,
+        /// The flight whose offload it refunds (since 1.1); none: the cancellation's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offload: Option<FlightId>,
         /// When.
         refunded_at: DateTime<Utc>,
     },
@@ -88,6 +91,31 @@ pub enum BookingEvent {
         /// The airport's minimum connecting time.
         minimum: i64,
     },
+    /// A passenger without a seat got one (chose it, or was given it when the flight closed).
+    PassengerSeatAssigned {
+        /// Index of the segment.
+        segment: usize,
+        /// Index of the passenger.
+        passenger: usize,
+        /// The seat.
+        seat: SeatNumber,
+    },
+    /// Passengers were denied boarding on one flight (it closed oversold): their share of that
+    /// flight's fare is refunded, and the seated ones are owed a compensation.
+    PassengersOffloaded {
+        /// The flight.
+        flight_id: FlightId,
+        /// Index of its segment.
+        segment: usize,
+        /// The passengers offloaded, infants with their adults.
+        passengers: Vec<usize>,
+        /// Their fare on that flight, refunded.
+        refund: Money,
+        /// Denied-boarding compensation owed, for all of them.
+        compensation: Money,
+        /// When.
+        offloaded_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for BookingEvent {
@@ -102,6 +130,8 @@ impl DomainEvent for BookingEvent {
             Self::PaymentCaptured { .. } => "PaymentCaptured",
             Self::RefundIssued { .. } => "RefundIssued",
             Self::ConnectionBroken { .. } => "ConnectionBroken",
+            Self::PassengerSeatAssigned { .. } => "PassengerSeatAssigned",
+            Self::PassengersOffloaded { .. } => "PassengersOffloaded",
         }
         .to_owned()
     }
@@ -109,7 +139,10 @@ impl DomainEvent for BookingEvent {
     fn event_version(&self) -> String {
         match self {
             Self::BookingPlaced(_) => "2.0",
-            Self::PassengerSeatChanged { .. } | Self::FlightDelayNoted { .. } => "1.1",
+            // RefundIssued 1.1 may name the offload it refunds; 1.0 was always the cancellation's.
+            Self::PassengerSeatChanged { .. }
+            | Self::FlightDelayNoted { .. }
+            | Self::RefundIssued { .. } => "1.1",
             _ => "1.0",
         }
         .to_owned()

@@ -28,12 +28,20 @@ pub struct BookedSegment {
     /// Arrival (follows delays); unknown for bookings placed before journeys, until a delay tells.
     #[serde(default)]
     pub arrival_at: Option<DateTime<Utc>>,
+    /// Passengers denied boarding on this flight at its close (indexes, infants with their adults).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offloaded: Vec<usize>,
 }
 
 impl BookedSegment {
     /// The cabin.
     pub fn cabin(&self) -> Cabin {
         self.fare.cabin
+    }
+
+    /// Whether passenger `index` was offloaded from this flight.
+    pub fn is_offloaded(&self, index: usize) -> bool {
+        self.offloaded.contains(&index)
     }
 
     /// The seats held on this flight, in passenger order.
@@ -187,5 +195,6 @@ fn upcast_v1(
         passengers,
         departure_at,
         arrival_at: None,
+        offloaded: Vec::new(),
     })
 }

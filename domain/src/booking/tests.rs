@@ -67,6 +67,7 @@ fn placed_with(cmd: PlaceBooking) -> BookingEvent {
             passengers,
             departure_at: flight.departure_at,
             arrival_at: Some(flight.arrival_at),
+            offloaded: Vec::new(),
         }],
         contact_email: cmd.contact_email,
         fare_rules: fare.rules,
@@ -564,6 +565,7 @@ mod properties {
             (minute.clone(), 0i64..20_010).prop_map(|(m, amount)| BookingCommand::RecordRefund {
                 reference: Label::parse("ref").unwrap(),
                 amount: eur(amount),
+                offload: None,
                 now: now() + Duration::minutes(m),
             }),
             (minute.clone(), 19_990i64..20_010).prop_map(|(m, amount)| BookingCommand::Confirm {
@@ -659,6 +661,7 @@ mod money_movements {
         BookingCommand::RecordRefund {
             reference: Label::parse("ref-1").unwrap(),
             amount: eur(minor),
+            offload: None,
             now: now() + Duration::minutes(8),
         }
     }
@@ -667,6 +670,7 @@ mod money_movements {
         BookingEvent::RefundIssued {
             reference: Label::parse("ref-1").unwrap(),
             amount: eur(minor),
+            offload: None,
             refunded_at: now() + Duration::minutes(8),
         }
     }

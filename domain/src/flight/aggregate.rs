@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClassCode, Fare, FlightCommand, FlightError, FlightEvent, inventory, nested_availability,
-    schedule,
+    ClassCode, Fare, FlightCommand, FlightError, FlightEvent, Overbooking, capacity, close,
+    inventory, nested_availability, schedule,
 };
 use crate::aircraft::{SeatLayout, SeatSpec};
 use crate::values::{
-    AircraftId, AirportCode, BookingId, Cabin, FlightId, FlightNumber, SeatNumber,
+    AircraftId, AirportCode, BookingId, Cabin, FlightId, FlightNumber, SeatNumber, SeatOccupant,
 };
 
 /// A flight, or nothing before it is scheduled.
@@ -52,23 +52,38 @@ pub struct Hold {
     /// Their booking class (none: held before classes, the cabin's one class).
     #[serde(default)]
     pub class: Option<ClassCode>,
+    /// Passengers of the booking without a seat yet, by who would sit there (since overbooking).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseated: Vec<SeatOccupant>,
     /// When an unpaid hold lapses.
     pub until: DateTime<Utc>,
     /// Paid: the seats are sold.
     pub confirmed: bool,
 }
 
-/// Sold + held + free = capacity, always.
+impl Hold {
+    /// The passengers it holds places for: seated and not seated yet.
+    pub fn passengers(&self) -> usize {
+        self.seats.len() + self.unseated.len()
+    }
+}
+
+/// Places sold, held and on sale: sold + held + free = authorized (the seats plus any overbooking).
+/// Passengers without a seat count in sold or held, and in `unassigned`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SeatCounts {
     /// Seats on the aircraft.
     pub capacity: usize,
-    /// Paid seats.
+    /// Places that may be sold: the seats plus the overbooking.
+    pub authorized: usize,
+    /// Paid places.
     pub sold: usize,
-    /// Seats held unpaid.
+    /// Places held unpaid.
     pub held: usize,
-    /// Seats on sale.
+    /// Places on sale.
     pub free: usize,
+    /// Passengers (held or sold) without a seat yet.
+    pub unassigned: usize,
 }
 
 /// A scheduled flight's state.
@@ -100,6 +115,12 @@ pub struct FlightState {
     pub holds: BTreeMap<BookingId, Hold>,
     /// Which booking has each taken seat.
     pub taken: BTreeMap<SeatNumber, BookingId>,
+    /// Per cabin, the places sold beyond its seats (none: no overbooking).
+    #[serde(default)]
+    pub overbooking: BTreeMap<Cabin, Overbooking>,
+    /// When the flight closed: seats assigned, the overflow offloaded, no more sales.
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 impl FlightState {
@@ -116,20 +137,35 @@ impl FlightState {
     pub fn counts(&self, cabin: Option<Cabin>) -> SeatCounts {
         let in_cabin = |c: Cabin| cabin.is_none_or(|want| want == c);
         let capacity = self.seats.values().filter(|s| in_cabin(s.cabin)).count();
-        let (mut sold, mut held) = (0, 0);
+        let extra: usize = self
+            .overbooking
+            .iter()
+            .filter(|(c, _)| in_cabin(**c))
+            .map(|(_, o)| o.extra_seats as usize)
+            .sum();
+        let (mut sold, mut held, mut unassigned) = (0, 0, 0);
         for hold in self.holds.values().filter(|h| in_cabin(h.cabin)) {
             if hold.confirmed {
-                sold += hold.seats.len();
+                sold += hold.passengers();
             } else {
-                held += hold.seats.len();
+                held += hold.passengers();
             }
+            unassigned += hold.unseated.len();
         }
+        let authorized = capacity + extra;
         SeatCounts {
             capacity,
+            authorized,
             sold,
             held,
-            free: capacity.saturating_sub(sold + held),
+            free: authorized.saturating_sub(sold + held),
+            unassigned,
         }
+    }
+
+    /// Whether the flight has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed_at.is_some()
     }
 
     /// Bookings with seats on this flight.
@@ -147,7 +183,7 @@ impl FlightState {
         for hold in self.holds.values().filter(|h| h.cabin == cabin) {
             let code = hold.class.unwrap_or(ClassCode::default_for(cabin));
             if let Some(i) = fares.iter().position(|f| f.code() == code) {
-                sold[i] += hold.seats.len();
+                sold[i] += hold.passengers();
             }
         }
         let free = self.counts(Some(cabin)).free;
@@ -264,12 +300,24 @@ impl Flight {
                 FlightCommand::HoldSeats {
                     booking_id,
                     seats,
+                    unseated,
+                    cabin,
                     class,
                     hold_until,
                     now,
                 },
                 s,
-            ) => inventory::hold(s, booking_id, (&seats, class), hold_until, now),
+            ) => inventory::hold(
+                s,
+                booking_id,
+                inventory::Wanted {
+                    seats: &seats,
+                    unseated: &unseated,
+                    cabin,
+                    class,
+                },
+                (hold_until, now),
+            ),
             (FlightCommand::ConfirmSeats { booking_id, now }, s) => {
                 inventory::confirm(s, booking_id, now)
             }
@@ -289,6 +337,25 @@ impl Flight {
                 },
                 s,
             ) => inventory::move_seat(s, booking_id, (from, to), occupant, now),
+            (
+                FlightCommand::AssignSeat {
+                    booking_id,
+                    seat,
+                    occupant,
+                    now,
+                },
+                s,
+            ) => inventory::assign(s, booking_id, seat, occupant, now),
+            (FlightCommand::DropHold { booking_id }, s) => Ok(inventory::drop_hold(s, booking_id)),
+            (
+                FlightCommand::SetOverbooking {
+                    cabin,
+                    overbooking,
+                    now,
+                },
+                s,
+            ) => capacity::set_overbooking(s, cabin, overbooking, now),
+            (FlightCommand::Close { plan, now }, s) => close::close(s, &plan, now),
         }
     }
 }
@@ -325,6 +392,8 @@ impl Flight {
                 fares: by_cabin(fares),
                 holds: BTreeMap::new(),
                 taken: BTreeMap::new(),
+                overbooking: BTreeMap::new(),
+                closed_at: None,
             });
         } else if let Some(state) = self.state.as_mut() {
             apply_to_state(state, event);
@@ -332,7 +401,7 @@ impl Flight {
     }
 }
 
-fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
+pub(super) fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
     match event {
         FlightEvent::FlightScheduled { .. } => {}
         FlightEvent::FlightRescheduled {
@@ -358,6 +427,7 @@ fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
             cabin,
             class,
             seats,
+            unseated,
             hold_until,
         } => {
             for seat in &seats {
@@ -367,6 +437,7 @@ fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
                 seats: seats.into_iter().collect(),
                 cabin,
                 class,
+                unseated,
                 until: hold_until,
                 confirmed: false,
             };
@@ -397,5 +468,56 @@ fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
                 s.taken.insert(to, booking_id);
             }
         }
+        FlightEvent::SeatAssigned {
+            booking_id,
+            seat,
+            occupant,
+        } => {
+            if let Some(hold) = s.holds.get_mut(&booking_id) {
+                if let Some(at) = hold.unseated.iter().position(|o| *o == occupant) {
+                    hold.unseated.remove(at);
+                }
+                hold.seats.insert(seat);
+                s.taken.insert(seat, booking_id);
+            }
+        }
+        FlightEvent::PassengersOffloaded {
+            booking_id,
+            seats,
+            unseated,
+        } => {
+            if let Some(hold) = s.holds.get_mut(&booking_id) {
+                for seat in &seats {
+                    hold.seats.remove(seat);
+                    s.taken.remove(seat);
+                }
+                for who in &unseated {
+                    if let Some(at) = hold.unseated.iter().position(|o| o == who) {
+                        hold.unseated.remove(at);
+                    }
+                }
+                if hold.passengers() == 0 {
+                    s.holds.remove(&booking_id);
+                }
+            }
+        }
+        FlightEvent::OverbookingSet {
+            cabin,
+            extra_seats,
+            percent,
+        } => {
+            if extra_seats == 0 {
+                s.overbooking.remove(&cabin);
+            } else {
+                s.overbooking.insert(
+                    cabin,
+                    Overbooking {
+                        extra_seats,
+                        percent,
+                    },
+                );
+            }
+        }
+        FlightEvent::FlightClosed { closed_at, .. } => s.closed_at = Some(closed_at),
     }
 }

@@ -52,6 +52,8 @@ fn hold(
         booking_id: booking(b),
         seats: seats.iter().map(|s| (*s, SeatOccupant::Adult)).collect(),
         class: class.map(|c| ClassCode::parse(c).unwrap()),
+        unseated: vec![],
+        cabin: None,
         hold_until: now() + Duration::minutes(15),
         now: now(),
     })?;
@@ -286,6 +288,8 @@ proptest! {
                         booking_id: booking(b),
                         seats: free.iter().map(|s| (*s, SeatOccupant::Adult)).collect(),
                         class: class.map(|i| ClassCode::parse(codes[i]).unwrap()),
+                        unseated: vec![],
+                        cabin: None,
                         hold_until: now() + Duration::minutes(15),
                         now: now(),
                     })

@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
 
-use super::{ClassCode, Fare};
+use super::{ClassCode, ClosePlan, Fare, Overbooking};
 use crate::aircraft::SeatLayout;
 use crate::values::{
-    AircraftId, AirportCode, BookingId, FlightId, FlightNumber, Label, SeatNumber, SeatOccupant,
+    AircraftId, AirportCode, BookingId, Cabin, FlightId, FlightNumber, Label, SeatNumber,
+    SeatOccupant,
 };
 
 /// Everything needed to put a flight on sale. The seat layout is copied from the aircraft type.
@@ -76,6 +77,10 @@ pub enum FlightCommand {
         booking_id: BookingId,
         /// Each seat and who will sit there.
         seats: Vec<(SeatNumber, SeatOccupant)>,
+        /// Passengers who choose their seat later, by who will sit there.
+        unseated: Vec<SeatOccupant>,
+        /// The cabin, needed when no seat names it.
+        cabin: Option<Cabin>,
         /// The booking class asked for; none: the cheapest open for the party.
         class: Option<ClassCode>,
         /// When the hold lapses unless paid.
@@ -112,6 +117,39 @@ pub enum FlightCommand {
         to: SeatNumber,
         /// Who sits there (exit-row rules).
         occupant: SeatOccupant,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Give a passenger of the booking who has no seat the free seat `seat`.
+    AssignSeat {
+        /// The booking.
+        booking_id: BookingId,
+        /// The seat.
+        seat: SeatNumber,
+        /// Who sits there (exit-row rules).
+        occupant: SeatOccupant,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Give back an unpaid hold before its deadline: its booking expired because another flight of its
+    /// journey closed. Nothing for a paid hold or none.
+    DropHold {
+        /// The booking.
+        booking_id: BookingId,
+    },
+    /// Sell a cabin beyond its seats (or stop).
+    SetOverbooking {
+        /// The cabin.
+        cabin: Cabin,
+        /// Places beyond the seats.
+        overbooking: Overbooking,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Close the flight: the plan's holds expire, its passengers are offloaded and its seats assigned.
+    Close {
+        /// What [`super::plan_close`] decided from the flight and its bookings.
+        plan: ClosePlan,
         /// Request time.
         now: DateTime<Utc>,
     },

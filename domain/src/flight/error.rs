@@ -128,6 +128,29 @@ pub enum FlightError {
     /// Move into another cabin.
     #[error("a seat change must stay in the booked cabin")]
     CabinChange,
+    /// A seated sale past the cabin's seats: the places beyond them are sold without seats.
+    #[error(
+        "the {cabin} seats are all sold; the places left are sold without a seat (omit `seat`)"
+    )]
+    OnlyWithoutSeats {
+        /// The cabin.
+        cabin: Cabin,
+    },
+    /// A cabin the aircraft does not have.
+    #[error("this flight has no {0} cabin")]
+    NoSuchCabin(Cabin),
+    /// An overbooking out of bounds.
+    #[error("invalid overbooking: {0}")]
+    InvalidOverbooking(&'static str),
+    /// The flight closed: no sales or seat changes.
+    #[error("the flight has closed; nothing more is sold or changed on it")]
+    Closed,
+    /// A seat for a passenger the booking does not hold without one.
+    #[error("this booking has no passenger without a seat who may sit there")]
+    NoUnseatedPassenger,
+    /// A close plan that does not fit the flight (it changed since the plan was made).
+    #[error("the close plan does not fit the flight: {0}")]
+    InvalidClosePlan(&'static str),
 }
 
 fn list(seats: &[SeatNumber]) -> String {

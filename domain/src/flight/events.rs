@@ -6,6 +6,7 @@ use super::{ClassCode, Fare};
 use crate::aircraft::SeatLayout;
 use crate::values::{
     AircraftId, AirportCode, BookingId, Cabin, FlightId, FlightNumber, Label, SeatNumber,
+    SeatOccupant,
 };
 
 /// What happened to a flight. Variant names are the stored `event_type` and never change.
@@ -75,6 +76,9 @@ pub enum FlightEvent {
         class: Option<ClassCode>,
         /// The seats.
         seats: Vec<SeatNumber>,
+        /// Passengers held a place without a seat, by who would sit there (since 1.2).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unseated: Vec<SeatOccupant>,
         /// When the hold lapses unless paid.
         hold_until: DateTime<Utc>,
     },
@@ -108,6 +112,47 @@ pub enum FlightEvent {
         /// New seat.
         to: SeatNumber,
     },
+    /// A passenger without a seat was given one (chose it, or was assigned it at close).
+    SeatAssigned {
+        /// The booking.
+        booking_id: BookingId,
+        /// The seat.
+        seat: SeatNumber,
+        /// Who sits there.
+        occupant: SeatOccupant,
+    },
+    /// Passengers of a booking were denied boarding at close (the cabin was oversold): their seats
+    /// and places came back.
+    PassengersOffloaded {
+        /// The booking.
+        booking_id: BookingId,
+        /// Seats they had.
+        seats: Vec<SeatNumber>,
+        /// Places they had without a seat.
+        unseated: Vec<SeatOccupant>,
+    },
+    /// A cabin's overbooking changed: the places it sells beyond its seats.
+    OverbookingSet {
+        /// The cabin.
+        cabin: Cabin,
+        /// Places beyond its seats (0: none).
+        extra_seats: u32,
+        /// The percentage of its seats it was set as, if it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        percent: Option<u32>,
+    },
+    /// The flight closed: every passenger left has a seat, the overflow was offloaded, unpaid holds
+    /// expired; nothing more is sold or moved.
+    FlightClosed {
+        /// When.
+        closed_at: DateTime<Utc>,
+        /// Seats assigned at close.
+        assigned: u32,
+        /// Passengers offloaded.
+        offloaded: u32,
+        /// Holds expired.
+        expired: u32,
+    },
 }
 
 impl DomainEvent for FlightEvent {
@@ -123,17 +168,21 @@ impl DomainEvent for FlightEvent {
             Self::SeatsReleased { .. } => "SeatsReleased",
             Self::HoldExpired { .. } => "HoldExpired",
             Self::SeatChanged { .. } => "SeatChanged",
+            Self::SeatAssigned { .. } => "SeatAssigned",
+            Self::PassengersOffloaded { .. } => "PassengersOffloaded",
+            Self::OverbookingSet { .. } => "OverbookingSet",
+            Self::FlightClosed { .. } => "FlightClosed",
         }
         .to_owned()
     }
 
     fn event_version(&self) -> String {
         match self {
+            // 1.2: a hold may keep places without seats (`unseated`); 1.1 and 1.0 had none.
+            Self::SeatsHeld { .. } => "1.2",
             // 1.1: fares may name booking classes with nested limits; a hold names its class. A 1.0
             // event reads as the cabin's one class (`ClassCode::default_for`), limited by its seats.
-            Self::FlightScheduled { .. } | Self::FaresChanged { .. } | Self::SeatsHeld { .. } => {
-                "1.1"
-            }
+            Self::FlightScheduled { .. } | Self::FaresChanged { .. } => "1.1",
             _ => "1.0",
         }
         .to_owned()

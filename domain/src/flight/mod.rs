@@ -2,6 +2,8 @@
 //! a seat is held or sold by at most one booking, decided only from this aggregate's own events.
 
 mod aggregate;
+mod capacity;
+mod close;
 mod commands;
 mod error;
 mod events;
@@ -12,6 +14,8 @@ mod schedule;
 #[cfg(test)]
 mod class_tests;
 #[cfg(test)]
+mod close_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -19,6 +23,8 @@ mod tests;
 pub use aggregate::{
     ClassAvailability, Flight, FlightState, FlightStatus, Hold, SeatCounts, SeatStatus,
 };
+pub use capacity::Overbooking;
+pub use close::{Assignment, ClosePlan, Offload, Party, plan_close};
 pub use commands::{FlightCommand, ScheduleFlight};
 pub use error::FlightError;
 pub use events::FlightEvent;

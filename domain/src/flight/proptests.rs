@@ -34,6 +34,8 @@ fn any_command() -> impl Strategy<Value = FlightCommand> {
                 booking_id: booking(b),
                 seats,
                 class: None,
+                unseated: vec![],
+                cabin: None,
                 hold_until: now() + Duration::minutes(m + 15),
                 now: now() + Duration::minutes(m),
             }),
@@ -117,6 +119,8 @@ proptest! {
             booking_id: booking(1),
             seats: first.iter().map(|s| (*s, SeatOccupant::Adult)).collect(),
             class: None,
+            unseated: vec![],
+            cabin: None,
             hold_until: now() + Duration::minutes(15),
             now: now(),
         };
@@ -135,6 +139,8 @@ proptest! {
             booking_id: booking(2),
             seats: second,
             class: None,
+            unseated: vec![],
+            cabin: None,
             hold_until: now() + Duration::minutes(15),
             now: now(),
         });

@@ -52,7 +52,7 @@ pub(super) fn change_fares(
     fares: Vec<Fare>,
     now: DateTime<Utc>,
 ) -> Result<Vec<FlightEvent>, FlightError> {
-    check_operating(s, now)?;
+    check_open(s, now)?;
     check_fares(&s.layout, &fares)?;
     let current: Vec<&Fare> = s.fares.values().flatten().collect();
     let unchanged = fares.len() == current.len() && fares.iter().all(|f| current.contains(&f));
@@ -95,6 +95,15 @@ pub(super) fn cancel(
         reason,
         affected_bookings: s.booking_ids(),
     }])
+}
+
+/// The flight still sells: it operates, has not left and has not closed.
+pub(super) fn check_open(s: &FlightState, now: DateTime<Utc>) -> Result<(), FlightError> {
+    check_operating(s, now)?;
+    if s.is_closed() {
+        return Err(FlightError::Closed);
+    }
+    Ok(())
 }
 
 /// The flight still operates and has not left.

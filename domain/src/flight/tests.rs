@@ -51,6 +51,8 @@ fn hold(b: u128, seats: &[&str]) -> FlightCommand {
             .map(|s| (seat(s), SeatOccupant::Adult))
             .collect(),
         class: None,
+        unseated: vec![],
+        cabin: None,
         hold_until: now() + Duration::minutes(15),
         now: now(),
     }
@@ -384,6 +386,8 @@ mod seats {
                     booking_id: booking(1),
                     seats: vec![(seat("11A"), occupant)],
                     class: None,
+                    unseated: vec![],
+                    cabin: None,
                     hold_until: now() + Duration::minutes(15),
                     now: now(),
                 })
@@ -401,6 +405,8 @@ mod seats {
                 booking_id: booking(1),
                 seats: vec![(seat("10A"), SeatOccupant::Adult)],
                 class: None,
+                unseated: vec![],
+                cabin: None,
                 hold_until: now(),
                 now: now(),
             })
@@ -635,9 +641,11 @@ mod seats {
             s.counts(None),
             SeatCounts {
                 capacity: 26,
+                authorized: 26,
                 sold: 1,
                 held: 2,
-                free: 23
+                free: 23,
+                unassigned: 0,
             }
         );
         assert_eq!(s.counts(Some(Cabin::Business)).free, 7);

@@ -61,7 +61,8 @@ pub struct Passenger {
     /// Age band.
     #[serde(rename = "type")]
     pub kind: PassengerType,
-    /// The seat, for adults and children; always `None` for infants.
+    /// The seat of an adult or child; `None` for an infant (on a lap), or for a passenger who picks
+    /// a seat later (assigned at the latest when the flight closes).
     pub seat: Option<SeatNumber>,
 }
 
@@ -84,9 +85,10 @@ impl SeatOccupant {
     }
 }
 
-/// The travellers of one booking, checked as a party: 1–9 seated passengers, at least one adult,
-/// no more infants than adults, every seated passenger on a distinct seat, infants on none.
-/// Infant `k` (in order) travels on the lap of adult `k`.
+/// The travellers of one booking, checked as a party: 1–9 seated passengers (adults and children),
+/// at least one adult, no more infants than adults, no two passengers on one seat, infants on none.
+/// A seated passenger may have no seat yet (chosen later). Infant `k` (in order) travels on the lap
+/// of adult `k`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Vec<Passenger>", into = "Vec<Passenger>")]
 pub struct Passengers(Vec<Passenger>);
@@ -136,8 +138,7 @@ impl Passengers {
                         "infants travel on a lap and take no seat",
                     ));
                 }
-                (PassengerType::Infant, None) => {}
-                (_, None) => return Err(ValueError::Party("every adult and child needs a seat")),
+                (_, None) => {}
                 (_, Some(seat)) => {
                     if !seats.insert(seat) {
                         return Err(ValueError::Party("two passengers cannot share a seat"));
@@ -153,13 +154,17 @@ impl Passengers {
         &self.0
     }
 
-    /// Passengers who take a seat (adults and children).
+    /// Passengers who take a seat (adults and children), with a seat yet or not.
     pub fn seated_count(&self) -> usize {
-        self.0.iter().filter(|p| p.seat.is_some()).count()
+        self.0
+            .iter()
+            .filter(|p| p.kind != PassengerType::Infant)
+            .count()
     }
 
-    /// Each taken seat with who sits there; the first `n` adults hold the `n` infants.
-    pub fn occupants(&self) -> Vec<(SeatNumber, SeatOccupant)> {
+    /// Every seated passenger (in order) with their seat, if chosen, and who sits there; the first `n`
+    /// adults hold the `n` infants.
+    pub fn party_occupants(&self) -> Vec<(usize, Option<SeatNumber>, SeatOccupant)> {
         let infants = self
             .0
             .iter()
@@ -168,22 +173,67 @@ impl Passengers {
         let mut laps_left = infants;
         self.0
             .iter()
-            .filter_map(|p| {
-                let seat = p.seat?;
+            .enumerate()
+            .filter_map(|(i, p)| {
                 let who = match p.kind {
+                    PassengerType::Infant => return None,
                     PassengerType::Adult if laps_left > 0 => {
                         laps_left -= 1;
                         SeatOccupant::AdultWithInfant
                     }
                     PassengerType::Adult => SeatOccupant::Adult,
-                    PassengerType::Child | PassengerType::Infant => SeatOccupant::Child,
+                    PassengerType::Child => SeatOccupant::Child,
                 };
-                Some((seat, who))
+                Some((i, p.seat, who))
             })
             .collect()
     }
 
-    /// Moves passenger `index` to `seat`, keeping the party rules.
+    /// Each taken seat with who sits there.
+    pub fn occupants(&self) -> Vec<(SeatNumber, SeatOccupant)> {
+        self.party_occupants()
+            .into_iter()
+            .filter_map(|(_, seat, who)| Some((seat?, who)))
+            .collect()
+    }
+
+    /// Who sits in each seat not chosen yet, in passenger order.
+    pub fn unseated(&self) -> Vec<SeatOccupant> {
+        self.party_occupants()
+            .into_iter()
+            .filter(|(_, seat, _)| seat.is_none())
+            .map(|(_, _, who)| who)
+            .collect()
+    }
+
+    /// Who passenger `index` is in a seat (`None` for an infant or no such passenger).
+    pub fn occupant_of(&self, index: usize) -> Option<SeatOccupant> {
+        self.party_occupants()
+            .into_iter()
+            .find(|(i, _, _)| *i == index)
+            .map(|(_, _, who)| who)
+    }
+
+    /// The index of the infant on adult `index`'s lap, if they hold one.
+    pub fn infant_of(&self, index: usize) -> Option<usize> {
+        let adults_before = self
+            .0
+            .iter()
+            .take(index)
+            .filter(|p| p.kind == PassengerType::Adult)
+            .count();
+        if self.0.get(index)?.kind != PassengerType::Adult {
+            return None;
+        }
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind == PassengerType::Infant)
+            .nth(adults_before)
+            .map(|(i, _)| i)
+    }
+
+    /// Moves passenger `index` to `seat` (or gives them one), keeping the party rules.
     ///
     /// # Errors
     /// [`ValueError::Party`] when the index is not a seated passenger or the seat is another's.
@@ -191,7 +241,7 @@ impl Passengers {
         let mut list = self.0.clone();
         let p = list
             .get_mut(index)
-            .filter(|p| p.seat.is_some())
+            .filter(|p| p.kind != PassengerType::Infant)
             .ok_or(ValueError::Party("no seated passenger at that index"))?;
         p.seat = Some(seat);
         Self::try_new(list)
@@ -243,10 +293,6 @@ mod tests {
                 "a booking needs at least one adult",
             ),
             (
-                vec![person(Adult, None)],
-                "every adult and child needs a seat",
-            ),
-            (
                 vec![person(Adult, Some("1A")), person(Infant, Some("1B"))],
                 "infants travel on a lap and take no seat",
             ),
@@ -284,6 +330,40 @@ mod tests {
             ]
         );
         assert_eq!(party.seated_count(), 3);
+    }
+
+    #[test]
+    fn seats_may_be_chosen_later_and_the_laps_follow_the_adults_in_order() {
+        use PassengerType::{Adult, Child, Infant};
+        let party = Passengers::try_new(vec![
+            person(Adult, None),
+            person(Child, Some("1B")),
+            person(Infant, None),
+            person(Adult, None),
+        ])
+        .unwrap();
+        assert_eq!(party.seated_count(), 3);
+        assert_eq!(party.occupants(), vec![(seat("1B"), SeatOccupant::Child)]);
+        assert_eq!(
+            party.unseated(),
+            vec![SeatOccupant::AdultWithInfant, SeatOccupant::Adult]
+        );
+        assert_eq!(party.infant_of(0), Some(2));
+        assert_eq!(party.infant_of(3), None);
+        let given = party.with_seat(3, seat("1C")).unwrap();
+        assert_eq!(given.as_slice()[3].seat, Some(seat("1C")));
+        assert!(
+            party.with_seat(2, seat("1D")).is_err(),
+            "an infant takes no seat"
+        );
+        assert!(
+            party.with_seat(0, seat("1B")).is_err(),
+            "a seat of the party"
+        );
+    }
+
+    fn seat(s: &str) -> SeatNumber {
+        SeatNumber::parse(s).unwrap()
     }
 
     #[test]
