@@ -211,6 +211,9 @@ pub async fn seed(pool: &PgPool, days: u32) -> anyhow::Result<()> {
             max_held_seats_per_client: 100_000,
             queue: Default::default(),
             new_accounts: Default::default(),
+            close_minutes_before_departure: 45,
+            close_interval_ms: 60_000,
+            denied_boarding_compensation_minor: 25_000,
         },
     );
     let meta = CommandMeta {
@@ -411,7 +414,8 @@ async fn book(
             }],
             slices: vec![vec![command_api::process::booking::SegmentRequest {
                 flight_id: *flight,
-                seats: vec![seat],
+                seats: vec![Some(seat)],
+                cabin: None,
                 class: None,
             }]],
         };
@@ -493,7 +497,8 @@ async fn round_trip(
         };
         slices[slice].push(command_api::process::booking::SegmentRequest {
             flight_id: flight,
-            seats: vec![seat],
+            seats: vec![Some(seat)],
+                cabin: None,
             class: None,
         });
     }

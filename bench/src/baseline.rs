@@ -147,6 +147,8 @@ async fn place(
     let hold = FlightCommand::HoldSeats {
         booking_id,
         seats: occupants.clone(),
+        unseated: vec![],
+        cabin: None,
         class: None,
         hold_until,
         now,

@@ -175,6 +175,9 @@ async fn command(pool: &PgPool, public: &str) -> String {
         max_held_seats_per_client: 100_000,
         queue: Default::default(),
         new_accounts: Default::default(),
+        close_minutes_before_departure: 45,
+        close_interval_ms: 60_000,
+        denied_boarding_compensation_minor: 25_000,
     };
     let (address, _) = spawn::command_api(
         settings,

@@ -53,6 +53,28 @@ pub struct BookingSettings {
     /// What accounts made less than a day ago may hold.
     #[serde(default)]
     pub new_accounts: NewAccountSettings,
+    /// How long before departure the closer closes a flight (seats assigned, the overflow offloaded).
+    #[serde(default = "default_close_minutes")]
+    pub close_minutes_before_departure: i64,
+    /// How often the closer looks for flights to close.
+    #[serde(default = "default_close_interval_ms")]
+    pub close_interval_ms: u64,
+    /// Denied-boarding compensation per offloaded seated passenger, in minor units of the fare's
+    /// currency.
+    #[serde(default = "default_compensation_minor")]
+    pub denied_boarding_compensation_minor: i64,
+}
+
+fn default_close_minutes() -> i64 {
+    45
+}
+
+fn default_close_interval_ms() -> u64 {
+    5_000
+}
+
+fn default_compensation_minor() -> i64 {
+    25_000
 }
 
 /// New accounts hold less: signing up is free, so a crowd of fresh accounts must not empty a flight.
@@ -121,6 +143,11 @@ impl BookingSettings {
     /// The lease on an Idempotency-Key claim.
     pub fn idempotency_lease(&self) -> Duration {
         Duration::from_millis(self.idempotency_lease_ms)
+    }
+
+    /// How often the closer runs.
+    pub fn close_interval(&self) -> Duration {
+        Duration::from_millis(self.close_interval_ms)
     }
 
     /// The recovery interval.

@@ -168,6 +168,12 @@ fn flight_status(e: &FlightError) -> (StatusCode, &'static str) {
         FlightError::UnknownClass { .. } => (S::UNPROCESSABLE_ENTITY, "unknown_class"),
         FlightError::ClassClosed { .. } => (S::CONFLICT, "class_closed"),
         FlightError::NoClassOpen { .. } => (S::CONFLICT, "no_class_open"),
+        FlightError::OnlyWithoutSeats { .. } => (S::CONFLICT, "only_without_seats"),
+        FlightError::NoSuchCabin(_) => (S::UNPROCESSABLE_ENTITY, "no_such_cabin"),
+        FlightError::InvalidOverbooking(_) => (S::UNPROCESSABLE_ENTITY, "invalid_overbooking"),
+        FlightError::Closed => (S::CONFLICT, "flight_closed"),
+        FlightError::NoUnseatedPassenger => (S::UNPROCESSABLE_ENTITY, "no_unseated_passenger"),
+        FlightError::InvalidClosePlan(_) => (S::CONFLICT, "close_plan_stale"),
     }
 }
 
@@ -213,6 +219,8 @@ fn booking_status(e: &BookingError) -> (StatusCode, &'static str) {
         BookingError::CaptureMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "capture_mismatch"),
         BookingError::NoRefundDue => (S::CONFLICT, "no_refund_due"),
         BookingError::RefundMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "refund_mismatch"),
+        BookingError::Offloaded(_) => (S::CONFLICT, "passenger_offloaded"),
+        BookingError::NotOffloadable => (S::CONFLICT, "not_offloadable"),
     }
 }
 

@@ -36,6 +36,15 @@ pub struct StoredResponse {
 pub(crate) struct OutcomeStored;
 
 impl StoredResponse {
+    /// 204 with nothing (a decision no one waits to read, as a worker's).
+    pub fn no_content() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT.as_u16(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
     /// JSON of the kept headers, as stored.
     pub fn headers_json(&self) -> serde_json::Value {
         serde_json::Value::Object(

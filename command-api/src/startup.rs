@@ -19,7 +19,7 @@ use crate::idempotency::idempotency;
 use crate::payments::{
     PaymentProvider, PaymentSettings, ProviderKind, StripeProvider, TestCardProvider,
 };
-use crate::process::{Outcome, expiry, recovery};
+use crate::process::{Outcome, close, expiry, recovery};
 use crate::routes;
 use crate::state::AppState;
 
@@ -56,6 +56,17 @@ impl Launch for Application {
                 async move {
                     let interval = state.booking.sweep_interval();
                     run_worker(&beat, interval, stop, || expiry::sweep_once(&state, 100)).await
+                }
+            });
+        let state = self.state.clone();
+        let bound = stuck_bound(state.booking.close_interval());
+        self.service
+            .supervisor()
+            .spawn(Spec::critical("closer", bound), move |beat, stop| {
+                let state = state.clone();
+                async move {
+                    let interval = state.booking.close_interval();
+                    run_worker(&beat, interval, stop, || close::close_due(&state, 20)).await
                 }
             });
         let state = self.state.clone();

@@ -106,9 +106,11 @@ fn passengers(b: &BookingState) -> String {
         .as_slice()
         .iter()
         .map(|p| {
-            let seat = p
-                .seat
-                .map_or_else(|| "on an adult's lap".to_owned(), |s| format!("seat {s}"));
+            let seat = match (p.seat, p.kind) {
+                (Some(s), _) => format!("seat {s}"),
+                (None, domain::values::PassengerType::Infant) => "on an adult's lap".to_owned(),
+                (None, _) => "seat to be chosen (or assigned at check-in close)".to_owned(),
+            };
             format!("  - {} {}, {seat}\n", p.first_name, p.last_name)
         })
         .collect()
@@ -232,6 +234,53 @@ pub fn email(event: &BookingEvent, booking: &BookingState, legs: &[Leg]) -> Opti
                 money(*amount)
             ),
         ),
+        BookingEvent::PassengerSeatAssigned {
+            segment,
+            passenger,
+            seat,
+        } => {
+            let name = booking
+                .passengers()
+                .as_slice()
+                .get(*passenger)
+                .map_or_else(String::new, |p| format!("{} {}", p.first_name, p.last_name));
+            let on = legs
+                .get(*segment)
+                .map_or_else(String::new, |l| format!(" on flight {}", l.number));
+            (
+                "seat_assigned",
+                format!("Booking {pnr}: seat {seat}"),
+                format!("{name} has seat {seat}{on}.\n"),
+            )
+        }
+        BookingEvent::PassengersOffloaded {
+            segment,
+            passengers,
+            refund,
+            compensation,
+            ..
+        } => {
+            let names: Vec<String> = passengers
+                .iter()
+                .filter_map(|i| booking.segments.get(*segment)?.passengers.as_slice().get(*i))
+                .map(|p| format!("{} {}", p.first_name, p.last_name))
+                .collect();
+            let on = legs
+                .get(*segment)
+                .map_or_else(String::new, |l| format!("flight {}", l.number));
+            (
+                "passengers_offloaded",
+                format!("Booking {pnr}: denied boarding on {on}"),
+                format!(
+                    "We are sorry: {on} is overbooked, and {} cannot board it. Their fare on it, {}, is \
+                     refunded to your card, and you are owed a denied-boarding compensation of {}. Contact \
+                     us to travel on another flight.\n",
+                    names.join(", "),
+                    money(*refund),
+                    money(*compensation),
+                ),
+            )
+        }
         // Taking the authorized money changes nothing the passenger sees.
         BookingEvent::PaymentCaptured { .. } => return None,
     };

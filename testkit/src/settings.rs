@@ -83,6 +83,9 @@ pub fn command(public_pem: &str) -> command_api::config::Settings {
             max_held_seats_per_client: 10_000,
             queue: Default::default(),
             new_accounts: Default::default(),
+            close_minutes_before_departure: 45,
+            close_interval_ms: 60_000,
+            denied_boarding_compensation_minor: 25_000,
         },
         payments: Default::default(),
     }

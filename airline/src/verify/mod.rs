@@ -11,9 +11,11 @@
 //! whose newest event (`recorded_at`) or ledger row (`updated_at`) is younger than `grace` is reported as
 //! pending instead of as a violation; with a zero grace everything counts. Amounts are in minor units.
 //!
-//! The checks' SQL lives in `seats` (the flight and booking streams against each other), `classes`
-//! (booking classes' nested limits at each sale) and `money` (the ledger against the streams).
+//! The checks' SQL lives in `seats` (the flight and booking streams against each other, and closed
+//! flights), `classes` (booking classes' nested limits at each sale), `capacity` (overbooking: places
+//! within the authorized at each sale) and `money` (the ledger against the streams, offloads included).
 
+mod capacity;
 mod classes;
 mod money;
 mod seats;
@@ -23,9 +25,12 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use self::capacity::CAPACITY;
 use self::classes::CLASS_LIMITS;
-use self::money::{AUTHORIZATIONS_SETTLED, CONFIRMED_BOOKINGS_CAPTURED, MONEY_PER_FLIGHT, REFUNDS};
-use self::seats::{NO_ORPHAN_HOLDS, ONE_BOOKING_PER_SEAT, SEATS_VS_BOOKINGS};
+use self::money::{
+    AUTHORIZATIONS_SETTLED, CONFIRMED_BOOKINGS_CAPTURED, MONEY_PER_FLIGHT, OFFLOADS, REFUNDS,
+};
+use self::seats::{CLOSED_FLIGHTS, NO_ORPHAN_HOLDS, ONE_BOOKING_PER_SEAT, SEATS_VS_BOOKINGS};
 
 /// Findings listed per check in the text report; the rest are counted.
 const LISTED: usize = 20;
@@ -158,7 +163,7 @@ pub async fn run(pool: &PgPool, grace: Duration) -> Result<Report, sqlx::Error> 
     Ok(Report { checks })
 }
 
-const SPECS: [Spec; 8] = [
+const SPECS: [Spec; 11] = [
     Spec {
         name: "seats-vs-bookings",
         description: "held seats belong to held bookings, sold seats to confirmed ones, each on a flight the \
@@ -193,6 +198,22 @@ const SPECS: [Spec; 8] = [
         planner: &[("enable_nestloop", "off"), ("jit", "off")],
     },
     Spec {
+        name: "capacity",
+        description: "no sale took a cabin past its seats plus the overbooking in force at that sale, and \
+                      no sale with seats past its seats (the places beyond are sold without seats)",
+        sql: CAPACITY,
+        graced: false,
+        planner: &[("enable_nestloop", "off"), ("jit", "off")],
+    },
+    Spec {
+        name: "closed-flights",
+        description: "nothing is sold, moved or assigned on a closed flight; its live holds have a seat for \
+                      every place and fit its seats; every confirmed passenger not offloaded has a seat",
+        sql: CLOSED_FLIGHTS,
+        graced: false,
+        planner: &[],
+    },
+    Spec {
         name: "confirmed-bookings-captured",
         description: "every confirmed booking has one PaymentCaptured of its payment and one captured \
                       ledger authorization of that amount",
@@ -214,6 +235,14 @@ const SPECS: [Spec; 8] = [
         description: "every cancellation refunds what the fare rules give, and a refund due was issued once \
                       (RefundIssued) and paid back (a refunded ledger row of that amount)",
         sql: REFUNDS,
+        graced: true,
+        planner: &[],
+    },
+    Spec {
+        name: "offloads",
+        description: "every offload refunds the offloaded passengers' fare on that flight, issued once and \
+                      paid back (a refunded ledger row), and owes its compensation (an owed ledger row)",
+        sql: OFFLOADS,
         graced: true,
         planner: &[],
     },

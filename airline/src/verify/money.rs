@@ -86,7 +86,7 @@ FROM (SELECT format('authorization %s of booking %s (attempt %s, %s %s) %s since
 CROSS JOIN params
 ORDER BY 1";
 
-/// Invariant 6. For each `BookingCancelled`, a window over its stream finds the `BookingPlaced`, the last
+/// Invariant 6. The refunds of cancellations (offloads have their own check). For each `BookingCancelled`, a window over its stream finds the `BookingPlaced`, the last
 /// `BookingConfirmed` (paid) and the last `FlightDelayNoted` of its first flight (departure) before it; `RefundIssued` and the
 /// ledger are matched against each booking's latest cancellation.
 pub(super) const REFUNDS: &str = r"
@@ -108,7 +108,8 @@ be AS (
                AND coalesce(e.payload #>> '{FlightDelayNoted,flight_id}', ff.flight_id) = ff.flight_id) OVER w AS delay_seq
     FROM events AS e LEFT JOIN first_flight AS ff ON ff.booking_id = e.aggregate_id
     WHERE e.aggregate_type = 'booking'
-      AND e.event_type IN ('BookingPlaced', 'BookingConfirmed', 'FlightDelayNoted', 'BookingCancelled', 'RefundIssued')
+      AND e.event_type IN ('BookingPlaced', 'BookingConfirmed', 'FlightDelayNoted', 'BookingCancelled', 'RefundIssued',
+                           'PassengersOffloaded')
     WINDOW w AS (PARTITION BY e.aggregate_id ORDER BY e.sequence ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 cancel AS (
@@ -120,7 +121,11 @@ cancel AS (
            (pl.p #>> '{fare_rules,refundable}')::boolean AS refundable,
            (pl.p #>> '{fare_rules,cancellation_fee,amount_minor}')::bigint AS fee,
            pl.p #>> '{fare_rules,cancellation_fee,currency}' AS fee_currency,
-           (cf.p #>> '{payment,amount,amount_minor}')::bigint AS paid,
+           -- What offloads refunded already is not paid back twice.
+           greatest((cf.p #>> '{payment,amount,amount_minor}')::bigint
+                    - coalesce((SELECT sum((o.p #>> '{refund,amount_minor}')::bigint) FROM be AS o
+                                WHERE o.booking_id = c.booking_id AND o.kind = 'PassengersOffloaded'
+                                  AND o.seq < c.seq), 0), 0) AS paid,
            coalesce(cf.p #>> '{payment,amount,currency}', pl.p #>> '{total,currency}') AS currency
     FROM be AS c
     JOIN be AS pl ON pl.booking_id = c.booking_id AND pl.seq = c.placed_seq
@@ -143,9 +148,9 @@ issued AS (
     SELECT booking_id, count(*) AS n, max(recorded_at) AS last_at,
            min((p #>> '{amount,amount_minor}')::bigint) AS amount, min(p #>> '{amount,currency}') AS currency,
            string_agg(concat_ws(' ', p #>> '{amount,amount_minor}', p #>> '{amount,currency}'), ', ' ORDER BY seq) AS amounts
-    FROM be WHERE kind = 'RefundIssued' GROUP BY booking_id
+    FROM be WHERE kind = 'RefundIssued' AND p ->> 'offload' IS NULL GROUP BY booking_id
 ),
-refund_row AS (SELECT * FROM payments WHERE kind = 'refund')
+refund_row AS (SELECT * FROM payments WHERE kind = 'refund' AND offload_flight_id IS NULL)
 SELECT violation, coalesce(last_at > cutoff, false)
 FROM (SELECT format('booking %s: cancelled by %s with a refund of %s %s, but the rule gives %s %s (paid %s, placed %s, '
                         'cancelled %s, departure %s, %s fare with fee %s %s)',
@@ -220,4 +225,82 @@ SELECT format('flight %s, %s: the ledger nets %s (captured %s - refunded %s), th
 FROM by_events AS e
 FULL JOIN by_ledger AS l USING (flight_id, currency)
 WHERE coalesce(l.captured - l.refunded, 0) <> coalesce(e.captured - e.refunded, 0)
+ORDER BY 1";
+
+/// Invariant 8. Each `PassengersOffloaded` refunds the offloaded seated passengers' fare on that segment
+/// (a booking placed before journeys pays its total over its seated passengers), issued once
+/// (`RefundIssued` naming the flight) and paid back (a refunded ledger row keyed to the offload), and its
+/// compensation is an `owed` ledger row of that amount; no offload row without its event.
+pub(super) const OFFLOADS: &str = r"
+WITH params AS (SELECT now() - make_interval(secs => $1::float8) AS cutoff),
+be AS (
+    SELECT aggregate_id AS booking_id, sequence AS seq, event_type AS kind, payload -> event_type AS p, recorded_at
+    FROM events
+    WHERE aggregate_type = 'booking' AND event_type IN ('BookingPlaced', 'PassengersOffloaded', 'RefundIssued')
+),
+placed AS (SELECT DISTINCT ON (booking_id) booking_id, p FROM be WHERE kind = 'BookingPlaced' ORDER BY booking_id, seq DESC),
+off AS (
+    SELECT o.booking_id, o.recorded_at, o.p ->> 'flight_id' AS flight_id,
+           (o.p #>> '{refund,amount_minor}')::bigint AS refund, o.p #>> '{refund,currency}' AS currency,
+           (o.p #>> '{compensation,amount_minor}')::bigint AS compensation,
+           coalesce(g.seg, jsonb_build_object('passengers', pl.p -> 'passengers')) AS seg,
+           (pl.p #>> '{total,amount_minor}')::bigint AS total, o.p -> 'passengers' AS offloaded
+    FROM be AS o JOIN placed AS pl USING (booking_id)
+    LEFT JOIN LATERAL (SELECT pl.p -> 'segments' -> ((o.p ->> 'segment')::int) AS seg) AS g ON true
+    WHERE o.kind = 'PassengersOffloaded'
+),
+due AS (
+    SELECT *,
+           (SELECT count(*) FROM jsonb_array_elements_text(offloaded) AS i (idx)
+            WHERE seg -> 'passengers' -> (i.idx::int) ->> 'type' <> 'infant') AS seated,
+           coalesce((seg #>> '{fare,price,amount_minor}')::bigint,
+                    total / greatest(1, (SELECT count(*) FROM jsonb_array_elements(seg -> 'passengers') AS x
+                                         WHERE x ->> 'type' <> 'infant'))) AS fare
+    FROM off
+),
+issued AS (
+    SELECT booking_id, p ->> 'offload' AS flight_id, count(*) AS n, max(recorded_at) AS last_at,
+           min((p #>> '{amount,amount_minor}')::bigint) AS amount
+    FROM be WHERE kind = 'RefundIssued' AND p ->> 'offload' IS NOT NULL GROUP BY 1, 2
+),
+refund_row AS (
+    SELECT booking_id::text AS booking_id, offload_flight_id::text AS flight_id, amount_minor, status, updated_at
+    FROM payments WHERE kind = 'refund' AND offload_flight_id IS NOT NULL
+),
+owed_row AS (
+    SELECT booking_id::text AS booking_id, right(provider_key, 36) AS flight_id, amount_minor, status, updated_at
+    FROM payments WHERE kind = 'compensation'
+)
+SELECT violation, coalesce(last_at > cutoff, false)
+FROM (SELECT format('booking %s: offloaded from flight %s with a refund of %s %s, but %s seated passengers at %s are %s',
+                    booking_id, flight_id, refund, currency, seated, fare, seated * fare) AS violation,
+             recorded_at AS last_at
+      FROM due WHERE refund IS DISTINCT FROM seated * fare
+      UNION ALL
+      SELECT format('booking %s: its offload from flight %s refunds %s but %s', d.booking_id, d.flight_id, d.refund,
+                    CASE WHEN i.n IS NULL THEN 'there is no RefundIssued for it'
+                         ELSE format('%s RefundIssued for it, of %s', i.n, i.amount) END),
+             greatest(d.recorded_at, i.last_at)
+      FROM due AS d LEFT JOIN issued AS i ON i.booking_id = d.booking_id AND i.flight_id = d.flight_id
+      WHERE d.refund > 0 AND NOT coalesce(i.n = 1 AND i.amount = d.refund, false)
+      UNION ALL
+      SELECT format('booking %s: its offload from flight %s refunds %s but the ledger %s', d.booking_id, d.flight_id,
+                    d.refund, CASE WHEN r.status IS NULL THEN 'has no refund row for it'
+                                   ELSE format('row is %s %s', r.status, r.amount_minor) END),
+             greatest(d.recorded_at, r.updated_at)
+      FROM due AS d LEFT JOIN refund_row AS r ON r.booking_id = d.booking_id AND r.flight_id = d.flight_id
+      WHERE d.refund > 0 AND NOT coalesce(r.status = 'refunded' AND r.amount_minor = d.refund, false)
+      UNION ALL
+      SELECT format('booking %s: its offload from flight %s owes a compensation of %s but the ledger %s', d.booking_id,
+                    d.flight_id, d.compensation, CASE WHEN c.status IS NULL THEN 'has no compensation row for it'
+                                                      ELSE format('row is %s %s', c.status, c.amount_minor) END),
+             d.recorded_at
+      FROM due AS d LEFT JOIN owed_row AS c ON c.booking_id = d.booking_id AND c.flight_id = d.flight_id
+      WHERE d.compensation > 0 AND NOT coalesce(c.status = 'owed' AND c.amount_minor = d.compensation, false)
+      UNION ALL
+      SELECT format('ledger %s row of booking %s for an offload from flight %s that is not in the log', kind,
+                    x.booking_id, x.flight_id), x.updated_at
+      FROM (SELECT 'refund' AS kind, * FROM refund_row UNION ALL SELECT 'compensation', * FROM owed_row) AS x
+      WHERE NOT EXISTS (SELECT 1 FROM off AS o WHERE o.booking_id = x.booking_id AND o.flight_id = x.flight_id)) AS v
+CROSS JOIN params
 ORDER BY 1";

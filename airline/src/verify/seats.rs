@@ -4,7 +4,8 @@
 
 /// CTEs folding the flight streams: `hold` per (flight, booking) — the latest `SeatsHeld`, `live` unless
 /// released or expired since, `sold` if confirmed since — and `hold_seat`, the seats of each live hold
-/// after `SeatChanged` moves (per seat, the latest of: in the `SeatsHeld`, moved from, moved to).
+/// after `SeatChanged` moves, `SeatAssigned` seats and `PassengersOffloaded` releases (per seat, the
+/// latest of: in the `SeatsHeld`, moved from, moved to, assigned, offloaded).
 macro_rules! flight_holds {
     () => {
         r"
@@ -13,7 +14,8 @@ fe AS (
            event_type AS kind, payload -> event_type AS p, recorded_at
     FROM events
     WHERE aggregate_type = 'flight'
-      AND event_type IN ('SeatsHeld', 'SeatsConfirmed', 'SeatsReleased', 'HoldExpired', 'SeatChanged')
+      AND event_type IN ('SeatsHeld', 'SeatsConfirmed', 'SeatsReleased', 'HoldExpired', 'SeatChanged',
+                         'SeatAssigned', 'PassengersOffloaded')
 ),
 hold AS (
     SELECT flight_id, booking_id, held_seq, held_at,
@@ -35,7 +37,13 @@ hold_seat AS (
                 UNION ALL
                 SELECT flight_id, booking_id, p ->> 'from', seq, 0, false FROM fe WHERE kind = 'SeatChanged'
                 UNION ALL
-                SELECT flight_id, booking_id, p ->> 'to', seq, 1, true FROM fe WHERE kind = 'SeatChanged') AS o
+                SELECT flight_id, booking_id, p ->> 'to', seq, 1, true FROM fe WHERE kind = 'SeatChanged'
+                UNION ALL
+                SELECT flight_id, booking_id, p ->> 'seat', seq, 1, true FROM fe WHERE kind = 'SeatAssigned'
+                UNION ALL
+                SELECT flight_id, booking_id, s.seat, seq, 0, false
+                FROM fe CROSS JOIN LATERAL jsonb_array_elements_text(p -> 'seats') AS s (seat)
+                WHERE kind = 'PassengersOffloaded') AS o
           JOIN hold AS h
             ON h.live AND h.flight_id = o.flight_id AND h.booking_id = o.booking_id AND o.seq >= h.held_seq
           ORDER BY o.flight_id, o.booking_id, o.seat, o.seq DESC, o.step DESC) AS latest
@@ -46,7 +54,8 @@ hold_seat AS (
 
 /// Invariant 1. A booking's status is its latest of placed/confirmed/cancelled/expired; its segments are
 /// the `BookingPlaced`'s (version 1.0, one flight, is read as one segment), and its seats on each are the
-/// passengers' there with each seated passenger's latest `PassengerSeatChanged` on that segment applied.
+/// passengers' there with each seated passenger's latest `PassengerSeatChanged` or `PassengerSeatAssigned`
+/// on that segment applied; passengers offloaded from a segment (`PassengersOffloaded`) have none there.
 /// Every seat held or sold on a flight belongs to a booking with a segment on that flight whose status
 /// matches, and every seat of a live booking is in its hold on that segment's flight.
 pub(super) const SEATS_VS_BOOKINGS: &str = concat!(
@@ -77,16 +86,23 @@ segment AS (
 moved AS (
     SELECT DISTINCT ON (booking_id, coalesce((p ->> 'segment')::bigint, 0), (p ->> 'passenger')::bigint)
            booking_id, coalesce((p ->> 'segment')::bigint, 0) AS seg, (p ->> 'passenger')::bigint AS idx,
-           p ->> 'to' AS seat
-    FROM be WHERE kind = 'PassengerSeatChanged'
+           coalesce(p ->> 'to', p ->> 'seat') AS seat
+    FROM be WHERE kind IN ('PassengerSeatChanged', 'PassengerSeatAssigned')
     ORDER BY booking_id, coalesce((p ->> 'segment')::bigint, 0), (p ->> 'passenger')::bigint, seq DESC
+),
+offloaded AS (
+    SELECT DISTINCT booking_id, (p ->> 'segment')::bigint AS seg, i.idx::bigint AS idx
+    FROM be CROSS JOIN LATERAL jsonb_array_elements_text(p -> 'passengers') AS i (idx)
+    WHERE kind = 'PassengersOffloaded'
 ),
 booking_seat AS (
     SELECT g.booking_id, g.flight_id, g.status, coalesce(m.seat, x.pax ->> 'seat') AS seat
     FROM segment AS g
     CROSS JOIN LATERAL jsonb_array_elements(g.passengers) WITH ORDINALITY AS x (pax, n)
     LEFT JOIN moved AS m ON m.booking_id = g.booking_id AND m.seg = g.idx AND m.idx = x.n - 1
-    WHERE x.pax ->> 'seat' IS NOT NULL
+    WHERE coalesce(m.seat, x.pax ->> 'seat') IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM offloaded AS o
+                      WHERE o.booking_id = g.booking_id AND o.seg = g.idx AND o.idx = x.n - 1)
 )
 SELECT violation, false
 FROM (SELECT CASE
@@ -146,5 +162,86 @@ WHERE NOT EXISTS (SELECT 1 FROM events AS e
                   WHERE e.aggregate_type = 'booking' AND e.aggregate_id = h.booking_id
                     AND e.event_type = 'BookingPlaced')
 GROUP BY h.flight_id, h.booking_id, h.state, h.held_at
+ORDER BY 1"
+);
+
+/// Invariant 9: a closed flight (`FlightClosed`). After the close nothing is sold, moved or assigned on
+/// it and its fares and overbooking stay; at the end of the log every live hold on it has a seat for each
+/// of its places (none left without one) and, per cabin, the places of its live holds fit its seats; every
+/// confirmed booking on it has a seat there for each seated passenger who was not offloaded.
+pub(super) const CLOSED_FLIGHTS: &str = concat!(
+    "WITH",
+    flight_holds!(),
+    r",
+closed AS (
+    SELECT aggregate_id AS flight_id, min(sequence) AS closed_seq
+    FROM events WHERE aggregate_type = 'flight' AND event_type = 'FlightClosed' GROUP BY 1
+),
+layout AS (
+    SELECT e.aggregate_id AS flight_id, c ->> 'cabin' AS cabin,
+           ((c ->> 'last_row')::int - (c ->> 'first_row')::int + 1) * length(replace(c ->> 'letters', ' ', '')) AS seats
+    FROM events AS e JOIN closed AS k ON k.flight_id = e.aggregate_id
+    CROSS JOIN LATERAL jsonb_array_elements(e.payload -> 'FlightScheduled' -> 'layout') AS c
+    WHERE e.aggregate_type = 'flight' AND e.event_type = 'FlightScheduled'
+),
+live AS (
+    SELECT h.flight_id, h.booking_id, f.p ->> 'cabin' AS cabin,
+           (SELECT count(*) FROM hold_seat AS x WHERE x.flight_id = h.flight_id AND x.booking_id = h.booking_id) AS seated,
+           jsonb_array_length(coalesce(f.p -> 'unseated', '[]'::jsonb))
+             - (SELECT count(*) FROM fe AS a WHERE a.flight_id = h.flight_id AND a.booking_id = h.booking_id
+                                              AND a.kind = 'SeatAssigned' AND a.seq > h.held_seq)
+             - coalesce((SELECT sum(jsonb_array_length(coalesce(o.p -> 'unseated', '[]'::jsonb))) FROM fe AS o
+                         WHERE o.flight_id = h.flight_id AND o.booking_id = h.booking_id
+                           AND o.kind = 'PassengersOffloaded' AND o.seq > h.held_seq), 0) AS unseated
+    FROM hold AS h JOIN closed USING (flight_id)
+    JOIN fe AS f ON f.flight_id = h.flight_id AND f.seq = h.held_seq
+    WHERE h.live
+),
+be AS (
+    SELECT aggregate_id AS booking_id, sequence AS seq, event_type AS kind, payload -> event_type AS p
+    FROM events WHERE aggregate_type = 'booking'
+      AND event_type IN ('BookingPlaced', 'BookingConfirmed', 'BookingCancelled', 'BookingExpired',
+                         'PassengerSeatChanged', 'PassengerSeatAssigned', 'PassengersOffloaded')
+),
+confirmed AS (
+    SELECT booking_id, max(seq) FILTER (WHERE kind = 'BookingPlaced') AS placed_seq
+    FROM be GROUP BY booking_id
+    HAVING (array_agg(kind ORDER BY seq DESC) FILTER (WHERE kind IN
+               ('BookingPlaced', 'BookingConfirmed', 'BookingCancelled', 'BookingExpired')))[1] = 'BookingConfirmed'
+),
+unseated_passenger AS (
+    SELECT b.booking_id, s.seg ->> 'flight_id' AS flight_id, x.n - 1 AS idx
+    FROM confirmed AS b
+    JOIN be AS pl ON pl.booking_id = b.booking_id AND pl.seq = b.placed_seq
+    CROSS JOIN LATERAL jsonb_array_elements(pl.p -> 'segments') WITH ORDINALITY AS s (seg, sn)
+    JOIN closed AS k ON k.flight_id = s.seg ->> 'flight_id'
+    CROSS JOIN LATERAL jsonb_array_elements(s.seg -> 'passengers') WITH ORDINALITY AS x (pax, n)
+    WHERE x.pax ->> 'type' <> 'infant' AND x.pax ->> 'seat' IS NULL
+      AND NOT EXISTS (SELECT 1 FROM be AS m
+                      WHERE m.booking_id = b.booking_id AND m.kind IN ('PassengerSeatChanged', 'PassengerSeatAssigned')
+                        AND coalesce((m.p ->> 'segment')::bigint, 0) = s.sn - 1 AND (m.p ->> 'passenger')::bigint = x.n - 1)
+      AND NOT EXISTS (SELECT 1 FROM be AS o CROSS JOIN LATERAL jsonb_array_elements_text(o.p -> 'passengers') AS i (idx)
+                      WHERE o.booking_id = b.booking_id AND o.kind = 'PassengersOffloaded'
+                        AND (o.p ->> 'segment')::bigint = s.sn - 1 AND i.idx::bigint = x.n - 1)
+)
+SELECT violation, false
+FROM (SELECT format('flight %s: %s at event %s, after it closed at event %s', e.aggregate_id, e.event_type, e.sequence,
+                    k.closed_seq) AS violation
+      FROM events AS e JOIN closed AS k ON k.flight_id = e.aggregate_id
+      WHERE e.aggregate_type = 'flight' AND e.sequence > k.closed_seq
+        AND e.event_type IN ('SeatsHeld', 'SeatsConfirmed', 'SeatChanged', 'SeatAssigned', 'OverbookingSet',
+                             'FaresChanged', 'FlightClosed')
+      UNION ALL
+      SELECT format('flight %s (closed): booking %s still has %s places without a seat', flight_id, booking_id, unseated)
+      FROM live WHERE unseated <> 0
+      UNION ALL
+      SELECT format('flight %s (closed), %s: its live holds have %s places for %s seats', l.flight_id, l.cabin,
+                    sum(l.seated + l.unseated), min(c.seats))
+      FROM live AS l JOIN layout AS c ON c.flight_id = l.flight_id AND c.cabin = l.cabin
+      GROUP BY l.flight_id, l.cabin HAVING sum(l.seated + l.unseated) > min(c.seats)
+      UNION ALL
+      SELECT format('booking %s (confirmed): passenger %s has no seat on flight %s, which closed', booking_id, idx,
+                    flight_id)
+      FROM unseated_passenger) AS v
 ORDER BY 1"
 );

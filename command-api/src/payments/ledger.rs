@@ -170,7 +170,8 @@ macro_rules! refunds_due {
     () => {
         "SELECT r.payment_id, r.provider_key, a.provider_key AS authorization_key, \
         a.provider_reference AS authorization_reference, a.card_token AS authorization_card_token, \
-        a.amount_minor AS authorization_amount_minor, r.booking_id, r.flight_id, r.amount_minor, r.currency \
+        a.amount_minor AS authorization_amount_minor, r.booking_id, r.flight_id, r.amount_minor, r.currency, \
+        r.offload_flight_id \
      FROM payments r JOIN payments a \
        ON a.booking_id = r.booking_id AND a.kind = 'authorization' AND a.status = 'captured' \
      WHERE r.kind = 'refund' AND r.status = 'pending'"

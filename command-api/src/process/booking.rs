@@ -14,7 +14,7 @@ use domain::booking::{
 use domain::flight::{ClassCode, Fare, Flight, FlightCommand, FlightError};
 use domain::journey::{Itinerary, JourneyError, MAX_SEGMENTS, Segment};
 use domain::values::{
-    AirportCode, BookingId, EmailAddress, FlightId, Label, Money, Passenger, PassengerType,
+    AirportCode, BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passenger, PassengerType,
     Passengers, Pnr, SeatNumber, SeatOccupant, UserId,
 };
 use infra::auth::Principal;
@@ -44,8 +44,11 @@ pub type Done = (Versioned<Booking>, axum::response::Response);
 pub struct SegmentRequest {
     /// The flight.
     pub flight_id: FlightId,
-    /// One seat per seated passenger (adults and children), in the order they are listed.
-    pub seats: Vec<SeatNumber>,
+    /// One entry per seated passenger (adults and children), in the order they are listed: the seat,
+    /// or none for a passenger who picks it later.
+    pub seats: Vec<Option<SeatNumber>>,
+    /// The cabin, needed when no seat names it (economy when none is given).
+    pub cabin: Option<Cabin>,
     /// The booking class asked for; none: the cheapest open for the whole party.
     pub class: Option<ClassCode>,
 }
@@ -68,13 +71,18 @@ impl BookRequest {
         contact_email: EmailAddress,
         passengers: Vec<Passenger>,
     ) -> Self {
-        let seats = passengers.iter().filter_map(|p| p.seat).collect();
+        let seats = passengers
+            .iter()
+            .filter(|p| p.kind != PassengerType::Infant)
+            .map(|p| p.seat)
+            .collect();
         Self {
             contact_email,
             passengers,
             slices: vec![vec![SegmentRequest {
                 flight_id,
                 seats,
+                cabin: None,
                 class: None,
             }]],
         }
@@ -86,10 +94,10 @@ impl BookRequest {
     }
 }
 
-/// The party with `seats` given to its seated passengers, in order.
+/// The party with `seats` given to its seated passengers, in order (none: chosen later).
 fn seat_party(
     passengers: &[Passenger],
-    seats: &[SeatNumber],
+    seats: &[Option<SeatNumber>],
     segment: usize,
 ) -> Result<Passengers> {
     let seated = passengers
@@ -115,7 +123,7 @@ fn seat_party(
             seat: if p.kind == PassengerType::Infant {
                 None
             } else {
-                next.next().copied()
+                next.next().copied().flatten()
             },
             ..p.clone()
         })
@@ -155,13 +163,18 @@ pub async fn book(
         .enumerate()
         .map(|(i, s)| seat_party(&req.passengers, &s.seats, i))
         .collect::<Result<Vec<_>>>()?;
-    let classes: Vec<Option<ClassCode>> = req.slices.iter().flatten().map(|s| s.class).collect();
+    let classes: Vec<(Option<ClassCode>, Option<Cabin>)> = req
+        .slices
+        .iter()
+        .flatten()
+        .map(|s| (s.class, s.cabin))
+        .collect();
     let booking_id = BookingId::from_uuid(Uuid::now_v7());
     let hold_until = now + state.booking.hold();
     let lane = Lane::seats_of_all(&flights);
     let booking_key = booking_id.to_string();
     // The hold caps count seats held on every flight: a journey holds its party's seats on each.
-    let party = parties[0].occupants().len();
+    let party = parties[0].seated_count();
     let client = meta.client.clone();
     let now_secs = u64::try_from(now.timestamp()).unwrap_or_default();
     let new_account = !principal.is_admin()
@@ -267,19 +280,22 @@ fn itinerary_of(ws: &mut WorkingSet, slices: &[Vec<SegmentRequest>]) -> Result<I
     Ok(Itinerary::new(journey, min_connection)?)
 }
 
-/// Holds `party`'s seats on one flight; the fare of the cabin they are in.
+/// Holds `party`'s seats (or places without seats) on one flight; the fare of the cabin they are in.
 fn hold_on(
     ws: &mut WorkingSet,
     (booking_id, flight_id): (BookingId, FlightId),
-    (party, class): (&Passengers, Option<ClassCode>),
+    (party, (class, cabin)): (&Passengers, (Option<ClassCode>, Option<Cabin>)),
     (hold_until, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Fare> {
     let key = flight_id.to_string();
     // The flight sells the seats in the class asked for, or the cheapest open for the whole party
     // (a taken seat is refused first); the booking pays that class's fare.
+    let seats = party.occupants();
     let hold = FlightCommand::HoldSeats {
         booking_id,
-        seats: party.occupants(),
+        cabin: cabin.or(seats.is_empty().then_some(Cabin::Economy)),
+        seats,
+        unseated: party.unseated(),
         class,
         hold_until,
         now,
@@ -550,19 +566,43 @@ pub async fn change_seat(
             to,
             now,
         };
+        let on = s
+            .segments
+            .get(segment)
+            .ok_or(BookingError::NoSuchSegment(segment))?;
+        let occupant = on.passengers.occupant_of(passenger);
+        let unseated = on
+            .passengers
+            .as_slice()
+            .get(passenger)
+            .is_some_and(|p| p.seat.is_none());
+        if let (Some(occupant), true) = (occupant, unseated) {
+            // A passenger without a seat picks one: the same request assigns it.
+            let assign = BookingCommand::AssignSeat {
+                segment,
+                passenger,
+                seat: to,
+                at_close: false,
+                now,
+            };
+            current.aggregate.decide(assign.clone())?;
+            let on_flight = FlightCommand::AssignSeat {
+                booking_id,
+                seat: to,
+                occupant,
+                now,
+            };
+            ws.execute::<Flight>(&flight_key, "AssignSeat", on_flight)
+                .map_err(|e| e.on_segment(segment))?;
+            ws.execute::<Booking>(&booking_key, "AssignSeat", assign)?;
+            return Ok(ws.get::<Booking>(&booking_key)?.clone());
+        }
         // The booking's own rules decide first; the seat it moves from comes with its event.
         let from = match current.aggregate.decide(change.clone())?.as_slice() {
             [BookingEvent::PassengerSeatChanged { from, .. }] => *from,
             _ => return Err(BookingError::NoSuchPassenger(passenger).into()),
         };
-        let occupant = s
-            .segments
-            .get(segment)
-            .map(|on| on.passengers.occupants())
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|(seat, who)| (seat == from).then_some(who))
-            .unwrap_or(SeatOccupant::Adult);
+        let occupant = occupant.unwrap_or(SeatOccupant::Adult);
         let move_seat = FlightCommand::MoveSeat {
             booking_id,
             from,

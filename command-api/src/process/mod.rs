@@ -6,6 +6,7 @@
 //! crash left in the payments ledger.
 
 pub mod booking;
+pub mod close;
 pub mod disruption;
 pub mod expiry;
 pub mod payment;

@@ -119,6 +119,8 @@ pub struct RefundDue {
     pub amount_minor: i64,
     /// Currency.
     pub currency: String,
+    /// The flight whose offload it pays back; none: the booking's cancellation.
+    pub offload_flight_id: Option<Uuid>,
 }
 
 /// Pays a refund back and records it: a `RefundIssued` event and the ledger row `refunded`, in one
@@ -143,10 +145,12 @@ pub async fn refund(state: &AppState, meta: &CommandMeta, due: &RefundDue) -> Re
         .map_err(payment_problem)?;
     let now = state.clock.now();
     let (payment_id, booking_key) = (due.payment_id, due.booking_id.to_string());
+    let offload = due.offload_flight_id;
     let decide = move |ws: &mut WorkingSet| {
         let record = BookingCommand::RecordRefund {
             reference: Label::parse(&receipt.reference)?,
             amount,
+            offload: offload.map(FlightId::from_uuid),
             now,
         };
         // Recorded already (the same step ran twice): the ledger moved with that event.
@@ -199,26 +203,25 @@ pub(super) fn payment_problem(e: PaymentError) -> ApiError {
     infra::problem::Problem::new(status, code, e.to_string()).into()
 }
 
-/// Pays back `booking`'s pending refund now, if its payment is captured (recovery does it otherwise).
+/// Pays back `booking`'s pending refunds now (its cancellation's, its offloads'), if its payment is
+/// captured (recovery does it otherwise).
 pub(super) async fn settle_refund(
     state: &AppState,
     meta: &CommandMeta,
     booking: BookingId,
 ) -> Result<()> {
-    let due: Option<RefundDue> = sqlx::query_as(payments::REFUNDS_DUE_FOR_BOOKING)
+    let due: Vec<RefundDue> = sqlx::query_as(payments::REFUNDS_DUE_FOR_BOOKING)
         .bind(booking.as_uuid())
-        .fetch_optional(&state.pool)
+        .fetch_all(&state.pool)
         .await?;
-    match due {
-        Some(due) => {
-            let meta = CommandMeta {
-                claim: None,
-                ..meta.clone()
-            };
-            refund(state, &meta, &due).await
-        }
-        None => Ok(()),
+    let meta = CommandMeta {
+        claim: None,
+        ..meta.clone()
+    };
+    for due in due {
+        refund(state, &meta, &due).await?;
     }
+    Ok(())
 }
 
 /// Pays back the refunds due on `bookings` (after their flight was cancelled); recovery retries what

@@ -7,7 +7,9 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::booking::{BookedSegment, Booking, BookingStatus, CancelledBy};
 use domain::flight::ClassCode;
-use domain::values::{BookingId, Cabin, EmailAddress, FlightId, Money, Passenger, SeatNumber};
+use domain::values::{
+    BookingId, Cabin, EmailAddress, FlightId, Money, Passenger, PassengerType, SeatNumber,
+};
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
 use infra::problem::Problem;
@@ -38,6 +40,9 @@ pub struct PlaceBookingRequest {
     /// A journey (give this or `flight_id`): 1–2 slices, 1–4 flights in all.
     #[schema(min_items = 1, max_items = 2)]
     pub slices: Option<Vec<SliceRequest>>,
+    /// With `flight_id`: the cabin, when no passenger names a seat in it (economy when omitted).
+    #[schema(value_type = Option<String>, example = "economy")]
+    pub cabin: Option<Cabin>,
     /// With `flight_id`: the booking class (one letter); without, the cheapest open for the whole party.
     /// A class that cannot take the party now is 409 `class_closed`, naming the class on sale.
     #[schema(value_type = Option<String>, pattern = "^[A-Z]$", example = "Y")]
@@ -46,7 +51,9 @@ pub struct PlaceBookingRequest {
     #[schema(value_type = String, format = Email, max_length = 254, example = "ada@example.com")]
     pub contact_email: EmailAddress,
     /// 1–9 seated passengers, at least one adult, infants (no seat) no more than adults:
-    /// `{"first_name": "Ada", "last_name": "Lovelace", "type": "adult", "seat": "12A"}`.
+    /// `{"first_name": "Ada", "last_name": "Lovelace", "type": "adult", "seat": "12A"}`. A passenger
+    /// without `seat` picks one later (`seat-changes`) or is given one when the flight closes; places
+    /// sold beyond the cabin's seats (overbooking) are sold only that way.
     #[schema(value_type = Vec<crate::routes::schemas::PassengerSchema>, min_items = 1, max_items = 18)]
     pub passengers: Vec<Passenger>,
 }
@@ -66,9 +73,13 @@ pub struct SliceRequest {
 pub struct SegmentSeatsRequest {
     /// The flight.
     pub flight_id: Uuid,
-    /// One seat per seated passenger (adults and children, not infants), in the order of `passengers`.
-    #[schema(value_type = Vec<String>, min_items = 1, max_items = 9, example = json!(["12A", "12B"]))]
-    pub seats: Vec<SeatNumber>,
+    /// One seat per seated passenger (adults and children, not infants), in the order of `passengers`;
+    /// omitted: the party picks seats later.
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 9, example = json!(["12A", "12B"]))]
+    pub seats: Option<Vec<SeatNumber>>,
+    /// The cabin, when `seats` is omitted (economy when this is omitted too).
+    #[schema(value_type = Option<String>, example = "economy")]
+    pub cabin: Option<Cabin>,
     /// The booking class on this flight; without, the cheapest open for the whole party.
     #[schema(value_type = Option<String>, pattern = "^[A-Z]$", example = "Y")]
     pub class: Option<ClassCode>,
@@ -77,15 +88,33 @@ pub struct SegmentSeatsRequest {
 impl PlaceBookingRequest {
     /// The request as the booking process takes it: one flight is a one-segment journey.
     fn into_book(self) -> Result<BookRequest> {
+        if self
+            .passengers
+            .iter()
+            .any(|p| p.kind == PassengerType::Infant && p.seat.is_some())
+        {
+            return Err(invalid_body("infants travel on a lap and take no seat"));
+        }
+        let seated = self
+            .passengers
+            .iter()
+            .filter(|p| p.kind != PassengerType::Infant)
+            .count();
         let slices = match (self.flight_id, self.slices) {
             (Some(flight), None) => vec![vec![SegmentRequest {
                 flight_id: FlightId::from_uuid(flight),
-                seats: self.passengers.iter().filter_map(|p| p.seat).collect(),
+                seats: self
+                    .passengers
+                    .iter()
+                    .filter(|p| p.kind != PassengerType::Infant)
+                    .map(|p| p.seat)
+                    .collect(),
+                cabin: self.cabin,
                 class: self.class,
             }]],
-            (None, Some(_)) if self.class.is_some() => {
+            (None, Some(_)) if self.class.is_some() || self.cabin.is_some() => {
                 return Err(invalid_body(
-                    "with slices, each segment names its class; the booking has no class",
+                    "with slices, each segment names its class and cabin; the booking has none",
                 ));
             }
             (None, Some(slices)) if self.passengers.iter().all(|p| p.seat.is_none()) => slices
@@ -96,7 +125,11 @@ impl PlaceBookingRequest {
                         .into_iter()
                         .map(|s| SegmentRequest {
                             flight_id: FlightId::from_uuid(s.flight_id),
-                            seats: s.seats,
+                            seats: s.seats.map_or_else(
+                                || vec![None; seated],
+                                |seats| seats.into_iter().map(Some).collect(),
+                            ),
+                            cabin: s.cabin,
                             class: s.class,
                         })
                         .collect()
@@ -217,9 +250,12 @@ pub struct SegmentResponse {
     pub departure_at: DateTime<Utc>,
     /// Arrival, where known (bookings made before journeys learn it from a delay).
     pub arrival_at: Option<DateTime<Utc>>,
-    /// Each passenger's seat on this flight, in passenger order (`null` for infants).
+    /// Each passenger's seat on this flight, in passenger order (`null` for infants, and for a
+    /// passenger who picks a seat later).
     #[schema(value_type = Vec<Option<String>>)]
     pub seats: Vec<Option<SeatNumber>>,
+    /// Passengers denied boarding on this flight at its close (indexes; their fare here is refunded).
+    pub offloaded: Vec<usize>,
 }
 
 impl From<&BookedSegment> for SegmentResponse {
@@ -233,6 +269,7 @@ impl From<&BookedSegment> for SegmentResponse {
             departure_at: s.departure_at,
             arrival_at: s.arrival_at,
             seats: s.passengers.as_slice().iter().map(|p| p.seat).collect(),
+            offloaded: s.offloaded.clone(),
         }
     }
 }
@@ -272,7 +309,8 @@ pub fn render(status: StatusCode) -> impl Fn(&Versioned<Booking>) -> Result<Stor
     responses((status = 201, body = BookingResponse),
         (status = 404, description = "`flight_not_found`", body = Problem),
         (status = 409, description = "`seats_unavailable` (a seat is taken; on a journey `segment` names the flight, and \
-            nothing is held anywhere), `class_closed` (the class asked for cannot take the party now; `on_sale` names \
+            nothing is held anywhere), `only_without_seats` (the cabin's seats are sold; the places left, sold by \
+            overbooking, are booked without `seat`), `flight_closed`, `class_closed` (the class asked for cannot take the party now; `on_sale` names \
             the cheapest class that can), `no_class_open`, `hold_limit_exceeded` (you hold the most \
             seats unpaid at once), `flight_cancelled`, `flight_departed`, `concurrent_modification`", body = Problem),
         (status = 422, description = "`invalid_body`, the party rules (1-9 seated passengers, an adult, infants on \
@@ -356,11 +394,13 @@ async fn cancel_booking(
     )
 }
 
-/// Move a passenger to another free seat in the same cabin.
+/// Move a passenger to another free seat in the same cabin, or give a passenger booked without a seat
+/// one.
 #[utoipa::path(post, path = "/api/v1/bookings/{id}/seat-changes", tag = "bookings", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SeatChangeRequest,
     responses((status = 200, body = BookingResponse), (status = 404, description = "`booking_not_found`", body = Problem),
-        (status = 409, description = "`seats_unavailable`, `booking_cancelled`, `booking_expired`, `flight_departed`", body = Problem),
+        (status = 409, description = "`seats_unavailable`, `booking_cancelled`, `booking_expired`, `flight_departed`, \
+            `flight_closed`, `passenger_offloaded`", body = Problem),
         (status = 412, description = "`version_mismatch`", body = Problem),
         (status = 422, description = "`no_such_passenger`, `same_seat`, `unknown_seat`, `cabin_change`, \
             `seat_taken_in_booking`", body = Problem)))]

@@ -1,4 +1,4 @@
-//! Flights (admin): schedule, reschedule and fares, delay, cancel. A delay or a cancellation reaches
+//! Flights (admin): schedule, reschedule, fares and overbooking, delay, cancel, close. A delay or a cancellation reaches
 //! every affected booking in the same commit: each booking's event names the flight's as its cause, and a
 //! cancelled flight cancels, releases and refunds every booking.
 
@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use domain::aircraft::Aircraft;
 use domain::airport::Airport;
 use domain::flight::{
-    Fare, Flight, FlightCommand, FlightError, FlightState, FlightStatus, ScheduleFlight, SeatCounts,
+    Fare, Flight, FlightCommand, FlightError, FlightState, FlightStatus, Overbooking,
+    ScheduleFlight, SeatCounts,
 };
-use domain::values::{AircraftId, AirportCode, FlightId, FlightNumber, Label};
+use domain::values::{AircraftId, AirportCode, Cabin, FlightId, FlightNumber, Label};
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
 use infra::problem::Problem;
@@ -30,7 +31,7 @@ use crate::process::payment::settle_refunds;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    infra::api_routes![schedule_flight; update_flight; delay_flight; cancel_flight]
+    infra::api_routes![schedule_flight; update_flight; delay_flight; cancel_flight; close_flight]
 }
 
 /// A flight to put on sale.
@@ -62,6 +63,70 @@ pub struct ScheduleFlightRequest {
     /// `limit` (the dearest first).
     #[schema(value_type = Vec<crate::routes::schemas::FareSchema>, min_items = 1, max_items = 26)]
     pub fares: Vec<Fare>,
+    /// Cabins sold beyond their seats: `{"cabin": "economy", "percent": 5}` or `{"cabin": "economy",
+    /// "seats": 9}`. The places beyond the seats are sold without seats; the flight's close offloads
+    /// whoever does not fit.
+    #[serde(default)]
+    #[schema(max_items = 4)]
+    pub overbooking: Vec<OverbookingRequest>,
+}
+
+/// A cabin's overbooking: a percentage of its seats (rounded down) or a count of places, 0 to 100%.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverbookingRequest {
+    /// The cabin.
+    #[schema(value_type = String, example = "economy")]
+    pub cabin: Cabin,
+    /// Places beyond the seats, as a percentage of them (give this or `seats`).
+    #[schema(minimum = 0, maximum = 100, example = 5)]
+    pub percent: Option<u32>,
+    /// Places beyond the seats (give this or `percent`).
+    #[schema(minimum = 0, maximum = 999)]
+    pub seats: Option<u32>,
+}
+
+impl OverbookingRequest {
+    /// The command that sets it, against the flight's layout.
+    fn command(self, s: &FlightState, now: DateTime<Utc>) -> Result<FlightCommand> {
+        let seats = s.seats.values().filter(|x| x.cabin == self.cabin).count();
+        let overbooking = match (self.percent, self.seats) {
+            (Some(percent), None) => Overbooking::percent_of(percent, seats),
+            (None, Some(extra)) => Overbooking::seats(extra),
+            _ => {
+                return Err(unknown(
+                    "invalid_overbooking",
+                    "give either percent or seats for each cabin".to_owned(),
+                ));
+            }
+        };
+        Ok(FlightCommand::SetOverbooking {
+            cabin: self.cabin,
+            overbooking,
+            now,
+        })
+    }
+}
+
+/// Sets each cabin's overbooking on the flight `key` of the working set.
+fn set_overbooking(
+    ws: &mut WorkingSet,
+    key: &str,
+    cabins: &[OverbookingRequest],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for request in cabins {
+        let command = {
+            let fs = ws
+                .get::<Flight>(key)?
+                .aggregate
+                .state()
+                .ok_or(FlightError::NotScheduled)?;
+            request.command(fs, now)?
+        };
+        ws.execute::<Flight>(key, "SetOverbooking", command)?;
+    }
+    Ok(())
 }
 
 /// New times (both or neither; only while nothing is sold) and/or new fares.
@@ -79,6 +144,10 @@ pub struct UpdateFlightRequest {
     /// New fares.
     #[schema(value_type = Option<Vec<crate::routes::schemas::FareSchema>>, min_items = 1, max_items = 26)]
     pub fares: Option<Vec<Fare>>,
+    /// New overbooking for the cabins named (the others keep theirs); lowering it never takes back
+    /// places sold.
+    #[schema(max_items = 4)]
+    pub overbooking: Option<Vec<OverbookingRequest>>,
 }
 
 /// A later departure.
@@ -127,13 +196,32 @@ pub struct FlightResponse {
     /// `scheduled`, `delayed`, `cancelled`.
     #[schema(value_type = String)]
     pub status: FlightStatus,
+    /// When the flight closed (seats assigned, the overflow offloaded; nothing more is sold).
+    pub closed_at: Option<DateTime<Utc>>,
     /// Fares per cabin, each cabin's classes the dearest first.
     #[schema(value_type = Vec<Object>)]
     pub fares: Vec<Fare>,
     /// Each booking class as it stands: price, nested limit, seats held or sold in it, seats it may
     /// still sell, and whether it is open (sells at least one seat).
     pub classes: Vec<ClassView>,
-    /// Seat counts.
+    /// Seat counts: `capacity` (seats), `authorized` (seats plus overbooking), `sold`, `held`, `free`
+    /// (places on sale) and `unassigned` (passengers without a seat yet).
+    #[schema(value_type = Object)]
+    pub seats: SeatCounts,
+    /// The same counts per cabin, with its overbooking.
+    pub cabins: Vec<CabinView>,
+}
+
+/// One cabin's places.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CabinView {
+    /// The cabin.
+    pub cabin: &'static str,
+    /// Places beyond its seats.
+    pub overbooking: u32,
+    /// The percentage that was set as, if it was.
+    pub overbooking_percent: Option<u32>,
+    /// Its counts.
     #[schema(value_type = Object)]
     pub seats: SeatCounts,
 }
@@ -149,6 +237,7 @@ impl From<&FlightState> for FlightResponse {
             arrival_at: s.arrival_at,
             aircraft_id: *s.aircraft_id.as_uuid(),
             status: s.status,
+            closed_at: s.closed_at,
             fares: s.fares.values().flatten().copied().collect(),
             classes: s
                 .fares
@@ -166,6 +255,19 @@ impl From<&FlightState> for FlightResponse {
                 })
                 .collect(),
             seats: s.counts(None),
+            cabins: s
+                .fares
+                .keys()
+                .map(|cabin| {
+                    let o = s.overbooking.get(cabin).copied().unwrap_or_default();
+                    CabinView {
+                        cabin: cabin.as_str(),
+                        overbooking: o.extra_seats,
+                        overbooking_percent: o.percent,
+                        seats: s.counts(Some(*cabin)),
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -225,7 +327,8 @@ fn unknown(code: &str, detail: String) -> ApiError {
     request_body = ScheduleFlightRequest,
     responses((status = 201, body = FlightResponse),
         (status = 422, description = "`invalid_body`, `unknown_airport`, `unknown_aircraft`, \
-            `arrival_not_after_departure`, `departure_in_past`, `fares_do_not_match_cabins`, `invalid_classes`, `mixed_currencies`, `fare_too_high`", body = Problem)))]
+            `arrival_not_after_departure`, `departure_in_past`, `fares_do_not_match_cabins`, `invalid_classes`, `mixed_currencies`, \
+            `fare_too_high`, `invalid_overbooking`, `no_such_cabin`", body = Problem)))]
 async fn schedule_flight(
     State(state): State<AppState>,
     principal: Principal,
@@ -271,9 +374,11 @@ async fn schedule_flight(
         now: state.clock.now(),
     }));
     let key = id.to_string();
+    let (overbooking, now) = (req.overbooking, state.clock.now());
     let decide = move |ws: &mut WorkingSet| {
         ws.create::<Flight>(&key);
         ws.execute::<Flight>(&key, "ScheduleFlight", command.clone())?;
+        set_overbooking(ws, &key, &overbooking, now)?;
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
@@ -285,7 +390,9 @@ async fn schedule_flight(
     params(("id" = Uuid, Path)), request_body = UpdateFlightRequest,
     responses((status = 200, body = FlightResponse), (status = 404, description = "`flight_not_found`", body = Problem),
         (status = 409, description = "`flight_has_bookings` (times change only while nothing is sold), `flight_cancelled`, \
-            `flight_departed`", body = Problem),
+            `flight_departed`, `flight_closed`", body = Problem),
+        (status = 422, description = "`invalid_body`, `incomplete_schedule`, fare rules, `invalid_overbooking`, \
+            `no_such_cabin`", body = Problem),
         (status = 412, description = "`version_mismatch`", body = Problem)))]
 async fn update_flight(
     State(state): State<AppState>,
@@ -316,6 +423,7 @@ async fn update_flight(
     let fares = req
         .fares
         .map(|fares| FlightCommand::ChangeFares { fares, now });
+    let overbooking = req.overbooking.unwrap_or_default();
     let key = flight_id.to_string();
     // Both changes or neither, in one commit.
     let decide = move |ws: &mut WorkingSet| {
@@ -329,6 +437,7 @@ async fn update_flight(
         if let Some(command) = fares.clone() {
             ws.execute::<Flight>(&key, "ChangeFares", command)?;
         }
+        set_overbooking(ws, &key, &overbooking, now)?;
         Ok(ws.get::<Flight>(&key)?.clone())
     };
     let meta = meta.for_principal(principal);
@@ -405,5 +514,32 @@ async fn cancel_flight(
     // The refunds are paid back beside the response; payment recovery retries any that fail.
     let span = tracing::Span::current();
     tokio::spawn(async move { settle_refunds(&state, &meta, &bookings).await }.instrument(span));
+    Ok(response)
+}
+
+/// Close a flight: unpaid holds expire; if more passengers are paid in a cabin than it has seats, the
+/// overflow is offloaded (the cheapest class first, the latest booked first within it), each with their
+/// fare on this flight refunded and a denied-boarding compensation owed, mailed; everyone else without
+/// a seat is given one (a party together where it can). All in one commit; nothing is sold or moved on
+/// the flight after. It also happens by itself a set time before departure.
+#[utoipa::path(post, path = "/api/v1/flights/{id}/close", tag = "flights", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = FlightResponse), (status = 404, description = "`flight_not_found`", body = Problem),
+        (status = 409, description = "`flight_closed`, `flight_cancelled`, `concurrent_modification`", body = Problem),
+        (status = 412, description = "`version_mismatch`", body = Problem)))]
+async fn close_flight(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    require_admin(&principal)?;
+    let expected = if_match(&headers)?;
+    let meta = meta.for_principal(principal);
+    let now = state.clock.now();
+    let target = (FlightId::from_uuid(id), expected);
+    let (_, response) =
+        crate::process::close::close(&state, &meta, target, now, render(StatusCode::OK)).await?;
     Ok(response)
 }

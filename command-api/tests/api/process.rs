@@ -72,6 +72,8 @@ async fn a_hold_whose_booking_never_came_expires() {
     let hold = FlightCommand::HoldSeats {
         booking_id,
         seats: vec![(seat("13A"), SeatOccupant::Adult)],
+        unseated: vec![],
+        cabin: None,
         class: None,
         hold_until: until,
         now: app.now(),

@@ -80,6 +80,15 @@ pub struct BookingState {
 pub struct OffloadMoney {
     /// The flight.
     pub flight_id: FlightId,
+    /// Its segment.
+    #[serde(default)]
+    pub segment: usize,
+    /// The passengers offloaded, infants with their adults.
+    #[serde(default)]
+    pub passengers: Vec<usize>,
+    /// When.
+    #[serde(default)]
+    pub offloaded_at: Option<DateTime<Utc>>,
     /// The offloaded passengers' fare there, refunded.
     pub refund: Money,
     /// Compensation owed.
@@ -686,14 +695,17 @@ fn apply_to_state(s: &mut BookingState, event: BookingEvent) {
             passengers,
             refund,
             compensation,
-            ..
+            offloaded_at,
         } => {
             if let Some(on) = s.segments.get_mut(segment) {
-                on.offloaded.extend(passengers);
+                on.offloaded.extend(passengers.iter().copied());
                 on.offloaded.sort_unstable();
             }
             s.offloads.push(OffloadMoney {
                 flight_id,
+                segment,
+                passengers,
+                offloaded_at: Some(offloaded_at),
                 refund,
                 compensation,
                 refund_issued: None,

@@ -68,6 +68,9 @@ pub struct SegmentSummary {
     pub fare_minor: i64,
     /// Each passenger's seat, in passenger order.
     pub seats: Vec<Option<SeatNumber>>,
+    /// Passengers offloaded from this flight at its close.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub offloaded: Vec<usize>,
 }
 
 impl BookedSegment {
@@ -79,6 +82,7 @@ impl BookedSegment {
             cabin: self.cabin(),
             fare_minor: self.fare.price.amount_minor(),
             seats: self.passengers.as_slice().iter().map(|p| p.seat).collect(),
+            offloaded: self.offloaded.clone(),
         }
     }
 }

@@ -52,6 +52,7 @@ pub const ROUTES: &[ProxiedRoute] = &[
     route("GET", "/api/v1/flights/{id}", Query),
     route("PATCH", "/api/v1/flights/{id}", Command),
     route("POST", "/api/v1/flights/{id}/cancel", Command),
+    route("POST", "/api/v1/flights/{id}/close", Command),
     route("POST", "/api/v1/flights/{id}/delay", Command),
     route("GET", "/api/v1/flights/{id}/seats", Query),
     route("GET", "/api/v1/flights/{id}/history", Query),

@@ -22,7 +22,8 @@ async fn a_journey_lists_every_flight_in_local_time_and_a_broken_connection_is_t
     };
     let segment = |flight, seat: &str| SegmentRequest {
         flight_id: FlightId::from_uuid(flight),
-        seats: vec![SeatNumber::parse(seat).unwrap()],
+        seats: vec![Some(SeatNumber::parse(seat).unwrap())],
+        cabin: None,
         class: None,
     };
     let request = BookRequest {

@@ -26,6 +26,7 @@ pub struct Pending {
     flights: BTreeMap<Uuid, FlightChange>,
     placed: Placed,
     bookings: BTreeMap<Uuid, Milestones>,
+    offloads: Vec<(Uuid, Uuid, i64)>,
 }
 
 #[derive(Debug, Default)]
@@ -153,7 +154,15 @@ fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionE
         BookingEvent::BookingExpired { expired_at } => {
             pending.bookings.entry(id).or_default().expired_at = Some(expired_at);
         }
+        BookingEvent::PassengersOffloaded {
+            flight_id, refund, ..
+        } => {
+            pending
+                .offloads
+                .push((id, *flight_id.as_uuid(), refund.amount_minor()));
+        }
         BookingEvent::PassengerSeatChanged { .. }
+        | BookingEvent::PassengerSeatAssigned { .. }
         | BookingEvent::FlightDelayNoted { .. }
         | BookingEvent::ConnectionBroken { .. }
         | BookingEvent::PaymentCaptured { .. }
@@ -162,8 +171,31 @@ fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionE
     Ok(())
 }
 
-/// Writes the batch, at most five statements.
+/// Writes the batch, at most six statements.
 pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
+    if !pending.offloads.is_empty() {
+        // Offloaded passengers no longer fly on that segment: their seats and fare leave its revenue.
+        let (bookings, flights, refunds): (Vec<Uuid>, Vec<Uuid>, Vec<i64>) =
+            pending.offloads.iter().copied().fold(
+                (Vec::new(), Vec::new(), Vec::new()),
+                |(mut b, mut f, mut r), (booking, flight, refund)| {
+                    b.push(booking);
+                    f.push(flight);
+                    r.push(refund);
+                    (b, f, r)
+                },
+            );
+        sqlx::query(
+            "UPDATE rm_analytics_segments s SET seats = greatest(s.seats - u.refund / nullif(s.fare_minor, 0), 0) \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS u(booking, flight, refund) \
+             WHERE s.booking_id = u.booking AND s.flight_id = u.flight AND s.fare_minor > 0",
+        )
+        .bind(bookings)
+        .bind(flights)
+        .bind(refunds)
+        .execute(&mut *conn)
+        .await?;
+    }
     let s = pending.scheduled;
     if !s.id.is_empty() {
         sqlx::query(

@@ -21,6 +21,7 @@ pub struct Pending {
     placed: Placed,
     /// `(booking, segment index, passenger index, seat)`, in event order.
     seat_changes: Vec<(Uuid, String, String, String)>,
+    offloads: Vec<(Uuid, String, serde_json::Value)>,
     touched: BTreeMap<Uuid, Milestones>,
 }
 
@@ -101,6 +102,11 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
             passenger,
             to,
             ..
+        }
+        | BookingEvent::PassengerSeatAssigned {
+            segment,
+            passenger,
+            seat: to,
         } => {
             pending.seat_changes.push((
                 id,
@@ -114,6 +120,25 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
         }
         BookingEvent::RefundIssued { refunded_at, .. } => {
             touched.refunded_at = Some(refunded_at);
+        }
+        BookingEvent::PassengersOffloaded {
+            flight_id,
+            segment,
+            passengers,
+            refund,
+            compensation,
+            offloaded_at,
+        } => {
+            let offload = serde_json::json!({
+                "flight_id": flight_id,
+                "segment": segment,
+                "passengers": passengers,
+                "refund_minor": refund.amount_minor(),
+                "compensation_minor": compensation.amount_minor(),
+                "currency": refund.currency().as_str(),
+                "offloaded_at": offloaded_at,
+            });
+            pending.offloads.push((id, segment.to_string(), offload));
         }
         BookingEvent::FlightDelayNoted { .. } | BookingEvent::ConnectionBroken { .. } => {}
     }
@@ -170,6 +195,19 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .bind(segment)
         .bind(passenger)
         .bind(seat)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (id, segment, offload) in pending.offloads {
+        sqlx::query(
+            "UPDATE rm_bookings SET offloads = offloads || jsonb_build_array($3::jsonb), \
+             segments = jsonb_set(segments, ARRAY[$2::text, 'offloaded'], \
+                 coalesce(segments -> $2::int -> 'offloaded', '[]'::jsonb) || ($3::jsonb -> 'passengers')) \
+             WHERE booking_id = $1",
+        )
+        .bind(id)
+        .bind(segment)
+        .bind(offload)
         .execute(&mut *conn)
         .await?;
     }

@@ -248,19 +248,22 @@ async fn flight(
         FlightEvent::SeatsHeld {
             booking_id,
             seats,
+            unseated,
             cabin,
             class,
             ..
         } => {
             let class = class.unwrap_or(ClassCode::default_for(cabin));
+            let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
             sqlx::query(
-                "INSERT INTO rm_class_holds (flight_id, booking_id, class, seats) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (flight_id, booking_id) DO UPDATE SET class = $3, seats = $4",
+                "INSERT INTO rm_class_holds (flight_id, booking_id, class, seats, unseated) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (flight_id, booking_id) DO UPDATE SET class = $3, seats = $4, unseated = $5",
             )
             .bind(id)
             .bind(booking_id.as_uuid())
             .bind(class.to_string())
-            .bind(i32::try_from(seats.len()).unwrap_or(i32::MAX))
+            .bind(count(seats.len() + unseated.len()))
+            .bind(count(unseated.len()))
             .execute(&mut *conn)
             .await?;
             for seat in seats {
@@ -272,12 +275,83 @@ async fn flight(
             vec![Invalidation::Search, seat_map]
         }
         FlightEvent::SeatsConfirmed { booking_id, seats } => {
+            sqlx::query(
+                "UPDATE rm_class_holds SET confirmed = true WHERE flight_id = $1 AND booking_id = $2",
+            )
+            .bind(id)
+            .bind(booking_id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
             for seat in seats {
                 pending.seats.insert(
                     (id, seat.to_string()),
                     ("sold", Some(*booking_id.as_uuid())),
                 );
             }
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::SeatAssigned {
+            booking_id, seat, ..
+        } => {
+            let confirmed: Option<bool> = sqlx::query_scalar(
+                "UPDATE rm_class_holds SET unseated = greatest(unseated - 1, 0) \
+                 WHERE flight_id = $1 AND booking_id = $2 RETURNING confirmed",
+            )
+            .bind(id)
+            .bind(booking_id.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await?;
+            let status = if confirmed == Some(true) { "sold" } else { "held" };
+            pending
+                .seats
+                .insert((id, seat.to_string()), (status, Some(*booking_id.as_uuid())));
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::PassengersOffloaded {
+            booking_id,
+            seats,
+            unseated,
+        } => {
+            let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+            sqlx::query(
+                "UPDATE rm_class_holds SET seats = greatest(seats - $3, 0), unseated = greatest(unseated - $4, 0) \
+                 WHERE flight_id = $1 AND booking_id = $2",
+            )
+            .bind(id)
+            .bind(booking_id.as_uuid())
+            .bind(count(seats.len() + unseated.len()))
+            .bind(count(unseated.len()))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM rm_class_holds WHERE flight_id = $1 AND booking_id = $2 AND seats = 0")
+                .bind(id)
+                .bind(booking_id.as_uuid())
+                .execute(&mut *conn)
+                .await?;
+            for seat in seats {
+                pending.seats.insert((id, seat.to_string()), ("free", None));
+            }
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::OverbookingSet {
+            cabin, extra_seats, ..
+        } => {
+            sqlx::query(
+                "UPDATE rm_flight_cabins SET overbooking = $3 WHERE flight_id = $1 AND cabin = $2",
+            )
+            .bind(id)
+            .bind(cabin.as_str())
+            .bind(i32::try_from(extra_seats).unwrap_or(i32::MAX))
+            .execute(&mut *conn)
+            .await?;
+            vec![Invalidation::Search, seat_map]
+        }
+        FlightEvent::FlightClosed { closed_at, .. } => {
+            sqlx::query("UPDATE rm_flights SET closed_at = $2 WHERE flight_id = $1")
+                .bind(id)
+                .bind(closed_at)
+                .execute(&mut *conn)
+                .await?;
             vec![Invalidation::Search, seat_map]
         }
         FlightEvent::SeatsReleased { seats, booking_id }
@@ -330,6 +404,26 @@ async fn flight(
         .any(|c| matches!(c, Invalidation::SeatMap(..)));
     Ok(changes)
 }
+
+/// Places per cabin, recounted from the seat map and the places held without seats: sold + held + free
+/// is always the capacity plus the overbooking.
+const CABINS_RECOUNT: &str = "
+WITH s AS (
+    SELECT flight_id, cabin, count(*) FILTER (WHERE status = 'held') AS held,
+           count(*) FILTER (WHERE status = 'sold') AS sold
+    FROM rm_seats WHERE flight_id = ANY($1) GROUP BY flight_id, cabin
+), u AS (
+    SELECT h.flight_id, k.cabin, coalesce(sum(h.unseated) FILTER (WHERE NOT h.confirmed), 0) AS held,
+           coalesce(sum(h.unseated) FILTER (WHERE h.confirmed), 0) AS sold
+    FROM rm_class_holds h JOIN rm_flight_classes k ON k.flight_id = h.flight_id AND k.class = h.class
+    WHERE h.flight_id = ANY($1) AND h.unseated > 0 GROUP BY h.flight_id, k.cabin
+)
+UPDATE rm_flight_cabins c
+SET seats_held = s.held + coalesce(u.held, 0), seats_sold = s.sold + coalesce(u.sold, 0),
+    unassigned = coalesce(u.held + u.sold, 0),
+    seats_free = greatest(0, c.capacity + c.overbooking - s.held - s.sold - coalesce(u.held + u.sold, 0))
+FROM s LEFT JOIN u ON u.flight_id = s.flight_id AND u.cabin = s.cabin
+WHERE c.flight_id = s.flight_id AND c.cabin = s.cabin";
 
 /// Each class's seats held or sold and what it may still sell: its nested limit less what it and the
 /// cheaper classes hold, bounded by every dearer class's and by the cabin's free seats (as the write
@@ -486,18 +580,10 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .map(|(id, _)| *id)
         .collect();
     if !recount.is_empty() {
-        // Seats left per cabin, recounted from the seat map: sold + held + free is always the capacity.
-        sqlx::query(
-            "UPDATE rm_flight_cabins c SET seats_free = s.free, seats_held = s.held, seats_sold = s.sold \
-             FROM (SELECT flight_id, cabin, count(*) FILTER (WHERE status = 'free') AS free, \
-                          count(*) FILTER (WHERE status = 'held') AS held, \
-                          count(*) FILTER (WHERE status = 'sold') AS sold \
-                   FROM rm_seats WHERE flight_id = ANY($1) GROUP BY flight_id, cabin) s \
-             WHERE c.flight_id = s.flight_id AND c.cabin = s.cabin",
-        )
-        .bind(&recount)
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query(CABINS_RECOUNT)
+            .bind(&recount)
+            .execute(&mut *conn)
+            .await?;
         sqlx::query(CLASSES_RECOUNT)
             .bind(&recount)
             .execute(&mut *conn)

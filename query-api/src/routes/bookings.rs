@@ -61,6 +61,11 @@ pub struct BookingView {
     pub captured: bool,
     /// Whether the refund has been paid back (shortly after the cancellation).
     pub refunded: bool,
+    /// Passengers denied boarding when a flight closed oversold: `flight_id`, `segment`, `passengers`
+    /// (indexes), `refund_minor` (their fare there, paid back), `compensation_minor` (owed),
+    /// `currency`, `offloaded_at`.
+    #[schema(value_type = Vec<Object>)]
+    pub offloads: serde_json::Value,
     /// Hold deadline.
     pub hold_expires_at: DateTime<Utc>,
     /// When made.
@@ -99,6 +104,21 @@ impl BookingView {
             refund_minor: s.refund.map(|r| r.amount_minor()),
             captured: s.captured.is_some(),
             refunded: s.refund_issued.is_some(),
+            offloads: s
+                .offloads
+                .iter()
+                .map(|o| {
+                    serde_json::json!({
+                        "flight_id": o.flight_id,
+                        "segment": o.segment,
+                        "passengers": o.passengers,
+                        "refund_minor": o.refund.amount_minor(),
+                        "compensation_minor": o.compensation.amount_minor(),
+                        "currency": o.refund.currency().as_str(),
+                        "offloaded_at": o.offloaded_at,
+                    })
+                })
+                .collect(),
             hold_expires_at: s.hold_until,
             created_at: s.placed_at,
             version,
@@ -125,7 +145,7 @@ macro_rules! segments_of {
 const COLUMNS: &str = concat!(
     "booking_id AS id, reference, customer_id, flight_id, status, cabin, passengers, contact_email, \
      total_minor, currency, refund_minor, captured_at IS NOT NULL AS captured, refunded_at IS NOT NULL AS refunded, \
-     hold_until AS hold_expires_at, placed_at AS created_at, version, ",
+     offloads, hold_until AS hold_expires_at, placed_at AS created_at, version, ",
     segments_of!("rm_bookings.segments"),
     " AS segments"
 );

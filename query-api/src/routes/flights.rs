@@ -45,6 +45,11 @@ pub struct CabinView {
     pub seats_held: i32,
     /// Sold.
     pub seats_sold: i32,
+    /// Places sold beyond its seats (overbooking): `seats_free + seats_held + seats_sold` is `capacity +
+    /// overbooking`.
+    pub overbooking: i32,
+    /// Passengers (held or sold) without a seat yet; counted in `seats_held` and `seats_sold`.
+    pub unassigned: i32,
 }
 
 /// A flight.
@@ -133,6 +138,29 @@ pub struct SeatMap {
     pub version: i64,
     /// Seats front to back.
     pub seats: Vec<SeatView>,
+    /// Per cabin: its seats, the places it sells (seats plus overbooking), places held, sold and free,
+    /// and the passengers (held or sold) without a seat yet.
+    #[serde(default)]
+    pub cabins: Vec<SeatMapCabin>,
+}
+
+/// One cabin's counts on the seat map.
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct SeatMapCabin {
+    /// The cabin.
+    pub cabin: String,
+    /// Its seats.
+    pub capacity: i32,
+    /// Places it sells: its seats plus the overbooking.
+    pub authorized: i32,
+    /// Places held unpaid.
+    pub held: i32,
+    /// Places sold.
+    pub sold: i32,
+    /// Places on sale.
+    pub free: i32,
+    /// Passengers (held or sold) without a seat yet.
+    pub unassigned: i32,
 }
 
 /// A flight with its cabins.
@@ -141,15 +169,15 @@ pub struct SeatMap {
 async fn get_flight(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<Response> {
     let flight: Option<FlightView> = sqlx::query_as(
         "SELECT flight_id, number, origin, destination, departure_at, arrival_at, departure_local, arrival_local, \
-         duration_min, status, aircraft_id, version FROM rm_flights WHERE flight_id = $1",
+         duration_min, status, aircraft_id, version, closed_at FROM rm_flights WHERE flight_id = $1",
     )
     .bind(id)
     .fetch_optional(&state.pool)
     .await?;
     let mut flight = flight.ok_or_else(|| ApiError::not_found("flight_not_found", "flight"))?;
     flight.cabins = sqlx::query_as(
-        "SELECT cabin, price_minor, currency, refundable, fee_minor, capacity, seats_free, seats_held, seats_sold \
-         FROM rm_flight_cabins WHERE flight_id = $1 ORDER BY price_minor",
+        "SELECT cabin, price_minor, currency, refundable, fee_minor, capacity, seats_free, seats_held, seats_sold, \
+         overbooking, unassigned FROM rm_flight_cabins WHERE flight_id = $1 ORDER BY price_minor",
     )
     .bind(id)
     .fetch_all(&state.pool)
@@ -272,11 +300,19 @@ async fn read_seat_map(pool: &sqlx::PgPool, id: Uuid) -> Result<SeatMap> {
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;
+    let cabins = sqlx::query_as(
+        "SELECT cabin, capacity, capacity + overbooking AS authorized, seats_held AS held, seats_sold AS sold, \
+         seats_free AS free, unassigned FROM rm_flight_cabins WHERE flight_id = $1 ORDER BY price_minor DESC",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(SeatMap {
         flight_id: id,
         version,
         seats,
+        cabins,
     })
 }
 
@@ -304,10 +340,33 @@ fn folded_seat_map(id: Uuid, flight: &Flight, version: i64) -> SeatMap {
                 .collect()
         })
         .unwrap_or_default();
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let cabins = flight
+        .state()
+        .map(|s| {
+            s.fares
+                .keys()
+                .rev()
+                .map(|cabin| {
+                    let c = s.counts(Some(*cabin));
+                    SeatMapCabin {
+                        cabin: cabin.to_string(),
+                        capacity: count(c.capacity),
+                        authorized: count(c.authorized),
+                        held: count(c.held),
+                        sold: count(c.sold),
+                        free: count(c.free),
+                        unassigned: count(c.unassigned),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     SeatMap {
         flight_id: id,
         version,
         seats,
+        cabins,
     }
 }
 

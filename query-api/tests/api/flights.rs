@@ -96,8 +96,7 @@ async fn command_state(app: &crate::helpers::TestApp) -> command_api::state::App
             // One principal stands in for many customers here; the cap has its own tests.
             max_held_seats: 100_000,
             max_held_seats_per_client: 100_000,
-            queue: Default::default(),
-            new_accounts: Default::default(),
+            ..testkit::settings::command("").booking
         },
     )
 }
