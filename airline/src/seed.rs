@@ -498,7 +498,7 @@ async fn round_trip(
         slices[slice].push(command_api::process::booking::SegmentRequest {
             flight_id: flight,
             seats: vec![Some(seat)],
-                cabin: None,
+            cabin: None,
             class: None,
         });
     }

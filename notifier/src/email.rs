@@ -205,6 +205,8 @@ impl Handler for EmailHandler {
             "booking.FlightDelayNoted",
             "booking.ConnectionBroken",
             "booking.RefundIssued",
+            "booking.SeatsAssigned",
+            "booking.PassengersOffloaded",
         ]
     }
 

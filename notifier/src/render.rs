@@ -234,23 +234,25 @@ pub fn email(event: &BookingEvent, booking: &BookingState, legs: &[Leg]) -> Opti
                 money(*amount)
             ),
         ),
-        BookingEvent::PassengerSeatAssigned {
-            segment,
-            passenger,
-            seat,
-        } => {
-            let name = booking
-                .passengers()
-                .as_slice()
-                .get(*passenger)
-                .map_or_else(String::new, |p| format!("{} {}", p.first_name, p.last_name));
+        BookingEvent::SeatsAssigned { segment, seats } => {
             let on = legs
                 .get(*segment)
                 .map_or_else(String::new, |l| format!(" on flight {}", l.number));
+            let lines: String = seats
+                .iter()
+                .map(|given| {
+                    let name = booking
+                        .passengers()
+                        .as_slice()
+                        .get(given.passenger)
+                        .map_or_else(String::new, |p| format!("{} {}", p.first_name, p.last_name));
+                    format!("  - {name}: seat {}\n", given.seat)
+                })
+                .collect();
             (
-                "seat_assigned",
-                format!("Booking {pnr}: seat {seat}"),
-                format!("{name} has seat {seat}{on}.\n"),
+                "seats_assigned",
+                format!("Booking {pnr}: your seats{on}"),
+                format!("Your seats{on}:\n{lines}"),
             )
         }
         BookingEvent::PassengersOffloaded {
@@ -262,7 +264,14 @@ pub fn email(event: &BookingEvent, booking: &BookingState, legs: &[Leg]) -> Opti
         } => {
             let names: Vec<String> = passengers
                 .iter()
-                .filter_map(|i| booking.segments.get(*segment)?.passengers.as_slice().get(*i))
+                .filter_map(|i| {
+                    booking
+                        .segments
+                        .get(*segment)?
+                        .passengers
+                        .as_slice()
+                        .get(*i)
+                })
                 .map(|p| format!("{} {}", p.first_name, p.last_name))
                 .collect();
             let on = legs

@@ -54,8 +54,8 @@ hold_seat AS (
 
 /// Invariant 1. A booking's status is its latest of placed/confirmed/cancelled/expired; its segments are
 /// the `BookingPlaced`'s (version 1.0, one flight, is read as one segment), and its seats on each are the
-/// passengers' there with each seated passenger's latest `PassengerSeatChanged` or `PassengerSeatAssigned`
-/// on that segment applied; passengers offloaded from a segment (`PassengersOffloaded`) have none there.
+/// passengers' there with each seated passenger's latest `PassengerSeatChanged` or `SeatsAssigned` on that
+/// segment applied; passengers offloaded from a segment (`PassengersOffloaded`) have none there.
 /// Every seat held or sold on a flight belongs to a booking with a segment on that flight whose status
 /// matches, and every seat of a live booking is in its hold on that segment's flight.
 pub(super) const SEATS_VS_BOOKINGS: &str = concat!(
@@ -83,12 +83,18 @@ segment AS (
         jsonb_build_array(jsonb_build_object('flight_id', pl.p -> 'flight_id', 'passengers', pl.p -> 'passengers'))))
         WITH ORDINALITY AS s (seg, n)
 ),
+seat_event AS (
+    SELECT booking_id, seq, coalesce((p ->> 'segment')::bigint, 0) AS seg, (p ->> 'passenger')::bigint AS idx,
+           p ->> 'to' AS seat
+    FROM be WHERE kind = 'PassengerSeatChanged'
+    UNION ALL
+    SELECT booking_id, seq, (p ->> 'segment')::bigint, (a ->> 'passenger')::bigint, a ->> 'seat'
+    FROM be CROSS JOIN LATERAL jsonb_array_elements(p -> 'seats') AS a
+    WHERE kind = 'SeatsAssigned'
+),
 moved AS (
-    SELECT DISTINCT ON (booking_id, coalesce((p ->> 'segment')::bigint, 0), (p ->> 'passenger')::bigint)
-           booking_id, coalesce((p ->> 'segment')::bigint, 0) AS seg, (p ->> 'passenger')::bigint AS idx,
-           coalesce(p ->> 'to', p ->> 'seat') AS seat
-    FROM be WHERE kind IN ('PassengerSeatChanged', 'PassengerSeatAssigned')
-    ORDER BY booking_id, coalesce((p ->> 'segment')::bigint, 0), (p ->> 'passenger')::bigint, seq DESC
+    SELECT DISTINCT ON (booking_id, seg, idx) booking_id, seg, idx, seat
+    FROM seat_event ORDER BY booking_id, seg, idx, seq DESC
 ),
 offloaded AS (
     SELECT DISTINCT booking_id, (p ->> 'segment')::bigint AS seg, i.idx::bigint AS idx
@@ -201,7 +207,7 @@ be AS (
     SELECT aggregate_id AS booking_id, sequence AS seq, event_type AS kind, payload -> event_type AS p
     FROM events WHERE aggregate_type = 'booking'
       AND event_type IN ('BookingPlaced', 'BookingConfirmed', 'BookingCancelled', 'BookingExpired',
-                         'PassengerSeatChanged', 'PassengerSeatAssigned', 'PassengersOffloaded')
+                         'PassengerSeatChanged', 'SeatsAssigned', 'PassengersOffloaded')
 ),
 confirmed AS (
     SELECT booking_id, max(seq) FILTER (WHERE kind = 'BookingPlaced') AS placed_seq
@@ -217,9 +223,9 @@ unseated_passenger AS (
     JOIN closed AS k ON k.flight_id = s.seg ->> 'flight_id'
     CROSS JOIN LATERAL jsonb_array_elements(s.seg -> 'passengers') WITH ORDINALITY AS x (pax, n)
     WHERE x.pax ->> 'type' <> 'infant' AND x.pax ->> 'seat' IS NULL
-      AND NOT EXISTS (SELECT 1 FROM be AS m
-                      WHERE m.booking_id = b.booking_id AND m.kind IN ('PassengerSeatChanged', 'PassengerSeatAssigned')
-                        AND coalesce((m.p ->> 'segment')::bigint, 0) = s.sn - 1 AND (m.p ->> 'passenger')::bigint = x.n - 1)
+      AND NOT EXISTS (SELECT 1 FROM be AS m CROSS JOIN LATERAL jsonb_array_elements(m.p -> 'seats') AS a
+                      WHERE m.booking_id = b.booking_id AND m.kind = 'SeatsAssigned'
+                        AND (m.p ->> 'segment')::bigint = s.sn - 1 AND (a ->> 'passenger')::bigint = x.n - 1)
       AND NOT EXISTS (SELECT 1 FROM be AS o CROSS JOIN LATERAL jsonb_array_elements_text(o.p -> 'passengers') AS i (idx)
                       WHERE o.booking_id = b.booking_id AND o.kind = 'PassengersOffloaded'
                         AND (o.p ->> 'segment')::bigint = s.sn - 1 AND i.idx::bigint = x.n - 1)

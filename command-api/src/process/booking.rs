@@ -11,7 +11,7 @@ use domain::booking::{
     Booking, BookingCommand, BookingError, BookingEvent, BookingState, CancelledBy, Payment,
     PlaceBooking, SegmentSeats,
 };
-use domain::flight::{ClassCode, Fare, Flight, FlightCommand, FlightError};
+use domain::flight::{ClassCode, Fare, Flight, FlightCommand, FlightError, FlightState};
 use domain::journey::{Itinerary, JourneyError, MAX_SEGMENTS, Segment};
 use domain::values::{
     AirportCode, BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passenger, PassengerType,
@@ -558,14 +558,23 @@ pub async fn change_seat(
     let (flight_key, booking_key) = (flight_id.to_string(), booking_id.to_string());
     let decide = move |ws: &mut WorkingSet| {
         ws.expect_version::<Booking>(&booking_key, expected)?;
-        let current = ws.get::<Booking>(&booking_key)?;
-        let s = current.aggregate.state().ok_or(BookingError::NotPlaced)?;
         let change = BookingCommand::ChangeSeat {
             segment,
             passenger,
             to,
             now,
         };
+        // A closed flight moves nothing, whatever the booking would say.
+        let closed = ws
+            .get::<Flight>(&flight_key)?
+            .aggregate
+            .state()
+            .is_some_and(FlightState::is_closed);
+        if closed {
+            return Err(ApiError::from(FlightError::Closed).on_segment(segment));
+        }
+        let current = ws.get::<Booking>(&booking_key)?;
+        let s = current.aggregate.state().ok_or(BookingError::NotPlaced)?;
         let on = s
             .segments
             .get(segment)
@@ -578,10 +587,9 @@ pub async fn change_seat(
             .is_some_and(|p| p.seat.is_none());
         if let (Some(occupant), true) = (occupant, unseated) {
             // A passenger without a seat picks one: the same request assigns it.
-            let assign = BookingCommand::AssignSeat {
+            let assign = BookingCommand::AssignSeats {
                 segment,
-                passenger,
-                seat: to,
+                seats: vec![(passenger, to)],
                 at_close: false,
                 now,
             };

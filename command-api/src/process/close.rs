@@ -8,7 +8,7 @@
 //!   `pending` refund row in the ledger (paid back after the commit, or by recovery), and the
 //!   compensation an `owed` row (a card provider pays out no more than it charged: the airline pays it
 //!   by other means).
-//! - Everyone else without a seat gets one (`SeatAssigned`, `PassengerSeatAssigned`).
+//! - Everyone else without a seat gets one (`SeatAssigned` per seat, `SeatsAssigned` per booking).
 //!
 //! The close runs when an admin asks (`POST /flights/{id}/close`) or, by the closer worker, a set time
 //! before departure for flights the read side shows departing soon and not closed.
@@ -54,9 +54,8 @@ where
 {
     let (_, flights) = super::disruption::journeys_on(&state.executor, flight_id).await?;
     let compensation_minor = state.booking.denied_boarding_compensation_minor;
-    let decide = move |ws: &mut WorkingSet| {
-        close_in(ws, (flight_id, expected), compensation_minor, now)
-    };
+    let decide =
+        move |ws: &mut WorkingSet| close_in(ws, (flight_id, expected), compensation_minor, now);
     let (closed, response) = state
         .executor
         .respond(
@@ -155,30 +154,34 @@ fn close_in(
                 ))
             })
             .ok_or(BookingError::NotPlaced)?;
-        ledger_rows(
-            ws,
-            (o.booking_id, first_flight, flight_id),
-            segment,
-            money,
-        );
+        ledger_rows(ws, (o.booking_id, first_flight, flight_id), segment, money);
         offloaded.push(o.booking_id);
     }
+    let mut by_booking: std::collections::BTreeMap<
+        BookingId,
+        Vec<(usize, domain::values::SeatNumber)>,
+    > = std::collections::BTreeMap::new();
     for a in &plan.assign {
-        let booking_key = a.booking_id.to_string();
+        by_booking
+            .entry(a.booking_id)
+            .or_default()
+            .push((a.passenger, a.seat));
+    }
+    for (booking_id, seats) in by_booking {
+        let booking_key = booking_id.to_string();
         let segment = ws
             .get::<Booking>(&booking_key)?
             .aggregate
             .state()
             .and_then(|s| s.segment_of(flight_id))
             .ok_or(BookingError::NotPlaced)?;
-        let assign = BookingCommand::AssignSeat {
+        let assign = BookingCommand::AssignSeats {
             segment,
-            passenger: a.passenger,
-            seat: a.seat,
+            seats,
             at_close: true,
             now,
         };
-        ws.execute::<Booking>(&booking_key, "AssignSeat", assign)?;
+        ws.execute::<Booking>(&booking_key, "AssignSeats", assign)?;
     }
     Ok(Closed {
         flight: ws.get::<Flight>(&key)?.clone(),
@@ -231,7 +234,12 @@ fn ledger_rows(
     // One row of each kind per segment: attempts 10 + segment (a cancellation's refund is attempt 1).
     let attempt = 10 + i32::try_from(segment).unwrap_or(0);
     for (kind, status, amount, key) in [
-        ("refund", "pending", refund, format!("offload-{booking}-{offloaded_from}")),
+        (
+            "refund",
+            "pending",
+            refund,
+            format!("offload-{booking}-{offloaded_from}"),
+        ),
         (
             "compensation",
             "owed",
@@ -282,7 +290,11 @@ pub async fn close_due(state: &AppState, limit: i64) -> Result<Outcome> {
     let mut closed = 0;
     for flight in &due {
         let target = (FlightId::from_uuid(*flight), None);
-        match close(state, &meta, target, now, |_| Ok(StoredResponse::no_content())).await {
+        match close(state, &meta, target, now, |_| {
+            Ok(StoredResponse::no_content())
+        })
+        .await
+        {
             Ok(_) => closed += 1,
             // Closed or cancelled meanwhile: the read side has not caught up yet.
             Err(ApiError::Flight(FlightError::Closed | FlightError::FlightCancelled)) => {}

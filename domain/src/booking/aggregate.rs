@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BookedSegment, BookingCommand, BookingError, BookingEvent, CancelledBy, ConnectionRule,
-    Payment, PlaceBooking, Placement, refund_for,
+    AssignedSeat, BookedSegment, BookingCommand, BookingError, BookingEvent, CancelledBy,
+    ConnectionRule, Payment, PlaceBooking, Placement, refund_for,
 };
 use crate::flight::FareRules;
 use crate::values::{
@@ -169,13 +169,12 @@ impl Booking {
                 offload: Some(flight),
                 now,
             } => record_offload_refund(s, (reference, amount), flight, now),
-            BookingCommand::AssignSeat {
+            BookingCommand::AssignSeats {
                 segment,
-                passenger,
-                seat,
+                seats,
                 at_close,
                 now,
-            } => assign_seat(s, (segment, passenger), seat, at_close, now),
+            } => assign_seats(s, segment, &seats, at_close, now),
             BookingCommand::Offload {
                 flight_id,
                 passengers,
@@ -522,10 +521,10 @@ fn record_offload_refund(
     }])
 }
 
-fn assign_seat(
+fn assign_seats(
     s: &BookingState,
-    (segment, passenger): (usize, usize),
-    seat: SeatNumber,
+    segment: usize,
+    seats: &[(usize, SeatNumber)],
     at_close: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<BookingEvent>, BookingError> {
@@ -540,33 +539,43 @@ fn assign_seat(
     if s.status == BookingStatus::Held && now > s.hold_until {
         return Err(BookingError::HoldExpired);
     }
-    if on.is_offloaded(passenger) {
-        return Err(BookingError::Offloaded(passenger));
+    let mut given = Vec::with_capacity(seats.len());
+    for &(passenger, seat) in seats {
+        if on.is_offloaded(passenger) {
+            return Err(BookingError::Offloaded(passenger));
+        }
+        let who = on
+            .passengers
+            .as_slice()
+            .get(passenger)
+            .filter(|_| on.passengers.occupant_of(passenger).is_some())
+            .ok_or(BookingError::NoSuchPassenger(passenger))?;
+        // Given already (a repeated step): nothing to record for this one.
+        if who.seat == Some(seat) {
+            continue;
+        }
+        if who.seat.is_some() {
+            return Err(BookingError::SameSeat);
+        }
+        let taken = on
+            .passengers
+            .as_slice()
+            .iter()
+            .any(|p| p.seat == Some(seat))
+            || given
+                .iter()
+                .any(|g: &AssignedSeat| g.seat == seat || g.passenger == passenger);
+        if taken {
+            return Err(BookingError::SeatTakenInBooking);
+        }
+        given.push(AssignedSeat { passenger, seat });
     }
-    let who = on
-        .passengers
-        .as_slice()
-        .get(passenger)
-        .filter(|_| on.passengers.occupant_of(passenger).is_some())
-        .ok_or(BookingError::NoSuchPassenger(passenger))?;
-    if who.seat == Some(seat) {
+    if given.is_empty() {
         return Ok(vec![]);
     }
-    if who.seat.is_some() {
-        return Err(BookingError::SameSeat);
-    }
-    if on
-        .passengers
-        .as_slice()
-        .iter()
-        .any(|p| p.seat == Some(seat))
-    {
-        return Err(BookingError::SeatTakenInBooking);
-    }
-    Ok(vec![BookingEvent::PassengerSeatAssigned {
+    Ok(vec![BookingEvent::SeatsAssigned {
         segment,
-        passenger,
-        seat,
+        seats: given,
     }])
 }
 
@@ -678,15 +687,13 @@ fn apply_to_state(s: &mut BookingState, event: BookingEvent) {
                 o.refund_issued = Some(amount);
             }
         }
-        BookingEvent::PassengerSeatAssigned {
-            segment,
-            passenger,
-            seat,
-        } => {
-            if let Some(on) = s.segments.get_mut(segment)
-                && let Ok(seated) = on.passengers.with_seat(passenger, seat)
-            {
-                on.passengers = seated;
+        BookingEvent::SeatsAssigned { segment, seats } => {
+            if let Some(on) = s.segments.get_mut(segment) {
+                for AssignedSeat { passenger, seat } in seats {
+                    if let Ok(seated) = on.passengers.with_seat(passenger, seat) {
+                        on.passengers = seated;
+                    }
+                }
             }
         }
         BookingEvent::PassengersOffloaded {

@@ -137,15 +137,13 @@ pub enum BookingCommand {
         /// The connecting times of the booking's connections (those not given are not checked).
         connections: Vec<ConnectionRule>,
     },
-    /// Give passenger `passenger`, who has no seat on segment `segment`, the seat `seat` (already
-    /// assigned on the flight).
-    AssignSeat {
+    /// Give passengers who have no seat on segment `segment` their seats (already assigned on the
+    /// flight).
+    AssignSeats {
         /// Index of the segment.
         segment: usize,
-        /// Index of the passenger.
-        passenger: usize,
-        /// The seat.
-        seat: SeatNumber,
+        /// Each passenger (index) and the seat.
+        seats: Vec<(usize, SeatNumber)>,
         /// Assigned by the flight's close (which may run after departure), not chosen.
         at_close: bool,
         /// Request time.

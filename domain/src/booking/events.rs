@@ -5,6 +5,15 @@ use serde::{Deserialize, Serialize};
 use super::{CancelledBy, Payment, Placement};
 use crate::values::{AirportCode, FlightId, Label, Money, SeatNumber};
 
+/// A seat given to a passenger who had none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignedSeat {
+    /// Index of the passenger.
+    pub passenger: usize,
+    /// The seat.
+    pub seat: SeatNumber,
+}
+
 /// What happened to a booking. Variant names are the stored `event_type` and never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum BookingEvent {
@@ -91,14 +100,13 @@ pub enum BookingEvent {
         /// The airport's minimum connecting time.
         minimum: i64,
     },
-    /// A passenger without a seat got one (chose it, or was given it when the flight closed).
-    PassengerSeatAssigned {
+    /// Passengers without a seat got one on a segment (one chose it, or the flight's close gave each
+    /// their seat).
+    SeatsAssigned {
         /// Index of the segment.
         segment: usize,
-        /// Index of the passenger.
-        passenger: usize,
-        /// The seat.
-        seat: SeatNumber,
+        /// Each passenger (index) and their seat.
+        seats: Vec<AssignedSeat>,
     },
     /// Passengers were denied boarding on one flight (it closed oversold): their share of that
     /// flight's fare is refunded, and the seated ones are owed a compensation.
@@ -130,7 +138,7 @@ impl DomainEvent for BookingEvent {
             Self::PaymentCaptured { .. } => "PaymentCaptured",
             Self::RefundIssued { .. } => "RefundIssued",
             Self::ConnectionBroken { .. } => "ConnectionBroken",
-            Self::PassengerSeatAssigned { .. } => "PassengerSeatAssigned",
+            Self::SeatsAssigned { .. } => "SeatsAssigned",
             Self::PassengersOffloaded { .. } => "PassengersOffloaded",
         }
         .to_owned()

@@ -18,6 +18,6 @@ pub use commands::{
     BookingCommand, CancelledBy, ConnectionRule, Payment, PlaceBooking, SegmentSeats,
 };
 pub use error::BookingError;
-pub use events::BookingEvent;
+pub use events::{AssignedSeat, BookingEvent};
 pub use refund::refund_for;
 pub use segment::{BookedSegment, Placement, SegmentSummary};

@@ -162,7 +162,7 @@ fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionE
                 .push((id, *flight_id.as_uuid(), refund.amount_minor()));
         }
         BookingEvent::PassengerSeatChanged { .. }
-        | BookingEvent::PassengerSeatAssigned { .. }
+        | BookingEvent::SeatsAssigned { .. }
         | BookingEvent::FlightDelayNoted { .. }
         | BookingEvent::ConnectionBroken { .. }
         | BookingEvent::PaymentCaptured { .. }

@@ -102,11 +102,6 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
             passenger,
             to,
             ..
-        }
-        | BookingEvent::PassengerSeatAssigned {
-            segment,
-            passenger,
-            seat: to,
         } => {
             pending.seat_changes.push((
                 id,
@@ -114,6 +109,16 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
                 passenger.to_string(),
                 to.to_string(),
             ));
+        }
+        BookingEvent::SeatsAssigned { segment, seats } => {
+            for given in seats {
+                pending.seat_changes.push((
+                    id,
+                    segment.to_string(),
+                    given.passenger.to_string(),
+                    given.seat.to_string(),
+                ));
+            }
         }
         BookingEvent::PaymentCaptured { captured_at, .. } => {
             touched.captured_at = Some(captured_at);

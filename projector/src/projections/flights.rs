@@ -301,10 +301,15 @@ async fn flight(
             .bind(booking_id.as_uuid())
             .fetch_optional(&mut *conn)
             .await?;
-            let status = if confirmed == Some(true) { "sold" } else { "held" };
-            pending
-                .seats
-                .insert((id, seat.to_string()), (status, Some(*booking_id.as_uuid())));
+            let status = if confirmed == Some(true) {
+                "sold"
+            } else {
+                "held"
+            };
+            pending.seats.insert(
+                (id, seat.to_string()),
+                (status, Some(*booking_id.as_uuid())),
+            );
             vec![Invalidation::Search, seat_map]
         }
         FlightEvent::PassengersOffloaded {
@@ -323,11 +328,13 @@ async fn flight(
             .bind(count(unseated.len()))
             .execute(&mut *conn)
             .await?;
-            sqlx::query("DELETE FROM rm_class_holds WHERE flight_id = $1 AND booking_id = $2 AND seats = 0")
-                .bind(id)
-                .bind(booking_id.as_uuid())
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "DELETE FROM rm_class_holds WHERE flight_id = $1 AND booking_id = $2 AND seats = 0",
+            )
+            .bind(id)
+            .bind(booking_id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
             for seat in seats {
                 pending.seats.insert((id, seat.to_string()), ("free", None));
             }

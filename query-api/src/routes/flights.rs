@@ -81,6 +81,8 @@ pub struct FlightView {
     pub aircraft_id: Uuid,
     /// Events applied.
     pub version: i64,
+    /// When the flight closed (seats assigned, the overflow offloaded; nothing more is sold).
+    pub closed_at: Option<DateTime<Utc>>,
     /// Cabins.
     #[sqlx(skip)]
     pub cabins: Vec<CabinView>,
