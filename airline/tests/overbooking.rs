@@ -321,12 +321,14 @@ async fn an_overbooked_flight_sells_out_without_seats_and_closes_with_every_pass
         .await;
     assert_eq!(status, 201, "{seatless}");
     let id = seatless["id"].as_str().unwrap();
-    api.post(
-        &format!("/api/v1/bookings/{id}/payment"),
-        Some(&customer),
-        json!({"card_token": "tok_visa", "amount": seatless["total"]}),
-    )
-    .await;
+    let (status, paid) = api
+        .post(
+            &format!("/api/v1/bookings/{id}/payment"),
+            Some(&customer),
+            json!({"card_token": "tok_visa", "amount": seatless["total"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
     let next_id = next["id"].as_str().unwrap();
     system.kill().await;
     system

@@ -65,6 +65,7 @@ where
             move |closed: &Closed| render(&closed.flight),
         )
         .await?;
+    crate::crash_point!("close.before_refunds");
     settle_refunds(state, meta, &closed.offloaded).await;
     Ok((closed, response))
 }

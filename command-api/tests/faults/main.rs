@@ -294,3 +294,103 @@ async fn a_queued_decision_outlasting_the_request_timeout_is_answered_by_its_out
     assert_consistent(&app).await;
     scenario.teardown();
 }
+
+/// `n` adults without seats on the economy of `flight`.
+fn seatless(flight: uuid::Uuid, n: usize) -> Value {
+    let passengers: Vec<Value> = (0..n)
+        .map(|_| json!({"first_name": "Ada", "last_name": "Lovelace", "type": "adult"}))
+        .collect();
+    json!({"flight_id": flight, "cabin": "economy", "contact_email": "a@example.com", "passengers": passengers})
+}
+
+#[tokio::test]
+async fn a_close_that_dies_before_paying_its_offload_refunds_leaves_them_to_recovery_once() {
+    let scenario = FailScenario::setup();
+    let app = spawn_app().await;
+    let (first, second) = connection(&app).await;
+    // Economy of the first flight: 30 seats, sold 2 beyond.
+    let set = app
+        .patch(
+            &format!("/api/v1/flights/{first}"),
+            &app.admin,
+            &json!({"overbooking": [{"cabin": "economy", "seats": 2}]}),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.json());
+    let mut paid = Vec::new();
+    for n in [9, 9, 9, 4] {
+        let booked = app
+            .post("/api/v1/bookings", &app.customer, &seatless(first, n))
+            .await;
+        assert_eq!(booked.status, 201, "{}", booked.json());
+        let confirmed = app.pay(&app.customer, &booked.json()).await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.json());
+        paid.push(confirmed.json());
+    }
+    // A journey over both flights, held unpaid: the close lapses it on both.
+    let journey = json!({"contact_email": "a@example.com",
+        "passengers": [{"first_name": "A", "last_name": "B", "type": "adult"}],
+        "slices": [{"segments": [{"flight_id": first, "cabin": "economy"},
+                                 {"flight_id": second, "cabin": "economy"}]}]});
+    let held = app.post("/api/v1/bookings", &app.customer, &journey).await;
+    assert_eq!(held.status, 201, "{}", held.json());
+    let held_id = held.json()["id"].as_str().unwrap().to_owned();
+    // Captured first, so the offload's refund is due as soon as the close commits.
+    recover(&app.state).await;
+
+    fail::cfg("close.before_refunds", "return").unwrap();
+    let closed = app
+        .post(
+            &format!("/api/v1/flights/{first}/close"),
+            &app.admin,
+            &json!({}),
+        )
+        .await;
+    fail::remove("close.before_refunds");
+    assert_eq!(closed.status, 500, "the process died after the commit");
+    // The close committed: 31 paid on 30 seats, one offloaded from the latest booking, the hold gone.
+    let last = paid[3]["id"].as_str().unwrap();
+    let offloaded = booking_status(&app.state, last).await;
+    assert_eq!(offloaded.offloads.len(), 1);
+    assert_eq!(offloaded.offloads[0].passengers, vec![3]);
+    assert_eq!(offloaded.offloads[0].refund.amount_minor(), 10_000);
+    assert!(offloaded.offloads[0].refund_issued.is_none());
+    let lapsed = booking_status(&app.state, &held_id).await;
+    assert_eq!(lapsed.status, domain::booking::BookingStatus::Expired);
+    let second_state = app.flight_state(second).await;
+    assert!(
+        second_state.holds.is_empty(),
+        "the journey's hold on the next flight lapsed too"
+    );
+    let pending: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, status, amount_minor FROM payments WHERE kind IN ('refund', 'compensation') ORDER BY kind",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        pending,
+        vec![
+            ("compensation".to_owned(), "owed".to_owned(), 25_000),
+            ("refund".to_owned(), "pending".to_owned(), 10_000)
+        ]
+    );
+
+    // After the restart, recovery pays the refund back, once.
+    let (_, state, provider) = restart(&app).await;
+    recover(&state).await;
+    recover(&state).await;
+    let refunded = booking_status(&state, last).await;
+    assert_eq!(
+        refunded.offloads[0].refund_issued.map(|m| m.amount_minor()),
+        Some(10_000)
+    );
+    let refunds = provider
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, command_api::payments::ProviderCall::Refund(..)))
+        .count();
+    assert_eq!(refunds, 1);
+    assert_consistent(&app).await;
+    scenario.teardown();
+}
