@@ -4,6 +4,7 @@
 -- seat map's held and sold. A flight's close is kept on rm_flights (the closer worker reads it).
 ALTER TABLE rm_flight_cabins
     ADD COLUMN overbooking integer NOT NULL DEFAULT 0,
+    ADD COLUMN overbooking_percent integer,
     ADD COLUMN unassigned  integer NOT NULL DEFAULT 0;
 ALTER TABLE rm_class_holds
     ADD COLUMN unseated  integer NOT NULL DEFAULT 0,

@@ -68,7 +68,8 @@ impl Hold {
     }
 }
 
-/// Places sold, held and on sale: sold + held + free = authorized (the seats plus any overbooking).
+/// Places sold, held and on sale: sold + held + free = authorized (the seats plus any overbooking) until
+/// the flight closes; a closed flight has none free.
 /// Passengers without a seat count in sold or held, and in `unassigned`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SeatCounts {
@@ -158,7 +159,12 @@ impl FlightState {
             authorized,
             sold,
             held,
-            free: authorized.saturating_sub(sold + held),
+            // A closed flight sells nothing.
+            free: if self.is_closed() {
+                0
+            } else {
+                authorized.saturating_sub(sold + held)
+            },
             unassigned,
         }
     }

@@ -159,6 +159,9 @@ function drawState(el, b, version, latest) {
       row('Payment', b.captured ? 'captured' : b.status === 'confirmed' ? 'authorized' : '–'),
       b.refund_minor !== null && b.refund_minor !== undefined
         ? row('Refund', `${money(b.refund_minor, b.currency)}${b.refunded ? ', paid back' : ', pending'}`) : null,
+      ...(b.offloads || []).map((o) => row('Denied boarding',
+        `${flightName(b, o.segment)}: ${o.passengers.length} passenger${o.passengers.length === 1 ? '' : 's'} offloaded at close · `
+        + `fare refunded ${money(o.refund_minor, o.currency)} · compensation owed ${money(o.compensation_minor, o.currency)}`)),
       row('Contact', b.contact_email)),
     h('div', { class: 'scroll' }, h('table', { class: 'data' },
       h('caption', {}, 'Passengers'),
@@ -170,11 +173,24 @@ function drawState(el, b, version, latest) {
     itinerary(b, latest));
 }
 
-/** Passenger `i`'s seat on each flight (`30E · 45H`), or the one seat of a one-flight booking. */
+/** Passenger `i`'s seat on each flight (`30E · 45H`), or the one seat of a one-flight booking: `lap`
+ * for an infant, `to choose` for a passenger who picks it later, `offloaded` when denied boarding. */
 function seatsOf(b, i, p) {
   const segments = b.segments || [];
-  if (segments.length < 2) return p.seat || '–';
-  return segments.map((g) => (g.seats || [])[i] || '–').join(' · ');
+  const on = (g) => {
+    if ((g.offloaded || []).includes(i)) return 'offloaded';
+    const seat = (g.seats || [])[i];
+    if (seat) return seat;
+    return p.type === 'infant' ? 'lap' : 'to choose';
+  };
+  if (segments.length < 2) return segments.length ? on(segments[0]) : p.seat || '–';
+  return segments.map(on).join(' · ');
+}
+
+/** A segment's flight as people name it: its number, or its place in the trip. */
+function flightName(b, segment) {
+  const g = (b.segments || [])[segment];
+  return g?.number ? `Flight ${g.number}` : `Flight ${segment + 1}`;
 }
 
 /** `CDG → LHR → JFK → CDG`: where the journey goes, slice by slice. */

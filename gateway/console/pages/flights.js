@@ -139,10 +139,12 @@ function flight(view, id, ctx) {
   const summary = h('div', { class: 'cabins', id: 'cabin-summary' });
   const map = h('div', { class: 'seatmaps', id: 'seatmap' });
   const editor = h('section', { class: 'card', id: 'fares-editor', hidden: true });
+  const inventory = h('section', { class: 'card', id: 'inventory', hidden: true });
   fill(view,
     h('p', {}, h('a', { href: '#/flights' }, '← All flights')),
     h('section', { class: 'card' }, title, facts, live, summary, legend()),
     editor,
+    inventory,
     h('section', { class: 'card' }, h('h2', {}, 'Seat map'), map));
 
   let shown = -1;
@@ -151,12 +153,16 @@ function flight(view, id, ctx) {
   let classes = [];
   let layout = new Map(); // cabin → letters with spaces for aisles, from the aircraft
   let latest = null;
+  const showFacts = (info) => fill(facts, `Departs ${local(info.departure_local)} (local), arrives ${local(info.arrival_local)} · `,
+    h('span', { class: `badge ${info.status}` }, info.status),
+    info.closed_at ? [' · ', h('span', { class: 'badge closed', id: 'closed-badge' }, 'closed')] : null,
+    ` · flight ${short(info.flight_id)}`);
   const draw = (seatMap) => {
     if (seatMap.version <= shown) return; // Never step back to an older map.
     shown = seatMap.version;
     latest = seatMap;
     map.dataset.version = String(shown);
-    drawSummary(summary, seatMap.seats, cabins, classes);
+    drawSummary(summary, seatMap, cabins, classes);
     drawMap(map, seatMap.seats, previous, layout);
     previous = new Map(seatMap.seats.map((s) => [s.seat, s.status]));
     const at = live.dataset.mode === 'feed' ? 'live from the event log' : 'refreshed every 2 s';
@@ -196,19 +202,22 @@ function flight(view, id, ctx) {
       }
       if (latest) {
         // A newer map may have been drawn already (the live feed): draw it again with fares and aisles.
-        drawSummary(summary, latest.seats, cabins, classes);
+        drawSummary(summary, latest, cabins, classes);
         drawMap(map, latest.seats, new Map(), layout);
       }
       if (api.isAdmin()) {
         faresEditor(editor, id, classes, ctx, (fresh) => {
           cabins = fresh.cabins;
           classes = fresh.classes || [];
-          if (latest) drawSummary(summary, latest.seats, cabins, classes);
+          if (latest) drawSummary(summary, latest, cabins, classes);
+        });
+        inventoryEditor(inventory, id, info, ctx, (fresh) => {
+          cabins = fresh.cabins;
+          showFacts(fresh);
         });
       }
       fill(title, `${info.number} ${info.origin} → ${info.destination}`);
-      fill(facts, `Departs ${local(info.departure_local)} (local), arrives ${local(info.arrival_local)} · `,
-        h('span', { class: `badge ${info.status}` }, info.status), ` · flight ${short(info.flight_id)}`);
+      showFacts(info);
       draw(seatMap);
     } catch (error) {
       live.textContent = '';
@@ -274,18 +283,88 @@ function byCabin(seats) {
   return [...groups.entries()].sort((a, b) => CABINS.indexOf(a[0]) - CABINS.indexOf(b[0]));
 }
 
-function drawSummary(el, seats, cabins, classes = []) {
-  fill(el, byCabin(seats).map(([cabin, list]) => {
+function drawSummary(el, seatMap, cabins, classes = []) {
+  const counted = new Map((seatMap.cabins || []).map((c) => [c.cabin, c]));
+  fill(el, byCabin(seatMap.seats).map(([cabin, list]) => {
     const count = (status) => list.filter((s) => s.status === status).length;
     const fare = cabins.find((c) => c.cabin === cabin);
     const sold = classes.filter((c) => c.cabin === cabin);
+    // Places, not seats, when the map counts them: overbooking sells places beyond the seats, and
+    // passengers without a seat yet hold places but no seat.
+    const places = counted.get(cabin);
+    const over = places ? places.authorized - places.capacity : 0;
     return h('div', { class: 'cabin-card', 'data-cabin': cabin },
       h('h3', {}, CABIN_NAMES[cabin] || cabin),
-      h('p', { class: 'big' }, h('span', { class: 'seats-left' }, count('free')), ' seats left'),
-      h('p', { class: 'muted' }, `${count('held')} held · ${count('sold')} sold of ${list.length}`),
-      fare ? h('p', {}, 'from ', money(fare.price_minor, fare.currency)) : null,
+      h('p', { class: 'big' }, h('span', { class: 'seats-left' }, places ? places.free : count('free')),
+        places && over > 0 ? ' places left' : ' seats left'),
+      h('p', { class: 'muted' }, places
+        ? `${places.held} held · ${places.sold} sold of ${list.length} seats${over > 0 ? ` + ${over} overbooked` : ''}`
+        : `${count('held')} held · ${count('sold')} sold of ${list.length}`),
+      places && places.unassigned > 0
+        ? h('p', { class: 'muted unassigned' }, `${places.unassigned} without a seat yet`) : null,
+      fare && (places ? places.free : count('free')) > 0 ? h('p', {}, 'from ', money(fare.price_minor, fare.currency))
+        : h('p', { class: 'muted' }, 'sold out'),
       sold.length > 1 ? classTable(cabin, sold) : null);
   }));
+}
+
+/** For admins: each cabin's overbooking (a percentage of its seats, an event; places sold stay sold),
+ * and closing the flight (seats assigned, the overflow offloaded; nothing sells after). */
+function inventoryEditor(el, id, info, ctx, saved) {
+  const rows = (info.cabins || []).map((c) => ({
+    c,
+    percent: h('input', { type: 'number', min: '0', max: '100', step: '1', name: `overbooking-${c.cabin}`,
+      value: c.overbooking_percent ?? (c.capacity ? Math.round(((c.overbooking || 0) * 100) / c.capacity) : 0),
+      'aria-label': `${CABIN_NAMES[c.cabin] || c.cabin} overbooking (%)` }),
+  }));
+  const form = h('form', { id: 'overbooking-form' },
+    h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, ...['Cabin', 'Seats', 'Overbooking %', 'Places beyond the seats'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, ...rows.map(({ c, percent }) => h('tr', { 'data-cabin': c.cabin },
+        h('td', {}, CABIN_NAMES[c.cabin] || c.cabin), h('td', { class: 'num' }, String(c.capacity)),
+        h('td', {}, percent), h('td', { class: 'num' }, String(c.overbooking || 0)))))),
+    h('p', { class: 'muted' }, 'Places beyond the seats are sold without seats; when the flight closes, whoever does not fit is offloaded (the cheapest class first, the latest booked first), refunded and owed a compensation.'),
+    h('button', { type: 'submit', disabled: info.closed_at ? true : null }, 'Save overbooking'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const overbooking = rows.map(({ c, percent }) => ({ cabin: c.cabin, percent: Number(percent.value) }));
+    try {
+      await api.patch(`/flights/${id}`, { overbooking });
+      saved(await caughtUp(id, (f) => overbooking.every((o) => {
+        const c = (f.cabins || []).find((x) => x.cabin === o.cabin);
+        return c && c.overbooking === Math.floor((c.capacity * o.percent) / 100);
+      })));
+      ctx.notice('Overbooking saved.');
+    } catch (error) {
+      ctx.notice(error.message, 'error');
+    }
+  });
+  const close = h('button', { type: 'button', id: 'close-flight', class: 'danger', disabled: info.closed_at ? true : null },
+    info.closed_at ? 'Closed' : 'Close flight');
+  close.addEventListener('click', async () => {
+    if (!window.confirm('Close this flight? Unpaid holds expire, seats are assigned, and any overflow is offloaded. Nothing sells after.')) return;
+    try {
+      const closed = await api.post(`/flights/${id}/close`, {});
+      close.disabled = true;
+      close.textContent = 'Closed';
+      saved(await caughtUp(id, (f) => Boolean(f.closed_at)));
+      ctx.notice(`Flight closed: ${closed.seats.sold} passengers seated.`);
+    } catch (error) {
+      ctx.notice(error.message, 'error');
+    }
+  });
+  el.hidden = false;
+  fill(el, h('h2', {}, 'Overbooking and close'), form, h('p', {}, close));
+}
+
+/** The flight from the read side once `done` holds for it (it follows the log), or as it is after ~10 s. */
+async function caughtUp(id, done) {
+  let fresh = await api.get(`/flights/${id}`);
+  for (let i = 0; i < 40 && !done(fresh); i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    fresh = await api.get(`/flights/${id}`);
+  }
+  return fresh;
 }
 
 /** For admins: each booking class's price and nested limit, changed together with `PATCH /flights/{id}`

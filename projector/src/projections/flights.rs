@@ -341,14 +341,18 @@ async fn flight(
             vec![Invalidation::Search, seat_map]
         }
         FlightEvent::OverbookingSet {
-            cabin, extra_seats, ..
+            cabin,
+            extra_seats,
+            percent,
         } => {
             sqlx::query(
-                "UPDATE rm_flight_cabins SET overbooking = $3 WHERE flight_id = $1 AND cabin = $2",
+                "UPDATE rm_flight_cabins SET overbooking = $3, overbooking_percent = $4 \
+                 WHERE flight_id = $1 AND cabin = $2",
             )
             .bind(id)
             .bind(cabin.as_str())
             .bind(i32::try_from(extra_seats).unwrap_or(i32::MAX))
+            .bind(percent.map(|p| i32::try_from(p).unwrap_or(i32::MAX)))
             .execute(&mut *conn)
             .await?;
             vec![Invalidation::Search, seat_map]
@@ -413,7 +417,7 @@ async fn flight(
 }
 
 /// Places per cabin, recounted from the seat map and the places held without seats: sold + held + free
-/// is always the capacity plus the overbooking.
+/// is the capacity plus the overbooking (a closed flight has none free).
 const CABINS_RECOUNT: &str = "
 WITH s AS (
     SELECT flight_id, cabin, count(*) FILTER (WHERE status = 'held') AS held,
@@ -428,8 +432,9 @@ WITH s AS (
 UPDATE rm_flight_cabins c
 SET seats_held = s.held + coalesce(u.held, 0), seats_sold = s.sold + coalesce(u.sold, 0),
     unassigned = coalesce(u.held + u.sold, 0),
-    seats_free = greatest(0, c.capacity + c.overbooking - s.held - s.sold - coalesce(u.held + u.sold, 0))
-FROM s LEFT JOIN u ON u.flight_id = s.flight_id AND u.cabin = s.cabin
+    seats_free = CASE WHEN f.closed_at IS NOT NULL THEN 0
+                      ELSE greatest(0, c.capacity + c.overbooking - s.held - s.sold - coalesce(u.held + u.sold, 0)) END
+FROM s LEFT JOIN u ON u.flight_id = s.flight_id AND u.cabin = s.cabin JOIN rm_flights f ON f.flight_id = s.flight_id
 WHERE c.flight_id = s.flight_id AND c.cabin = s.cabin";
 
 /// Each class's seats held or sold and what it may still sell: its nested limit less what it and the

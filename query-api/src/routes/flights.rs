@@ -48,6 +48,8 @@ pub struct CabinView {
     /// Places sold beyond its seats (overbooking): `seats_free + seats_held + seats_sold` is `capacity +
     /// overbooking`.
     pub overbooking: i32,
+    /// The percentage of its seats the overbooking was set as, if it was.
+    pub overbooking_percent: Option<i32>,
     /// Passengers (held or sold) without a seat yet; counted in `seats_held` and `seats_sold`.
     pub unassigned: i32,
 }
@@ -179,7 +181,7 @@ async fn get_flight(State(state): State<AppState>, Path(id): Path<Uuid>) -> Resu
     let mut flight = flight.ok_or_else(|| ApiError::not_found("flight_not_found", "flight"))?;
     flight.cabins = sqlx::query_as(
         "SELECT cabin, price_minor, currency, refundable, fee_minor, capacity, seats_free, seats_held, seats_sold, \
-         overbooking, unassigned FROM rm_flight_cabins WHERE flight_id = $1 ORDER BY price_minor",
+         overbooking, overbooking_percent, unassigned FROM rm_flight_cabins WHERE flight_id = $1 ORDER BY price_minor",
     )
     .bind(id)
     .fetch_all(&state.pool)

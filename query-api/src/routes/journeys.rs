@@ -413,7 +413,7 @@ fn segment_sql(condition: &str) -> String {
          c.currency, c.available, cab.seats_free FROM rm_flight_classes c JOIN rm_flight_cabins cab \
          ON cab.flight_id = c.flight_id AND cab.cabin = c.cabin WHERE c.flight_id = f.flight_id \
          AND c.available >= $1 AND ($2::text IS NULL OR c.cabin = $2) ORDER BY c.price_minor, c.cabin LIMIT 1) o ON true \
-         WHERE f.status <> 'cancelled' AND f.departure_at > now() AND {condition}"
+         WHERE f.status <> 'cancelled' AND f.closed_at IS NULL AND f.departure_at > now() AND {condition}"
     )
 }
 

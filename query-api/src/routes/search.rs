@@ -348,7 +348,7 @@ async fn run_search(pool: &sqlx::PgPool, p: &SearchParams, v: &Validated) -> Res
     if let Some(cabin) = v.cabin {
         q.push(" AND c.cabin = ").push_bind(cabin.as_str());
     }
-    q.push(" ORDER BY c.price_minor, c.cabin LIMIT 1) o ON true WHERE f.status <> 'cancelled' AND f.departure_at > now()");
+    q.push(" ORDER BY c.price_minor, c.cabin LIMIT 1) o ON true WHERE f.status <> 'cancelled' AND f.closed_at IS NULL AND f.departure_at > now()");
     if let Some(origin) = v.origin {
         q.push(" AND f.origin = ").push_bind(origin.to_string());
     }
