@@ -403,3 +403,87 @@ async fn verify_finds_a_journey_held_on_one_of_its_flights_only() {
         .unwrap();
     assert!(report.is_clean(), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_right_after_closing_an_oversold_flight_leaves_its_offload_refunds_to_recovery() {
+    let mut s = setup(1, &FAST_RECOVERY).await;
+    let flight = s.flights[0];
+    let command = s.airline.command.clone();
+    let url = |path: &str| format!("{command}{path}");
+    // Economy's 30 seats sold 3 places beyond them.
+    let (status, body) = send(
+        s.http
+            .patch(url(&format!("/api/v1/flights/{flight}")))
+            .bearer_auth(&s.admin)
+            .json(&json!({"overbooking": [{"cabin": "economy", "seats": 3}]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    // 31 places paid without seats (B, B, then Y: B's 20 with Q are nearly gone), and 2 held unpaid.
+    let mut paid_ids = Vec::new();
+    for (n, pay) in [(9, true), (9, true), (9, true), (4, true), (2, false)] {
+        let passengers: Vec<Value> = (0..n)
+            .map(|_| json!({"first_name": "Ada", "last_name": "Crash", "type": "adult"}))
+            .collect();
+        let body = json!({"flight_id": flight, "cabin": "economy", "contact_email": "c@example.com",
+            "passengers": passengers});
+        let request = s
+            .http
+            .post(url("/api/v1/bookings"))
+            .bearer_auth(&s.customer)
+            .json(&body);
+        let (status, booking) = send(request).await.unwrap();
+        assert_eq!(status, 201, "{booking}");
+        if pay {
+            let id = booking["id"].as_str().unwrap().to_owned();
+            let request = s
+                .http
+                .post(url(&format!("/api/v1/bookings/{id}/payment")))
+                .bearer_auth(&s.customer)
+                .json(&json!({"card_token": "tok_visa", "amount": booking["total"]}));
+            let (status, paid) = send(request).await.unwrap();
+            assert_eq!(status, 200, "{paid}");
+            paid_ids.push(id);
+        }
+    }
+    // Every capture done, so the offload's refund is due the moment the close commits.
+    assert_invariants_hold(&s.db, Duration::ZERO).await;
+    // The process dies right after the close commits, before it pays the refund back.
+    s.airline.kill().await;
+    s.airline
+        .launch(&[("FAILPOINTS", "close.before_refunds=1*return(abort)")])
+        .await;
+    let close = s
+        .http
+        .post(url(&format!("/api/v1/flights/{flight}/close")))
+        .bearer_auth(&s.admin)
+        .json(&json!({}));
+    assert!(send(close).await.is_none(), "the process answered");
+    s.airline.wait_exit().await;
+    let offloaded: Vec<(String, String)> = sqlx::query_as(
+        "SELECT aggregate_id, payload #>> '{PassengersOffloaded,passengers}' FROM events \
+         WHERE aggregate_type = 'booking' AND event_type = 'PassengersOffloaded'",
+    )
+    .fetch_all(&s.db.pool)
+    .await
+    .unwrap();
+    // The cheapest class paid is B; its latest booking gives up its last passenger.
+    assert_eq!(offloaded, vec![(paid_ids[1].clone(), "[8]".to_owned())]);
+    // Started again, recovery pays the refund back once; everything else was in the commit.
+    s.airline.launch(&[]).await;
+    assert_invariants_hold(&s.db, Duration::ZERO).await;
+    let ledger: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, status, amount_minor FROM payments WHERE kind <> 'authorization' ORDER BY kind",
+    )
+    .fetch_all(&s.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        ledger,
+        vec![
+            ("compensation".to_owned(), "owed".to_owned(), 25_000),
+            ("refund".to_owned(), "refunded".to_owned(), 10_000)
+        ]
+    );
+}

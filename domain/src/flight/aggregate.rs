@@ -174,6 +174,11 @@ impl FlightState {
         self.closed_at.is_some()
     }
 
+    /// Applies one event (as the aggregate does): a decision that checks what its events would leave.
+    pub(super) fn apply(&mut self, event: FlightEvent) {
+        apply_to_state(self, event);
+    }
+
     /// Bookings with seats on this flight.
     pub fn booking_ids(&self) -> Vec<BookingId> {
         self.holds.keys().copied().collect()
@@ -407,7 +412,7 @@ impl Flight {
     }
 }
 
-pub(super) fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
+fn apply_to_state(s: &mut FlightState, event: FlightEvent) {
     match event {
         FlightEvent::FlightScheduled { .. } => {}
         FlightEvent::FlightRescheduled {

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::aggregate::apply_to_state;
 use super::inventory::seats_of;
 use super::{FlightError, FlightEvent, FlightState, FlightStatus, Hold};
 use crate::values::{BookingId, Cabin, Passengers, SeatNumber, SeatOccupant};
@@ -309,7 +308,7 @@ pub(super) fn close(
     }
     let mut after = s.clone();
     for event in &events {
-        apply_to_state(&mut after, event.clone());
+        after.apply(event.clone());
     }
     for a in &plan.assign {
         let hold = after
@@ -332,7 +331,7 @@ pub(super) fn close(
             seat: a.seat,
             occupant: a.occupant,
         };
-        apply_to_state(&mut after, event.clone());
+        after.apply(event.clone());
         events.push(event);
     }
     if after.holds.values().any(|h| !h.unseated.is_empty()) {
