@@ -243,10 +243,12 @@ async fn the_seat_map_turns_held_then_sold_live_as_a_booking_is_made_and_paid() 
     assert_eq!(browser.eval(&seat_status("12A")).await, json!("free"));
     // Aisles come from the aircraft's layout: `A DG K` is window, aisle, a pair, aisle, window.
     let columns = "[...document.querySelectorAll('table.seatmap[data-cabin=business] thead tr > *')].map((c) => c.textContent || '|')";
-    assert_eq!(
-        browser.eval(columns).await,
-        json!(["|", "A", "|", "D", "G", "|", "K"])
-    );
+    // The map is drawn at once and again when the aircraft's layout arrives: wait for that one.
+    browser
+        .until(columns, Duration::from_secs(5), |v| {
+            v == &json!(["|", "A", "|", "D", "G", "|", "K"])
+        })
+        .await;
     // The skip link moves focus to the content and leaves the page (and its stream) where it is.
     browser
         .eval("document.querySelector('.skip').click()")

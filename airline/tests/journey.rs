@@ -4,14 +4,12 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::{Duration as Span, Utc};
 use infra::testing::TestDatabase;
 use notifier::sink::SmtpSink;
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 use crate::support::{Airline, Client};
 
@@ -38,23 +36,7 @@ async fn a_whole_journey_through_the_gateway() {
     };
 
     // The first admin comes from the command line.
-    let status = Command::new(env!("CARGO_BIN_EXE_airline"))
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "ops@airline.example",
-            "--password",
-            "Ops-Password-2026",
-        ])
-        .envs(system.env.iter().cloned())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-    let admin = api.token("ops@airline.example", "Ops-Password-2026").await;
+    let admin = system.create_admin(&api).await;
 
     // The admin publishes a flight.
     for (code, tz) in [("CDG", "Europe/Paris"), ("JFK", "America/New_York")] {

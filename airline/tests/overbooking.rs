@@ -8,14 +8,12 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::{Duration as Span, Utc};
 use infra::testing::TestDatabase;
 use notifier::sink::SmtpSink;
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 use crate::support::{Airline, Client};
 
@@ -44,26 +42,6 @@ fn party(n: usize, last_name: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn admin_token(system: &Airline, api: &Client) -> String {
-    let status = Command::new(env!("CARGO_BIN_EXE_airline"))
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "ops@airline.example",
-            "--password",
-            "Ops-Password-2026",
-        ])
-        .envs(system.env.iter().cloned())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-    api.token("ops@airline.example", "Ops-Password-2026").await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overbooked_flight_sells_out_without_seats_and_closes_with_every_passenger_seated_or_offloaded()
  {
@@ -82,7 +60,7 @@ async fn an_overbooked_flight_sells_out_without_seats_and_closes_with_every_pass
         http: reqwest::Client::new(),
         base: system.gateway.clone(),
     };
-    let admin = admin_token(&system, &api).await;
+    let admin = system.create_admin(&api).await;
     for (code, tz) in [("CDG", "Europe/Paris"), ("JFK", "America/New_York")] {
         let body = json!({"code": code, "name": format!("{code} Airport"), "city": "City", "country": "FR", "time_zone": tz});
         assert_eq!(

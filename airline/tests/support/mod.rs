@@ -118,6 +118,22 @@ impl Airline {
         std::fs::read_to_string(self.keys.0.join("jwt-private.pem")).unwrap()
     }
 
+    /// The first admin, made on the command line (`airline admin create`) as an operator would; their
+    /// token through the gateway.
+    pub async fn create_admin(&self, api: &Client) -> String {
+        let (email, password) = ("ops@airline.example", "Ops-Password-2026");
+        let status = Command::new(env!("CARGO_BIN_EXE_airline"))
+            .args(["admin", "create", "--email", email, "--password", password])
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        api.token(email, password).await
+    }
+
     /// Starts the process again (after [`Airline::kill`]) with `extra` environment for this run only,
     /// and waits until it is ready.
     pub async fn launch(&mut self, extra: &[(&str, &str)]) {

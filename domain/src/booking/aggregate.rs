@@ -160,15 +160,9 @@ impl Booking {
             BookingCommand::RecordRefund {
                 reference,
                 amount,
-                offload: None,
+                offload,
                 now,
-            } => record_refund(s, reference, amount, now),
-            BookingCommand::RecordRefund {
-                reference,
-                amount,
-                offload: Some(flight),
-                now,
-            } => record_offload_refund(s, (reference, amount), flight, now),
+            } => record_refund(s, (reference, amount), offload, now),
             BookingCommand::AssignSeats {
                 segment,
                 seats,
@@ -472,17 +466,29 @@ fn record_capture(
     }])
 }
 
+/// The refund due at cancellation (`offload` none) or at an offload from that flight, recorded once.
 fn record_refund(
     s: &BookingState,
-    reference: Label,
-    amount: Money,
+    (reference, amount): (Label, Money),
+    offload: Option<FlightId>,
     now: DateTime<Utc>,
 ) -> Result<Vec<BookingEvent>, BookingError> {
-    let due = match (s.status, s.refund) {
-        (BookingStatus::Cancelled, Some(due)) if due.amount_minor() > 0 => due,
-        _ => return Err(BookingError::NoRefundDue),
+    let (due, issued) = match offload {
+        None => match (s.status, s.refund) {
+            (BookingStatus::Cancelled, Some(due)) => (due, s.refund_issued),
+            _ => return Err(BookingError::NoRefundDue),
+        },
+        Some(flight) => s
+            .offloads
+            .iter()
+            .find(|o| o.flight_id == flight)
+            .map(|o| (o.refund, o.refund_issued))
+            .ok_or(BookingError::NoRefundDue)?,
     };
-    if s.refund_issued.is_some() {
+    if due.amount_minor() <= 0 {
+        return Err(BookingError::NoRefundDue);
+    }
+    if issued.is_some() {
         return Ok(vec![]);
     }
     if amount != due {
@@ -491,32 +497,7 @@ fn record_refund(
     Ok(vec![BookingEvent::RefundIssued {
         reference,
         amount,
-        offload: None,
-        refunded_at: now,
-    }])
-}
-
-fn record_offload_refund(
-    s: &BookingState,
-    (reference, amount): (Label, Money),
-    flight: FlightId,
-    now: DateTime<Utc>,
-) -> Result<Vec<BookingEvent>, BookingError> {
-    let due = s
-        .offloads
-        .iter()
-        .find(|o| o.flight_id == flight && o.refund.amount_minor() > 0)
-        .ok_or(BookingError::NoRefundDue)?;
-    if due.refund_issued.is_some() {
-        return Ok(vec![]);
-    }
-    if amount != due.refund {
-        return Err(BookingError::refund_mismatch(due.refund));
-    }
-    Ok(vec![BookingEvent::RefundIssued {
-        reference,
-        amount,
-        offload: Some(flight),
+        offload,
         refunded_at: now,
     }])
 }

@@ -167,16 +167,7 @@ pub(super) fn move_seat(
     if from == to {
         return Err(FlightError::SameSeat);
     }
-    let spec = spec(s, to)?;
-    if spec.cabin != hold.cabin {
-        return Err(FlightError::CabinChange);
-    }
-    if s.taken.contains_key(&to) {
-        return Err(FlightError::SeatsUnavailable(vec![to]));
-    }
-    if spec.is_exit_row() && !occupant.may_sit_in_exit_row() {
-        return Err(FlightError::ExitRowRestricted(to));
-    }
+    check_seat_for(s, hold, to, occupant)?;
     Ok(vec![FlightEvent::SeatChanged {
         booking_id,
         from,
@@ -203,6 +194,21 @@ pub(super) fn assign(
     if !hold.unseated.contains(&occupant) {
         return Err(FlightError::NoUnseatedPassenger);
     }
+    check_seat_for(s, hold, seat, occupant)?;
+    Ok(vec![FlightEvent::SeatAssigned {
+        booking_id,
+        seat,
+        occupant,
+    }])
+}
+
+/// `seat` can take `occupant` of `hold`: in its cabin, free, and an exit row only for an adult alone.
+fn check_seat_for(
+    s: &FlightState,
+    hold: &Hold,
+    seat: SeatNumber,
+    occupant: SeatOccupant,
+) -> Result<(), FlightError> {
     let spec = spec(s, seat)?;
     if spec.cabin != hold.cabin {
         return Err(FlightError::CabinChange);
@@ -213,11 +219,7 @@ pub(super) fn assign(
     if spec.is_exit_row() && !occupant.may_sit_in_exit_row() {
         return Err(FlightError::ExitRowRestricted(seat));
     }
-    Ok(vec![FlightEvent::SeatAssigned {
-        booking_id,
-        seat,
-        occupant,
-    }])
+    Ok(())
 }
 
 pub(super) fn drop_hold(s: &FlightState, booking_id: BookingId) -> Vec<FlightEvent> {
