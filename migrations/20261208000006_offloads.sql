@@ -10,3 +10,6 @@ ALTER TABLE payments DROP CONSTRAINT payments_kind_check,
 ALTER TABLE payments DROP CONSTRAINT payments_status_check,
     ADD CONSTRAINT payments_status_check CHECK (status IN ('authorizing', 'declined', 'authorized', 'captured',
                                                            'voiding', 'voided', 'pending', 'refunded', 'owed'));
+-- One cancellation refund per booking, as before; offload refunds are one per flight by their key.
+DROP INDEX payments_one_refund;
+CREATE UNIQUE INDEX payments_one_refund ON payments (booking_id) WHERE kind = 'refund' AND offload_flight_id IS NULL;

@@ -8,7 +8,11 @@ ALTER TABLE rm_flight_cabins
     ADD COLUMN unassigned  integer NOT NULL DEFAULT 0;
 ALTER TABLE rm_class_holds
     ADD COLUMN unseated  integer NOT NULL DEFAULT 0,
-    ADD COLUMN confirmed boolean NOT NULL DEFAULT false;
+    ADD COLUMN confirmed boolean NOT NULL DEFAULT false,
+    ADD COLUMN cabin     text;
+-- The cabin a hold is in (a class a later fare change removed still counts in its cabin).
+UPDATE rm_class_holds h SET cabin = k.cabin FROM rm_flight_classes k
+WHERE k.flight_id = h.flight_id AND k.class = h.class;
 -- Holds projected before this were all seated; the paid ones show as sold on the seat map.
 UPDATE rm_class_holds h SET confirmed = true
 WHERE EXISTS (SELECT 1 FROM rm_seats s WHERE s.flight_id = h.flight_id AND s.booking_id = h.booking_id

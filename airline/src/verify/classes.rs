@@ -1,7 +1,8 @@
 //! The booking-class invariant in SQL: no sale took a class past its nested limit. For each `SeatsHeld`
 //! on a flight whose fares limit some class, the fares in force (the latest `FlightScheduled` or
 //! `FaresChanged` before it) and each class's seats held at that moment (running sums over the holds,
-//! less the releases and expiries of each booking's hold, in log order) are folded from the log; for the class
+//! less the releases and expiries of each booking's hold, in log order; a hold's places without a seat count
+//! as seats do) are folded from the log; for the class
 //! sold and every dearer class of its cabin with a limit, the seats held or sold in it and the cheaper
 //! classes must not pass that limit. A hold written before classes existed (no `class`) is in its
 //! cabin's one class (F, J, W or Y), as fares without a class are.
@@ -33,7 +34,7 @@ held AS (
     SELECT flight_id, seq, fares_seq, p ->> 'booking_id' AS booking_id,
            coalesce(p ->> 'class', CASE p ->> 'cabin' WHEN 'first' THEN 'F' WHEN 'business' THEN 'J'
                                    WHEN 'premium_economy' THEN 'W' ELSE 'Y' END) AS class,
-           jsonb_array_length(p -> 'seats') AS seats
+           jsonb_array_length(p -> 'seats') + jsonb_array_length(coalesce(p -> 'unseated', '[]'::jsonb)) AS seats
     FROM marks WHERE kind = 'SeatsHeld'
 ),
 -- A release or an expiry gives back its booking's latest hold on that flight.

@@ -30,7 +30,9 @@ use self::classes::CLASS_LIMITS;
 use self::money::{
     AUTHORIZATIONS_SETTLED, CONFIRMED_BOOKINGS_CAPTURED, MONEY_PER_FLIGHT, OFFLOADS, REFUNDS,
 };
-use self::seats::{CLOSED_FLIGHTS, NO_ORPHAN_HOLDS, ONE_BOOKING_PER_SEAT, SEATS_VS_BOOKINGS};
+use self::seats::{
+    CLOSED_FLIGHTS, NO_ORPHAN_HOLDS, ONE_BOOKING_PER_SEAT, PLACES_VS_BOOKINGS, SEATS_VS_BOOKINGS,
+};
 
 /// Findings listed per check in the text report; the rest are counted.
 const LISTED: usize = 20;
@@ -163,13 +165,21 @@ pub async fn run(pool: &PgPool, grace: Duration) -> Result<Report, sqlx::Error> 
     Ok(Report { checks })
 }
 
-const SPECS: [Spec; 11] = [
+const SPECS: [Spec; 12] = [
     Spec {
         name: "seats-vs-bookings",
         description: "held seats belong to held bookings, sold seats to confirmed ones, each on a flight the \
                       booking travels on, and every held or confirmed booking has exactly its passengers' \
                       seats in the hold of every flight of its journey",
         sql: SEATS_VS_BOOKINGS,
+        graced: false,
+        planner: &[],
+    },
+    Spec {
+        name: "places-vs-bookings",
+        description: "every live hold's places without a seat are its booking's passengers without a seat on \
+                      that flight (not offloaded), and no such passenger is without a hold",
+        sql: PLACES_VS_BOOKINGS,
         graced: false,
         planner: &[],
     },

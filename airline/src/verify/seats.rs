@@ -251,3 +251,70 @@ FROM (SELECT format('flight %s: %s at event %s, after it closed at event %s', e.
       FROM unseated_passenger) AS v
 ORDER BY 1"
 );
+
+/// Invariant 10: places without a seat. For every live hold, the flight's places without a seat (those
+/// held, less `SeatAssigned` and offloads since) equal its booking's seated passengers on that segment
+/// without a seat and not offloaded, and a held or confirmed booking's passengers without a seat are in a
+/// live hold on that flight.
+pub(super) const PLACES_VS_BOOKINGS: &str = concat!(
+    "WITH",
+    flight_holds!(),
+    r",
+after_hold AS (
+    SELECT e.flight_id, e.booking_id,
+           count(*) FILTER (WHERE e.kind = 'SeatAssigned') AS assigned,
+           coalesce(sum(jsonb_array_length(coalesce(e.p -> 'unseated', '[]'::jsonb)))
+                        FILTER (WHERE e.kind = 'PassengersOffloaded'), 0) AS offloaded
+    FROM fe AS e JOIN hold AS h ON h.live AND h.flight_id = e.flight_id AND h.booking_id = e.booking_id
+    WHERE e.seq > h.held_seq AND e.kind IN ('SeatAssigned', 'PassengersOffloaded')
+    GROUP BY e.flight_id, e.booking_id
+),
+flight_places AS (
+    SELECT h.flight_id, h.booking_id,
+           jsonb_array_length(coalesce(f.p -> 'unseated', '[]'::jsonb)) - coalesce(a.assigned, 0)
+               - coalesce(a.offloaded, 0) AS unseated
+    FROM hold AS h JOIN fe AS f ON f.flight_id = h.flight_id AND f.seq = h.held_seq
+    LEFT JOIN after_hold AS a ON a.flight_id = h.flight_id AND a.booking_id = h.booking_id
+    WHERE h.live
+),
+be AS (
+    SELECT aggregate_id AS booking_id, sequence AS seq, event_type AS kind, payload -> event_type AS p
+    FROM events WHERE aggregate_type = 'booking'
+      AND event_type IN ('BookingPlaced', 'BookingConfirmed', 'BookingCancelled', 'BookingExpired', 'SeatsAssigned',
+                         'PassengersOffloaded')
+),
+live_booking AS (
+    SELECT booking_id, max(seq) FILTER (WHERE kind = 'BookingPlaced') AS placed_seq
+    FROM be GROUP BY booking_id
+    HAVING (array_agg(kind ORDER BY seq DESC) FILTER (WHERE kind IN
+               ('BookingPlaced', 'BookingConfirmed', 'BookingCancelled', 'BookingExpired')))[1]
+           IN ('BookingPlaced', 'BookingConfirmed')
+),
+given AS (
+    SELECT DISTINCT m.booking_id, (m.p ->> 'segment')::bigint AS seg, (a ->> 'passenger')::bigint AS idx
+    FROM be AS m CROSS JOIN LATERAL jsonb_array_elements(m.p -> 'seats') AS a
+    WHERE m.kind = 'SeatsAssigned'
+    UNION
+    SELECT o.booking_id, (o.p ->> 'segment')::bigint, i.idx::bigint
+    FROM be AS o CROSS JOIN LATERAL jsonb_array_elements_text(o.p -> 'passengers') AS i (idx)
+    WHERE o.kind = 'PassengersOffloaded'
+),
+booking_places AS (
+    SELECT b.booking_id, s.seg ->> 'flight_id' AS flight_id,
+           count(*) FILTER (WHERE x.pax ->> 'type' <> 'infant' AND x.pax ->> 'seat' IS NULL AND g.idx IS NULL)
+               AS unseated
+    FROM live_booking AS b
+    JOIN be AS pl ON pl.booking_id = b.booking_id AND pl.seq = b.placed_seq
+    CROSS JOIN LATERAL jsonb_array_elements(pl.p -> 'segments') WITH ORDINALITY AS s (seg, sn)
+    CROSS JOIN LATERAL jsonb_array_elements(s.seg -> 'passengers') WITH ORDINALITY AS x (pax, n)
+    LEFT JOIN given AS g ON g.booking_id = b.booking_id AND g.seg = s.sn - 1 AND g.idx = x.n - 1
+    GROUP BY b.booking_id, s.seg ->> 'flight_id'
+)
+SELECT format('flight %s, booking %s: the flight holds %s places without a seat, the booking has %s passengers without one',
+              coalesce(f.flight_id, b.flight_id), coalesce(f.booking_id, b.booking_id), coalesce(f.unseated, 0),
+              coalesce(b.unseated, 0)),
+       false
+FROM flight_places AS f FULL JOIN booking_places AS b ON b.flight_id = f.flight_id AND b.booking_id = f.booking_id
+WHERE coalesce(f.unseated, 0) <> coalesce(b.unseated, 0)
+ORDER BY 1"
+);

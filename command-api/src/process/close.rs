@@ -101,6 +101,7 @@ fn close_in(
                 booking_id: *id,
                 placed_at: s.placed_at,
                 passengers: s.segments[at].passengers.clone(),
+                fare_minor: s.segments[at].fare.price.amount_minor(),
             });
         }
     }
@@ -122,13 +123,13 @@ fn close_in(
     let mut offloaded = Vec::new();
     for o in &plan.offload {
         let booking_key = o.booking_id.to_string();
-        let currency = fs
-            .holds
-            .get(&o.booking_id)
-            .and_then(|h| fs.fares.get(&h.cabin))
-            .and_then(|classes| classes.first())
-            .map(|f| f.price.currency())
-            .ok_or(FlightError::NoHold)?;
+        // Owed in the currency the booking was paid in.
+        let currency = ws
+            .get::<Booking>(&booking_key)?
+            .aggregate
+            .state()
+            .map(|b| b.total.currency())
+            .ok_or(BookingError::NotPlaced)?;
         let compensation = Money::try_new(compensation_minor, currency)?;
         let offload = BookingCommand::Offload {
             flight_id,

@@ -392,5 +392,18 @@ async fn a_close_that_dies_before_paying_its_offload_refunds_leaves_them_to_reco
         .count();
     assert_eq!(refunds, 1);
     assert_consistent(&app).await;
+
+    // The customer then cancels the rest of that booking: what the offload refunded is not paid twice.
+    let cancelled = app
+        .post(
+            &format!("/api/v1/bookings/{last}/cancel"),
+            &app.customer,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.json());
+    assert_eq!(cancelled.json()["refund"]["amount_minor"], 30_000);
+    recover(&app.state).await;
+    assert_consistent(&app).await;
     scenario.teardown();
 }

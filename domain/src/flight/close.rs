@@ -21,6 +21,8 @@ pub struct Party {
     pub placed_at: DateTime<Utc>,
     /// The travellers on this flight, with their seats here.
     pub passengers: Passengers,
+    /// What each seated passenger paid for this flight, minor units (the cheapest go first).
+    pub fare_minor: i64,
 }
 
 /// Passengers of one booking denied boarding.
@@ -100,14 +102,10 @@ fn plan_cabin(
         .collect();
     let on_board: usize = aboard.iter().map(|(_, h, _)| h.passengers()).sum();
     let mut need = on_board.saturating_sub(physical);
-    // The cheapest class first; within it the latest booked first.
-    let classes = s.fares.get(&cabin).map(Vec::as_slice).unwrap_or_default();
-    let rank = |h: &Hold| {
-        let code = h.class.unwrap_or(super::ClassCode::default_for(cabin));
-        classes.iter().position(|f| f.code() == code).unwrap_or(0)
-    };
+    // The cheapest class first (by the fare the booking paid, which a later fare change does not
+    // move); within it the latest booked first.
     let mut order = aboard.clone();
-    order.sort_by_key(|(id, h, p)| (Reverse(rank(h)), Reverse(p.placed_at), Reverse(*id)));
+    order.sort_by_key(|(id, _, p)| (p.fare_minor, Reverse(p.placed_at), Reverse(*id)));
     let mut offloaded: BTreeMap<BookingId, Vec<Traveller>> = BTreeMap::new();
     for (id, _, _) in &order {
         if need == 0 {
@@ -140,33 +138,44 @@ fn plan_cabin(
     );
     let mut by_time = aboard;
     by_time.sort_by_key(|(id, _, p)| (p.placed_at, *id));
-    for (id, _, _) in by_time {
-        let travellers = left.get(&id).cloned().unwrap_or_default();
-        let rows: BTreeSet<u8> = travellers
-            .iter()
-            .filter_map(|(_, seat, _)| seat.map(|x| x.row()))
-            .collect();
-        let unseated: Vec<Traveller> = travellers
-            .into_iter()
-            .filter(|(_, seat, _)| seat.is_none())
-            .collect();
-        if unseated.is_empty() {
-            continue;
-        }
-        let seats = seats_for(s, &free, &rows, &unseated);
-        for (traveller, seat) in unseated.into_iter().zip(seats) {
-            match seat {
-                Some(seat) => {
-                    free.remove(&seat);
-                    plan.assign.push(Assignment {
-                        booking_id: id,
-                        passenger: traveller.0,
-                        seat,
-                        occupant: traveller.2,
-                    });
+    // Children and adults holding an infant may not sit in exit rows: they choose first, across the
+    // cabin, so an adult never takes the last seat they could have; then everyone else.
+    for restricted in [true, false] {
+        for (id, _, _) in &by_time {
+            let id = *id;
+            let travellers = left.get(&id).cloned().unwrap_or_default();
+            let rows: BTreeSet<u8> = travellers
+                .iter()
+                .filter_map(|(_, seat, _)| seat.map(|x| x.row()))
+                .chain(
+                    plan.assign
+                        .iter()
+                        .filter(|a| a.booking_id == id)
+                        .map(|a| a.seat.row()),
+                )
+                .collect();
+            let unseated: Vec<Traveller> = travellers
+                .into_iter()
+                .filter(|(_, seat, who)| seat.is_none() && who.may_sit_in_exit_row() != restricted)
+                .collect();
+            if unseated.is_empty() {
+                continue;
+            }
+            let seats = seats_for(s, &free, &rows, &unseated);
+            for (traveller, seat) in unseated.into_iter().zip(seats) {
+                match seat {
+                    Some(seat) => {
+                        free.remove(&seat);
+                        plan.assign.push(Assignment {
+                            booking_id: id,
+                            passenger: traveller.0,
+                            seat,
+                            occupant: traveller.2,
+                        });
+                    }
+                    // No seat this passenger may take is left (exit rows only): offloaded.
+                    None => offloaded.entry(id).or_default().push(traveller),
                 }
-                // No seat this passenger may take is left (exit rows only): offloaded.
-                None => offloaded.entry(id).or_default().push(traveller),
             }
         }
     }
@@ -238,10 +247,17 @@ fn seats_for(
         }
     }
     let mut left = free.clone();
+    let is_exit = |seat: &SeatNumber| s.seats.get(seat).is_some_and(|x| x.is_exit_row());
     travellers
         .iter()
         .map(|t| {
-            let seat = left.iter().find(|seat| may_sit(seat, t.2)).copied();
+            // Whoever may sit in an exit row takes one first, leaving the other seats to whoever may not.
+            let seat = left
+                .iter()
+                .filter(|seat| may_sit(seat, t.2))
+                .find(|seat| !t.2.may_sit_in_exit_row() || is_exit(seat))
+                .or_else(|| left.iter().find(|seat| may_sit(seat, t.2)))
+                .copied();
             if let Some(seat) = seat {
                 left.remove(&seat);
             }

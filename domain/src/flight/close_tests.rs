@@ -88,10 +88,15 @@ fn party_of(flight: &Flight, b: u128, minute: i64) -> Party {
         .unseated
         .iter()
         .map(|_| person(PassengerType::Adult, None));
+    let fare_minor = flight.state().unwrap().fares[&hold.cabin]
+        .iter()
+        .find(|f| Some(f.code()) == hold.class)
+        .map_or(0, |f| f.price.amount_minor());
     Party {
         booking_id: booking(b),
         placed_at: now() + Duration::minutes(minute),
         passengers: Passengers::try_new(seated.chain(unseated).collect()).unwrap(),
+        fare_minor,
     }
 }
 
@@ -373,6 +378,7 @@ fn within_a_class_the_latest_booked_go_first_and_a_party_with_children_stays_who
             person(PassengerType::Child, None),
         ])
         .unwrap(),
+        fare_minor: 10_000,
     });
     let plan = plan_close(flight.state().unwrap(), &parties);
     assert_eq!(plan.offload.len(), 1);
@@ -498,4 +504,46 @@ proptest! {
         prop_assert!(after.sold <= after.capacity);
         prop_assert_eq!(offloaded, paid_before.saturating_sub(after.capacity));
     }
+}
+
+#[test]
+fn a_child_gets_the_seat_outside_the_exit_row_and_nobody_is_offloaded_when_all_fit() {
+    let mut flight = oversold(0);
+    // Every seat but 10A and 11A (an exit row) sold with seats.
+    let sold: Vec<String> = ["10", "11", "12"]
+        .iter()
+        .flat_map(|r| "ABCDEF".chars().map(move |l| format!("{r}{l}")))
+        .filter(|s| s != "10A" && s != "11A")
+        .collect();
+    let sold: Vec<&str> = sold.iter().map(String::as_str).collect();
+    run(&mut flight, hold(1, &sold[..8], 0, Some("Y"), now())).unwrap();
+    run(&mut flight, hold(2, &sold[8..], 0, Some("Y"), now())).unwrap();
+    let mut family = hold(3, &[], 0, Some("Y"), now() + Duration::minutes(3));
+    if let FlightCommand::HoldSeats { unseated, .. } = &mut family {
+        *unseated = vec![SeatOccupant::Adult, SeatOccupant::Child];
+    }
+    run(&mut flight, family).unwrap();
+    for b in 1..=3 {
+        run(&mut flight, confirm(b)).unwrap();
+    }
+    let mut parties: Vec<Party> = [1, 2]
+        .iter()
+        .map(|b| party_of(&flight, *b, i64::try_from(*b).unwrap()))
+        .collect();
+    parties.push(Party {
+        booking_id: booking(3),
+        placed_at: now() + Duration::minutes(3),
+        passengers: Passengers::try_new(vec![
+            person(PassengerType::Adult, None),
+            person(PassengerType::Child, None),
+        ])
+        .unwrap(),
+        fare_minor: 30_000,
+    });
+    let plan = plan_close(flight.state().unwrap(), &parties);
+    assert!(plan.offload.is_empty(), "{plan:?}");
+    let given: Vec<(usize, SeatNumber)> =
+        plan.assign.iter().map(|a| (a.passenger, a.seat)).collect();
+    assert_eq!(given, vec![(1, seat("10A")), (0, seat("11A"))]);
+    run(&mut flight, FlightCommand::Close { plan, now: now() }).unwrap();
 }

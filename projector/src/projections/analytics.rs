@@ -171,31 +171,12 @@ fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionE
     Ok(())
 }
 
-/// Writes the batch, at most six statements.
-pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
-    if !pending.offloads.is_empty() {
-        // Offloaded passengers no longer fly on that segment: their seats and fare leave its revenue.
-        let (bookings, flights, refunds): (Vec<Uuid>, Vec<Uuid>, Vec<i64>) =
-            pending.offloads.iter().copied().fold(
-                (Vec::new(), Vec::new(), Vec::new()),
-                |(mut b, mut f, mut r), (booking, flight, refund)| {
-                    b.push(booking);
-                    f.push(flight);
-                    r.push(refund);
-                    (b, f, r)
-                },
-            );
-        sqlx::query(
-            "UPDATE rm_analytics_segments s SET seats = greatest(s.seats - u.refund / nullif(s.fare_minor, 0), 0) \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS u(booking, flight, refund) \
-             WHERE s.booking_id = u.booking AND s.flight_id = u.flight AND s.fare_minor > 0",
-        )
-        .bind(bookings)
-        .bind(flights)
-        .bind(refunds)
-        .execute(&mut *conn)
-        .await?;
-    }
+/// Writes the batch, at most six statements; offloads last, after the rows they change.
+pub(super) async fn finish(
+    conn: &mut PgConnection,
+    mut pending: Pending,
+) -> Result<(), sqlx::Error> {
+    let offloads = std::mem::take(&mut pending.offloads);
     let s = pending.scheduled;
     if !s.id.is_empty() {
         sqlx::query(
@@ -292,7 +273,30 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .bind(cancelled)
         .bind(refunds)
         .bind(expired)
-        .execute(conn)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !offloads.is_empty() {
+        // Offloaded passengers no longer fly on that segment: their seats and fare leave its revenue.
+        let (bookings, flights, refunds): (Vec<Uuid>, Vec<Uuid>, Vec<i64>) =
+            offloads.iter().copied().fold(
+                (Vec::new(), Vec::new(), Vec::new()),
+                |(mut b, mut f, mut r), (booking, flight, refund)| {
+                    b.push(booking);
+                    f.push(flight);
+                    r.push(refund);
+                    (b, f, r)
+                },
+            );
+        sqlx::query(
+            "UPDATE rm_analytics_segments s SET seats = greatest(s.seats - u.refund / nullif(s.fare_minor, 0), 0) \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[]) AS u(booking, flight, refund) \
+             WHERE s.booking_id = u.booking AND s.flight_id = u.flight AND s.fare_minor > 0",
+        )
+        .bind(bookings)
+        .bind(flights)
+        .bind(refunds)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())

@@ -123,9 +123,15 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
         BookingEvent::PaymentCaptured { captured_at, .. } => {
             touched.captured_at = Some(captured_at);
         }
-        BookingEvent::RefundIssued { refunded_at, .. } => {
+        // An offload's refund is in `offloads`; `refunded` is the cancellation's.
+        BookingEvent::RefundIssued {
+            refunded_at,
+            offload: None,
+            ..
+        } => {
             touched.refunded_at = Some(refunded_at);
         }
+        BookingEvent::RefundIssued { .. } => {}
         BookingEvent::PassengersOffloaded {
             flight_id,
             segment,

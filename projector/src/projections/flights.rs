@@ -256,14 +256,16 @@ async fn flight(
             let class = class.unwrap_or(ClassCode::default_for(cabin));
             let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
             sqlx::query(
-                "INSERT INTO rm_class_holds (flight_id, booking_id, class, seats, unseated) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (flight_id, booking_id) DO UPDATE SET class = $3, seats = $4, unseated = $5",
+                "INSERT INTO rm_class_holds (flight_id, booking_id, class, seats, unseated, cabin) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (flight_id, booking_id) DO UPDATE SET class = $3, seats = $4, unseated = $5, cabin = $6",
             )
             .bind(id)
             .bind(booking_id.as_uuid())
             .bind(class.to_string())
             .bind(count(seats.len() + unseated.len()))
             .bind(count(unseated.len()))
+            .bind(cabin.as_str())
             .execute(&mut *conn)
             .await?;
             for seat in seats {
@@ -424,10 +426,10 @@ WITH s AS (
            count(*) FILTER (WHERE status = 'sold') AS sold
     FROM rm_seats WHERE flight_id = ANY($1) GROUP BY flight_id, cabin
 ), u AS (
-    SELECT h.flight_id, k.cabin, coalesce(sum(h.unseated) FILTER (WHERE NOT h.confirmed), 0) AS held,
+    SELECT h.flight_id, h.cabin, coalesce(sum(h.unseated) FILTER (WHERE NOT h.confirmed), 0) AS held,
            coalesce(sum(h.unseated) FILTER (WHERE h.confirmed), 0) AS sold
-    FROM rm_class_holds h JOIN rm_flight_classes k ON k.flight_id = h.flight_id AND k.class = h.class
-    WHERE h.flight_id = ANY($1) AND h.unseated > 0 GROUP BY h.flight_id, k.cabin
+    FROM rm_class_holds h
+    WHERE h.flight_id = ANY($1) AND h.unseated > 0 GROUP BY h.flight_id, h.cabin
 )
 UPDATE rm_flight_cabins c
 SET seats_held = s.held + coalesce(u.held, 0), seats_sold = s.sold + coalesce(u.sold, 0),
