@@ -220,6 +220,10 @@ fn booking_status(e: &BookingError) -> (StatusCode, &'static str) {
         BookingError::NoRefundDue => (S::CONFLICT, "no_refund_due"),
         BookingError::RefundMismatch { .. } => (S::UNPROCESSABLE_ENTITY, "refund_mismatch"),
         BookingError::Offloaded(_) => (S::CONFLICT, "passenger_offloaded"),
+        BookingError::NameChangeTooLarge { .. } => {
+            (S::UNPROCESSABLE_ENTITY, "name_change_too_large")
+        }
+        BookingError::SameName => (S::UNPROCESSABLE_ENTITY, "same_name"),
         BookingError::NotOffloadable => (S::CONFLICT, "not_offloadable"),
     }
 }

@@ -207,6 +207,7 @@ impl Handler for EmailHandler {
             "booking.RefundIssued",
             "booking.SeatsAssigned",
             "booking.PassengersOffloaded",
+            "booking.PassengerNameCorrected",
         ]
     }
 

@@ -234,6 +234,19 @@ pub fn email(event: &BookingEvent, booking: &BookingState, legs: &[Leg]) -> Opti
                 money(*amount)
             ),
         ),
+        BookingEvent::PassengerNameCorrected {
+            previous_first_name,
+            previous_last_name,
+            first_name,
+            last_name,
+            ..
+        } => (
+            "name_corrected",
+            format!("Booking {pnr}: name corrected"),
+            format!(
+                "{previous_first_name} {previous_last_name} now reads {first_name} {last_name} on every flight.\n"
+            ),
+        ),
         BookingEvent::SeatsAssigned { segment, seats } => {
             let on = legs
                 .get(*segment)

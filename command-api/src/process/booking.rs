@@ -14,8 +14,8 @@ use domain::booking::{
 use domain::flight::{ClassCode, Fare, Flight, FlightCommand, FlightError, FlightState};
 use domain::journey::{Itinerary, JourneyError, MAX_SEGMENTS, Segment};
 use domain::values::{
-    AirportCode, BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passenger, PassengerType,
-    Passengers, Pnr, SeatNumber, SeatOccupant, UserId,
+    AirportCode, BookingId, Cabin, EmailAddress, FlightId, Label, Money, Passenger, PassengerName,
+    PassengerType, Passengers, Pnr, SeatNumber, SeatOccupant, UserId,
 };
 use infra::auth::Principal;
 use infra::problem::Problem;
@@ -333,6 +333,41 @@ pub async fn load_visible(
         }
         _ => Err(BookingError::NotPlaced.into()),
     }
+}
+
+/// Corrects a passenger's name (a typo: at most three characters over both parts), on every segment, in
+/// one commit on the booking.
+///
+/// # Errors
+/// 404, 409 ended or departed, 412 If-Match, 422 `name_change_too_large`, `same_name`,
+/// `no_such_passenger`.
+pub async fn correct_name(
+    state: &AppState,
+    principal: Principal,
+    meta: &CommandMeta,
+    (booking_id, expected): (BookingId, Option<u64>),
+    (passenger, first_name, last_name): (usize, PassengerName, PassengerName),
+    render: impl RenderBooking,
+) -> Result<Done> {
+    let now = state.clock.now();
+    let booking = load_visible(state, principal, booking_id).await?;
+    let lane = Lane::seats_of_all(&placed(&booking)?.flight_ids());
+    let booking_key = booking_id.to_string();
+    let decide = move |ws: &mut WorkingSet| {
+        ws.expect_version::<Booking>(&booking_key, expected)?;
+        let correct = BookingCommand::CorrectName {
+            passenger,
+            first_name: first_name.clone(),
+            last_name: last_name.clone(),
+            now,
+        };
+        ws.execute::<Booking>(&booking_key, "CorrectName", correct)?;
+        Ok(ws.get::<Booking>(&booking_key)?.clone())
+    };
+    state
+        .executor
+        .respond(lane, meta.clone(), decide, render)
+        .await
 }
 
 /// 412 before any step runs when `If-Match` names another version.

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use domain::booking::{BookedSegment, Booking, BookingStatus, CancelledBy};
 use domain::flight::ClassCode;
 use domain::values::{
-    BookingId, Cabin, EmailAddress, FlightId, Money, Passenger, PassengerType, SeatNumber,
+    BookingId, Cabin, EmailAddress, FlightId, Money, Passenger, PassengerName, PassengerType,
+    SeatNumber,
 };
 use infra::auth::Principal;
 use infra::http::{AppJson, if_match};
@@ -26,7 +27,7 @@ use crate::process::booking::{self, BookRequest, SegmentRequest};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    infra::api_routes![place_booking; pay_booking; cancel_booking; change_seat]
+    infra::api_routes![place_booking; pay_booking; cancel_booking; change_seat; correct_name]
 }
 
 /// Seats to hold for a party: on one flight (`flight_id`, each passenger with a `seat`), or on a journey
@@ -180,6 +181,18 @@ pub struct SeatChangeRequest {
     /// The seat wanted.
     #[schema(value_type = String, pattern = "^[1-9][0-9]?[A-HJK]$", example = "14C")]
     pub seat: SeatNumber,
+}
+
+/// A passenger's name as it should be: a typo fixed, at most three characters changed over both parts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameCorrectionRequest {
+    /// Given name.
+    #[schema(value_type = String, min_length = 1, max_length = 64, example = "Ada")]
+    pub first_name: PassengerName,
+    /// Family name.
+    #[schema(value_type = String, min_length = 1, max_length = 64, example = "Lovelace")]
+    pub last_name: PassengerName,
 }
 
 /// A booking.
@@ -422,6 +435,41 @@ async fn change_seat(
         &meta,
         target,
         change,
+        render(StatusCode::OK),
+    )
+    .await?
+    .1)
+}
+
+/// Correct a passenger's name on every flight of the booking: a typo, at most three characters changed
+/// over the given and family names together, free. More than that would hand the ticket to someone else
+/// and is refused.
+#[utoipa::path(patch, path = "/api/v1/bookings/{id}/passengers/{n}", tag = "bookings", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("n" = usize, Path, description = "index of the passenger in the booking")),
+    request_body = NameCorrectionRequest,
+    responses((status = 200, body = BookingResponse), (status = 404, description = "`booking_not_found`", body = Problem),
+        (status = 409, description = "`booking_cancelled`, `booking_expired`, `flight_departed`", body = Problem),
+        (status = 412, description = "`version_mismatch`", body = Problem),
+        (status = 422, description = "`name_change_too_large` (more than three characters: a transfer), `same_name`, \
+            `no_such_passenger`, `invalid_body`", body = Problem)))]
+async fn correct_name(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path((id, passenger)): Path<(Uuid, usize)>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<NameCorrectionRequest>,
+) -> Result<Response> {
+    let expected = if_match(&headers)?;
+    let meta = meta.for_principal(principal);
+    let target = (BookingId::from_uuid(id), expected);
+    let name = (passenger, req.first_name, req.last_name);
+    Ok(booking::correct_name(
+        &state,
+        principal,
+        &meta,
+        target,
+        name,
         render(StatusCode::OK),
     )
     .await?

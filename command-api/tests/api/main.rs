@@ -10,6 +10,7 @@ mod helpers;
 mod hold_cap;
 mod idempotency;
 mod journeys;
+mod names;
 mod overbooking;
 mod overload;
 mod process;

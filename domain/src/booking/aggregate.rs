@@ -7,8 +7,12 @@ use super::{
 };
 use crate::flight::FareRules;
 use crate::values::{
-    BookingId, EmailAddress, FlightId, Label, Money, Passengers, Pnr, SeatNumber, UserId,
+    BookingId, EmailAddress, FlightId, Label, Money, PassengerName, Passengers, Pnr, SeatNumber,
+    UserId, edit_distance,
 };
+
+/// The most characters a name correction may change, over the given and family names together.
+pub const MAX_NAME_EDITS: usize = 3;
 
 /// A booking, or nothing before it is placed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -175,6 +179,12 @@ impl Booking {
                 compensation,
                 now,
             } => offload(s, flight_id, &passengers, compensation, now),
+            BookingCommand::CorrectName {
+                passenger,
+                first_name,
+                last_name,
+                now,
+            } => correct_name(s, passenger, (first_name, last_name), now),
             BookingCommand::ExpireAtClose { now } => {
                 check_alive(s)?;
                 if s.status == BookingStatus::Confirmed {
@@ -560,6 +570,43 @@ fn assign_seats(
     }])
 }
 
+/// A typo fixed: the same person, their name changed by at most [`MAX_NAME_EDITS`] characters, before
+/// the journey starts.
+fn correct_name(
+    s: &BookingState,
+    passenger: usize,
+    (first_name, last_name): (PassengerName, PassengerName),
+    now: DateTime<Utc>,
+) -> Result<Vec<BookingEvent>, BookingError> {
+    check_alive(s)?;
+    if now >= s.departure_at() {
+        return Err(BookingError::Departed);
+    }
+    let who = s
+        .passengers()
+        .as_slice()
+        .get(passenger)
+        .ok_or(BookingError::NoSuchPassenger(passenger))?;
+    let edits = edit_distance(who.first_name.as_str(), first_name.as_str())
+        + edit_distance(who.last_name.as_str(), last_name.as_str());
+    if edits == 0 {
+        return Err(BookingError::SameName);
+    }
+    if edits > MAX_NAME_EDITS {
+        return Err(BookingError::NameChangeTooLarge {
+            edits,
+            max: MAX_NAME_EDITS,
+        });
+    }
+    Ok(vec![BookingEvent::PassengerNameCorrected {
+        passenger,
+        previous_first_name: who.first_name.clone(),
+        previous_last_name: who.last_name.clone(),
+        first_name,
+        last_name,
+    }])
+}
+
 /// The passengers denied boarding with their infants, their fare on that flight refunded (infants
 /// fly free) and the compensation owed to each seated one. Offloading them again does nothing.
 fn offload(
@@ -666,6 +713,21 @@ fn apply_to_state(s: &mut BookingState, event: BookingEvent) {
         } => {
             if let Some(o) = s.offloads.iter_mut().find(|o| o.flight_id == flight) {
                 o.refund_issued = Some(amount);
+            }
+        }
+        BookingEvent::PassengerNameCorrected {
+            passenger,
+            first_name,
+            last_name,
+            ..
+        } => {
+            for on in &mut s.segments {
+                if let Ok(renamed) = on
+                    .passengers
+                    .with_name(passenger, (first_name.clone(), last_name.clone()))
+                {
+                    on.passengers = renamed;
+                }
             }
         }
         BookingEvent::SeatsAssigned { segment, seats } => {

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use crate::flight::Fare;
 use crate::journey::Itinerary;
 use crate::values::{
-    AirportCode, BookingId, ConnectionTime, EmailAddress, FlightId, Label, Money, Passengers, Pnr,
-    SeatNumber, UserId,
+    AirportCode, BookingId, ConnectionTime, EmailAddress, FlightId, Label, Money, PassengerName,
+    Passengers, Pnr, SeatNumber, UserId,
 };
 
 /// A payment as recorded (the provider charged it; we only keep the receipt).
@@ -158,6 +158,18 @@ pub enum BookingCommand {
         passengers: Vec<usize>,
         /// Denied-boarding compensation per seated passenger.
         compensation: Money,
+        /// Request time.
+        now: DateTime<Utc>,
+    },
+    /// Correct a passenger's name: a typo, at most [`super::MAX_NAME_EDITS`] characters over both
+    /// parts. Anything more would hand the ticket to someone else.
+    CorrectName {
+        /// Index of the passenger.
+        passenger: usize,
+        /// The given name as it should be.
+        first_name: PassengerName,
+        /// The family name as it should be.
+        last_name: PassengerName,
         /// Request time.
         now: DateTime<Utc>,
     },

@@ -74,6 +74,19 @@ pub enum BookingError {
     /// A seat change or offload of a passenger offloaded from that flight.
     #[error("passenger {0} was offloaded from that flight")]
     Offloaded(usize),
+    /// A name change beyond a typo: it would transfer the ticket.
+    #[error(
+        "a name may be corrected by at most {max} characters; this changes {edits}, which would transfer the ticket"
+    )]
+    NameChangeTooLarge {
+        /// Characters changed over both parts.
+        edits: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// A correction to the name the passenger already has.
+    #[error("the passenger already has that name")]
+    SameName,
     /// An offload of passengers of a booking that is not paid, or not on that flight.
     #[error("only paid passengers on the flight can be offloaded")]
     NotOffloadable,

@@ -3,7 +3,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use super::{CancelledBy, Payment, Placement};
-use crate::values::{AirportCode, FlightId, Label, Money, SeatNumber};
+use crate::values::{AirportCode, FlightId, Label, Money, PassengerName, SeatNumber};
 
 /// A seat given to a passenger who had none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +108,19 @@ pub enum BookingEvent {
         /// Each passenger (index) and their seat.
         seats: Vec<AssignedSeat>,
     },
+    /// A passenger's name was corrected (a typo): on every flight of the booking.
+    PassengerNameCorrected {
+        /// Index of the passenger.
+        passenger: usize,
+        /// The given name before.
+        previous_first_name: PassengerName,
+        /// The family name before.
+        previous_last_name: PassengerName,
+        /// The given name now.
+        first_name: PassengerName,
+        /// The family name now.
+        last_name: PassengerName,
+    },
     /// Passengers were denied boarding on one flight (it closed oversold): their share of that
     /// flight's fare is refunded, and the seated ones are owed a compensation.
     PassengersOffloaded {
@@ -140,6 +153,7 @@ impl DomainEvent for BookingEvent {
             Self::ConnectionBroken { .. } => "ConnectionBroken",
             Self::SeatsAssigned { .. } => "SeatsAssigned",
             Self::PassengersOffloaded { .. } => "PassengersOffloaded",
+            Self::PassengerNameCorrected { .. } => "PassengerNameCorrected",
         }
         .to_owned()
     }

@@ -13,7 +13,7 @@ mod journey_tests;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Booking, BookingState, BookingStatus, OffloadMoney};
+pub use aggregate::{Booking, BookingState, BookingStatus, MAX_NAME_EDITS, OffloadMoney};
 pub use commands::{
     BookingCommand, CancelledBy, ConnectionRule, Payment, PlaceBooking, SegmentSeats,
 };

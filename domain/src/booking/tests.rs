@@ -773,3 +773,61 @@ mod money_movements {
             .then_expect_error(BookingError::NoRefundDue);
     }
 }
+
+mod names {
+    use cqrs_es::Aggregate;
+
+    use super::*;
+    use crate::values::PassengerName;
+
+    fn correct(passenger: usize, first: &str, last: &str) -> BookingCommand {
+        BookingCommand::CorrectName {
+            passenger,
+            first_name: PassengerName::parse(first).unwrap(),
+            last_name: PassengerName::parse(last).unwrap(),
+            now: now(),
+        }
+    }
+
+    #[test]
+    fn a_typo_of_up_to_three_characters_over_both_names_is_corrected_on_every_segment() {
+        let party = party();
+        let who = &party.as_slice()[0];
+        let (first, last) = (who.first_name.as_str(), who.last_name.as_str());
+        // Two swapped letters and one more: three edits.
+        let fixed_last: String = {
+            let mut chars: Vec<char> = last.chars().collect();
+            chars.swap(1, 2);
+            chars.into_iter().collect()
+        };
+        let fixed_first = format!("{first}e");
+        let events = given_paid()
+            .when(correct(0, &fixed_first, &fixed_last))
+            .inspect_result()
+            .unwrap();
+        let mut booking = Booking::default();
+        for event in [placed(), confirmed()].into_iter().chain(events) {
+            booking.apply(event);
+        }
+        let s = booking.state().unwrap();
+        assert!(s.segments.iter().all(|g| {
+            let p = &g.passengers.as_slice()[0];
+            p.first_name.as_str() == fixed_first && p.last_name.as_str() == fixed_last
+        }));
+    }
+
+    #[test]
+    fn more_than_a_typo_the_same_name_or_no_such_passenger_is_refused() {
+        given_placed()
+            .when(correct(0, "Someone", "Else"))
+            .then_expect_error(BookingError::NameChangeTooLarge { edits: 11, max: 3 });
+        let party = party();
+        let who = &party.as_slice()[0];
+        given_placed()
+            .when(correct(0, who.first_name.as_str(), who.last_name.as_str()))
+            .then_expect_error(BookingError::SameName);
+        given_placed()
+            .when(correct(9, "Ada", "Lovelace"))
+            .then_expect_error(BookingError::NoSuchPassenger(9));
+    }
+}

@@ -23,7 +23,7 @@ pub use flight_number::FlightNumber;
 pub use ids::{AircraftId, BookingId, FlightId, UserId};
 pub use money::{Currency, Money};
 pub use passenger::{
-    MAX_SEATED, Passenger, PassengerName, PassengerType, Passengers, SeatOccupant,
+    MAX_SEATED, Passenger, PassengerName, PassengerType, Passengers, SeatOccupant, edit_distance,
 };
 pub use pnr::Pnr;
 pub use seat::SeatNumber;

@@ -39,6 +39,23 @@ impl PassengerName {
 
 string_value!(PassengerName);
 
+/// How many single-character edits (insert, delete, replace; by character, case counts) turn `a` into
+/// `b`: the Levenshtein distance.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// Age band of a passenger. Infants (under 2) travel on an adult's lap and have no seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -233,6 +250,24 @@ impl Passengers {
             .map(|(i, _)| i)
     }
 
+    /// Passenger `index` with a corrected name (type and seat unchanged).
+    ///
+    /// # Errors
+    /// [`ValueError::Party`] when there is no passenger at that index.
+    pub fn with_name(
+        &self,
+        index: usize,
+        (first_name, last_name): (PassengerName, PassengerName),
+    ) -> Result<Self, ValueError> {
+        let mut list = self.0.clone();
+        let p = list
+            .get_mut(index)
+            .ok_or(ValueError::Party("no passenger at that index"))?;
+        p.first_name = first_name;
+        p.last_name = last_name;
+        Self::try_new(list)
+    }
+
     /// Moves passenger `index` to `seat` (or gives them one), keeping the party rules.
     ///
     /// # Errors
@@ -364,6 +399,16 @@ mod tests {
 
     fn seat(s: &str) -> SeatNumber {
         SeatNumber::parse(s).unwrap()
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("Lovelace", "Lovelace"), 0);
+        assert_eq!(edit_distance("Lovelcae", "Lovelace"), 2);
+        assert_eq!(edit_distance("Lovlace", "Lovelace"), 1);
+        assert_eq!(edit_distance("Zoe", "Zoë"), 1);
+        assert_eq!(edit_distance("Ada", "Grace"), 4);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

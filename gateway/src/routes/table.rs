@@ -66,6 +66,7 @@ pub const ROUTES: &[ProxiedRoute] = &[
     route("POST", "/api/v1/bookings/{id}/payment", Command),
     route("POST", "/api/v1/bookings/{id}/cancel", Command),
     route("POST", "/api/v1/bookings/{id}/seat-changes", Command),
+    route("PATCH", "/api/v1/bookings/{id}/passengers/{n}", Command),
     route("GET", "/api/v1/analytics/revenue", Query),
     route("GET", "/api/v1/analytics/load-factors", Query),
     route("GET", "/api/v1/analytics/classes", Query),

@@ -163,6 +163,7 @@ fn booking(event: &StoredEvent, pending: &mut Pending) -> Result<(), ProjectionE
         }
         BookingEvent::PassengerSeatChanged { .. }
         | BookingEvent::SeatsAssigned { .. }
+        | BookingEvent::PassengerNameCorrected { .. }
         | BookingEvent::FlightDelayNoted { .. }
         | BookingEvent::ConnectionBroken { .. }
         | BookingEvent::PaymentCaptured { .. }

@@ -22,6 +22,7 @@ pub struct Pending {
     /// `(booking, segment index, passenger index, seat)`, in event order.
     seat_changes: Vec<(Uuid, String, String, String)>,
     offloads: Vec<(Uuid, String, serde_json::Value)>,
+    renames: Vec<(Uuid, String, String, String)>,
     touched: BTreeMap<Uuid, Milestones>,
 }
 
@@ -110,6 +111,17 @@ pub(super) fn apply(event: &StoredEvent, pending: &mut Pending) -> Result<(), Pr
                 to.to_string(),
             ));
         }
+        BookingEvent::PassengerNameCorrected {
+            passenger,
+            first_name,
+            last_name,
+            ..
+        } => pending.renames.push((
+            id,
+            passenger.to_string(),
+            first_name.as_str().to_owned(),
+            last_name.as_str().to_owned(),
+        )),
         BookingEvent::SeatsAssigned { segment, seats } => {
             for given in seats {
                 pending.seat_changes.push((
@@ -206,6 +218,18 @@ pub(super) async fn finish(conn: &mut PgConnection, pending: Pending) -> Result<
         .bind(segment)
         .bind(passenger)
         .bind(seat)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (id, passenger, first, last) in pending.renames {
+        sqlx::query(
+            "UPDATE rm_bookings SET passengers = jsonb_set(jsonb_set(passengers, ARRAY[$2::text, 'first_name'], \
+             to_jsonb($3::text)), ARRAY[$2::text, 'last_name'], to_jsonb($4::text)) WHERE booking_id = $1",
+        )
+        .bind(id)
+        .bind(passenger)
+        .bind(first)
+        .bind(last)
         .execute(&mut *conn)
         .await?;
     }
