@@ -118,3 +118,100 @@ async fn a_journey_lists_every_flight_in_local_time_and_a_broken_connection_is_t
         "{broken}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_correction_and_the_seats_given_at_close_are_mailed() {
+    let app = spawn_app().await;
+    let (first, _) = app.connection().await;
+    let principal = infra::auth::Principal {
+        user_id: Uuid::new_v4(),
+        role: infra::auth::Role::Customer,
+        account_since: None,
+    };
+    let person = |first_name: &str| Passenger {
+        first_name: PassengerName::parse(first_name).unwrap(),
+        last_name: PassengerName::parse("Lovelace").unwrap(),
+        kind: PassengerType::Adult,
+        seat: None,
+    };
+    // Two passengers without seats, one name misspelt.
+    let request = BookRequest::one_flight(
+        FlightId::from_uuid(first),
+        EmailAddress::parse("seats@example.com").unwrap(),
+        vec![person("Ada"), person("Byorn")],
+    );
+    let render = || command_api::routes::bookings::render(command_api::routes::StatusCode::OK);
+    let (booked, _) = booking::book(
+        &app.commands,
+        principal,
+        &TestApp::meta(),
+        request,
+        render(),
+    )
+    .await
+    .unwrap();
+    let id = booked.aggregate.state().unwrap().id;
+    let total = booked.aggregate.state().unwrap().total;
+    let name = (
+        1,
+        PassengerName::parse("Byron").unwrap(),
+        PassengerName::parse("Lovelace").unwrap(),
+    );
+    booking::correct_name(
+        &app.commands,
+        principal,
+        &TestApp::meta(),
+        (id, None),
+        name,
+        render(),
+    )
+    .await
+    .unwrap();
+    booking::pay(
+        &app.commands,
+        principal,
+        &TestApp::meta(),
+        (id, None),
+        ("tok_visa", total),
+        render(),
+    )
+    .await
+    .unwrap();
+    let target = (FlightId::from_uuid(first), None);
+    command_api::process::close::close(
+        &app.commands,
+        &TestApp::meta(),
+        target,
+        app.clock_now(),
+        |_| Ok(command_api::outcome::StoredResponse::no_content()),
+    )
+    .await
+    .unwrap();
+    app.relay_all().await;
+
+    // Held, name corrected, confirmed, seats given at close.
+    let mails = app.sink.wait_for(4, Duration::from_secs(10)).await;
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(subjects.len(), 4, "{subjects:?}");
+    let corrected = mails
+        .iter()
+        .find(|m| m.subject.ends_with("name corrected"))
+        .unwrap_or_else(|| panic!("{subjects:?}"))
+        .text();
+    assert!(
+        corrected.contains("Byorn Lovelace now reads Byron Lovelace"),
+        "{corrected}"
+    );
+    let seats = mails
+        .iter()
+        .find(|m| m.subject.contains("your seats"))
+        .unwrap_or_else(|| panic!("{subjects:?}"))
+        .text();
+    assert!(seats.contains("Ada Lovelace: seat "), "{seats}");
+    assert!(seats.contains("Byron Lovelace: seat "), "{seats}");
+    let held = mails[0].text();
+    assert!(
+        held.contains("seat to be chosen"),
+        "a passenger without a seat is told so: {held}"
+    );
+}
