@@ -186,6 +186,18 @@ impl World {
         booking
     }
 
+    /// Holds places for `n` adults without seats on `flight`'s economy as the customer; the booking.
+    async fn book_seatless(&self, flight: &str, n: usize) -> Value {
+        let passengers: Vec<Value> = (0..n)
+            .map(|_| json!({"first_name": "Ada", "last_name": "Tester", "type": "adult"}))
+            .collect();
+        let body = json!({"flight_id": flight, "cabin": "economy", "contact_email": "ada@example.com",
+            "passengers": passengers});
+        let (status, booking) = self.post("/api/v1/bookings", &self.customer, body).await;
+        assert_eq!(status, 201, "{booking}");
+        booking
+    }
+
     async fn pay(&self, booking: &Value) {
         let id = booking["id"].as_str().unwrap();
         let body = json!({"card_token": "tok_visa", "amount": booking["total"]});
@@ -948,5 +960,114 @@ async fn an_admin_changes_a_classs_price_and_limit_from_the_flight_page() {
         json!(false)
     );
     browser.screenshot("fares-editor").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_oversells_a_flight_and_closes_it_from_the_flight_page() {
+    let world = World::start(1).await;
+    let flight = world.flights[0].clone();
+    let browser = Browser::start(1280, 1600).await;
+    browser
+        .sign_in(&world.airline.gateway, &world.admin_email, PASSWORD)
+        .await;
+    browser
+        .goto(&world.url(&format!("/console/#/flights/{flight}")))
+        .await;
+    // Economy has 90 seats: 10% is 9 places more.
+    browser
+        .until(
+            "document.querySelectorAll('#overbooking-form input[name=overbooking-economy]').length",
+            Duration::from_secs(10),
+            |v| v == &json!(1),
+        )
+        .await;
+    browser
+        .type_into("input[name=overbooking-economy]", "10")
+        .await;
+    browser.click("#overbooking-form button[type=submit]").await;
+    browser
+        .until(
+            "document.getElementById('notice').textContent",
+            Duration::from_secs(10),
+            |v| v == &json!("Overbooking saved."),
+        )
+        .await;
+    // The form is drawn again from the flight as saved: 9 places beyond the seats.
+    browser
+        .until(
+            "document.querySelector('#inventory tr[data-cabin=economy] td.num:last-child')?.textContent",
+            Duration::from_secs(10),
+            |v| v == &json!("9"),
+        )
+        .await;
+    let view = world
+        .get(&format!("/api/v1/flights/{flight}"), &world.admin)
+        .await;
+    let economy = view["cabins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cabin"] == "economy")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&economy["overbooking"], &economy["overbooking_percent"]),
+        (&json!(9), &json!(10)),
+        "{view}"
+    );
+    // 99 places sold without seats, paid; the last booking is the latest in the one class.
+    let mut last = Value::Null;
+    for _ in 0..11 {
+        last = world.book_seatless(&flight, 9).await;
+        world.pay(&last).await;
+    }
+    browser
+        .until(
+            "document.querySelector('[data-cabin=economy] .unassigned')?.textContent",
+            Duration::from_secs(10),
+            |v| v == &json!("99 without a seat yet"),
+        )
+        .await;
+    browser.eval("window.confirm = () => true").await;
+    browser.click("#close-flight").await;
+    browser
+        .until(
+            "document.getElementById('notice').textContent",
+            Duration::from_secs(10),
+            |v| v == &json!("Flight closed: 90 passengers seated."),
+        )
+        .await;
+    browser
+        .until(
+            "document.getElementById('closed-badge')?.textContent",
+            Duration::from_secs(10),
+            |v| v == &json!("closed"),
+        )
+        .await;
+    browser.screenshot("flight-closed").await;
+    // The latest booking's nine were offloaded: the booking page says so, with the money.
+    let id = last["id"].as_str().unwrap();
+    browser
+        .goto(&world.url(&format!("/console/#/booking/{id}")))
+        .await;
+    let seats = "[...([...document.querySelectorAll('table')].find((t) => t.caption?.textContent === 'Passengers')\
+        ?.querySelectorAll('td.seat-cell') ?? [])].map((c) => c.textContent)";
+    browser
+        .until(seats, Duration::from_secs(10), |v| {
+            v.as_array()
+                .is_some_and(|a| a.len() == 9 && a.iter().all(|c| c == "offloaded"))
+        })
+        .await;
+    let facts = browser
+        .eval("document.querySelector('dl.facts').textContent")
+        .await;
+    assert!(
+        facts
+            .as_str()
+            .is_some_and(|t| t.contains("9 passengers offloaded at close")),
+        "{facts}"
+    );
+    browser.screenshot("booking-offloaded").await;
     browser.close().await;
 }

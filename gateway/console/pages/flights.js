@@ -211,10 +211,13 @@ function flight(view, id, ctx) {
           classes = fresh.classes || [];
           if (latest) drawSummary(summary, latest, cabins, classes);
         });
-        inventoryEditor(inventory, id, info, ctx, (fresh) => {
+        // Drawn again from the flight as the read side has it after each change (overbooking, close).
+        const drawInventory = (current) => inventoryEditor(inventory, id, current, ctx, (fresh) => {
           cabins = fresh.cabins;
           showFacts(fresh);
+          drawInventory(fresh);
         });
+        drawInventory(info);
       }
       fill(title, `${info.number} ${info.origin} → ${info.destination}`);
       showFacts(info);
