@@ -187,3 +187,118 @@ async fn bad_overbooking_and_closes_are_problems() {
     assert_eq!(late.status, 409);
     assert_eq!(late.json()["code"], "flight_closed");
 }
+
+/// Appends a forged event to a flight's stream, as a bug in the write side would.
+async fn forge_flight_event(app: &TestApp, flight: Uuid, event_type: &str, payload: Value) {
+    let next: i64 = sqlx::query_scalar(
+        "SELECT max(sequence) + 1 FROM events WHERE aggregate_type = 'flight' AND aggregate_id = $1",
+    )
+    .bind(flight.to_string())
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('flight', $1, $2, $3, '1.2', $4, '{}')",
+    )
+    .bind(flight.to_string())
+    .bind(next)
+    .bind(event_type)
+    .bind(json!({ event_type: payload }))
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+}
+
+/// The violations `verify` reports under the check `name`.
+async fn violations(app: &TestApp, name: &str) -> Vec<String> {
+    let report = airline::verify::run(&app.db.pool, Duration::ZERO)
+        .await
+        .unwrap();
+    report
+        .checks
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.violations)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+#[tokio::test]
+async fn verify_finds_a_sale_past_the_authorized_places_a_sale_after_close_and_a_stray_compensation()
+ {
+    let app = spawn_app().await;
+    let flight = oversold(&app, 2).await;
+    let booked = app
+        .post("/api/v1/bookings", &app.customer, &seatless(flight, 2))
+        .await;
+    assert_eq!(booked.status, 201);
+    for check in [
+        "capacity",
+        "places-vs-bookings",
+        "closed-flights",
+        "offloads",
+    ] {
+        assert!(violations(&app, check).await.is_empty(), "{check}");
+    }
+    // A hold of 40 places without seats on 30 seats + 2, for a booking never placed.
+    let hold = |seats: Vec<&str>, unseated: usize| {
+        json!({"booking_id": Uuid::new_v4(), "cabin": "economy", "class": "Y", "seats": seats,
+               "unseated": vec!["adult"; unseated], "hold_until": app.now() + chrono::Duration::minutes(15)})
+    };
+    forge_flight_event(&app, flight, "SeatsHeld", hold(vec![], 40)).await;
+    let capacity = violations(&app, "capacity").await;
+    assert!(
+        capacity
+            .iter()
+            .any(|v| v.contains("42 places, past its 30 seats + 2 overbooking")),
+        "{capacity:?}"
+    );
+    let places = violations(&app, "places-vs-bookings").await;
+    assert!(
+        places
+            .iter()
+            .any(|v| v.contains("holds 40 places without a seat, the booking has 0")),
+        "{places:?}"
+    );
+
+    // A seat sold after the flight closed.
+    let other = oversold(&app, 0).await;
+    let closed = app
+        .post(
+            &format!("/api/v1/flights/{other}/close"),
+            &app.admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.json());
+    assert!(violations(&app, "closed-flights").await.is_empty());
+    forge_flight_event(&app, other, "SeatsHeld", hold(vec!["10A"], 0)).await;
+    let after = violations(&app, "closed-flights").await;
+    assert!(
+        after
+            .iter()
+            .any(|v| v.contains("SeatsHeld at event") && v.contains("after it closed")),
+        "{after:?}"
+    );
+
+    // A compensation in the ledger that no offload owes.
+    sqlx::query(
+        "INSERT INTO payments (payment_id, booking_id, flight_id, kind, attempt, amount_minor, currency, status, provider_key) \
+         VALUES ($1, $2, $3, 'compensation', 10, 25000, 'EUR', 'owed', $4)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(Uuid::parse_str(booked.json()["id"].as_str().unwrap()).unwrap())
+    .bind(flight)
+    .bind(format!("compensation-{}-{flight}", booked.json()["id"].as_str().unwrap()))
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let offloads = violations(&app, "offloads").await;
+    assert!(
+        offloads
+            .iter()
+            .any(|v| v.contains("for an offload from flight")
+                && v.contains("that is not in the log")),
+        "{offloads:?}"
+    );
+}
