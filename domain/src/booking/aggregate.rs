@@ -419,17 +419,7 @@ fn change_seat(
     to: SeatNumber,
     now: DateTime<Utc>,
 ) -> Result<Vec<BookingEvent>, BookingError> {
-    check_alive(s)?;
-    let on = s
-        .segments
-        .get(segment)
-        .ok_or(BookingError::NoSuchSegment(segment))?;
-    if now >= on.departure_at {
-        return Err(BookingError::Departed);
-    }
-    if s.status == BookingStatus::Held && now > s.hold_until {
-        return Err(BookingError::HoldExpired);
-    }
+    let on = seating_on(s, segment, now, false)?;
     if on.is_offloaded(passenger) {
         return Err(BookingError::Offloaded(passenger));
     }
@@ -451,6 +441,28 @@ fn change_seat(
         from,
         to,
     }])
+}
+
+/// A segment whose seats may change: the booking alive, its hold not lapsed, the flight not left (the
+/// flight's close may seat passengers after departure).
+fn seating_on(
+    s: &BookingState,
+    segment: usize,
+    now: DateTime<Utc>,
+    at_close: bool,
+) -> Result<&BookedSegment, BookingError> {
+    check_alive(s)?;
+    let on = s
+        .segments
+        .get(segment)
+        .ok_or(BookingError::NoSuchSegment(segment))?;
+    if !at_close && now >= on.departure_at {
+        return Err(BookingError::Departed);
+    }
+    if s.status == BookingStatus::Held && now > s.hold_until {
+        return Err(BookingError::HoldExpired);
+    }
+    Ok(on)
 }
 
 fn record_capture(
@@ -519,17 +531,7 @@ fn assign_seats(
     at_close: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<BookingEvent>, BookingError> {
-    check_alive(s)?;
-    let on = s
-        .segments
-        .get(segment)
-        .ok_or(BookingError::NoSuchSegment(segment))?;
-    if !at_close && now >= on.departure_at {
-        return Err(BookingError::Departed);
-    }
-    if s.status == BookingStatus::Held && now > s.hold_until {
-        return Err(BookingError::HoldExpired);
-    }
+    let on = seating_on(s, segment, now, at_close)?;
     let mut given = Vec::with_capacity(seats.len());
     for &(passenger, seat) in seats {
         if on.is_offloaded(passenger) {

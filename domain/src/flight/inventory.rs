@@ -152,11 +152,7 @@ pub(super) fn move_seat(
     occupant: SeatOccupant,
     now: DateTime<Utc>,
 ) -> Result<Vec<FlightEvent>, FlightError> {
-    check_open(s, now)?;
-    let hold = s.holds.get(&booking_id).ok_or(FlightError::NoHold)?;
-    if !hold.confirmed && now > hold.until {
-        return Err(FlightError::HoldExpired);
-    }
+    let hold = live_hold(s, booking_id, now)?;
     // A retried move that already happened is a no-op, so the booking process can repeat the step.
     if !hold.seats.contains(&from) && hold.seats.contains(&to) {
         return Ok(vec![]);
@@ -182,11 +178,7 @@ pub(super) fn assign(
     occupant: SeatOccupant,
     now: DateTime<Utc>,
 ) -> Result<Vec<FlightEvent>, FlightError> {
-    check_open(s, now)?;
-    let hold = s.holds.get(&booking_id).ok_or(FlightError::NoHold)?;
-    if !hold.confirmed && now > hold.until {
-        return Err(FlightError::HoldExpired);
-    }
+    let hold = live_hold(s, booking_id, now)?;
     // A retried assignment that already happened is a no-op, so the booking process can repeat it.
     if hold.seats.contains(&seat) {
         return Ok(vec![]);
@@ -200,6 +192,20 @@ pub(super) fn assign(
         seat,
         occupant,
     }])
+}
+
+/// The booking's hold on a flight still on sale: paid, or unpaid within its deadline.
+fn live_hold(
+    s: &FlightState,
+    booking_id: BookingId,
+    now: DateTime<Utc>,
+) -> Result<&Hold, FlightError> {
+    check_open(s, now)?;
+    let hold = s.holds.get(&booking_id).ok_or(FlightError::NoHold)?;
+    if !hold.confirmed && now > hold.until {
+        return Err(FlightError::HoldExpired);
+    }
+    Ok(hold)
 }
 
 /// `seat` can take `occupant` of `hold`: in its cabin, free, and an exit row only for an adult alone.
